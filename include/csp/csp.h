@@ -1,0 +1,14 @@
+/**
+ * @file csp.h
+ * @brief libcsp umbrella header: include this one file.
+ *
+ * libcsp prunes neural-network weights during training with
+ * compressed-sensing-based pruning (CSP). See docs/guide.md for the tour and
+ * docs/abi.md for the stability promise.
+ */
+#ifndef CSP_CSP_H
+#define CSP_CSP_H
+
+#include <csp/core.h>
+
+#endif /* CSP_CSP_H */

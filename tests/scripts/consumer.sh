@@ -1,0 +1,42 @@
+#!/bin/sh
+# Install the build to a temporary root, then build examples/minimal.c out of
+# tree with nothing but `pkg-config csp`, once against the shared library and
+# once against the static one, and run both.
+set -eu
+build=$1 src=$2 cc=$3 sanitize=${4:-none}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+meson install -C "$build" --destdir "$tmp/root" --no-rebuild --quiet >/dev/null
+pc=$(find "$tmp/root" -name csp.pc | head -n 1)
+[ -n "$pc" ] || { echo "csp.pc was not installed" >&2; exit 1; }
+export PKG_CONFIG_PATH="$(dirname "$pc")"
+prefix=$(pkg-config --variable=prefix csp)
+pkg() { pkg-config --define-variable=prefix="$tmp/root$prefix" "$@" csp; }
+libdir=$(pkg --variable=libdir)
+[ -f "$tmp/root$prefix/include/csp/csp.h" ] || { echo "headers not installed" >&2; exit 1; }
+[ -e "$libdir/libcsp.so.0" ] || { echo "libcsp.so.0 not installed in $libdir" >&2; exit 1; }
+
+strict="-std=c11 -Wall -Wextra -pedantic -Werror"
+# A sanitized libcsp needs the sanitizer runtime in the program too.
+[ "$sanitize" = none ] || strict="$strict -fsanitize=$sanitize"
+
+# Shared.
+# shellcheck disable=SC2046
+$cc $strict "$src" -o "$tmp/minimal_shared" $(pkg --cflags) $(pkg --libs)
+LD_LIBRARY_PATH="$libdir" ldd "$tmp/minimal_shared" | grep -q "$libdir/libcsp.so.0" ||
+    { echo "the shared build does not load the installed libcsp.so.0" >&2; exit 1; }
+LD_LIBRARY_PATH="$libdir" "$tmp/minimal_shared"
+
+# Static: libcsp.a, with its private dependencies from Libs.private.
+if [ -f "$libdir/libcsp.a" ]; then
+    libs=$(pkg --static --libs | sed 's/-lcsp\b/-Wl,-Bstatic -lcsp -Wl,-Bdynamic/')
+    # shellcheck disable=SC2086
+    $cc $strict "$src" -o "$tmp/minimal_static" $(pkg --cflags) $libs
+    if ldd "$tmp/minimal_static" | grep -q libcsp; then
+        echo "the static build still needs libcsp.so" >&2
+        exit 1
+    fi
+    "$tmp/minimal_static"
+fi
+echo "consumer builds (shared and static) ran"

@@ -1,0 +1,12 @@
+#!/bin/sh
+# Write the ABI baseline of a release: tests/abi/libcsp.so.<N>.abi.
+# Run it only when a release ships (or after a deliberate, soname-bumping
+# break); the `abi` test compares every build against this file.
+set -eu
+build=${1:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+ninja -C "$build" >/dev/null
+lib=$(ls "$build"/lib/libcsp.so.*.*.* | head -n 1)
+so=$(readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')
+abidw --headers-dir "$root/include/csp" --no-corpus-path --no-comp-dir-path --out-file "$root/tests/abi/$so.abi" "$lib"
+echo "wrote tests/abi/$so.abi from $lib"

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Install the Debian packages a job needs, only those missing.
+#   sh tools/deps.sh build|test|demo ...
+# Runs apt-get as root, or through sudo for another user.
+set -eu
+
+pkgs_build="gcc g++ libc6-dev make meson ninja-build pkg-config libopenblas-dev"
+pkgs_test="check python3 binutils abigail-tools python3-numpy python3-pytest"
+pkgs_demo="python3"
+
+want=""
+for group in "$@"; do
+    case "$group" in
+        build) want="$want $pkgs_build" ;;
+        test) want="$want $pkgs_build $pkgs_test" ;;
+        demo) want="$want $pkgs_build $pkgs_demo" ;;
+        *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
+    esac
+done
+
+missing=""
+for p in $want; do
+    case " $missing " in *" $p "*) continue ;; esac
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=""
+elif command -v sudo >/dev/null 2>&1; then
+    as_root="sudo"
+else
+    echo "deps.sh: need root (or sudo) to install:$missing" >&2
+    exit 1
+fi
+echo "deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$as_root apt-get update -qq
+# shellcheck disable=SC2086
+$as_root apt-get install -y -qq --no-install-recommends $missing
