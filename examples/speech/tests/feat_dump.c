@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../features.h"
+#include "../logmel.h"
 #include "../wav.h"
 
 int main(int argc, char **argv)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Float64 numpy reference for examples/speech/features.c.
+"""Float64 numpy reference for examples/speech/logmel.c.
 
 Usage: ref_features.py DUMP.bin FILE.wav...   (DUMP.bin from feat_dump)
 Independent implementation (numpy rfft, own mel bank) of: 8 kHz, frame 200,

@@ -1,4 +1,4 @@
-/* features.h - 40-band log-mel features for 8 kHz speech.
+/* logmel.h - 40-band log-mel features for 8 kHz speech.
  *
  * Exactly: 8 kHz input, frames of 200 samples (25 ms) every 80 samples
  * (10 ms), symmetric Hamming window 0.54 - 0.46 cos(2 pi n / 199), zero
@@ -10,8 +10,10 @@
  * clips shorter than 200 samples are zero-padded to one frame.
  * Computed in double, stored as float.
  */
-#ifndef SP_FEATURES_H
-#define SP_FEATURES_H
+#ifndef SP_LOGMEL_H
+#define SP_LOGMEL_H
+/* (Named logmel.h, not features.h: a local features.h on the include path
+ * would shadow glibc's <features.h>.) */
 
 #include <stdint.h>
 
@@ -63,4 +65,4 @@ void sp_norm_fit(sp_norm *nm, int64_t n_utts, const float *const *feats,
 /** In-place normalisation of rows x[frames * SP_FEAT_NMEL]. */
 void sp_norm_apply(const sp_norm *nm, float *x, int64_t frames);
 
-#endif /* SP_FEATURES_H */
+#endif /* SP_LOGMEL_H */

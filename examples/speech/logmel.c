@@ -1,5 +1,5 @@
-/* features.c - log-mel features, see features.h. */
-#include "features.h"
+/* logmel.c - log-mel features, see logmel.h. */
+#include "logmel.h"
 
 #include <math.h>
 #include <string.h>
