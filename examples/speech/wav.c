@@ -108,7 +108,7 @@ sp_wav_status sp_wav_parse(const void *buf, size_t len, sp_wav *out)
     if (riff >= 4 && (size_t)riff <= len - 8)
         end = 8 + (size_t)riff;
 
-    fmt_info fmt;
+    fmt_info fmt = {0, 0, 0, 0, 0};
     int have_fmt = 0;
     size_t p = 12;
     const unsigned char *data = NULL;
