@@ -1,0 +1,91 @@
+/* train.h - training driver for the speech-digit LSTM (see lstm.h), with
+ * the hooks a pruning library needs. Single-threaded apart from BLAS;
+ * deterministic for a given seed (own PRNG, fixed batch order) with a
+ * fixed BLAS thread count (measure with OPENBLAS_NUM_THREADS=1).
+ */
+#ifndef SP_TRAIN_H
+#define SP_TRAIN_H
+
+#include <stdint.h>
+
+#include "dataset.h"
+#include "logmel.h"
+#include "lstm.h"
+
+/** Called after every optimizer step; step is the 0-based index of the
+ *  step just completed (0 .. epochs * steps_per_epoch - 1). Weights,
+ *  gradients and Adam moments (sp_trainer_model) may be changed in place. */
+typedef void (*sp_after_step_fn)(void *user, int64_t step);
+
+typedef struct sp_train_options {
+    int64_t hidden;      /* LSTM width H (128) */
+    int64_t batch;       /* utterances per step (32); last batch may be short */
+    int64_t eval_batch;  /* utterances per forward in evaluation (128) */
+    int64_t bucket;      /* length bucketing: after each epoch's shuffle,
+                            runs of batch*bucket utterances are sorted by
+                            length before being cut into batches, and the
+                            batch order is shuffled again; 0 = plain random
+                            batches (8) */
+    uint64_t seed;       /* model init and shuffling (1) */
+    sp_adam_options adam; /* lr 1e-3, betas 0.9/0.999, eps 1e-8, clip 5 */
+    /* Hooks (NULL = off, no cost). */
+    void (*after_step)(void *user, int64_t step);
+    /* During each training forward, after the recurrence: the inputs of
+     * each prunable matrix for the batch, `which` = SP_P_W_IH (frames,
+     * rows = valid frames, cols = In), SP_P_W_HH (h_{t-1}, zero at t = 0,
+     * rows = valid frames, cols = H), SP_P_W_OUT (mean-pooled hidden
+     * vector, rows = batch, cols = H); contiguous row-major float32, valid
+     * only during the call. Not called during evaluation. */
+    void (*observe)(void *user, int which, const float *x, int64_t rows,
+                    int64_t cols);
+    void *user; /* passed to both hooks */
+} sp_train_options;
+
+/** Fill the defaults listed above. */
+void sp_train_options_init(sp_train_options *o);
+
+typedef struct sp_trainer sp_trainer;
+
+enum { SP_TRAIN_OK = 0, SP_TRAIN_E_NOMEM = -1, SP_TRAIN_E_INVALID = -2 };
+
+/** Create a trainer on ds (which must outlive it) that trains on the
+ *  utterances train_ids[0..n_train). Features are normalised per band with
+ *  mean/std of the training utterances only (a normalised copy is kept). */
+int sp_trainer_create(sp_trainer **out, const sp_train_options *opt,
+                      const sp_dataset *ds, const int64_t *train_ids,
+                      int64_t n_train);
+void sp_trainer_free(sp_trainer *tr);
+
+typedef struct sp_epoch_stats {
+    int64_t epoch;   /* 0-based index of the epoch just run */
+    int64_t steps;   /* optimizer steps in it */
+    double loss;     /* mean training loss over its utterances (running) */
+    double acc;      /* running training accuracy, fraction */
+    double seconds;  /* wall time of the epoch */
+} sp_epoch_stats;
+
+/** One epoch: shuffle, then forward (observe hook), backward, clip, Adam,
+ *  after_step hook for each batch. st may be NULL. */
+int sp_trainer_run_epoch(sp_trainer *tr, sp_epoch_stats *st);
+
+typedef struct sp_eval_result {
+    int64_t n, correct;
+    double loss; /* mean cross-entropy */
+    double acc;  /* correct / n */
+} sp_eval_result;
+
+/** Loss and accuracy on ids[0..n) of the dataset, with the current weights
+ *  (no hooks, no state change). */
+int sp_trainer_evaluate(sp_trainer *tr, const int64_t *ids, int64_t n,
+                        sp_eval_result *res);
+
+/** The model: parameters, gradients and Adam moments, see lstm.h. */
+sp_model *sp_trainer_model(sp_trainer *tr);
+/** Optimizer steps per epoch (ceil(n_train / batch)). */
+int64_t sp_trainer_steps_per_epoch(const sp_trainer *tr);
+/** Optimizer steps done so far. */
+int64_t sp_trainer_steps_done(const sp_trainer *tr);
+/** Normalisation fitted on the training utterances. */
+const sp_norm *sp_trainer_norm(const sp_trainer *tr);
+
+#endif /* SP_TRAIN_H */
