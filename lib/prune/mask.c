@@ -13,9 +13,9 @@
 int64_t csp__mask_popcount(const uint64_t *mask, int64_t numel) {
     int64_t c = 0, nw = numel / 64;
     for (int64_t w = 0; w < nw; w++)
-        c += __builtin_popcountll(mask[w]);
+        c += csp__popcount64(mask[w]);
     if (numel % 64)
-        c += __builtin_popcountll(mask[nw] & csp__lowmask((int)(numel % 64)));
+        c += csp__popcount64(mask[nw] & csp__lowmask((int)(numel % 64)));
     return c;
 }
 
@@ -25,7 +25,7 @@ int64_t csp__mask_popcount_range(const uint64_t *mask, int64_t begin, int64_t n)
         int piece = (int)(64 - (begin & 63));
         if (piece > n)
             piece = (int)n;
-        c += __builtin_popcountll(csp__bits_load(mask, begin, piece));
+        c += csp__popcount64(csp__bits_load(mask, begin, piece));
         begin += piece;
         n -= piece;
     }

@@ -11,6 +11,19 @@
 /* Words of a mask of @p numel bits. */
 static inline int64_t csp__mask_words(int64_t numel) { return (numel + 63) / 64; }
 
+/* Population count. Baseline x86-64 has no POPCNT instruction and GCC's
+ * fallback is a library call: a SWAR count is faster there. */
+static inline int csp__popcount64(uint64_t x) {
+#if defined(__POPCNT__) || !defined(__x86_64__)
+    return __builtin_popcountll(x);
+#else
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (int)((x * 0x0101010101010101ULL) >> 56);
+#endif
+}
+
 /* The low @p n bits set, 0 <= n <= 64. */
 static inline uint64_t csp__lowmask(int n) { return n >= 64 ? ~0ULL : (1ULL << n) - 1; }
 

@@ -22,8 +22,6 @@ typedef struct {
     void (*hist1)(const csp__select_src *s, int64_t a, int64_t b, int64_t *hist, bool *bad);
     void (*histr)(const csp__select_src *s, int64_t a, int64_t b, int pshift, uint64_t prefix,
                   int shift, int64_t *hist);
-    void (*gather)(const csp__select_src *s, int64_t a, int64_t b, int pshift, uint64_t prefix,
-                   uint64_t *buf, int64_t *nbuf);
     void (*window)(const csp__select_src *s, int64_t a, int64_t b, uint64_t lo, uint64_t hi,
                    uint64_t *buf, int64_t cap, int64_t *nbuf, int64_t *above, bool *bad);
     void (*write)(const csp__select_src *s, int64_t a, int64_t b, uint64_t T, int64_t *eq_left);
@@ -189,10 +187,12 @@ static int sample_threshold(const sel_ops *ops, const csp__select_src *srcs, int
     int64_t lo_rank = (int64_t)ceil(q + d);
     uint64_t hi = ops->kabs, lo = 0;
     int64_t g, e;
+    /* csp__kth_largest overwrites its input: the second call gets a copy. */
+    memcpy(sample + SAMPLE_SIZE, sample, (size_t)ns * sizeof *sample);
     if (hi_rank >= 1)
         hi = csp__kth_largest(sample, ns, hi_rank, ops->keybits, &g, &e);
     if (lo_rank <= ns)
-        lo = csp__kth_largest(sample, ns, lo_rank, ops->keybits, &g, &e);
+        lo = csp__kth_largest(sample + SAMPLE_SIZE, ns, lo_rank, ops->keybits, &g, &e);
     int64_t above = 0, mid = 0;
     bool bad = false;
     for (int32_t s = 0; s < nsrc; s++)
@@ -260,9 +260,12 @@ static csp_status hist_threshold(csp_context *ctx, const sel_ops *ops, const csp
         out->eq_take = need;
         return CSP_OK;
     }
-    int64_t m = 0;
+    /* The bucket is the key window [prefix << pshift, that + 2^pshift - 1]. */
+    uint64_t lo = prefix << pshift, hi = lo | ((1ULL << pshift) - 1);
+    int64_t m = 0, above_hi = 0;
+    bool unused = false;
     for (int32_t s = 0; s < nsrc; s++)
-        ops->gather(&srcs[s], 0, srcs[s].t->numel, pshift, prefix, buf, &m);
+        ops->window(&srcs[s], 0, srcs[s].t->numel, lo, hi, buf, count, &m, &above_hi, &unused);
     int64_t g, e;
     out->T = csp__kth_largest(buf, m, need, pshift, &g, &e);
     out->eq_take = need - g;
@@ -312,7 +315,7 @@ csp_status csp__select_topk_ex(csp_context *ctx, const csp__select_src *srcs, in
     threshold thr = {0, 0};
     int found = 0;
     if (candidates >= SAMPLE_MIN_CANDIDATES && !(flags & CSP__SELECT_NO_SAMPLE)) {
-        uint64_t *sample = csp__malloc(ctx, SAMPLE_SIZE * sizeof *sample);
+        uint64_t *sample = csp__malloc(ctx, 2 * SAMPLE_SIZE * sizeof *sample);
         if (sample == NULL) {
             csp__free(ctx, buf);
             return csp__error(ctx, CSP_E_NOMEM, "selection: out of memory for a sample");

@@ -64,7 +64,7 @@ csp_status csp__select_nm(csp_context *ctx, const csp__select_src *src, int32_t 
 bool csp__all_finite(const csp_tensor *t);
 
 /* The @p need-th largest (1-based, 1 <= need <= n) of @p n keys of at most
- * @p bits significant bits; permutes @p keys. *gt receives how many keys are
+ * @p bits significant bits; overwrites @p keys. *gt receives how many keys are
  * larger, *eq how many are equal. Exposed for tests. */
 uint64_t csp__kth_largest(uint64_t *keys, int64_t n, int64_t need, int bits, int64_t *gt,
                           int64_t *eq);

@@ -91,26 +91,6 @@ static void SEL_FN(histr)(const csp__select_src *s, int64_t a, int64_t b, int ps
     }
 }
 
-/* Append the keys of the candidates whose key >> pshift == prefix. */
-static void SEL_FN(gather)(const csp__select_src *s, int64_t a, int64_t b, int pshift,
-                           uint64_t prefix, uint64_t *buf, int64_t *nbuf) {
-    const uint64_t *cur = s->cur;
-    int64_t m = *nbuf;
-    csp__walk w_;
-    for (csp__walk_init(&w_, s->t, a, b); csp__walk_next(&w_);) {
-        const SEL_ELEM *p = w_.p;
-        const int64_t i = w_.i;
-        const int n = w_.n;
-        uint64_t cb = (cur[i >> 6] >> (i & 63)) & csp__lowmask(n);
-        for (int j = 0; j < n; j++) {
-            uint64_t k = SEL_FN(key)(p + j);
-            if (((cb >> j) & 1) && (k >> pshift) == prefix)
-                buf[m++] = k;
-        }
-    }
-    *nbuf = m;
-}
-
 /* Window pass: count candidates with key > hi, append those with
  * lo <= key <= hi while the buffer has room (counting them all), flag any
  * non-finite element. */
@@ -144,7 +124,7 @@ static void SEL_FN(window)(const csp__select_src *s, int64_t a, int64_t b, uint6
             }
             gt &= cb;
             uint64_t mid = ge & cb & ~gt;
-            up += __builtin_popcountll(gt);
+            up += csp__popcount64(gt);
             while (mid != 0) {
                 int j = __builtin_ctzll(mid);
                 mid &= mid - 1;
@@ -218,7 +198,7 @@ static void SEL_FN(write)(const csp__select_src *s, int64_t a, int64_t b, uint64
         gt &= cb;
         eq &= cb;
         if (eq != 0) {
-            int64_t c = __builtin_popcountll(eq);
+            int64_t c = csp__popcount64(eq);
             if (c <= left) {
                 left -= c;
             } else {
@@ -276,7 +256,7 @@ static bool SEL_FN(nm)(const csp__select_src *s, int64_t r0, int64_t r1, int m, 
                 worst = k[j] > worst ? k[j] : worst;
             }
             uint64_t out = 0;
-            if (__builtin_popcountll(cb) <= keep) {
+            if (csp__popcount64(cb) <= keep) {
                 out = cb;
             } else {
                 for (int j = 0; j < m; j++) {
@@ -309,7 +289,6 @@ static const sel_ops SEL_FN(ops) = {
     .all_finite = SEL_FN(all_finite),
     .hist1 = SEL_FN(hist1),
     .histr = SEL_FN(histr),
-    .gather = SEL_FN(gather),
     .window = SEL_FN(window),
     .write = SEL_FN(write),
     .row_keys = SEL_FN(row_keys),
