@@ -59,9 +59,10 @@ static csp_status path_tensor(test_alloc *a, void *state) {
     return st;
 }
 
-
 /* Allocation failures count from the first allocation after @p a's setup. */
-static void arm(test_alloc *a, int64_t fail_at) { a->fail_at = fail_at == 0 ? 0 : a->calls + fail_at; }
+static void arm(test_alloc *a, int64_t fail_at) {
+    a->fail_at = fail_at == 0 ? 0 : a->calls + fail_at;
+}
 
 static csp_status path_schedule(test_alloc *a, void *state) {
     (void)state;
@@ -105,8 +106,7 @@ static csp_status path_pruner(test_alloc *a, void *state) {
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(csp_tensor_create(&t[i], ctx, b->w[i], CSP_DTYPE_F32, 2, shape, 0, NULL),
                          CSP_OK);
-    ck_assert_int_eq(csp_tensor_create(&t[4], ctx, b->c, CSP_DTYPE_F32, 2, shape, 0, NULL),
-                     CSP_OK);
+    ck_assert_int_eq(csp_tensor_create(&t[4], ctx, b->c, CSP_DTYPE_F32, 2, shape, 0, NULL), CSP_OK);
     csp_schedule_options so;
     csp_schedule_options_init(&so, sizeof so);
     so.end_step = 10;

@@ -603,6 +603,46 @@ START_TEST(test_callback_schedule) {
 }
 END_TEST
 
+/* k rounding through the public API: zeros = round_half_to_even(s * n),
+ * per tensor (n = numel) and per row (n = cols). */
+START_TEST(test_k_rounding) {
+    static const struct {
+        double s;
+        int64_t rows, cols;
+        int32_t gran;
+        int64_t want_nnz;
+    } cases[] = {
+        {0.5, 1, 5, CSP_GRANULARITY_TENSOR, 3},  /* 2.5 -> 2 zeros */
+        {0.5, 1, 7, CSP_GRANULARITY_TENSOR, 3},  /* 3.5 -> 4 zeros */
+        {0.25, 1, 2, CSP_GRANULARITY_TENSOR, 2}, /* 0.5 -> 0 */
+        {0.75, 1, 2, CSP_GRANULARITY_TENSOR, 0}, /* 1.5 -> 2 */
+        {0.5, 3, 5, CSP_GRANULARITY_ROW, 9},     /* 2 zeros per row */
+        {0.5, 4, 3, CSP_GRANULARITY_ROW, 4},     /* 1.5 -> 2: 1 kept per row */
+        {0.95, 2, 10, CSP_GRANULARITY_ROW, 0},   /* 9.5 -> 10: rows emptied */
+        {0.85, 2, 10, CSP_GRANULARITY_TENSOR, 3} /* 17 zeros of 20 */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        csp_context *ctx = new_ctx(1);
+        csp_schedule_options so;
+        csp_schedule_options_init(&so, sizeof so);
+        so.kind = CSP_SCHEDULE_CONSTANT;
+        so.final_sparsity = cases[k].s;
+        model m;
+        csp_schedule *s = NULL;
+        ck_assert_int_eq(csp_schedule_create(&s, ctx, &so), CSP_OK);
+        model_init(&m, 1, csp_test_seed() + 60 + k, 0, s, ctx);
+        add(&m, cases[k].rows, cases[k].cols, 0, CSP_DTYPE_F32, cases[k].gran, 0, 0, 0, 0, -1);
+        update(&m);
+        ck_assert_int_eq(checked_step(&m, 0, -1), CSP_PRUNED);
+        int64_t nnz;
+        ck_assert_int_eq(csp_pruner_nnz(m.p, 0, &nnz), CSP_OK);
+        ck_assert_msg(nnz == cases[k].want_nnz, "case %zu: nnz %lld, want %lld", k, (long long)nnz,
+                      (long long)cases[k].want_nnz);
+        model_free(&m);
+    }
+}
+END_TEST
+
 START_TEST(test_mask_readers) {
     model m;
     model_init(&m, 1, csp_test_seed() + 50, 0, NULL, NULL);
@@ -845,6 +885,7 @@ static Suite *pruner_suite(void) {
     tcase_add_test(tc, test_nonfinite_leaves_everything);
     tcase_add_test(tc, test_threads_and_digest);
     tcase_add_test(tc, test_callback_schedule);
+    tcase_add_test(tc, test_k_rounding);
     tcase_add_test(tc, test_mask_readers);
     tcase_add_test(tc, test_bad_input);
     suite_add_tcase(s, tc);
