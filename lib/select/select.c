@@ -327,6 +327,10 @@ csp_status csp__select_topk_ex(csp_context *ctx, const csp__select_src *srcs, in
             return nonfinite(ctx, "selection");
         }
     }
+    if (!found && (flags & CSP__SELECT_REQUIRE_SAMPLE)) {
+        csp__free(ctx, buf);
+        return csp__error(ctx, CSP_E_STATE, "selection: the sampled window missed");
+    }
     if (!found) {
         csp_status st = hist_threshold(ctx, ops, srcs, nsrc, keep, buf, cap, &thr);
         if (st != CSP_OK) {

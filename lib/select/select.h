@@ -44,9 +44,12 @@ csp_status csp__select_topk(csp_context *ctx, const csp__select_src *srcs, int32
                             int64_t keep);
 
 /* csp__select_topk with test switches: force the histogram path, and/or a
- * 64-key buffer so that every refinement pass runs. Results are identical. */
+ * 64-key buffer so that every refinement pass runs (results are identical),
+ * or fail with CSP_E_STATE when the sampled window does not find the
+ * threshold (a guard for the fast path's efficiency). */
 #define CSP__SELECT_NO_SAMPLE 1u
 #define CSP__SELECT_TINY_BUFFER 2u
+#define CSP__SELECT_REQUIRE_SAMPLE 4u
 csp_status csp__select_topk_ex(csp_context *ctx, const csp__select_src *srcs, int32_t nsrc,
                                int64_t keep, uint32_t flags);
 

@@ -252,6 +252,28 @@ START_TEST(test_topk_matches_sort) {
 }
 END_TEST
 
+/* The fast path must find the threshold on ordinary (normal) data, both
+ * dtypes, first event and later ones, every sparsity; the result is exact. */
+START_TEST(test_topk_sampled_path_hits) {
+    csp_context *ctx = new_ctx(1);
+    test_rng r;
+    test_rng_init(&r, csp_test_seed() + 9);
+    for (int trial = 0; trial < 8; trial++) {
+        ttensor x;
+        make(&x, ctx, &r, 256, 200 + (int64_t)(test_rng_u64(&r) % 100), trial % 3 ? 0 : 4,
+             trial & 1 ? CSP_DTYPE_F64 : CSP_DTYPE_F32, 0, trial < 4 ? 0.0 : 0.3);
+        int64_t cands = csp__mask_popcount(x.cur, x.numel);
+        int64_t keep = 1 + (int64_t)(test_rng_uniform(&r) * (double)(cands - 2));
+        csp__select_src s = src(&x);
+        ck_assert_status(ctx, csp__select_topk_ex(ctx, &s, 1, keep, CSP__SELECT_REQUIRE_SAMPLE),
+                         CSP_OK);
+        check_topk_ref(&x, 1, keep, "sampled topk");
+        drop(&x);
+    }
+    csp_context_free(ctx);
+}
+END_TEST
+
 /* Global: one threshold over several tensors == concatenate and sort. */
 START_TEST(test_global_matches_concatenation) {
     csp_context *ctx = new_ctx(1);
@@ -477,6 +499,7 @@ static Suite *select_suite(void) {
     tcase_add_test(tc, test_round_count);
     tcase_add_test(tc, test_kth_largest);
     tcase_add_test(tc, test_topk_matches_sort);
+    tcase_add_test(tc, test_topk_sampled_path_hits);
     tcase_add_test(tc, test_global_matches_concatenation);
     tcase_add_test(tc, test_rows_match_sort);
     tcase_add_test(tc, test_nm_matches_sort);
