@@ -113,6 +113,10 @@ typedef int32_t csp_status;
 enum csp_status_code {
     CSP_OK = 0,                  /**< Success. */
 
+    /* Informational: positive, fixed numbers. */
+    CSP_MASKED = 1,              /**< csp_step(): masks re-applied, no pruning event. */
+    CSP_PRUNED = 2,              /**< csp_step(): pruning event, masks updated. */
+
     /* Errors: negative, fixed numbers. */
     CSP_E_INVALID = -1,          /**< An argument is invalid (see the message). */
     CSP_E_NULL = -2,             /**< A required pointer is NULL. */

@@ -10,5 +10,7 @@
 #define CSP_CSP_H
 
 #include <csp/core.h>
+#include <csp/pruner.h>
+#include <csp/schedule.h>
 
 #endif /* CSP_CSP_H */

@@ -9,6 +9,8 @@ typedef struct {
 
 static const status_entry status_table[] = {
     {CSP_OK, "CSP_OK", "success"},
+    {CSP_MASKED, "CSP_MASKED", "masks re-applied, no pruning event"},
+    {CSP_PRUNED, "CSP_PRUNED", "pruning event: masks updated"},
     {CSP_E_INVALID, "CSP_E_INVALID", "invalid argument"},
     {CSP_E_NULL, "CSP_E_NULL", "required pointer is NULL"},
     {CSP_E_NOMEM, "CSP_E_NOMEM", "out of memory"},

@@ -3,6 +3,8 @@
  * add their create paths here. */
 #include "testutil.h"
 
+#include <string.h>
+
 /* Run @p path with the N-th allocation failing, for N = 1, 2, ... until it
  * succeeds; every failure must be CSP_E_NOMEM with nothing left allocated
  * beyond what existed before. Returns the allocations a success makes. */
@@ -57,6 +59,99 @@ static csp_status path_tensor(test_alloc *a, void *state) {
     return st;
 }
 
+/* Allocation failures count from the first allocation after @p a's setup. */
+static void arm(test_alloc *a, int64_t fail_at) {
+    a->fail_at = fail_at == 0 ? 0 : a->calls + fail_at;
+}
+
+static csp_status path_schedule(test_alloc *a, void *state) {
+    (void)state;
+    int64_t fail_at = a->fail_at;
+    a->fail_at = 0;
+    csp_context *ctx = test_context_with_alloc(a);
+    arm(a, fail_at);
+    csp_schedule_options o;
+    csp_schedule_options_init(&o, sizeof o);
+    o.end_step = 100;
+    csp_schedule *s = NULL;
+    csp_status st = csp_schedule_create(&s, ctx, &o);
+    if (st != CSP_OK)
+        ck_assert_ptr_null(s);
+    csp_schedule_free(s);
+    csp_context_free(ctx);
+    return st;
+}
+
+/* A pruner with every kind of tensor, companions, and steps through every
+ * granularity's selection (a global group of two). The whole sequence runs
+ * under the failing allocator; a failed csp_step must leave masks and
+ * buffers as they were. */
+typedef struct {
+    float w[4][64 * 40];
+    float c[64 * 40];
+} pruner_bufs;
+
+static csp_status path_pruner(test_alloc *a, void *state) {
+    pruner_bufs *b = state;
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < 64 * 40; i++)
+            b->w[t][i] = (float)((i * 7919 + t * 31) % 1000) - 500.0f;
+    for (int i = 0; i < 64 * 40; i++)
+        b->c[i] = 1.0f;
+    int64_t fail_at = a->fail_at;
+    a->fail_at = 0;
+    csp_context *ctx = test_context_with_alloc(a);
+    int64_t shape[2] = {64, 40};
+    csp_tensor *t[5] = {0};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(csp_tensor_create(&t[i], ctx, b->w[i], CSP_DTYPE_F32, 2, shape, 0, NULL),
+                         CSP_OK);
+    ck_assert_int_eq(csp_tensor_create(&t[4], ctx, b->c, CSP_DTYPE_F32, 2, shape, 0, NULL), CSP_OK);
+    csp_schedule_options so;
+    csp_schedule_options_init(&so, sizeof so);
+    so.end_step = 10;
+    so.frequency = 5;
+    so.final_sparsity = 0.8;
+    csp_schedule *s = NULL;
+    ck_assert_int_eq(csp_schedule_create(&s, ctx, &so), CSP_OK);
+    arm(a, fail_at);
+
+    csp_pruner *p = NULL;
+    csp_status st = csp_pruner_create(&p, ctx, s, NULL);
+    static const int32_t gran[4] = {CSP_GRANULARITY_TENSOR, CSP_GRANULARITY_ROW,
+                                    CSP_GRANULARITY_GLOBAL, CSP_GRANULARITY_GLOBAL};
+    for (int i = 0; i < 4 && st == CSP_OK; i++) {
+        csp_pruner_tensor_options to;
+        csp_pruner_tensor_options_init(&to, sizeof to);
+        to.granularity = gran[i];
+        st = csp_pruner_add_tensor(p, t[i], &to, NULL);
+        ck_assert_int_eq(csp_pruner_num_tensors(p), st == CSP_OK ? i + 1 : i);
+    }
+    if (st == CSP_OK)
+        st = csp_pruner_add_companion(p, 0, t[4]);
+    for (int64_t step = 0; step <= 10 && st == CSP_OK; step += 5) {
+        uint64_t d0 = 0, d1 = 1;
+        ck_assert_int_eq(csp_pruner_digest(p, &d0), CSP_OK);
+        float first = b->w[0][1];
+        st = csp_step(p, step);
+        if (st == CSP_PRUNED) {
+            st = CSP_OK;
+        } else {
+            ck_assert_int_eq(csp_pruner_digest(p, &d1), CSP_OK);
+            ck_assert_uint_eq(d0, d1);
+            ck_assert(b->w[0][1] == first);
+        }
+    }
+    if (st != CSP_OK && p == NULL)
+        ck_assert_int_eq(csp_pruner_num_tensors(p), 0);
+    csp_pruner_free(p);
+    csp_schedule_free(s);
+    for (int i = 0; i < 5; i++)
+        csp_tensor_free(t[i]);
+    csp_context_free(ctx);
+    return st;
+}
+
 START_TEST(test_context_create_oom) {
     ck_assert_int_eq(exhaust("csp_context_create", path_context, NULL), 1);
 }
@@ -68,11 +163,27 @@ START_TEST(test_tensor_create_oom) {
 }
 END_TEST
 
+START_TEST(test_schedule_create_oom) {
+    ck_assert_int_eq(exhaust("csp_schedule_create", path_schedule, NULL), 1);
+}
+END_TEST
+
+START_TEST(test_pruner_oom) {
+    pruner_bufs *b = malloc(sizeof *b);
+    /* pruner + schedule copy, 4 x (array growth? + 2 masks), companion
+     * array, and the selections' scratch at each event: at least 12. */
+    ck_assert_int_ge(exhaust("csp_pruner_create/add/step", path_pruner, b), 12);
+    free(b);
+}
+END_TEST
+
 static Suite *alloc_suite(void) {
     Suite *s = suite_create("alloc");
     TCase *tc = tcase_create("oom");
     tcase_add_test(tc, test_context_create_oom);
     tcase_add_test(tc, test_tensor_create_oom);
+    tcase_add_test(tc, test_schedule_create_oom);
+    tcase_add_test(tc, test_pruner_oom);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -33,12 +33,17 @@ START_TEST(test_status_strings) {
     /* Every code in the fixed range has a distinct name and a text. */
     const char *names[64] = {0};
     int n = 0;
-    for (csp_status s = CSP_E_BUFFER; s <= CSP_OK; s++) {
+    for (csp_status s = CSP_E_BUFFER; s <= CSP_PRUNED; s++) {
         const char *name = csp_status_name(s);
         ck_assert_ptr_nonnull(name);
         ck_assert_msg(strcmp(name, "CSP_UNKNOWN_STATUS") != 0, "status %d has no name", s);
-        ck_assert_msg(strncmp(name, s == 0 ? "CSP_OK" : "CSP_E_", s == 0 ? 6 : 6) == 0,
-                      "bad name %s", name);
+        if (s < 0)
+            ck_assert_msg(strncmp(name, "CSP_E_", 6) == 0, "bad error name %s", name);
+        else if (s == 0)
+            ck_assert_str_eq(name, "CSP_OK");
+        else /* informational: CSP_ but not CSP_E_ */
+            ck_assert_msg(strncmp(name, "CSP_", 4) == 0 && strncmp(name, "CSP_E_", 6) != 0,
+                          "bad informational name %s", name);
         ck_assert_ptr_nonnull(csp_status_str(s));
         ck_assert_uint_gt(strlen(csp_status_str(s)), 0);
         for (int i = 0; i < n; i++)
@@ -50,6 +55,9 @@ START_TEST(test_status_strings) {
     ck_assert_int_eq(CSP_E_NOMEM, -3);
     ck_assert_int_eq(CSP_E_STRUCT_SIZE, -5);
     ck_assert_int_eq(CSP_E_BUFFER, -19);
+    ck_assert_int_eq(CSP_MASKED, 1);
+    ck_assert_int_eq(CSP_PRUNED, 2);
+    ck_assert_str_eq(csp_status_name(CSP_PRUNED), "CSP_PRUNED");
     ck_assert_str_eq(csp_status_name(CSP_E_NOMEM), "CSP_E_NOMEM");
 }
 END_TEST
