@@ -113,6 +113,13 @@ typedef int32_t csp_status;
 enum csp_status_code {
     CSP_OK = 0,                  /**< Success. */
 
+    /* Informational: positive, fixed numbers. */
+    CSP_DAMPED = 3,              /**< Solved, but damping was added to an
+                                      ill-conditioned or singular G_SS in some
+                                      row (see the row stats). */
+    CSP_NOT_CONVERGED = 4,       /**< Solved, but some row stopped at max_iter
+                                      before reaching its tolerance. */
+
     /* Errors: negative, fixed numbers. */
     CSP_E_INVALID = -1,          /**< An argument is invalid (see the message). */
     CSP_E_NULL = -2,             /**< A required pointer is NULL. */

@@ -45,6 +45,22 @@ START_TEST(test_status_strings) {
             ck_assert_str_ne(names[i], name);
         names[n++] = name;
     }
+    /* Informational codes: positive, named CSP_..., distinct from the errors. */
+    static const csp_status informational[] = {CSP_DAMPED, CSP_NOT_CONVERGED};
+    for (size_t i = 0; i < sizeof informational / sizeof informational[0]; i++) {
+        csp_status s = informational[i];
+        const char *name = csp_status_name(s);
+        ck_assert_int_gt(s, 0);
+        ck_assert_msg(strcmp(name, "CSP_UNKNOWN_STATUS") != 0, "status %d has no name", s);
+        ck_assert_msg(strncmp(name, "CSP_", 4) == 0 && strncmp(name, "CSP_E_", 6) != 0,
+                      "bad name %s", name);
+        ck_assert_str_ne(csp_status_str(s), "unknown informational status");
+        for (int j = 0; j < n; j++)
+            ck_assert_str_ne(names[j], name);
+        names[n++] = name;
+    }
+    ck_assert_int_eq(CSP_DAMPED, 3);
+    ck_assert_int_eq(CSP_NOT_CONVERGED, 4);
     /* The numbers are part of the ABI. */
     ck_assert_int_eq(CSP_E_INVALID, -1);
     ck_assert_int_eq(CSP_E_NOMEM, -3);
