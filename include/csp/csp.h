@@ -10,5 +10,6 @@
 #define CSP_CSP_H
 
 #include <csp/core.h>
+#include <csp/sensing.h>
 
 #endif /* CSP_CSP_H */

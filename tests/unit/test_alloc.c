@@ -68,11 +68,47 @@ START_TEST(test_tensor_create_oom) {
 }
 END_TEST
 
+/* The context is created with allocations switched off, then @p fn runs
+ * with the N-th later allocation failing. */
+static csp_context *context_then_fail(test_alloc *a) {
+    int64_t fail_at = a->fail_at;
+    a->fail_at = 0;
+    csp_context *ctx = test_context_with_alloc(a);
+    a->fail_at = fail_at == 0 ? 0 : a->calls + fail_at;
+    return ctx;
+}
+
+static csp_status path_sensing(test_alloc *a, void *state) {
+    int32_t kind = *(const int32_t *)state;
+    csp_context *ctx = context_then_fail(a);
+    csp_sensing_options o;
+    csp_sensing_options_init(&o, sizeof o);
+    o.kind = kind;
+    o.n = 37;
+    o.m = 20;
+    csp_sensing *s = NULL;
+    csp_status st = csp_sensing_create(&s, ctx, &o);
+    if (st != CSP_OK)
+        ck_assert_ptr_null(s);
+    csp_sensing_free(s);
+    csp_context_free(ctx);
+    return st;
+}
+
+START_TEST(test_sensing_create_oom) {
+    for (int32_t kind = CSP_SENSING_IDENTITY; kind <= CSP_SENSING_GRAM; kind++) {
+        int64_t n = exhaust("csp_sensing_create", path_sensing, &kind);
+        ck_assert_int_ge(n, 1);
+    }
+}
+END_TEST
+
 static Suite *alloc_suite(void) {
     Suite *s = suite_create("alloc");
     TCase *tc = tcase_create("oom");
     tcase_add_test(tc, test_context_create_oom);
     tcase_add_test(tc, test_tensor_create_oom);
+    tcase_add_test(tc, test_sensing_create_oom);
     suite_add_tcase(s, tc);
     return s;
 }
