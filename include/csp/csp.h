@@ -11,5 +11,6 @@
 
 #include <csp/core.h>
 #include <csp/sensing.h>
+#include <csp/solver.h>
 
 #endif /* CSP_CSP_H */
