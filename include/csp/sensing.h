@@ -33,10 +33,10 @@
 extern "C" {
 #endif
 
-/** @brief A sensing operator (opaque). */
+/** @brief A sensing operator (opaque). @since 0.1.0 */
 typedef struct csp_sensing csp_sensing;
 
-/** Kinds of sensing operator. */
+/** Kinds of sensing operator. @since 0.1.0 */
 enum csp_sensing_kind {
     CSP_SENSING_IDENTITY = 1,    /**< G = I: the solvers reduce to magnitude selection. */
     CSP_SENSING_GAUSSIAN = 2,    /**< Random Gaussian Phi, E[Phi^T Phi] = I. */
@@ -45,7 +45,7 @@ enum csp_sensing_kind {
     CSP_SENSING_GRAM = 5         /**< A Gram matrix set with csp_sensing_set_gram(). */
 };
 
-/** Largest row length a sensing operator accepts (G has n^2 entries). */
+/** Largest row length a sensing operator accepts (G has n^2 entries). @since 0.1.0 */
 #define CSP_SENSING_MAX_N 65536
 
 /**
