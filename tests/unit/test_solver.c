@@ -707,6 +707,59 @@ START_TEST(test_threads_and_in_place) {
 }
 END_TEST
 
+/* Masks packed contiguously (row_bits = n, rows not word-aligned) and
+ * strided rows give the same results as the default layouts; bits outside
+ * the batch's rows are left alone. */
+START_TEST(test_packed_masks_and_strides) {
+    test_rng rng;
+    test_rng_init(&rng, csp_test_seed() + 8);
+    csp_context *ctx = ctx_threads(2);
+    enum { N = 70, ROWS = 9, WS = 75, K = 6 };
+    csp_sensing *sen = make_sensing(ctx, CSP_SENSING_RADEMACHER, N, 40);
+    static float w[ROWS * WS], wd[ROWS * N], xa[ROWS * N], xb[ROWS * 80];
+    fill_normal(w, ROWS * WS, &rng);
+    for (int r = 0; r < ROWS; r++)
+        memcpy(wd + r * N, w + r * WS, N * sizeof(float));
+    uint64_t aligned[ROWS * 2], packed[(ROWS * N + 63) / 64 + 1];
+    random_mask(aligned, ROWS, N, 128, 0.7, K, &rng);
+    memset(packed, 0, sizeof packed);
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < N; c++)
+            if (bit(aligned, (int64_t)r * 128 + c)) {
+                int64_t b = (int64_t)r * N + c;
+                packed[b >> 6] |= (uint64_t)1 << (b & 63);
+            }
+    for (int method = CSP_SOLVER_OMP; method <= CSP_SOLVER_FISTA; method += 2) {
+        csp_solver *sv = make_solver(ctx, method, 1, 0.0, 1e-4);
+        uint64_t sa[ROWS * 2], sp[(ROWS * N + 63) / 64 + 1];
+        memset(sa, 0, sizeof sa);
+        memset(sp, 0xff, sizeof sp); /* sentinel past the last row's bits */
+        csp_solver_batch b = batch_of(ROWS, N, wd, xa, K, NULL);
+        b.allowed = aligned;
+        b.support = sa;
+        ck_assert_status(ctx, csp_solver_solve(sv, sen, 0, 0, &b), CSP_OK);
+        b = batch_of(ROWS, N, w, xb, K, NULL);
+        b.w_stride = WS;
+        b.x_stride = 80;
+        b.allowed = packed;
+        b.allowed_row_bits = N;
+        b.support = sp;
+        b.support_row_bits = N;
+        ck_assert_status(ctx, csp_solver_solve(sv, sen, 0, 0, &b), CSP_OK);
+        for (int r = 0; r < ROWS; r++)
+            for (int c = 0; c < N; c++) {
+                ck_assert(bit(sa, (int64_t)r * 128 + c) == bit(sp, (int64_t)r * N + c));
+                ck_assert(xa[r * N + c] == xb[r * 80 + c]);
+            }
+        for (int64_t q = (int64_t)ROWS * N; q < (int64_t)sizeof sp * 8; q++)
+            ck_assert(bit(sp, q));
+        csp_solver_free(sv);
+    }
+    csp_sensing_free(sen);
+    csp_context_free(ctx);
+}
+END_TEST
+
 /* ---- the internal refit and errors ------------------------------------------------------- */
 
 START_TEST(test_refit_and_errors) {
@@ -990,6 +1043,7 @@ static Suite *solver_suite(void) {
     tcase_add_test(tc, test_l1_reference);
     tcase_add_test(tc, test_l1_calibration);
     tcase_add_test(tc, test_threads_and_in_place);
+    tcase_add_test(tc, test_packed_masks_and_strides);
     tcase_add_test(tc, test_refit_and_errors);
     tcase_add_test(tc, test_bad_input);
     suite_add_tcase(s, tc);
