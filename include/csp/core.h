@@ -116,6 +116,11 @@ enum csp_status_code {
     /* Informational: positive, fixed numbers. */
     CSP_MASKED = 1,              /**< csp_step(): masks re-applied, no pruning event. */
     CSP_PRUNED = 2,              /**< csp_step(): pruning event, masks updated. */
+    CSP_DAMPED = 3,              /**< Solved, but damping was added to an
+                                      ill-conditioned or singular G_SS in some
+                                      row (see the row stats). */
+    CSP_NOT_CONVERGED = 4,       /**< Solved, but some row stopped at max_iter
+                                      before reaching its tolerance. */
 
     /* Errors: negative, fixed numbers. */
     CSP_E_INVALID = -1,          /**< An argument is invalid (see the message). */

@@ -12,5 +12,7 @@
 #include <csp/core.h>
 #include <csp/pruner.h>
 #include <csp/schedule.h>
+#include <csp/sensing.h>
+#include <csp/solver.h>
 
 #endif /* CSP_CSP_H */

@@ -143,7 +143,12 @@ uint64_t csp__key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c);
 static inline double csp__uniform(uint64_t key, uint64_t counter) {
     return (double)(csp__rand64(key, counter) >> 11) * 0x1.0p-53;
 }
-/* Standard normal from (key, counter) (Box-Muller on two derived uniforms). */
+/* Standard normal from (key, counter): inversion (Wichura's AS 241) of one
+ * 64-bit draw, with only correctly rounded IEEE operations, so the value is
+ * the same bit for bit on every platform. */
 double csp__normal(uint64_t key, uint64_t counter);
+/* Natural logarithm from +, -, *, / and frexp only (within 2 ulp of log,
+ * identical on every IEEE-754 platform); -inf for 0, NaN for x < 0. */
+double csp__log_portable(double x);
 
 #endif /* CSP_CORE_INTERNAL_H */

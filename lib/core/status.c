@@ -11,6 +11,8 @@ static const status_entry status_table[] = {
     {CSP_OK, "CSP_OK", "success"},
     {CSP_MASKED, "CSP_MASKED", "masks re-applied, no pruning event"},
     {CSP_PRUNED, "CSP_PRUNED", "pruning event: masks updated"},
+    {CSP_DAMPED, "CSP_DAMPED", "solved with damping added to an ill-conditioned system"},
+    {CSP_NOT_CONVERGED, "CSP_NOT_CONVERGED", "stopped at the iteration limit before converging"},
     {CSP_E_INVALID, "CSP_E_INVALID", "invalid argument"},
     {CSP_E_NULL, "CSP_E_NULL", "required pointer is NULL"},
     {CSP_E_NOMEM, "CSP_E_NOMEM", "out of memory"},

@@ -177,6 +177,129 @@ START_TEST(test_pruner_oom) {
 }
 END_TEST
 
+/* The context is created with allocations switched off, then @p fn runs
+ * with the N-th later allocation failing. */
+static csp_context *context_then_fail(test_alloc *a) {
+    int64_t fail_at = a->fail_at;
+    a->fail_at = 0;
+    csp_context *ctx = test_context_with_alloc(a);
+    a->fail_at = fail_at == 0 ? 0 : a->calls + fail_at;
+    return ctx;
+}
+
+static csp_status path_sensing(test_alloc *a, void *state) {
+    int32_t kind = *(const int32_t *)state;
+    csp_context *ctx = context_then_fail(a);
+    csp_sensing_options o;
+    csp_sensing_options_init(&o, sizeof o);
+    o.kind = kind;
+    o.n = 37;
+    o.m = 20;
+    csp_sensing *s = NULL;
+    csp_status st = csp_sensing_create(&s, ctx, &o);
+    if (st != CSP_OK)
+        ck_assert_ptr_null(s);
+    csp_sensing_free(s);
+    csp_context_free(ctx);
+    return st;
+}
+
+static csp_status path_solver(test_alloc *a, void *state) {
+    (void)state;
+    csp_context *ctx = context_then_fail(a);
+    csp_solver *s = NULL;
+    csp_status st = csp_solver_create(&s, ctx, NULL);
+    if (st != CSP_OK)
+        ck_assert_ptr_null(s);
+    csp_solver_free(s);
+    csp_context_free(ctx);
+    return st;
+}
+
+/* A solve under the failing allocator: NOMEM leaves x untouched. */
+typedef struct {
+    int32_t kind, method, calibrate, threads;
+} solve_case;
+
+static csp_status path_solve(test_alloc *a, void *state) {
+    const solve_case *c = state;
+    int64_t fail_at = a->fail_at;
+    a->fail_at = 0;
+    csp_context *ctx = test_context_with_alloc(a);
+    csp_context_set_num_threads(ctx, c->threads);
+    csp_sensing_options so;
+    csp_sensing_options_init(&so, sizeof so);
+    so.kind = c->kind;
+    so.n = 21;
+    so.m = 15;
+    csp_sensing *sen = NULL;
+    ck_assert_int_eq(csp_sensing_create(&sen, ctx, &so), CSP_OK);
+    csp_solver_options o;
+    csp_solver_options_init(&o, sizeof o);
+    o.method = c->method;
+    o.calibrate = c->calibrate;
+    o.lambda = 0.2;
+    csp_solver *sv = NULL;
+    ck_assert_int_eq(csp_solver_create(&sv, ctx, &o), CSP_OK);
+    enum { N = 21, ROWS = 5 };
+    float w[N * ROWS], x[N * ROWS];
+    for (int i = 0; i < N * ROWS; i++) {
+        w[i] = (float)((i * 7919) % 23) - 11.0f;
+        x[i] = 42.0f;
+    }
+    csp_row_stats st[ROWS];
+    uint64_t sup[ROWS];
+    csp_solver_batch b;
+    csp_solver_batch_init(&b, sizeof b);
+    b.rows = ROWS;
+    b.n = N;
+    b.w = w;
+    b.x = x;
+    b.k_all = 4;
+    b.support = sup;
+    b.stats = st;
+    b.stats_size = sizeof st[0];
+    a->fail_at = fail_at == 0 ? 0 : a->calls + fail_at;
+    csp_status got = csp_solver_solve(sv, sen, 0, 0, &b);
+    a->fail_at = 0;
+    if (got == CSP_E_NOMEM)
+        for (int i = 0; i < N * ROWS; i++)
+            ck_assert(x[i] == 42.0f);
+    csp_solver_free(sv);
+    csp_sensing_free(sen);
+    csp_context_free(ctx);
+    return got;
+}
+
+START_TEST(test_sensing_create_oom) {
+    for (int32_t kind = CSP_SENSING_IDENTITY; kind <= CSP_SENSING_GRAM; kind++) {
+        int64_t n = exhaust("csp_sensing_create", path_sensing, &kind);
+        ck_assert_int_ge(n, 1);
+    }
+}
+END_TEST
+
+START_TEST(test_solver_create_oom) {
+    ck_assert_int_eq(exhaust("csp_solver_create", path_solver, NULL), 1);
+}
+END_TEST
+
+START_TEST(test_solve_oom) {
+    static const solve_case cases[] = {
+        {CSP_SENSING_GAUSSIAN, CSP_SOLVER_OMP, 1, 1},
+        {CSP_SENSING_GAUSSIAN, CSP_SOLVER_OMP, 1, 3},
+        {CSP_SENSING_IDENTITY, CSP_SOLVER_OMP, 1, 2},
+        {CSP_SENSING_RADEMACHER, CSP_SOLVER_FISTA, 0, 2},
+        {CSP_SENSING_GAUSSIAN, CSP_SOLVER_ISTA, 1, 1},
+        {CSP_SENSING_IDENTITY, CSP_SOLVER_FISTA, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t n = exhaust("csp_solver_solve", path_solve, (void *)&cases[i]);
+        ck_assert_int_ge(n, 1);
+    }
+}
+END_TEST
+
 static Suite *alloc_suite(void) {
     Suite *s = suite_create("alloc");
     TCase *tc = tcase_create("oom");
@@ -184,6 +307,9 @@ static Suite *alloc_suite(void) {
     tcase_add_test(tc, test_tensor_create_oom);
     tcase_add_test(tc, test_schedule_create_oom);
     tcase_add_test(tc, test_pruner_oom);
+    tcase_add_test(tc, test_sensing_create_oom);
+    tcase_add_test(tc, test_solver_create_oom);
+    tcase_add_test(tc, test_solve_oom);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -100,6 +100,39 @@ START_TEST(test_rng_stateless) {
 }
 END_TEST
 
+START_TEST(test_rng_portable_values) {
+    /* Committed values: csp__normal uses only correctly rounded IEEE
+     * operations, so these hold on every platform and compiler. */
+    uint64_t k = csp__key(1, 2, 3, 4);
+    ck_assert_uint_eq(k, 0xe8915bcef3ac840fULL);
+    const double want[4] = {0x1.77f27caa74be3p-6, 0x1.5142da597278ap+0, -0x1.49f859f23f535p-2,
+                            -0x1.dcdd56f29b9edp-2};
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(csp__normal(k, (uint64_t)i) == want[i], "normal %d: %a != %a", i,
+                      csp__normal(k, (uint64_t)i), want[i]);
+    ck_assert(csp__log_portable(0.1) == -0x1.26bb1bbb55515p+1);
+    /* The portable logarithm is within a few ulp of the C library's. */
+    test_rng r;
+    test_rng_init(&r, csp_test_seed());
+    const char *vg = getenv("CSP_UNDER_VALGRIND");
+    int samples = vg != NULL && vg[0] == '1' ? 5000 : 100000;
+    for (int i = 0; i < samples; i++) {
+        double x = ldexp(0.5 + test_rng_uniform(&r), (int)(test_rng_u64(&r) % 2000) - 1000);
+        double ref = log(x);
+        ck_assert_msg(fabs(csp__log_portable(x) - ref) <= 8e-16 * fabs(ref) + 1e-300,
+                      "log(%a): %a vs %a", x, csp__log_portable(x), ref);
+    }
+    ck_assert(csp__log_portable(1.0) == 0.0);
+    ck_assert(isinf(csp__log_portable(0.0)) && csp__log_portable(0.0) < 0);
+    ck_assert(isnan(csp__log_portable(-1.0)));
+    /* Symmetric tails: the extreme values stay finite and moderate. */
+    for (uint64_t i = 0; i < (uint64_t)samples; i++) {
+        double z = csp__normal(k, i);
+        ck_assert(isfinite(z) && fabs(z) < 9.0);
+    }
+}
+END_TEST
+
 START_TEST(test_check_options) {
     csp_context *ctx = NULL;
     ck_assert_int_eq(csp_context_create(&ctx, NULL), CSP_OK);
@@ -128,6 +161,7 @@ static Suite *internal_suite(void) {
     tcase_add_test(tc, test_aligned_alloc);
     tcase_add_test(tc, test_parallel_for);
     tcase_add_test(tc, test_rng_stateless);
+    tcase_add_test(tc, test_rng_portable_values);
     tcase_add_test(tc, test_check_options);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,217 @@
+/* Small float64 helpers (triangular solves, Cholesky), bit counting, power
+ * iteration and the prepared Gram matrix. */
+#include "linalg.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+double csp__dot64(const double *a, const double *b, int64_t n) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+void csp__trsv_lower(const double *L, int64_t ld, int64_t s, double *y) {
+    for (int64_t i = 0; i < s; i++) {
+        const double *row = L + i * ld;
+        y[i] = (y[i] - csp__dot64(row, y, i)) / row[i];
+    }
+}
+
+void csp__trsv_lower_t(const double *L, int64_t ld, int64_t s, double *y) {
+    for (int64_t i = s - 1; i >= 0; i--) {
+        double v = y[i] / L[i * ld + i];
+        y[i] = v;
+        const double *row = L + i * ld;
+        for (int64_t t = 0; t < i; t++)
+            y[t] -= row[t] * v;
+    }
+}
+
+int64_t csp__cholesky(double *A, int64_t ld, int64_t s, double tau) {
+    for (int64_t i = 0; i < s; i++) {
+        double *ri = A + i * ld;
+        for (int64_t j = 0; j < i; j++) {
+            const double *rj = A + j * ld;
+            ri[j] = (ri[j] - csp__dot64(ri, rj, j)) / rj[j];
+        }
+        double aii = ri[i];
+        double d = aii - csp__dot64(ri, ri, i);
+        if (!(d > tau * aii) || !(d > 0.0))
+            return i;
+        ri[i] = sqrt(d);
+    }
+    return -1;
+}
+
+int64_t csp__bit_count(const uint64_t *bits, int64_t start, int64_t len) {
+    int64_t count = 0;
+    int64_t i = start, end = start + len;
+    while (i < end && (i & 63) != 0) {
+        count += csp__bit_get(bits, i);
+        i++;
+    }
+    for (; i + 64 <= end; i += 64)
+        count += __builtin_popcountll(bits[i >> 6]);
+    for (; i < end; i++)
+        count += csp__bit_get(bits, i);
+    return count;
+}
+
+/* ---- the prepared Gram ----------------------------------------------------- */
+
+csp_status csp__gram_alloc(csp_context *ctx, csp__gram *g, int64_t n) {
+    memset(g, 0, sizeof *g);
+    size_t nn;
+    if (n < 1 || !csp__mul_size((size_t)n, (size_t)n, &nn) || nn > SIZE_MAX / sizeof(double))
+        return CSP_E_OVERFLOW;
+    g->g64 = csp__malloc_aligned(ctx, nn * sizeof(double));
+    g->g32 = csp__malloc_aligned(ctx, nn * sizeof(float));
+    if (g->g64 == NULL || g->g32 == NULL) {
+        csp__gram_release(ctx, g);
+        return CSP_E_NOMEM;
+    }
+    g->n = n;
+    return CSP_OK;
+}
+
+void csp__gram_release(csp_context *ctx, csp__gram *g) {
+    csp__free_aligned(ctx, g->g64);
+    csp__free_aligned(ctx, g->g32);
+    memset(g, 0, sizeof *g);
+}
+
+void csp__gram_finish(csp__gram *g) {
+    int64_t n = g->n;
+    double trace = 0.0, maxd = 0.0;
+    bool identity = true;
+    for (int64_t i = 0; i < n; i++) {
+        const double *row = g->g64 + i * n;
+        float *row32 = g->g32 + i * n;
+        for (int64_t j = 0; j < n; j++) {
+            row32[j] = (float)row[j];
+            if (row[j] != (i == j ? 1.0 : 0.0))
+                identity = false;
+        }
+        trace += row[i];
+        maxd = row[i] > maxd ? row[i] : maxd;
+    }
+    g->mean_diag = trace / (double)n;
+    g->max_diag = maxd;
+    g->identity = identity;
+    g->lmax = 0.0;
+}
+
+csp_status csp__gram_ensure_lmax(csp_context *ctx, csp__gram *g) {
+    if (g->lmax > 0.0)
+        return CSP_OK;
+    int64_t n = g->n;
+    if (g->identity) {
+        g->lmax = 1.0;
+        return CSP_OK;
+    }
+    /* Gershgorin: an upper bound on every eigenvalue. */
+    double gersh = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0.0;
+        for (int64_t j = 0; j < n; j++)
+            s += fabs(g->g64[i * n + j]);
+        gersh = s > gersh ? s : gersh;
+    }
+    if (!(gersh > 0.0)) {
+        g->lmax = 1.0; /* G = 0: any step works */
+        return CSP_OK;
+    }
+    double *v = csp__malloc(ctx, 2 * (size_t)n * sizeof(double));
+    if (v == NULL)
+        return csp__error(ctx, CSP_E_NOMEM, "power iteration: out of memory (n = %lld)",
+                          (long long)n);
+    double *w = v + n;
+    /* A fixed, positive-ish start vector from the counter-based generator. */
+    uint64_t key = csp__key(0x6c6d6178ULL, (uint64_t)n, 0, 0);
+    double nrm = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        v[i] = 1.0 + csp__uniform(key, (uint64_t)i);
+        nrm += v[i] * v[i];
+    }
+    nrm = sqrt(nrm);
+    for (int64_t i = 0; i < n; i++)
+        v[i] /= nrm;
+    double lam = 0.0;
+    for (int it = 0; it < 1000; it++) {
+        cblas_dsymv(CblasRowMajor, CblasUpper, (int)n, 1.0, g->g64, (int)n, v, 1, 0.0, w, 1);
+        double rq = csp__dot64(v, w, n);
+        double wn = sqrt(csp__dot64(w, w, n));
+        if (!(wn > 0.0))
+            break;
+        for (int64_t i = 0; i < n; i++)
+            v[i] = w[i] / wn;
+        bool done = it > 2 && fabs(rq - lam) <= 1e-7 * rq;
+        lam = rq;
+        if (done)
+            break;
+    }
+    csp__free(ctx, v);
+    /* The Rayleigh quotient approaches lambda_max from below: a 2% margin
+     * keeps 1/L a safe step, and Gershgorin caps it. */
+    double L = 1.02 * lam;
+    g->lmax = L > gersh || !(L > 0.0) ? gersh : L;
+    return CSP_OK;
+}
+
+csp_status csp__gram_validate(csp_context *ctx, const double *G, int64_t n, int64_t ld,
+                              const char *fn) {
+    double maxabs = 0.0, maxd = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double v = G[i * ld + j];
+            if (!isfinite(v))
+                return csp__error(ctx, CSP_E_NONFINITE, "%s: G[%lld][%lld] is not finite", fn,
+                                  (long long)i, (long long)j);
+            maxabs = fabs(v) > maxabs ? fabs(v) : maxabs;
+        }
+    for (int64_t i = 0; i < n; i++) {
+        double d = G[i * ld + i];
+        if (d < 0.0)
+            return csp__error(ctx, CSP_E_INVALID,
+                              "%s: G[%lld][%lld] = %g < 0: not positive semi-definite", fn,
+                              (long long)i, (long long)i, d);
+        maxd = d > maxd ? d : maxd;
+        for (int64_t j = 0; j < i; j++) {
+            double a = G[i * ld + j], b = G[j * ld + i];
+            if (fabs(a - b) > 1e-10 * maxabs)
+                return csp__error(ctx, CSP_E_INVALID,
+                                  "%s: G is not symmetric: G[%lld][%lld] = %.17g but "
+                                  "G[%lld][%lld] = %.17g",
+                                  fn, (long long)i, (long long)j, a, (long long)j, (long long)i,
+                                  b);
+        }
+    }
+    if (maxd == 0.0) {
+        if (maxabs > 0.0)
+            return csp__error(ctx, CSP_E_INVALID,
+                              "%s: zero diagonal with nonzero entries: not positive "
+                              "semi-definite",
+                              fn);
+        return CSP_OK; /* G = 0 is PSD */
+    }
+    /* PSD test: Cholesky of the symmetric part plus a small shift. */
+    size_t nn = (size_t)n * (size_t)n;
+    double *A = csp__malloc(ctx, nn * sizeof(double));
+    if (A == NULL)
+        return csp__error(ctx, CSP_E_NOMEM, "%s: out of memory checking G", fn);
+    double shift = 1e-9 * maxd;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j <= i; j++)
+            A[i * n + j] = 0.5 * (G[i * ld + j] + G[j * ld + i]) + (i == j ? shift : 0.0);
+    int64_t bad = csp__cholesky(A, n, n, 0.0);
+    csp__free(ctx, A);
+    if (bad >= 0)
+        return csp__error(ctx, CSP_E_INVALID,
+                          "%s: G is not positive semi-definite (Cholesky of G + %g I fails at "
+                          "pivot %lld)",
+                          fn, shift, (long long)bad);
+    return CSP_OK;
+}

@@ -1,0 +1,107 @@
+/*
+ * Dense linear algebra shared by the sensing operators and the solvers:
+ * float32 kernels for the hot loops (run-time dispatched to AVX-512 / AVX2
+ * where the compiler supports it), small float64 Cholesky helpers, power
+ * iteration, and the prepared Gram matrix (csp__gram) every solver takes.
+ *
+ * Matrices are row-major. Gram matrices are symmetric, so a row of G is also
+ * a column: the kernels read rows.
+ */
+#ifndef CSP_LINALG_H
+#define CSP_LINALG_H
+
+#include "core/internal.h"
+
+/* ---- the prepared Gram matrix -------------------------------------------- */
+
+/* G in float64 (n x n, leading dimension n) for everything that must be
+ * accurate (Cholesky factors, right-hand sides, energies), and the same
+ * values rounded to float32 for the O(n k^2) and GEMM-shaped work. */
+typedef struct csp__gram {
+    int64_t n;
+    double *g64;      /* n * n, symmetric */
+    float *g32;       /* n * n, the same rounded to float */
+    double mean_diag; /* trace / n */
+    double max_diag;
+    double lmax;      /* Lipschitz bound >= lambda_max(G); 0 until computed */
+    bool identity;    /* G is exactly I */
+} csp__gram;
+
+/* Allocate storage for an n x n Gram (64-byte aligned). */
+csp_status csp__gram_alloc(csp_context *ctx, csp__gram *g, int64_t n);
+void csp__gram_release(csp_context *ctx, csp__gram *g);
+/* After g64 is filled (both triangles): derive g32, the diagonal summaries
+ * and the identity flag, and forget lmax. */
+void csp__gram_finish(csp__gram *g);
+/* Compute lmax once (power iteration, float64): a bound >= the largest
+ * eigenvalue, at most the Gershgorin bound. Needs 2n doubles of scratch from
+ * the context. */
+csp_status csp__gram_ensure_lmax(csp_context *ctx, csp__gram *g);
+/* Validate a caller's Gram: finite, symmetric to 1e-10 relative, diagonal
+ * >= 0 and positive semi-definite (a Cholesky factorisation of
+ * G + 1e-9 max(diag) I succeeds). Leaves a message on ctx. */
+csp_status csp__gram_validate(csp_context *ctx, const double *G, int64_t n, int64_t ld,
+                              const char *fn);
+
+/* ---- float32 kernels ------------------------------------------------------ */
+
+/* acc[j] += sum_t coef[t] * G[idx[t] * ld + j] for j < n, summed over t in
+ * order (a gather-AXPY over rows of G). */
+void csp__f32_axpy_rows(float *restrict acc, int64_t n, const float *restrict G, int64_t ld,
+                        const int32_t *restrict idx, const float *restrict coef, int64_t cnt);
+
+/* The first index j maximising |a[j]| + pen[j] (pen is 0 or -inf); -1 when
+ * every score is -inf. Ties go to the lower index. */
+int64_t csp__f32_argmax_abs(const float *restrict a, const float *restrict pen, int64_t n);
+
+/* sum_j a[j] * b[j] accumulated in float64. */
+double csp__f32_dot64(const float *restrict a, const float *restrict b, int64_t n);
+
+/* One proximal-gradient (ISTA / FISTA) step on a row, fused with the
+ * duality-gap terms of the current iterate:
+ *   y  = x + beta (x - xp),  G y = gx + beta (gx - gxp)   (by linearity)
+ *   xn = soft(y - (G y - b) invL, thr + pinf),  written over xp
+ * with b = G w, gx = G x, gxp = G xp, pinf[j] = 0 (allowed) or +inf (not;
+ * NULL = all allowed). The nonzeros of xn are listed in idx/val (ascending
+ * index). For the current x, with g = b - gx: r = (w - x).g, xg = x.g,
+ * l1 = ||x||_1, gmax = max over allowed |g|; rdot = (y - xn).(xn - x) is the
+ * momentum-restart test. Sums are accumulated in float64. */
+typedef struct csp__prox_out {
+    double r, xg, l1, gmax, rdot;
+    int64_t nnz;
+} csp__prox_out;
+void csp__f32_prox_step(int64_t n, const float *restrict w, const float *restrict b,
+                        const float *restrict pinf, float thr, float beta, float invL,
+                        const float *restrict x, float *restrict xp, const float *restrict gx,
+                        const float *restrict gxp, int32_t *restrict idx, float *restrict val,
+                        csp__prox_out *out);
+
+/* ---- float64 helpers (small, accuracy first) ----------------------------- */
+
+/* Solve L y = y in place, L lower triangular s x s with leading dimension ld. */
+void csp__trsv_lower(const double *L, int64_t ld, int64_t s, double *y);
+/* Solve L^T y = y in place. */
+void csp__trsv_lower_t(const double *L, int64_t ld, int64_t s, double *y);
+double csp__dot64(const double *a, const double *b, int64_t n);
+
+/* Factor A = L L^T in place (lower triangle, leading dimension ld, s x s).
+ * Returns -1 on success, else the index of the first pivot d with
+ * !(d > tau * A_ii) (the matrix is numerically singular there). */
+int64_t csp__cholesky(double *A, int64_t ld, int64_t s, double tau);
+
+/* ---- bits ------------------------------------------------------------------ */
+
+static inline bool csp__bit_get(const uint64_t *bits, int64_t i) {
+    return (bits[i >> 6] >> (i & 63)) & 1u;
+}
+static inline void csp__bit_set(uint64_t *bits, int64_t i, bool v) {
+    uint64_t m = (uint64_t)1 << (i & 63);
+    if (v)
+        bits[i >> 6] |= m;
+    else
+        bits[i >> 6] &= ~m;
+}
+/* Number of set bits among bits [start, start + len). */
+int64_t csp__bit_count(const uint64_t *bits, int64_t start, int64_t len);
+
+#endif /* CSP_LINALG_H */

@@ -1,0 +1,22 @@
+/* Internal interface of the sensing layer, for the solvers and the pruner. */
+#ifndef CSP_SENSING_INTERNAL_H
+#define CSP_SENSING_INTERNAL_H
+
+#include <csp/sensing.h>
+
+#include "linalg/linalg.h"
+
+/* Make the Gram of @p s for (row_block, event) current and return it in
+ * *out. The result is cached in @p s: preparing the same key again (random
+ * kinds) or with no new observation (activations) costs nothing. It stays
+ * valid until the next call that changes @p s. For the identity kind the
+ * Gram has g64 = g32 = NULL and identity = true: solvers take their
+ * magnitude fast paths. Leaves a message on the context on failure
+ * (CSP_E_STATE: nothing observed / no user Gram). */
+csp_status csp__sensing_prepare(csp_sensing *s, int64_t row_block, int64_t event,
+                                csp__gram **out);
+
+/* The key of the random Phi for (row_block, event). */
+uint64_t csp__sensing_key(const csp_sensing *s, int64_t row_block, int64_t event);
+
+#endif

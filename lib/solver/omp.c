@@ -1,0 +1,310 @@
+/* Batch-OMP in Gram form (Rubinstein, Zibulevsky & Elad 2008) with a
+ * progressive Cholesky factor of G_SS.
+ *
+ * Per row, with b = G w (one float32 GEMM per chunk of rows):
+ *   alpha = b - G_{:,S} c             correlations of the residual (float32)
+ *   j     = argmax_{allowed, not in S} |alpha_j|   (ties: lower index)
+ *   l     = L^-1 G_{S,j},  d = G_jj - l.l          (float64)
+ *   d <= dependence_tol * G_jj: j depends linearly on S: damp G -> G + delta I
+ *   L    <- [L 0; l^T sqrt(d)],  u_s = ((G w)_j - l.u) / sqrt(d)   (float64)
+ *   c     = L^-T u,  residual = w^T G w - u.u
+ * The O(n k^2) part (alpha) is float32 SIMD; everything that decides the
+ * coefficients (Cholesky, right-hand sides (G w)_S recomputed in float64) is
+ * float64. */
+#include "solver_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+    float *alpha, *base, *pen, *coef;
+    int32_t *S;
+    double *L, *u, *c, *l, *bS;
+    int64_t kcap;
+} omp_ws;
+
+typedef struct {
+    const csp_solver_options *opt;
+    const csp__gram *g;
+    const csp__batch *b;
+    const float *bmat; /* chunk rows x n: G w */
+    int64_t r0;
+    omp_ws *ws;
+    csp_row_stats *rs; /* chunk rows */
+    uint64_t *bits;    /* chunk rows x words */
+    int64_t words;
+} omp_job;
+
+/* Cholesky of G_SS + delta I into L (leading dimension ld); false when a
+ * pivot is still below the dependence threshold. */
+static bool refactor(const csp__gram *g, const int32_t *S, int64_t s, double delta, double tau,
+                     double *L, int64_t ld) {
+    int64_t n = g->n;
+    for (int64_t i = 0; i < s; i++)
+        for (int64_t t = 0; t <= i; t++)
+            L[i * ld + t] = g->g64[(int64_t)S[i] * n + S[t]] + (i == t ? delta : 0.0);
+    return csp__cholesky(L, ld, s, tau) < 0;
+}
+
+/* (G w)_j in float64. */
+static double gram_row_dot(const csp__gram *g, int64_t j, const float *w) {
+    const double *row = g->g64 + j * g->n;
+    double s = 0.0;
+    for (int64_t i = 0; i < g->n; i++)
+        s += row[i] * (double)w[i];
+    return s;
+}
+
+static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
+    const csp__gram *g = job->g;
+    const csp__batch *b = job->b;
+    const csp_solver_options *o = job->opt;
+    int64_t n = g->n, ld = ws->kcap;
+    const float *w = b->w + r * b->ws;
+    const float *brow = job->bmat + cr * n;
+    int32_t k = csp__batch_k(b, r);
+    csp_row_stats st = {0};
+
+    double wGw = csp__f32_dot64(w, brow, n);
+    double wn2 = csp__f32_dot64(w, w, n);
+    double damp0 = o->damping * (g->mean_diag > 0.0 ? g->mean_diag : 1.0);
+    double tau = o->dependence_tol;
+    for (int64_t j = 0; j < n; j++)
+        ws->pen[j] = csp__allowed(b, r, j) ? 0.0f : -INFINITY;
+    memcpy(ws->base, brow, (size_t)n * sizeof(float));
+    memcpy(ws->alpha, brow, (size_t)n * sizeof(float));
+    double delta = 0.0, res = wGw;
+    int64_t s = 0;
+    int escalations = 0;
+    for (;;) {
+        if (s == k) {
+            st.converged = 1;
+            break;
+        }
+        if (o->eps > 0.0 && res <= o->eps * wGw) {
+            st.converged = 1;
+            break;
+        }
+        int64_t j = csp__f32_argmax_abs(ws->alpha, ws->pen, n);
+        if (j < 0)
+            break; /* unreachable: k <= allowed count was checked */
+        for (int64_t t = 0; t < s; t++)
+            ws->l[t] = g->g64[j * n + ws->S[t]];
+        csp__trsv_lower(ws->L, ld, s, ws->l);
+        double gjj = g->g64[j * n + j] + delta;
+        double d = gjj - csp__dot64(ws->l, ws->l, s);
+        if (!(d > tau * gjj) || !(d > 0.0)) {
+            /* Linearly dependent on S (or G_jj = 0): damp and re-solve. */
+            st.flags |= CSP_ROW_DEPENDENT | CSP_ROW_DAMPED;
+            do {
+                delta = delta == 0.0 ? damp0 : 10.0 * delta;
+                escalations++;
+            } while (!refactor(g, ws->S, s, delta, tau, ws->L, ld) && escalations < 64);
+            for (int64_t t = 0; t < s; t++)
+                ws->u[t] = ws->bS[t] + delta * (double)w[ws->S[t]];
+            csp__trsv_lower(ws->L, ld, s, ws->u);
+            memcpy(ws->c, ws->u, (size_t)s * sizeof(double));
+            csp__trsv_lower_t(ws->L, ld, s, ws->c);
+            res = wGw + delta * wn2 - csp__dot64(ws->u, ws->u, s);
+            float fd = (float)delta;
+            for (int64_t i = 0; i < n; i++)
+                ws->base[i] = brow[i] + fd * w[i];
+            memcpy(ws->alpha, ws->base, (size_t)n * sizeof(float));
+            for (int64_t t = 0; t < s; t++)
+                ws->coef[t] = -(float)ws->c[t];
+            csp__f32_axpy_rows(ws->alpha, n, g->g32, n, ws->S, ws->coef, s);
+            if (escalations >= 64)
+                break; /* cannot happen with a finite PSD G */
+            continue;
+        }
+        double ljj = sqrt(d);
+        double *Ls = ws->L + s * ld;
+        memcpy(Ls, ws->l, (size_t)s * sizeof(double));
+        Ls[s] = ljj;
+        double bj = gram_row_dot(g, j, w);
+        ws->bS[s] = bj;
+        ws->u[s] = (bj + delta * (double)w[j] - csp__dot64(Ls, ws->u, s)) / ljj;
+        ws->S[s] = (int32_t)j;
+        ws->pen[j] = -INFINITY;
+        s++;
+        memcpy(ws->c, ws->u, (size_t)s * sizeof(double));
+        csp__trsv_lower_t(ws->L, ld, s, ws->c);
+        res = wGw + delta * wn2 - csp__dot64(ws->u, ws->u, s);
+        if (s < k) {
+            for (int64_t t = 0; t < s; t++)
+                ws->coef[t] = -(float)ws->c[t];
+            memcpy(ws->alpha, ws->base, (size_t)n * sizeof(float));
+            csp__f32_axpy_rows(ws->alpha, n, g->g32, n, ws->S, ws->coef, s);
+        }
+    }
+
+    /* The undamped residual, then the outputs (x may be w: read w first). */
+    if (delta > 0.0) {
+        double dist2 = wn2; /* ||w - x||^2 */
+        for (int64_t t = 0; t < s; t++) {
+            double wj = (double)w[ws->S[t]], cj = ws->c[t];
+            dist2 += (wj - cj) * (wj - cj) - wj * wj;
+        }
+        res -= delta * dist2;
+    }
+    float *x = b->x + r * b->xs;
+    memset(x, 0, (size_t)n * sizeof(float));
+    uint64_t *bits = job->bits + cr * job->words;
+    memset(bits, 0, (size_t)job->words * sizeof(uint64_t));
+    for (int64_t t = 0; t < s; t++) {
+        x[ws->S[t]] = (float)ws->c[t];
+        csp__bit_set(bits, ws->S[t], true);
+    }
+    st.residual = res > 0.0 ? res : 0.0;
+    st.energy = wGw;
+    st.damping = delta;
+    st.iterations = (int32_t)s;
+    st.nnz = (int32_t)s;
+    job->rs[cr] = st;
+}
+
+static void omp_range(void *arg, int64_t begin, int64_t end, int32_t worker) {
+    const omp_job *job = arg;
+    for (int64_t cr = begin; cr < end; cr++)
+        omp_row(job, &job->ws[worker], job->r0 + cr, cr);
+}
+
+/* G = I, given as the identity kind (no matrix): OMP selects the k largest
+ * |w| among the allowed columns (ties: lower index) and x_S = w_S. */
+static void identity_row(const omp_job *job, csp__ranked *items, int64_t r, int64_t cr) {
+    const csp__batch *b = job->b;
+    int64_t n = b->n;
+    const float *w = b->w + r * b->ws;
+    int32_t k = csp__batch_k(b, r);
+    int64_t cnt = 0;
+    double energy = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        energy += (double)w[j] * (double)w[j];
+        if (csp__allowed(b, r, j)) {
+            items[cnt].key = fabsf(w[j]);
+            items[cnt].key2 = 0.0f;
+            items[cnt].idx = (int32_t)j;
+            cnt++;
+        }
+    }
+    csp__rank_sort(items, cnt);
+    float *x = b->x + r * b->xs;
+    uint64_t *bits = job->bits + cr * job->words;
+    memset(bits, 0, (size_t)job->words * sizeof(uint64_t));
+    double eps = job->opt->eps, res = energy;
+    int64_t s = 0;
+    while (s < k && !(eps > 0.0 && res <= eps * energy)) {
+        int32_t j = items[s].idx;
+        res -= (double)w[j] * (double)w[j];
+        csp__bit_set(bits, j, true);
+        s++;
+    }
+    /* The exact residual, summed over the dropped entries in index order;
+     * then x (which may be w). */
+    res = 0.0;
+    for (int64_t j = 0; j < n; j++)
+        if (!csp__bit_get(bits, j))
+            res += (double)w[j] * (double)w[j];
+    for (int64_t j = 0; j < n; j++)
+        x[j] = csp__bit_get(bits, j) ? w[j] : 0.0f;
+    csp_row_stats st = {0};
+    st.residual = res;
+    st.energy = energy;
+    st.iterations = (int32_t)s;
+    st.nnz = (int32_t)s;
+    st.converged = 1;
+    job->rs[cr] = st;
+}
+
+typedef struct {
+    const omp_job *job;
+    csp__ranked **items;
+} id_job;
+
+static void identity_range(void *arg, int64_t begin, int64_t end, int32_t worker) {
+    const id_job *ij = arg;
+    for (int64_t cr = begin; cr < end; cr++)
+        identity_row(ij->job, ij->items[worker], ij->job->r0 + cr, cr);
+}
+
+csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
+    csp_context *ctx = s->ctx;
+    int64_t n = g->n, rows = b->rows;
+    int64_t chunk = rows < CSP__CHUNK ? rows : CSP__CHUNK;
+    int64_t workers = ctx->num_threads < chunk ? ctx->num_threads : chunk;
+    int64_t words = (n + 63) / 64;
+    int64_t kcap = b->kmax > 0 ? b->kmax : 1;
+    bool identity = g->g64 == NULL;
+
+    /* Everything is allocated before any output is written. */
+    omp_ws *ws = csp__calloc(ctx, (size_t)workers, sizeof *ws);
+    csp__ranked **items = csp__calloc(ctx, (size_t)workers, sizeof *items);
+    float *bmat = identity ? NULL : csp__malloc_aligned(ctx, (size_t)(chunk * n) * sizeof(float));
+    csp_row_stats *rs = csp__calloc(ctx, (size_t)chunk, sizeof *rs);
+    uint64_t *bits = csp__calloc(ctx, (size_t)(chunk * words), sizeof(uint64_t));
+    bool ok = ws != NULL && items != NULL && (identity || bmat != NULL) && rs != NULL &&
+              bits != NULL;
+    for (int64_t t = 0; ok && t < workers; t++) {
+        if (identity) {
+            items[t] = csp__malloc(ctx, (size_t)n * sizeof(csp__ranked));
+            ok = items[t] != NULL;
+            continue;
+        }
+        omp_ws *w = &ws[t];
+        w->kcap = kcap;
+        w->alpha = csp__malloc_aligned(ctx, (size_t)(4 * n + kcap) * sizeof(float));
+        w->S = csp__malloc(ctx, (size_t)kcap * sizeof(int32_t));
+        w->L = csp__malloc(ctx, (size_t)(kcap * kcap + 4 * kcap) * sizeof(double));
+        ok = w->alpha != NULL && w->S != NULL && w->L != NULL;
+        if (ok) {
+            w->base = w->alpha + n;
+            w->pen = w->base + n;
+            w->coef = w->pen + n;
+            w->u = w->L + kcap * kcap;
+            w->c = w->u + kcap;
+            w->l = w->c + kcap;
+            w->bS = w->l + kcap;
+        }
+    }
+    csp_status status = CSP_OK;
+    if (!ok) {
+        status = csp__error(ctx, CSP_E_NOMEM, "csp_solver_solve: out of memory for OMP "
+                            "(n = %lld, k = %lld, %lld threads)", (long long)n, (long long)kcap,
+                            (long long)workers);
+    } else {
+        omp_job job = {&s->opt, g, b, bmat, 0, ws, rs, bits, words};
+        for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+            int64_t cnt = rows - r0 < chunk ? rows - r0 : chunk;
+            job.r0 = r0;
+            if (identity) {
+                id_job ij = {&job, items};
+                csp__parallel_for(ctx, cnt, 8, identity_range, &ij);
+            } else {
+                csp__rows_times_gram(g, b->w + r0 * b->ws, b->ws, cnt, bmat);
+                csp__parallel_for(ctx, cnt, 4, omp_range, &job);
+            }
+            for (int64_t cr = 0; cr < cnt; cr++) {
+                csp__put_stats(b, r0 + cr, &rs[cr]);
+                csp__put_support(b, r0 + cr, bits + cr * words);
+                if (rs[cr].flags & CSP_ROW_DAMPED)
+                    status = CSP_DAMPED;
+            }
+        }
+        if (status == CSP_DAMPED)
+            csp__log(ctx, CSP_LOG_WARN, "csp_solver_solve: damping added to singular G_SS "
+                     "in some rows (see the row stats)");
+    }
+    for (int64_t t = 0; ws != NULL && t < workers; t++) {
+        csp__free_aligned(ctx, ws[t].alpha);
+        csp__free(ctx, ws[t].S);
+        csp__free(ctx, ws[t].L);
+    }
+    for (int64_t t = 0; items != NULL && t < workers; t++)
+        csp__free(ctx, items[t]);
+    csp__free(ctx, ws);
+    csp__free(ctx, items);
+    csp__free_aligned(ctx, bmat);
+    csp__free(ctx, rs);
+    csp__free(ctx, bits);
+    return status;
+}
