@@ -18,6 +18,9 @@ static void default_free(void *user, void *ptr) {
 
 /* ---- errors and logging ------------------------------------------------ */
 
+static void emit_log(const csp_context *ctx, int32_t level, const char *fmt, va_list ap)
+    CSP_PRINTF(3, 0);
+
 static void emit_log(const csp_context *ctx, int32_t level, const char *fmt, va_list ap) {
     char line[CSP_ERROR_MAX];
     vsnprintf(line, sizeof line, fmt, ap);

@@ -226,13 +226,12 @@ static csp_status hist_threshold(csp_context *ctx, const sel_ops *ops, const csp
         csp__free(ctx, hist);
         return CSP_E_NONFINITE;
     }
-    int64_t need = keep, above = 0;
+    int64_t need = keep;
     size_t b = nb1 - 1;
     for (; b > 0; b--) {
         if (hist[b] >= need)
             break;
         need -= hist[b];
-        above += hist[b];
     }
     uint64_t prefix = b;
     int pshift = ops->h1;
@@ -248,7 +247,6 @@ static csp_status hist_threshold(csp_context *ctx, const sel_ops *ops, const csp
             if (hist[d] >= need)
                 break;
             need -= hist[d];
-            above += hist[d];
         }
         prefix = (prefix << (pshift - shift)) | d;
         pshift = shift;
