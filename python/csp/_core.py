@@ -187,6 +187,7 @@ class _Handle:
         self._users = weakref.WeakSet()  # objects that depend on this one
         self._deps = []                  # objects this one depends on (pinned)
         self._pins = 0
+        self._freed = False
 
     def _depend_on(self, other):
         other._users.add(self)
@@ -213,8 +214,9 @@ class _Handle:
         self._maybe_free()
 
     def _maybe_free(self):
-        if not self._closing or self._pins > 0:
+        if not self._closing or self._pins > 0 or self._freed:
             return
+        self._freed = True
         if self._handle:
             handle, self._handle = self._handle, None
             type(self)._free(handle)
@@ -290,8 +292,10 @@ class Context(_Handle):
     def set_log(self, log, level=LogLevel.WARN):
         """Replace the log hook (None stops logging) and level."""
         cb = self._make_log(log)
-        check(lib.csp_context_set_log(self._live(), cb if cb is not None else _lib.LOG_FN(), None,
-                                      int(to_enum(LogLevel, level, "log_level"))), self)
+        level = int(to_enum(LogLevel, level, "log_level"))
+        null = _lib.LOG_FN()  # a NULL function pointer: stop logging
+        check(lib.csp_context_set_log(self._live(), cb if cb is not None else null, None,
+                                      level), self)
         self._log_cb = cb  # keep the ctypes thunk alive while C holds it
 
     @property
@@ -321,6 +325,14 @@ class Context(_Handle):
 
 
 # --- tensors ------------------------------------------------------------------
+
+def expect(obj, cls, what):
+    """TypeError unless @p obj is a @p cls."""
+    if not isinstance(obj, cls):
+        raise TypeError("%s must be a csp.%s, not %s" % (what, cls.__name__,
+                                                       type(obj).__name__))
+    return obj
+
 
 def _numpy():
     import numpy
@@ -401,6 +413,7 @@ class Tensor(_Handle):
 
     def __init__(self, ctx, buffer, name=None):
         super().__init__()
+        expect(ctx, Context, "ctx")
         ptr, shape, dtype = describe_buffer(buffer)
         if name is not None and len(name.encode()) > _lib.MAX_NAME:
             raise ValueError("tensor names are at most %d bytes" % _lib.MAX_NAME)

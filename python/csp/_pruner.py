@@ -5,8 +5,9 @@ import dataclasses
 from typing import Optional
 
 from . import _lib
-from ._core import (DType, Granularity, Tensor, _Handle, _numpy, check, describe_buffer,
-                    to_enum)
+from ._core import (Context, DType, Granularity, Tensor, _Handle, _numpy, check,
+                    describe_buffer, expect, to_enum)
+from ._schedule import Schedule
 from ._lib import lib
 
 #: Format tag and version of Pruner.state() dictionaries.
@@ -58,14 +59,15 @@ class Pruner(_Handle):
 
     def __init__(self, ctx, schedule, *, granularity=Granularity.TENSOR, nm=(2, 4)):
         super().__init__()
-        self.ctx = ctx
+        self.ctx = expect(ctx, Context, "ctx")
+        expect(schedule, Schedule, "schedule")
+        self._owned = []        # Tensors this pruner created and closes
         opts = _lib.init_struct(_lib.PrunerOptions)
         self.granularity = to_enum(Granularity, granularity, "granularity")
         opts.granularity = int(self.granularity)
         opts.nm_n, opts.nm_m = _nm(nm, "nm")
         self._callback = schedule._callback  # C copied the schedule, and its thunk pointer
         self._tensors = []      # Tensor per index (weights)
-        self._owned = []        # Tensors this pruner created and closes
         self._companions = {}   # index -> [Tensor]
         self._excluded = []
         handle = ctypes.c_void_p()

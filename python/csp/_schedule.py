@@ -3,7 +3,7 @@
 import ctypes
 
 from . import _lib
-from ._core import ScheduleKind, Status, _Handle, check, to_enum
+from ._core import Context, ScheduleKind, Status, _Handle, check, expect, to_enum
 from ._lib import lib
 
 
@@ -56,7 +56,7 @@ class Schedule(_Handle):
                  final_sparsity=0.5, exponent=3.0, begin_step=0, end_step=-1,
                  frequency=100, callback=None):
         super().__init__()
-        self.ctx = ctx
+        self.ctx = expect(ctx, Context, "ctx")
         self.kind = to_enum(ScheduleKind, kind, "schedule kind")
         opts = _lib.init_struct(_lib.ScheduleOptions)
         opts.kind = int(self.kind)

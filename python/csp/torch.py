@@ -21,7 +21,7 @@ import weakref
 import torch
 from torch import nn
 
-from ._core import Context, Granularity, describe_buffer, to_enum
+from ._core import Context, Granularity, describe_buffer
 from ._pruner import STATE_FORMAT, STATE_VERSION, Pruner
 from ._schedule import Schedule
 
@@ -100,6 +100,7 @@ class ModulePruner:
         self.companion_keys = tuple(companion_keys)
         self._hooks = []
         self._owned_ctx = None
+        self._owned_schedule = None
         self._pruner = None
         self._step = 0
 
@@ -135,10 +136,11 @@ class ModulePruner:
             else:
                 raise TypeError("schedule must be a csp.Schedule, a callable or None, not %s"
                                 % type(schedule).__name__)
+            #: the csp.Schedule (target(step), events(...)); closed with this
+            #: object when it was made here
             self.schedule = sched
+            self._owned_schedule = sched if own_schedule else None
             self._pruner = Pruner(ctx, sched, granularity=granularity, nm=nm)
-            if own_schedule:
-                sched.close()  # the pruner holds a copy (and the callback)
             self._register(include, overrides or {})
             self._sync()  # optimizer state that already exists (e.g. loaded)
             self._observer = observer
@@ -413,6 +415,8 @@ class ModulePruner:
         self._hooks = []
         if self._pruner is not None:
             self._pruner.close()
+        if self._owned_schedule is not None:
+            self._owned_schedule.close()
         if self._owned_ctx is not None:
             self._owned_ctx.close()
 

@@ -1,6 +1,5 @@
 """The Python binding's core: loading, handshake, errors, context, tensors."""
 
-import ctypes
 import gc
 
 import numpy as np

@@ -448,6 +448,12 @@ def test_add_errors(ctx):
 
 def test_bad_pruner_options(ctx):
     sched = csp.Schedule.constant(ctx, 0.5)
+    with pytest.raises(TypeError, match="schedule must be a csp.Schedule"):
+        csp.Pruner(ctx, None)
+    with pytest.raises(TypeError, match="ctx must be a csp.Context"):
+        csp.Pruner(None, sched)
+    with pytest.raises(TypeError, match="ctx must be a csp.Context"):
+        csp.Schedule.constant(object(), 0.5)
     with pytest.raises(ValueError, match="granularity"):
         csp.Pruner(ctx, sched, granularity="rows")
     with pytest.raises(csp.CspError) as e:
@@ -472,6 +478,13 @@ def test_closed_pruner_raises(ctx):
         with pytest.raises(ValueError, match="Pruner is closed"):
             call()
     pruner.close()
+
+
+def test_pins_never_go_negative(ctx):
+    t = csp.Tensor(ctx, np.ones(2, np.float32))
+    t.close()
+    t.close()
+    assert t.closed and t._pins == 0 and ctx._pins == 0 and not ctx.closed
 
 
 def test_closing_a_borrowed_tensor_closes_its_pruner(ctx):

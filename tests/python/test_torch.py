@@ -76,6 +76,7 @@ def test_adam_reaches_the_scheduled_sparsity_and_pruned_weights_stay_zero():
             sched_targets[step] = [s.target_sparsity for s in pruner.stats()]
     assert all(len(pruner.pruner.companions(i)) == 2 for i in range(2))
     assert sched_targets[45] == [0.8, 0.8]
+    assert sched_targets[25] == [pytest.approx(pruner.schedule.target(25))] * 2
     for s in pruner.stats():
         assert s.nnz == s.numel - round(0.8 * s.numel)
     assert pruner.sparsity() == pytest.approx(0.8, abs=1e-3)
@@ -278,6 +279,7 @@ def test_close_and_context_manager():
     with csp.torch.ModulePruner(model, final_sparsity=0.5, observe=True) as p:
         assert model.fc1._forward_hooks
     assert p.closed and not model.fc1._forward_hooks
+    assert p.schedule.closed and p.ctx.closed  # made here, closed here
     with pytest.raises(ValueError, match="closed"):
         p.step()
     with pytest.raises(ValueError, match="closed"):
