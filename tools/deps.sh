@@ -5,7 +5,7 @@
 set -eu
 
 pkgs_build="gcc g++ libc6-dev make meson ninja-build pkg-config libopenblas-dev"
-pkgs_test="check python3 binutils abigail-tools python3-numpy python3-pytest"
+pkgs_test="check python3 binutils abigail-tools python3-numpy python3-pytest python3-torch"
 pkgs_demo="python3"
 
 want=""

@@ -1,13 +1,35 @@
 """libcsp for Python: compressed-sensing-based pruning during training.
 
-A pure-Python ctypes binding of the C library; numpy arrays are viewed with
-zero copy. The library is found through $CSP_LIBRARY, the source tree's
-build directory, or the installed prefix (pkg-config / the system loader).
+A pure-Python ctypes binding of the C library (no compiled extension). numpy
+arrays and CPU torch tensors are viewed with zero copy and pruned in place.
+The library is found through $CSP_LIBRARY, the source tree's build
+directories, the prefix this package was installed with, pkg-config, or the
+system loader. ``csp.torch`` prunes an ``nn.Module`` during training.
+
+    import numpy as np, csp
+    w = np.random.default_rng(0).standard_normal((64, 64), dtype=np.float32)
+    with csp.Context(seed=1) as ctx:
+        sched = csp.Schedule.polynomial(ctx, 0.8, end_step=100, frequency=10)
+        pruner = csp.Pruner(ctx, sched, granularity="row")
+        i = pruner.add_tensor(w, "fc.weight")
+        for step in range(101):
+            ...                      # update w in place
+            pruner.step(step)        # Status.PRUNED or Status.MASKED
+        print(pruner.stats(i).achieved_sparsity)
 """
 
-from ._core import (Context, CspError, DType, LogLevel, Status, Tensor, status_name,
-                    status_str, version)
-from ._lib import ABI_VERSION, path as library_path
+from ._core import (Context, CspError, DType, Granularity, LogLevel, ScheduleKind, Status,
+                    Tensor, status_name, status_str, version)
+from ._lib import ABI_VERSION, MAX_NAME, MAX_RANK, MAX_THREADS, NM_MAX_M
+from ._lib import path as library_path
+from ._pruner import Pruner, TensorStats
+from ._schedule import Schedule
 
-__all__ = ["Context", "CspError", "DType", "LogLevel", "Status", "Tensor", "status_name",
-           "status_str", "version", "ABI_VERSION", "library_path"]
+from ._lib import VERSION as _VERSION
+
+__version__ = "%d.%d.%d" % _VERSION
+
+__all__ = ["Context", "CspError", "DType", "Granularity", "LogLevel", "Pruner", "Schedule",
+           "ScheduleKind", "Status", "Tensor", "TensorStats", "status_name", "status_str",
+           "version", "ABI_VERSION", "MAX_NAME", "MAX_RANK", "MAX_THREADS", "NM_MAX_M",
+           "library_path"]

@@ -1,16 +1,21 @@
-"""Status codes, errors, the context and tensors."""
+"""Enums, errors, the handle base class, the context and tensors."""
 
 import ctypes
 import enum
+import itertools
 import weakref
 
 from . import _lib
 from ._lib import lib
 
 
+# --- enums: one per C enum; values are the C numbers --------------------------
+
 class Status(enum.IntEnum):
-    """Every status code of the C library (include/csp/core.h)."""
+    """Every status code of the C library (``enum csp_status_code``)."""
     OK = 0
+    MASKED = 1      #: csp_step(): masks re-applied, no pruning event
+    PRUNED = 2      #: csp_step(): pruning event, masks updated
     E_INVALID = -1
     E_NULL = -2
     E_NOMEM = -3
@@ -33,11 +38,13 @@ class Status(enum.IntEnum):
 
 
 class DType(enum.IntEnum):
+    """Element types (``enum csp_dtype``)."""
     F32 = 1
     F64 = 2
 
 
 class LogLevel(enum.IntEnum):
+    """Log levels (``enum csp_log_level``)."""
     NONE = 0
     ERROR = 1
     WARN = 2
@@ -45,33 +52,91 @@ class LogLevel(enum.IntEnum):
     DEBUG = 4
 
 
+class ScheduleKind(enum.IntEnum):
+    """Kinds of schedule (``enum csp_schedule_kind``)."""
+    CONSTANT = 1
+    POLYNOMIAL = 2
+    CALLBACK = 3
+
+
+class Granularity(enum.IntEnum):
+    """How the sparsity budget is spread (``enum csp_granularity``)."""
+    TENSOR = 1
+    ROW = 2
+    GLOBAL = 3
+    NM = 4
+
+
+def to_enum(cls, value, what):
+    """Convert an enum member, its int value or its name (any case) to
+    @p cls; anything else raises ValueError (TypeError for other types)."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        try:
+            return cls[value.upper()]
+        except KeyError:
+            pass
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return cls(value)
+        except ValueError:
+            pass
+    else:
+        raise TypeError("%s must be a %s, its name or its value, not %s"
+                        % (what, cls.__name__, type(value).__name__))
+    raise ValueError("unknown %s %r; one of %s" % (
+        what, value, ", ".join("%s (%d)" % (m.name.lower(), m.value) for m in cls)))
+
+
+# --- errors -------------------------------------------------------------------
+
 class CspError(Exception):
-    """A libcsp call failed. ``status`` is the C status code, ``name`` its
-    symbolic name (e.g. "CSP_E_NOMEM") and ``message`` the context's text."""
+    """A libcsp call failed. ``status`` is the C status code (a Status),
+    ``name`` its symbolic name (e.g. "CSP_E_NOMEM") and ``message`` the
+    context's text. An exception raised by a Python callback is chained as
+    ``__cause__``."""
 
     def __init__(self, status, message=""):
-        self.status = int(status)
+        try:
+            self.status = Status(int(status))
+        except ValueError:
+            self.status = int(status)
         self.name = status_name(status)
         self.message = message or status_str(status)
         super().__init__("%s: %s" % (self.name, self.message))
 
 
 def status_name(status):
+    """Symbolic name of a status code, e.g. "CSP_E_RANGE"."""
     return lib.csp_status_name(int(status)).decode()
 
 
 def status_str(status):
+    """One-line English description of a status code."""
     return lib.csp_status_str(int(status)).decode()
 
 
-def check(status, ctx=None):
-    """Raise CspError for a negative status; return it otherwise."""
+def check(status, ctx=None, callback=None):
+    """Raise CspError for a negative status; return it (as Status) otherwise.
+
+    @p callback is the _Callback whose pending Python exception, if any,
+    becomes the error's cause."""
+    pending = callback.take() if callback is not None else None
     if status < 0:
         msg = ""
         if ctx is not None and ctx._handle:
             msg = lib.csp_context_last_error(ctx._handle).decode(errors="replace")
-        raise CspError(status, msg)
-    return status
+        err = CspError(status, msg)
+        if pending is not None:
+            if not isinstance(pending, Exception):  # KeyboardInterrupt, SystemExit
+                raise pending
+            raise err from pending
+        raise err
+    return Status(status) if status in _STATUS_VALUES else status
+
+
+_STATUS_VALUES = frozenset(int(s) for s in Status)
 
 
 def version():
@@ -86,29 +151,86 @@ def _handshake():
             "libcsp at %s is version %s (ABI %d); this Python package needs ABI %d, "
             "version >= %d.%d" % (_lib.path, version(), lib.csp_abi_version(),
                                   _lib.ABI_VERSION, _lib.VERSION[0], _lib.VERSION[1]))
+    problems = _lib.check_struct_sizes()
+    if problems:
+        raise ImportError("libcsp at %s and this Python package disagree on options "
+                          "structs: %s" % (_lib.path, "; ".join(problems)))
+
+
+# --- handles and lifetimes ----------------------------------------------------
+
+_serial = itertools.count()
 
 
 class _Handle:
     """Base of every wrapper: owns one C handle, freed by close().
 
-    Objects created from a context register with it: closing the context
-    closes them first, so no C object outlives the context it came from.
+    Lifetimes follow the C rules whatever the order of close() calls, ``with``
+    blocks or garbage collection (which finalises the objects of a cycle in
+    any order, after clearing the weak references between them):
+    - an object *depends on* what its C object points to (a tensor on its
+      context, a pruner on its context and its tensors): it holds them
+      strongly and *pins* them; a pinned object's C handle is freed only once
+      nothing pins it, so no C object is ever freed before one that uses it;
+    - an explicit close() first closes every live object that depends on this
+      one (newest first): closing a context closes everything made from it,
+      closing a tensor closes the pruners bound to it.
+    A closed object raises ValueError when used, even while its C handle
+    waits for its dependents to go.
     """
     _free = None
 
     def __init__(self):
         self._handle = None
-        self._children = weakref.WeakSet()
+        self._closing = False
+        self._serial = next(_serial)
+        self._users = weakref.WeakSet()  # objects that depend on this one
+        self._deps = []                  # objects this one depends on (pinned)
+        self._pins = 0
+        self._freed = False
 
-    def _adopt(self, child):
-        self._children.add(child)
+    def _depend_on(self, other):
+        other._users.add(self)
+        other._pins += 1
+        self._deps.append(other)
+
+    def _undepend(self, other):
+        other._users.discard(self)
+        self._deps.remove(other)
+        other._unpin()
+
+    def _unpin(self):
+        self._pins -= 1
+        self._maybe_free()
 
     def close(self):
-        for child in list(self._children):
-            child.close()
+        """Close this object (and first every object that depends on it).
+        Idempotent."""
+        if self._closing:
+            return
+        for user in sorted(list(self._users), key=lambda u: -u._serial):
+            user.close()
+        self._closing = True
+        self._maybe_free()
+
+    def _maybe_free(self):
+        if not self._closing or self._pins > 0 or self._freed:
+            return
+        self._freed = True
         if self._handle:
-            type(self)._free(self._handle)
-            self._handle = None
+            handle, self._handle = self._handle, None
+            type(self)._free(handle)
+        self._closed()
+        deps, self._deps = self._deps, []
+        for dep in deps:
+            dep._unpin()
+
+    def _closed(self):
+        """Hook for subclasses, called once the C handle is freed."""
+
+    @property
+    def closed(self):
+        return self._closing or not self._handle
 
     def __enter__(self):
         return self
@@ -123,7 +245,7 @@ class _Handle:
             pass
 
     def _live(self):
-        if not self._handle:
+        if self._closing or not self._handle:
             raise ValueError("%s is closed" % type(self).__name__)
         return self._handle
 
@@ -131,26 +253,50 @@ class _Handle:
 class Context(_Handle):
     """A libcsp context: threads, seed, log hook and the last error.
 
-    Objects created from a context keep it alive. Use one context per thread.
+    Every other object is created from a context and keeps it alive; closing
+    the context closes them. Use a context (and its objects) from one thread
+    at a time, as in C.
+
+    @param seed         Seed of every random choice.
+    @param num_threads  Worker threads, 1..256; results never depend on it.
+    @param log          Callable ``log(level: LogLevel, message: str)`` or None.
+    @param log_level    Messages up to this level go to @p log.
     """
     _free = lib.csp_context_free
 
     def __init__(self, seed=0, num_threads=1, log=None, log_level=LogLevel.WARN):
         super().__init__()
-        opts = _lib.ContextOptions()
-        check(lib.csp_context_options_init(ctypes.byref(opts), ctypes.sizeof(opts)))
+        opts = _lib.init_struct(_lib.ContextOptions)
         opts.seed = seed
         opts.num_threads = num_threads
-        opts.log_level = int(log_level)
-        self._log_cb = None
-        if log is not None:
-            def trampoline(user, level, message):
-                log(LogLevel(level), message.decode(errors="replace"))
-            self._log_cb = _lib.LOG_FN(trampoline)
+        opts.log_level = int(to_enum(LogLevel, log_level, "log_level"))
+        self._log_cb = self._make_log(log)
+        if self._log_cb is not None:
             opts.log = self._log_cb
         handle = ctypes.c_void_p()
         check(lib.csp_context_create(ctypes.byref(handle), ctypes.byref(opts)))
         self._handle = handle
+
+    @staticmethod
+    def _make_log(log):
+        if log is None:
+            return None
+
+        def trampoline(user, level, message):
+            try:
+                log(LogLevel(level), message.decode(errors="replace"))
+            except Exception:  # nowhere to report it: a log hook must not fail
+                pass
+        return _lib.LOG_FN(trampoline)
+
+    def set_log(self, log, level=LogLevel.WARN):
+        """Replace the log hook (None stops logging) and level."""
+        cb = self._make_log(log)
+        level = int(to_enum(LogLevel, level, "log_level"))
+        null = _lib.LOG_FN()  # a NULL function pointer: stop logging
+        check(lib.csp_context_set_log(self._live(), cb if cb is not None else null, None,
+                                      level), self)
+        self._log_cb = cb  # keep the ctypes thunk alive while C holds it
 
     @property
     def seed(self):
@@ -166,7 +312,26 @@ class Context(_Handle):
 
     @property
     def last_error(self):
+        """Message of the last failed call made with this context ("" if none)."""
         return lib.csp_context_last_error(self._live()).decode(errors="replace")
+
+    @property
+    def last_status(self):
+        """Status of the last failed call made with this context (OK if none)."""
+        return Status(lib.csp_context_last_status(self._live()))
+
+    def clear_error(self):
+        lib.csp_context_clear_error(self._live())
+
+
+# --- tensors ------------------------------------------------------------------
+
+def expect(obj, cls, what):
+    """TypeError unless @p obj is a @p cls."""
+    if not isinstance(obj, cls):
+        raise TypeError("%s must be a csp.%s, not %s" % (what, cls.__name__,
+                                                       type(obj).__name__))
+    return obj
 
 
 def _numpy():
@@ -174,51 +339,119 @@ def _numpy():
     return numpy
 
 
-def as_tensor_array(array):
-    """Check that @p array can be viewed without a copy; return it."""
+def _is_torch(obj):
+    return type(obj).__module__.split(".")[0] == "torch" and hasattr(obj, "data_ptr")
+
+
+def describe_buffer(obj):
+    """(pointer, shape, DType) of a numpy array or a torch tensor that libcsp
+    can view in place; TypeError/ValueError for anything that would need a
+    copy (libcsp prunes in place: a silent copy would prune the copy)."""
+    if _is_torch(obj):
+        return _describe_torch(obj)
     np = _numpy()
-    if not isinstance(array, np.ndarray):
-        raise TypeError("expected a numpy.ndarray, got %s" % type(array).__name__)
-    if array.dtype not in (np.float32, np.float64):
-        raise TypeError("libcsp views float32 or float64 arrays, not %s" % array.dtype)
-    if not array.flags.c_contiguous:
+    if not isinstance(obj, np.ndarray):
+        raise TypeError("expected a numpy.ndarray or a torch.Tensor, got %s"
+                        % type(obj).__name__)
+    if obj.dtype not in (np.float32, np.float64):
+        raise TypeError("libcsp views float32 or float64 arrays, not %s" % obj.dtype)
+    if not obj.flags.c_contiguous:
         raise ValueError("the array is not C-contiguous: libcsp prunes in place and never "
                          "copies silently; pass numpy.ascontiguousarray(a) and use that")
-    if not array.flags.writeable:
+    if not obj.flags.writeable:
         raise ValueError("the array is read-only: libcsp prunes in place")
-    if array.ndim < 1 or array.ndim > 4:
-        raise ValueError("libcsp tensors have rank 1 to 4, not %d" % array.ndim)
-    return array
+    if obj.ndim < 1:
+        raise ValueError("libcsp tensors have rank 1 to %d, not 0" % _lib.MAX_RANK)
+    dtype = DType.F32 if obj.dtype == np.float32 else DType.F64
+    return obj.ctypes.data, tuple(obj.shape), dtype
+
+
+def _describe_torch(t):
+    dev = t.device
+    if dev.type != "cpu":
+        raise ValueError("the tensor is on device '%s': libcsp works on CPU memory in place "
+                         "and never copies; prune a CPU model (or move it with .cpu() first "
+                         "and register the moved parameters)" % dev)
+    name = str(t.dtype)
+    if name not in ("torch.float32", "torch.float64"):
+        raise TypeError("libcsp views float32 or float64 tensors, not %s" % name)
+    if str(getattr(t, "layout", "torch.strided")) != "torch.strided":
+        raise TypeError("libcsp views dense (strided) tensors, not %s ones" % t.layout)
+    if not t.is_contiguous():
+        raise ValueError("the tensor is not contiguous: libcsp prunes in place and never "
+                         "copies silently; make the parameter contiguous first "
+                         "(p.data = p.data.contiguous()) and register it then")
+    if t.dim() < 1:
+        raise ValueError("libcsp tensors have rank 1 to %d, not 0" % _lib.MAX_RANK)
+    if t.numel() == 0:
+        raise ValueError("the tensor is empty")
+    dtype = DType.F32 if name == "torch.float32" else DType.F64
+    return t.data_ptr(), tuple(t.shape), dtype
+
+
+def fold_shape(shape):
+    """Fold a shape of rank > 4 into rank 4 by merging the trailing sizes: the
+    same matrix view (rows = shape[0]) and the same row-major flat order."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) <= _lib.MAX_RANK:
+        return shape
+    tail = 1
+    for s in shape[_lib.MAX_RANK - 1:]:
+        tail *= s
+    return shape[:_lib.MAX_RANK - 1] + (tail,)
 
 
 class Tensor(_Handle):
-    """A zero-copy view of a numpy array (float32/float64, C-contiguous)."""
+    """A zero-copy view of a host buffer: a C-contiguous float32/float64 numpy
+    array or CPU torch tensor of any rank >= 1 (ranks above 4 are folded into
+    4: the same rows, the same flat order).
+
+    The view keeps @p buffer alive (``tensor.buffer``) and its context; libcsp
+    reads and writes that memory in place.
+    """
     _free = lib.csp_tensor_free
 
-    def __init__(self, ctx, array, name=None):
+    def __init__(self, ctx, buffer, name=None):
         super().__init__()
-        np = _numpy()
-        array = as_tensor_array(array)
+        expect(ctx, Context, "ctx")
+        ptr, shape, dtype = describe_buffer(buffer)
+        if name is not None and len(name.encode()) > _lib.MAX_NAME:
+            raise ValueError("tensor names are at most %d bytes" % _lib.MAX_NAME)
         self.ctx = ctx
-        self.array = array  # keeps the buffer alive while the view exists
-        ctx._adopt(self)
-        shape = (ctypes.c_int64 * array.ndim)(*array.shape)
-        dtype = DType.F32 if array.dtype == np.float32 else DType.F64
+        self.buffer = buffer
+        self.shape = shape          #: the buffer's own shape
+        self.dtype = dtype
+        folded = fold_shape(shape)
+        dims = (ctypes.c_int64 * len(folded))(*folded)
         handle = ctypes.c_void_p()
-        check(lib.csp_tensor_create(ctypes.byref(handle), ctx._live(),
-                                    array.ctypes.data_as(ctypes.c_void_p), int(dtype),
-                                    array.ndim, shape, 0,
+        check(lib.csp_tensor_create(ctypes.byref(handle), ctx._live(), ptr, int(dtype),
+                                    len(folded), dims, 0,
                                     None if name is None else name.encode()), ctx)
         self._handle = handle
+        self._depend_on(ctx)
+
+    def set_data(self, buffer):
+        """Point the view at another buffer of the same shape and dtype (for a
+        host that reallocated its parameters); keeps the new buffer alive."""
+        ptr, shape, dtype = describe_buffer(buffer)
+        if shape != self.shape or dtype != self.dtype:
+            raise ValueError("set_data needs the same shape and dtype: %s %s, not %s %s"
+                             % (self.shape, self.dtype.name, shape, dtype.name))
+        check(lib.csp_tensor_set_data(self._live(), ptr), self.ctx)
+        self.buffer = buffer
+
+    @property
+    def data_ptr(self):
+        """Address of the viewed memory."""
+        return lib.csp_tensor_data(self._live())
 
     @property
     def name(self):
         return lib.csp_tensor_name(self._live()).decode()
 
     @property
-    def shape(self):
-        h = self._live()
-        return tuple(lib.csp_tensor_dim(h, i) for i in range(lib.csp_tensor_rank(h)))
+    def numel(self):
+        return lib.csp_tensor_numel(self._live())
 
     @property
     def rows(self):
@@ -227,6 +460,10 @@ class Tensor(_Handle):
     @property
     def cols(self):
         return lib.csp_tensor_cols(self._live())
+
+    def __repr__(self):
+        state = "closed" if self.closed else "%r %s" % (self.name, self.dtype.name)
+        return "<csp.Tensor %s %s>" % (state, self.shape)
 
 
 _handshake()

@@ -1,4 +1,7 @@
-"""Finding and loading libcsp, and declaring the C prototypes (ctypes)."""
+"""Finding and loading libcsp, the options structs and the C prototypes (ctypes).
+
+Nothing here is public API: ``csp`` re-exports what users need.
+"""
 
 import ctypes
 import ctypes.util
@@ -13,20 +16,30 @@ VERSION_NUMBER = VERSION[0] * 10000 + VERSION[1] * 100 + VERSION[2]
 
 _SONAME = "libcsp.so.%d" % ABI_VERSION
 
+try:  # written by `meson install` next to this file: the prefix's libdir
+    from ._config import LIBDIR as _INSTALLED_LIBDIR
+except ImportError:  # the source tree
+    _INSTALLED_LIBDIR = None
+
 
 def _candidates():
     """Where to look, in order: $CSP_LIBRARY, the source tree's build
-    directories, then the installed prefix (pkg-config, then the loader)."""
+    directories, the libdir this package was installed with, then the
+    installed prefix (pkg-config, then the loader)."""
     env = os.environ.get("CSP_LIBRARY")
     if env:
         yield env, "CSP_LIBRARY"
         return
     root = pathlib.Path(__file__).resolve().parents[2]
-    if (root / "meson.build").is_file():
+    if (root / "meson.build").is_file() and (root / "include" / "csp").is_dir():
         for build in sorted(root.glob("build*")):
             lib = build / "lib" / _SONAME
             if lib.is_file():
                 yield str(lib), "build tree"
+    if _INSTALLED_LIBDIR:
+        lib = os.path.join(_INSTALLED_LIBDIR, _SONAME)
+        if os.path.isfile(lib):
+            yield lib, "install prefix"
     try:
         libdir = subprocess.run(["pkg-config", "--variable=libdir", "csp"], check=True,
                                 capture_output=True, text=True).stdout.strip()
@@ -42,11 +55,11 @@ def _candidates():
 def load():
     """Load libcsp. Raises OSError naming every place that was tried."""
     tried = []
-    for path, how in _candidates():
+    for where, how in _candidates():
         try:
-            return ctypes.CDLL(path), path
+            return ctypes.CDLL(where), where
         except OSError as e:
-            tried.append("%s (%s): %s" % (path, how, e))
+            tried.append("%s (%s): %s" % (where, how, e))
     raise OSError(
         "libcsp (%s) not found. Set CSP_LIBRARY to the library's path, build it in the "
         "source tree (meson setup build && ninja -C build), or install it "
@@ -55,36 +68,105 @@ def load():
 
 lib, path = load()
 
+P = ctypes.POINTER
+i32, i64, u32, u64 = ctypes.c_int32, ctypes.c_int64, ctypes.c_uint32, ctypes.c_uint64
 c_status = ctypes.c_int32
 c_ptr = ctypes.c_void_p
-ALLOC_FN = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
-FREE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
-LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p)
+c_size = ctypes.c_size_t
+c_double = ctypes.c_double
 
+ALLOC_FN = ctypes.CFUNCTYPE(c_ptr, c_ptr, c_size)
+FREE_FN = ctypes.CFUNCTYPE(None, c_ptr, c_ptr)
+LOG_FN = ctypes.CFUNCTYPE(None, c_ptr, i32, ctypes.c_char_p)
+SCHEDULE_FN = ctypes.CFUNCTYPE(c_status, c_ptr, i64, P(c_double))
+
+# Constants of the headers (no function exposes them; the layout test compares
+# them with a C program compiled against the headers).
+MAX_THREADS = 256
+MAX_RANK = 4
+MAX_NAME = 255
+NM_MAX_M = 32
+
+
+# --- options structs: field for field the C layout ---------------------------
+# Every struct starts with size_t struct_size and only grows at the end. The
+# sizes are checked against the loaded library at import (check_struct_sizes).
 
 class ContextOptions(ctypes.Structure):
     _fields_ = [
-        ("struct_size", ctypes.c_size_t),
+        ("struct_size", c_size),
         ("alloc", ALLOC_FN),
         ("free", FREE_FN),
-        ("alloc_user", ctypes.c_void_p),
+        ("alloc_user", c_ptr),
         ("log", LOG_FN),
-        ("log_user", ctypes.c_void_p),
-        ("log_level", ctypes.c_int32),
-        ("num_threads", ctypes.c_int32),
-        ("seed", ctypes.c_uint64),
+        ("log_user", c_ptr),
+        ("log_level", i32),
+        ("num_threads", i32),
+        ("seed", u64),
     ]
+
+
+class ScheduleOptions(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("kind", i32),
+        ("initial_sparsity", c_double),
+        ("final_sparsity", c_double),
+        ("exponent", c_double),
+        ("begin_step", i64),
+        ("end_step", i64),
+        ("frequency", i64),
+        ("callback", SCHEDULE_FN),
+        ("callback_user", c_ptr),
+    ]
+
+
+class PrunerOptions(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("granularity", i32),
+        ("nm_n", i32),
+        ("nm_m", i32),
+    ]
+
+
+class PrunerTensorOptions(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("granularity", i32),
+        ("group", i32),
+        ("nm_n", i32),
+        ("nm_m", i32),
+        ("exclude", i32),
+        ("final_sparsity", c_double),
+    ]
+
+
+class TensorStats(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("numel", i64),
+        ("nnz", i64),
+        ("target_sparsity", c_double),
+        ("achieved_sparsity", c_double),
+        ("granularity", i32),
+        ("excluded", i32),
+        ("last_event", i64),
+    ]
+
+
+#: Every exported function this package binds (the tests compare this with
+#: lib/csp.map, so a function added to the library is noticed).
+DECLARED = set()
 
 
 def declare(name, restype, *argtypes):
     fn = getattr(lib, name)
     fn.restype = restype
     fn.argtypes = list(argtypes)
+    DECLARED.add(name)
     return fn
 
-
-P = ctypes.POINTER
-i32, i64, u32, u64 = ctypes.c_int32, ctypes.c_int64, ctypes.c_uint32, ctypes.c_uint64
 
 # core.h
 declare("csp_version_number", u32)
@@ -93,7 +175,7 @@ declare("csp_abi_version", u32)
 declare("csp_check_version", i32, u32, u32)
 declare("csp_status_str", ctypes.c_char_p, c_status)
 declare("csp_status_name", ctypes.c_char_p, c_status)
-declare("csp_context_options_init", c_status, P(ContextOptions), ctypes.c_size_t)
+declare("csp_context_options_init", c_status, P(ContextOptions), c_size)
 declare("csp_context_create", c_status, P(c_ptr), P(ContextOptions))
 declare("csp_context_free", None, c_ptr)
 declare("csp_context_last_error", ctypes.c_char_p, c_ptr)
@@ -116,3 +198,75 @@ declare("csp_tensor_rows", i64, c_ptr)
 declare("csp_tensor_cols", i64, c_ptr)
 declare("csp_tensor_row_stride", i64, c_ptr)
 declare("csp_tensor_name", ctypes.c_char_p, c_ptr)
+
+# schedule.h
+declare("csp_schedule_options_init", c_status, P(ScheduleOptions), c_size)
+declare("csp_schedule_create", c_status, P(c_ptr), c_ptr, P(ScheduleOptions))
+declare("csp_schedule_free", None, c_ptr)
+declare("csp_schedule_target", c_status, c_ptr, i64, P(c_double))
+declare("csp_schedule_is_event", c_status, c_ptr, i64, P(i32))
+declare("csp_schedule_next_event", c_status, c_ptr, i64, P(i64))
+declare("csp_schedule_last_event", c_status, c_ptr, i64, P(i64))
+declare("csp_schedule_final_sparsity", c_double, c_ptr)
+
+# pruner.h
+declare("csp_pruner_options_init", c_status, P(PrunerOptions), c_size)
+declare("csp_pruner_tensor_options_init", c_status, P(PrunerTensorOptions), c_size)
+declare("csp_pruner_create", c_status, P(c_ptr), c_ptr, c_ptr, P(PrunerOptions))
+declare("csp_pruner_free", None, c_ptr)
+declare("csp_pruner_add_tensor", c_status, c_ptr, c_ptr, P(PrunerTensorOptions), P(i32))
+declare("csp_pruner_add_companion", c_status, c_ptr, i32, c_ptr)
+declare("csp_pruner_num_tensors", i32, c_ptr)
+declare("csp_step", c_status, c_ptr, i64)
+declare("csp_pruner_last_step", c_status, c_ptr, P(i64))
+declare("csp_pruner_mask_words", c_status, c_ptr, i32, P(u64), i64)
+declare("csp_pruner_mask_bytes", c_status, c_ptr, i32, P(ctypes.c_uint8), i64)
+declare("csp_pruner_nnz", c_status, c_ptr, i32, P(i64))
+declare("csp_pruner_digest", c_status, c_ptr, P(u64))
+declare("csp_tensor_stats_init", c_status, P(TensorStats), c_size)
+declare("csp_pruner_tensor_stats", c_status, c_ptr, i32, P(TensorStats))
+
+#: (struct, its _init function) for every options struct.
+STRUCTS = [
+    (ContextOptions, lib.csp_context_options_init),
+    (ScheduleOptions, lib.csp_schedule_options_init),
+    (PrunerOptions, lib.csp_pruner_options_init),
+    (PrunerTensorOptions, lib.csp_pruner_tensor_options_init),
+    (TensorStats, lib.csp_tensor_stats_init),
+]
+
+
+def struct_size_accepted(struct, init, size):
+    """Does the library's _init accept @p size bytes for @p struct?"""
+    buf = ctypes.create_string_buffer(max(size, ctypes.sizeof(struct)) + 16)
+    return init(ctypes.cast(buf, init.argtypes[0]), size) == 0
+
+
+def check_struct_sizes():
+    """Each ctypes mirror must have exactly a size the library knows: its _init
+    accepts sizeof(mirror) and refuses one byte less (the library accepts any
+    larger size, zero-filled, so a too-large mirror would pass the first test
+    alone). Returns a list of problems (empty when all agree)."""
+    problems = []
+    for struct, init in STRUCTS:
+        n = ctypes.sizeof(struct)
+        if not struct_size_accepted(struct, init, n):
+            problems.append("%s: the library refuses %d bytes (the binding lacks fields)"
+                            % (struct.__name__, n))
+        elif struct_size_accepted(struct, init, n - 1):
+            problems.append("%s: the library accepts %d bytes, fewer than the binding's %d"
+                            % (struct.__name__, n - 1, n))
+    return problems
+
+
+def init_struct(struct):
+    """A struct filled with the library's defaults by its _init function."""
+    for s, init in STRUCTS:
+        if s is struct:
+            opts = struct()
+            st = init(ctypes.byref(opts), ctypes.sizeof(opts))
+            if st != 0:
+                raise RuntimeError("%s: %s" % (init.__name__,
+                                               lib.csp_status_name(st).decode()))
+            return opts
+    raise KeyError(struct.__name__)

@@ -1,5 +1,24 @@
 import os
 import sys
 
-# Run against the source tree's package; meson passes CSP_LIBRARY.
+import pytest
+
+# Run against the source tree's package; meson passes CSP_LIBRARY (the
+# freshly built library) and CSP_TEST_HELPER (tests/python/csp_helper.c).
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
+
+
+@pytest.fixture
+def ctx():
+    import csp
+    with csp.Context(seed=7) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def helper():
+    path = os.environ.get("CSP_TEST_HELPER")
+    if not path or not os.access(path, os.X_OK):
+        pytest.skip("CSP_TEST_HELPER (the built tests/python/csp_helper) is not set: run "
+                    "through `meson test -C build --suite python`")
+    return path

@@ -1,0 +1,275 @@
+/* Test helper for the Python binding: the C side of the comparisons.
+ *
+ *   csp_helper layout
+ *       prints "size STRUCT N", "offset STRUCT FIELD N", "enum NAME V" and
+ *       "const NAME V" lines: what the compiler makes of the headers, for
+ *       the ctypes mirrors to be compared with.
+ *   csp_helper prune SPEC WEIGHTS OUT
+ *       runs a pruner described by the text file SPEC over the weight
+ *       snapshots in WEIGHTS and writes masks, final weights and companions
+ *       to OUT; prints "status STEP ST" per step, "digest D", "nnz N".
+ *
+ * SPEC lines (in this order; "tensor" repeated):
+ *   schedule KIND SI SF EXPONENT BEGIN END FREQ
+ *   pruner GRANULARITY NM_N NM_M
+ *   steps T
+ *   tensor DTYPE ROWS COLS GRANULARITY GROUP NM_N NM_M EXCLUDE FINAL_SPARSITY
+ * WEIGHTS: for each step t < T, for each tensor, ROWS*COLS values of DTYPE
+ *   (1 float32, 2 float64), native byte order. At step t every weight is
+ *   overwritten with its snapshot (the host's optimizer update), then
+ *   csp_step(t) runs. Every tensor has one companion, all ones at start.
+ * OUT: for each tensor: (numel + 63) / 64 mask words, numel final weights,
+ *   numel companion values.
+ */
+#include <csp/csp.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TENSORS 16
+
+#define SIZE(T) printf("size %s %zu\n", #T, sizeof(T))
+#define OFF(T, F) printf("offset %s %s %zu\n", #T, #F, offsetof(T, F))
+#define ENUM(N) printf("enum %s %lld\n", #N, (long long)(N))
+
+static int layout(void) {
+    SIZE(csp_context_options);
+    OFF(csp_context_options, struct_size);
+    OFF(csp_context_options, alloc);
+    OFF(csp_context_options, free);
+    OFF(csp_context_options, alloc_user);
+    OFF(csp_context_options, log);
+    OFF(csp_context_options, log_user);
+    OFF(csp_context_options, log_level);
+    OFF(csp_context_options, num_threads);
+    OFF(csp_context_options, seed);
+    SIZE(csp_schedule_options);
+    OFF(csp_schedule_options, struct_size);
+    OFF(csp_schedule_options, kind);
+    OFF(csp_schedule_options, initial_sparsity);
+    OFF(csp_schedule_options, final_sparsity);
+    OFF(csp_schedule_options, exponent);
+    OFF(csp_schedule_options, begin_step);
+    OFF(csp_schedule_options, end_step);
+    OFF(csp_schedule_options, frequency);
+    OFF(csp_schedule_options, callback);
+    OFF(csp_schedule_options, callback_user);
+    SIZE(csp_pruner_options);
+    OFF(csp_pruner_options, struct_size);
+    OFF(csp_pruner_options, granularity);
+    OFF(csp_pruner_options, nm_n);
+    OFF(csp_pruner_options, nm_m);
+    SIZE(csp_pruner_tensor_options);
+    OFF(csp_pruner_tensor_options, struct_size);
+    OFF(csp_pruner_tensor_options, granularity);
+    OFF(csp_pruner_tensor_options, group);
+    OFF(csp_pruner_tensor_options, nm_n);
+    OFF(csp_pruner_tensor_options, nm_m);
+    OFF(csp_pruner_tensor_options, exclude);
+    OFF(csp_pruner_tensor_options, final_sparsity);
+    SIZE(csp_tensor_stats);
+    OFF(csp_tensor_stats, struct_size);
+    OFF(csp_tensor_stats, numel);
+    OFF(csp_tensor_stats, nnz);
+    OFF(csp_tensor_stats, target_sparsity);
+    OFF(csp_tensor_stats, achieved_sparsity);
+    OFF(csp_tensor_stats, granularity);
+    OFF(csp_tensor_stats, excluded);
+    OFF(csp_tensor_stats, last_event);
+    ENUM(CSP_DTYPE_F32);
+    ENUM(CSP_DTYPE_F64);
+    ENUM(CSP_LOG_NONE);
+    ENUM(CSP_LOG_ERROR);
+    ENUM(CSP_LOG_WARN);
+    ENUM(CSP_LOG_INFO);
+    ENUM(CSP_LOG_DEBUG);
+    ENUM(CSP_SCHEDULE_CONSTANT);
+    ENUM(CSP_SCHEDULE_POLYNOMIAL);
+    ENUM(CSP_SCHEDULE_CALLBACK);
+    ENUM(CSP_GRANULARITY_TENSOR);
+    ENUM(CSP_GRANULARITY_ROW);
+    ENUM(CSP_GRANULARITY_GLOBAL);
+    ENUM(CSP_GRANULARITY_NM);
+    printf("const MAX_THREADS %d\n", CSP_MAX_THREADS);
+    printf("const MAX_RANK %d\n", CSP_MAX_RANK);
+    printf("const MAX_NAME %d\n", CSP_MAX_NAME);
+    printf("const NM_MAX_M %d\n", CSP_NM_MAX_M);
+    printf("const ABI_VERSION %d\n", CSP_ABI_VERSION);
+    printf("const VERSION_NUMBER %d\n", CSP_VERSION_NUMBER);
+    return 0;
+}
+
+typedef struct {
+    int32_t dtype;
+    int64_t rows, cols;
+    csp_pruner_tensor_options opts;
+    void *data, *companion;
+    csp_tensor *t, *c;
+    int32_t index;
+} spec_tensor;
+
+static size_t esize(int32_t dtype) { return dtype == CSP_DTYPE_F64 ? 8 : 4; }
+
+#define FAIL(...)                         \
+    do {                                  \
+        fprintf(stderr, __VA_ARGS__);     \
+        fputc('\n', stderr);              \
+        return 1;                         \
+    } while (0)
+
+#define CHECK(call)                                                                        \
+    do {                                                                                   \
+        csp_status st_ = (call);                                                           \
+        if (st_ < 0)                                                                       \
+            FAIL("%s: %s: %s", #call, csp_status_name(st_), csp_context_last_error(ctx)); \
+    } while (0)
+
+static int prune(const char *spec_path, const char *weights_path, const char *out_path) {
+    FILE *spec = fopen(spec_path, "r");
+    if (spec == NULL)
+        FAIL("cannot open %s", spec_path);
+    csp_schedule_options so;
+    csp_schedule_options_init(&so, sizeof so);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    long long steps = 0;
+    spec_tensor ts[MAX_TENSORS];
+    int n = 0;
+    char word[32];
+    while (fscanf(spec, "%31s", word) == 1) {
+        if (strcmp(word, "schedule") == 0) {
+            int kind;
+            long long b, e, f;
+            if (fscanf(spec, "%d %lf %lf %lf %lld %lld %lld", &kind, &so.initial_sparsity,
+                       &so.final_sparsity, &so.exponent, &b, &e, &f) != 7)
+                FAIL("bad schedule line");
+            so.kind = kind;
+            so.begin_step = b;
+            so.end_step = e;
+            so.frequency = f;
+        } else if (strcmp(word, "pruner") == 0) {
+            int g, nn, mm;
+            if (fscanf(spec, "%d %d %d", &g, &nn, &mm) != 3)
+                FAIL("bad pruner line");
+            po.granularity = g;
+            po.nm_n = nn;
+            po.nm_m = mm;
+        } else if (strcmp(word, "steps") == 0) {
+            if (fscanf(spec, "%lld", &steps) != 1)
+                FAIL("bad steps line");
+        } else if (strcmp(word, "tensor") == 0) {
+            if (n == MAX_TENSORS)
+                FAIL("too many tensors");
+            spec_tensor *t = &ts[n];
+            memset(t, 0, sizeof *t);
+            csp_pruner_tensor_options_init(&t->opts, sizeof t->opts);
+            int d, g, grp, nn, mm, ex;
+            long long r, c;
+            if (fscanf(spec, "%d %lld %lld %d %d %d %d %d %lf", &d, &r, &c, &g, &grp, &nn, &mm,
+                       &ex, &t->opts.final_sparsity) != 9)
+                FAIL("bad tensor line");
+            t->dtype = d;
+            t->rows = r;
+            t->cols = c;
+            t->opts.granularity = g;
+            t->opts.group = grp;
+            t->opts.nm_n = nn;
+            t->opts.nm_m = mm;
+            t->opts.exclude = ex;
+            n++;
+        } else {
+            FAIL("unknown spec word %s", word);
+        }
+    }
+    fclose(spec);
+
+    csp_context *ctx = NULL;
+    if (csp_context_create(&ctx, NULL) != CSP_OK)
+        FAIL("csp_context_create failed");
+    csp_schedule *sched = NULL;
+    csp_pruner *pruner = NULL;
+    CHECK(csp_schedule_create(&sched, ctx, &so));
+    CHECK(csp_pruner_create(&pruner, ctx, sched, &po));
+    for (int i = 0; i < n; i++) {
+        spec_tensor *t = &ts[i];
+        size_t bytes = (size_t)(t->rows * t->cols) * esize(t->dtype);
+        t->data = calloc(1, bytes);
+        t->companion = malloc(bytes);
+        if (t->data == NULL || t->companion == NULL)
+            FAIL("out of memory");
+        for (int64_t j = 0; j < t->rows * t->cols; j++) {
+            if (t->dtype == CSP_DTYPE_F64)
+                ((double *)t->companion)[j] = 1.0;
+            else
+                ((float *)t->companion)[j] = 1.0f;
+        }
+        int64_t shape[2] = {t->rows, t->cols};
+        CHECK(csp_tensor_create(&t->t, ctx, t->data, t->dtype, 2, shape, 0, NULL));
+        CHECK(csp_tensor_create(&t->c, ctx, t->companion, t->dtype, 2, shape, 0, NULL));
+        CHECK(csp_pruner_add_tensor(pruner, t->t, &t->opts, &t->index));
+        if (!t->opts.exclude)
+            CHECK(csp_pruner_add_companion(pruner, t->index, t->c));
+    }
+
+    FILE *w = fopen(weights_path, "rb");
+    if (w == NULL)
+        FAIL("cannot open %s", weights_path);
+    for (long long s = 0; s < steps; s++) {
+        for (int i = 0; i < n; i++) {
+            size_t count = (size_t)(ts[i].rows * ts[i].cols);
+            if (fread(ts[i].data, esize(ts[i].dtype), count, w) != count)
+                FAIL("short weights file");
+        }
+        csp_status st = csp_step(pruner, s);
+        printf("status %lld %d\n", s, (int)st);
+        if (st < 0)
+            FAIL("csp_step: %s", csp_context_last_error(ctx));
+    }
+    fclose(w);
+
+    uint64_t digest = 0;
+    int64_t nnz = 0;
+    CHECK(csp_pruner_digest(pruner, &digest));
+    CHECK(csp_pruner_nnz(pruner, -1, &nnz));
+    printf("digest %llu\nnnz %lld\n", (unsigned long long)digest, (long long)nnz);
+
+    FILE *out = fopen(out_path, "wb");
+    if (out == NULL)
+        FAIL("cannot open %s", out_path);
+    for (int i = 0; i < n; i++) {
+        int64_t numel = ts[i].rows * ts[i].cols;
+        int64_t nw = (numel + 63) / 64;
+        uint64_t *words = calloc((size_t)nw, sizeof *words);
+        if (words == NULL)
+            FAIL("out of memory");
+        CHECK(csp_pruner_mask_words(pruner, ts[i].index, words, nw));
+        fwrite(words, sizeof *words, (size_t)nw, out);
+        fwrite(ts[i].data, esize(ts[i].dtype), (size_t)numel, out);
+        fwrite(ts[i].companion, esize(ts[i].dtype), (size_t)numel, out);
+        free(words);
+    }
+    fclose(out);
+
+    csp_pruner_free(pruner);
+    csp_schedule_free(sched);
+    for (int i = 0; i < n; i++) {
+        csp_tensor_free(ts[i].t);
+        csp_tensor_free(ts[i].c);
+        free(ts[i].data);
+        free(ts[i].companion);
+    }
+    csp_context_free(ctx);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "layout") == 0)
+        return layout();
+    if (argc == 5 && strcmp(argv[1], "prune") == 0)
+        return prune(argv[2], argv[3], argv[4]);
+    fprintf(stderr, "usage: csp_helper layout | prune SPEC WEIGHTS OUT\n");
+    return 2;
+}

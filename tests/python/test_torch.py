@@ -1,0 +1,423 @@
+"""csp.torch: pruning an nn.Module during training."""
+
+import io
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+if os.environ.get("CSP_TEST_SKIP_TORCH"):
+    pytest.skip("CSP_TEST_SKIP_TORCH: " + os.environ["CSP_TEST_SKIP_TORCH"],
+                allow_module_level=True)
+torch = pytest.importorskip("torch", reason="PyTorch (Debian python3-torch) is not installed")
+from torch import nn  # noqa: E402
+
+import csp  # noqa: E402
+import csp.torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(12, 32)
+        self.norm = nn.LayerNorm(32)
+        self.fc2 = nn.Linear(32, 3)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.norm(self.fc1(x))))
+
+
+def data(seed=0, n=64):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 12, generator=g)
+    y = (x[:, :3].sum(1) > 0).long() + (x[:, 3] > 1).long()
+    return x, y
+
+
+def train_step(model, opt, x, y):
+    opt.zero_grad()
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def test_adam_reaches_the_scheduled_sparsity_and_pruned_weights_stay_zero():
+    torch.manual_seed(0)
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = data()
+    pruner = csp.torch.ModulePruner(model, opt, final_sparsity=0.8, begin_step=5, end_step=45,
+                                    frequency=10)
+    assert pruner.names == ["fc1.weight", "fc2.weight"]  # no biases, no norms
+    params = dict(model.named_parameters())
+    assert all(not pruner.pruner.companions(i) for i in range(2))  # Adam state is lazy
+    sched_targets = {}
+    prev = {n: torch.ones_like(params[n], dtype=torch.bool) for n in pruner.names}
+    first = None
+    for step in range(60):
+        loss = train_step(model, opt, x, y)
+        first = first if first is not None else loss
+        st = pruner.step()
+        assert st == (csp.Status.PRUNED if step in (5, 15, 25, 35, 45) else csp.Status.MASKED)
+        for name, mask in pruner.masks().items():
+            w = params[name]
+            assert mask.shape == w.shape and mask.dtype == torch.bool
+            assert (w[~mask] == 0).all()            # exactly zero, every step
+            state = opt.state[w]
+            assert (state["exp_avg"][~mask] == 0).all()
+            assert (state["exp_avg_sq"][~mask] == 0).all()
+            assert not (mask & ~prev[name]).any()    # monotone
+            prev[name] = mask
+        if st == csp.Status.PRUNED:
+            sched_targets[step] = [s.target_sparsity for s in pruner.stats()]
+    assert all(len(pruner.pruner.companions(i)) == 2 for i in range(2))
+    assert sched_targets[45] == [0.8, 0.8]
+    assert sched_targets[25] == [pytest.approx(pruner.schedule.target(25))] * 2
+    for s in pruner.stats():
+        assert s.nnz == s.numel - round(0.8 * s.numel)
+    assert pruner.sparsity() == pytest.approx(0.8, abs=1e-3)
+    assert loss < first
+    assert pruner.last_step == 59
+
+
+def test_sgd_momentum_is_a_companion_and_row_granularity():
+    torch.manual_seed(1)
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x, y = data(1)
+    pruner = csp.torch.ModulePruner(model, opt, final_sparsity=0.5, granularity="row",
+                                    frequency=1)
+    for _ in range(3):
+        train_step(model, opt, x, y)
+        pruner.step()
+    w = model.fc1.weight
+    mask = pruner.mask("fc1.weight")
+    assert (mask.sum(1) == 6).all()  # 6 of 12 kept in every row
+    assert (opt.state[w]["momentum_buffer"][~mask] == 0).all()
+    assert [len(pruner.pruner.companions(i)) for i in range(2)] == [1, 1]
+
+
+def test_sgd_without_momentum_has_no_companion():
+    model = Net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    pruner = csp.torch.ModulePruner(model, opt, final_sparsity=0.5, frequency=1)
+    train_step(model, opt, *data())
+    pruner.step()
+    assert not pruner.pruner.companions(0)
+
+
+def _run(model, opt, pruner, x, y, steps):
+    for _ in range(steps):
+        train_step(model, opt, x, y)
+        pruner.step()
+
+
+def test_state_dict_round_trip_resumes_bit_for_bit():
+    x, y = data(2)
+    kw = dict(final_sparsity=0.9, end_step=40, frequency=5, granularity="row")
+    torch.manual_seed(3)
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    pruner = csp.torch.ModulePruner(model, opt, **kw)
+    _run(model, opt, pruner, x, y, 22)
+    buf, pbuf = io.BytesIO(), io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict()}, buf)
+    torch.save(pruner.state_dict(), pbuf)
+    _run(model, opt, pruner, x, y, 30)
+
+    torch.manual_seed(99)  # different init: everything must come from the checkpoint
+    model2 = Net()
+    opt2 = torch.optim.Adam(model2.parameters(), lr=1e-2)
+    buf.seek(0)
+    pbuf.seek(0)
+    ckpt = torch.load(buf)
+    try:  # the pruner's state is plain data: it loads without unpickling code
+        pstate = torch.load(pbuf, weights_only=True)
+    except TypeError:  # a torch without weights_only
+        pbuf.seek(0)
+        pstate = torch.load(pbuf)
+    model2.load_state_dict(ckpt["model"])
+    opt2.load_state_dict(ckpt["opt"])
+    pruner2 = csp.torch.ModulePruner(model2, opt2, **kw)
+    pruner2.load_state_dict(pstate)
+    assert pruner2.last_step == 21
+    _run(model2, opt2, pruner2, x, y, 30)
+    assert pruner2.digest() == pruner.digest()
+    for (n, a), (_, b) in zip(model.named_parameters(), model2.named_parameters()):
+        assert torch.equal(a, b), n
+
+
+def test_load_state_dict_errors():
+    model = Net()
+    pruner = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1)
+    pruner.step()
+    sd = pruner.state_dict()
+    with pytest.raises(ValueError, match="not stepped"):
+        pruner.load_state_dict(sd)
+    other = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1,
+                                   overrides={"fc2.weight": {"prune": False}})
+    with pytest.raises(ValueError, match="other parameters"):
+        other.load_state_dict(sd)
+    with pytest.raises(ValueError, match="version"):
+        other.load_state_dict(dict(sd, version=7))
+
+
+class Zoo(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 8)
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.conv3 = nn.Conv3d(1, 2, 2)
+        self.lstm = nn.LSTM(8, 6)
+        self.ln = nn.LayerNorm(6)
+        self.fc = nn.Linear(6, 2)
+        self.fc.weight = nn.Parameter(self.fc.weight.detach().clone())
+        self.head = self.fc  # shared module: registered once
+
+
+def test_default_selection_and_overrides():
+    model = Zoo()
+    p = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1)
+    assert p.names == ["emb.weight", "conv.weight", "conv3.weight", "lstm.weight_ih_l0",
+                       "lstm.weight_hh_l0", "fc.weight"]
+    p.step()
+    c3 = model.conv3.weight  # rank 5: folded, same flat order
+    assert p.mask("conv3.weight").shape == c3.shape
+    assert torch.equal(p.mask("conv3.weight"), c3 != 0)
+    p.close()
+
+    model = Zoo()
+    p = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, overrides={
+        "lstm.*": {"granularity": "row", "sparsity": 0.25},
+        "lstm.weight_hh_l0": {"sparsity": 0.4},
+        "emb.weight": {"exclude": True},
+        "conv.weight": {"prune": False},
+        "fc.bias": {},  # an exact name chooses a parameter the default skips
+    })
+    assert "conv.weight" not in p.names and "fc.bias" in p.names
+    assert "lstm.bias_ih_l0" not in p.names  # patterns only tune chosen parameters
+    p.step()
+    st = {s.name: s for s in p.stats()}
+    assert st["emb.weight"].excluded and st["emb.weight"].nnz == 80
+    assert (model.emb.weight != 0).all()
+    assert st["lstm.weight_ih_l0"].granularity is csp.Granularity.ROW
+    assert st["lstm.weight_ih_l0"].target_sparsity == 0.25
+    assert st["lstm.weight_hh_l0"].target_sparsity == 0.4
+    assert st["fc.bias"].nnz == 1
+
+
+def test_override_errors():
+    with pytest.raises(ValueError, match="unknown keys"):
+        csp.torch.ModulePruner(Net(), final_sparsity=0.5, overrides={"fc1.weight": {"amount": 1}})
+    with pytest.raises(ValueError, match="match no parameter"):
+        csp.torch.ModulePruner(Net(), final_sparsity=0.5, overrides={"fc9.*": {"sparsity": 0.1}})
+    with pytest.raises(ValueError, match="granularity"):
+        csp.torch.ModulePruner(Net(), final_sparsity=0.5,
+                               overrides={"fc1.weight": {"granularity": "block"}})
+    with pytest.raises(ValueError, match="final_sparsity"):
+        csp.torch.ModulePruner(Net())
+    with pytest.raises(TypeError, match="nn.Module"):
+        csp.torch.ModulePruner(object(), final_sparsity=0.5)
+
+
+def test_parameters_that_would_need_a_copy_are_refused():
+    model = Net()
+    model.fc1.weight = nn.Parameter(torch.randn(12, 32).t())  # non-contiguous view
+    with pytest.raises(ValueError, match="fc1.weight.*not contiguous"):
+        csp.torch.ModulePruner(model, final_sparsity=0.5)
+    with pytest.raises(TypeError, match="fc1.weight.*float16"):
+        csp.torch.ModulePruner(Net().half(), final_sparsity=0.5)
+    with pytest.raises(TypeError, match="bfloat16"):
+        csp.torch.ModulePruner(Net().to(torch.bfloat16), final_sparsity=0.5)
+    # another device (no GPU needed: the meta device stands in for one)
+    meta = Net().to("meta")
+    with pytest.raises(ValueError, match="device 'meta'"):
+        csp.torch.ModulePruner(meta, final_sparsity=0.5)
+    if torch.cuda.is_available():  # pragma: no cover - CI has no GPU
+        with pytest.raises(ValueError, match="device 'cuda"):
+            csp.torch.ModulePruner(Net().cuda(), final_sparsity=0.5)
+    # float64 is viewed as well
+    p = csp.torch.ModulePruner(Net().double(), final_sparsity=0.5, frequency=1)
+    assert p.step() == csp.Status.PRUNED
+
+
+def test_reallocated_parameters_and_state_are_followed():
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = data()
+    pruner = csp.torch.ModulePruner(model, opt, final_sparsity=0.5, frequency=1)
+    train_step(model, opt, x, y)
+    pruner.step()
+    # the host gives a parameter new memory: the view follows it
+    model.fc1.weight.data = torch.randn(32, 12)
+    new_ptr = model.fc1.weight.data_ptr()
+    train_step(model, opt, x, y)
+    pruner.step()
+    assert pruner.pruner.tensor(0).data_ptr == new_ptr
+    mask = pruner.mask("fc1.weight")
+    assert (model.fc1.weight[~mask] == 0).all()
+    # load_state_dict replaces the optimizer's state tensors: followed too
+    opt.load_state_dict(opt.state_dict())
+    train_step(model, opt, x, y)
+    pruner.step()
+    assert (opt.state[model.fc1.weight]["exp_avg"][~mask] == 0).all()
+    comp = pruner.pruner.companions(0)[0]
+    assert comp.data_ptr == opt.state[model.fc1.weight]["exp_avg"].data_ptr()
+    # ... but not into a layout that would need a copy
+    model.fc2.weight.data = model.fc2.weight.data.half()
+    with pytest.raises(TypeError, match="fc2.weight changed.*float16"):
+        pruner.step()
+
+
+def test_close_and_context_manager():
+    model = Net()
+    with csp.torch.ModulePruner(model, final_sparsity=0.5, observe=True) as p:
+        assert model.fc1._forward_hooks
+    assert p.closed and not model.fc1._forward_hooks
+    assert p.schedule.closed and p.ctx.closed  # made here, closed here
+    with pytest.raises(ValueError, match="closed"):
+        p.step()
+    with pytest.raises(ValueError, match="closed"):
+        p.state_dict()
+    p.close()
+    assert repr(p) == "<csp.torch.ModulePruner closed>"
+
+
+def test_shared_context_and_schedule_object():
+    with csp.Context(seed=3) as ctx:
+        sched = csp.Schedule.constant(ctx, 0.5, frequency=2)
+        p = csp.torch.ModulePruner(Net(), schedule=sched)
+        assert p.ctx is ctx and p.step() == csp.Status.PRUNED
+    assert p.closed  # closing the context closed the pruner
+    with pytest.raises(ValueError, match="another context"):
+        with csp.Context() as a, csp.Context() as b:
+            csp.torch.ModulePruner(Net(), schedule=csp.Schedule.constant(a, 0.5), ctx=b)
+
+
+def test_callback_schedule_and_its_errors():
+    def fn(step):
+        if step > 2:
+            raise KeyError("no target")
+        return 0.25
+    model = Net()
+    p = csp.torch.ModulePruner(model, schedule=fn, final_sparsity=0.25, frequency=1)
+    assert p.step() == csp.Status.PRUNED
+    before = model.fc1.weight.detach().clone()
+    p.step()
+    p.step()
+    with pytest.raises(csp.CspError) as e:
+        p.step()
+    assert e.value.status == csp.Status.E_CALLBACK and isinstance(e.value.__cause__, KeyError)
+    assert torch.equal(model.fc1.weight, before)
+
+
+def test_core_pruner_views_torch_tensors_in_place(ctx):
+    w = torch.arange(1.0, 9.0)
+    pruner = csp.Pruner(ctx, csp.Schedule.constant(ctx, 0.5, frequency=1))
+    i = pruner.add_tensor(w)
+    assert pruner.tensor(i).data_ptr == w.data_ptr()
+    pruner.step(0)
+    assert w.tolist() == [0, 0, 0, 0, 5, 6, 7, 8]
+
+
+# --- activation hooks -------------------------------------------------------------------
+
+class Seq(nn.Module):
+    def __init__(self, batch_first=False, layers=1, bidirectional=False):
+        super().__init__()
+        self.lstm = nn.LSTM(5, 7, num_layers=layers, batch_first=batch_first,
+                            bidirectional=bidirectional)
+        self.fc = nn.Linear(7 * (2 if bidirectional else 1), 3)
+
+    def forward(self, x, hx=None):
+        out, _ = self.lstm(x, hx) if hx is not None else self.lstm(x)
+        if isinstance(out, nn.utils.rnn.PackedSequence):
+            out = nn.utils.rnn.pad_packed_sequence(out)[0]
+        return self.fc(out)
+
+
+def observed(model, run):
+    seen = {}
+    p = csp.torch.ModulePruner(model, final_sparsity=0.5, observe=True,
+                               observer=lambda n, x: seen.setdefault(n, []).append(x.clone()))
+    run()
+    return p, {n: torch.cat(v) for n, v in seen.items()}
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("with_h0", [False, True])
+def test_lstm_and_linear_hooks_padded(batch_first, with_h0):
+    torch.manual_seed(4)
+    model = Seq(batch_first)
+    x = torch.randn(3, 6, 5) if batch_first else torch.randn(6, 3, 5)
+    hx = (torch.randn(1, 3, 7), torch.randn(1, 3, 7)) if with_h0 else None
+    p, seen = observed(model, lambda: model(x, hx))
+    model.eval()  # the reference below must not be observed
+    out, _ = model.lstm(x, hx) if hx is not None else model.lstm(x)
+    h0 = hx[0][0] if with_h0 else torch.zeros(3, 7)
+    if batch_first:
+        prev = torch.cat([h0.unsqueeze(1), out[:, :-1]], 1)
+    else:
+        prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
+    assert torch.equal(seen["lstm.weight_ih_l0"], x.reshape(-1, 5))
+    assert torch.allclose(seen["lstm.weight_hh_l0"], prev.reshape(-1, 7))
+    assert torch.equal(seen["fc.weight"], out.detach().reshape(-1, 7))
+    assert p.observed_rows == {"lstm.weight_ih_l0": 18, "lstm.weight_hh_l0": 18,
+                               "fc.weight": 18}
+
+
+@pytest.mark.parametrize("with_h0", [False, True])
+def test_lstm_hook_packed(with_h0):
+    torch.manual_seed(5)
+    model = Seq()
+    lengths = torch.tensor([4, 6, 2])
+    padded = torch.randn(6, 3, 5)
+    packed = nn.utils.rnn.pack_padded_sequence(padded, lengths, enforce_sorted=False)
+    hx = (torch.randn(1, 3, 7), torch.randn(1, 3, 7)) if with_h0 else None
+    p, seen = observed(model, lambda: model(packed, hx))
+    model.eval()
+    out, _ = model.lstm(packed, hx) if hx is not None else model.lstm(packed)
+    out_padded = nn.utils.rnn.pad_packed_sequence(out)[0]
+    h0 = hx[0][0] if with_h0 else torch.zeros(3, 7)
+    prev_padded = torch.cat([h0.unsqueeze(0), out_padded[:-1]], 0)
+    want = nn.utils.rnn.pack_padded_sequence(prev_padded, lengths, enforce_sorted=False).data
+    assert torch.equal(seen["lstm.weight_ih_l0"], packed.data)
+    assert torch.allclose(seen["lstm.weight_hh_l0"], want)
+    assert p.observed_rows["lstm.weight_hh_l0"] == 12
+
+
+def test_hooks_skip_eval_and_report_what_they_cannot_see():
+    model = Seq()
+    p, seen = observed(model, lambda: (model.eval(), model(torch.randn(4, 2, 5))))
+    assert seen == {} and sum(p.observed_rows.values()) == 0
+    with pytest.warns(UserWarning, match="lstm.weight_ih_l1"):
+        p2 = csp.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, observe=True)
+    assert sorted(p2.unobserved) == ["lstm.weight_hh_l0", "lstm.weight_ih_l1"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        csp.torch.ModulePruner(Seq(), final_sparsity=0.5, observe=True)
+
+
+def test_observe_checks_the_shape():
+    p = csp.torch.ModulePruner(Net(), final_sparsity=0.5)
+    p.observe("fc1.weight", torch.randn(4, 12, dtype=torch.float64))
+    assert p.observed_rows["fc1.weight"] == 4
+    with pytest.raises(ValueError, match="rows x 12"):
+        p.observe("fc1.weight", torch.randn(4, 11))
+
+
+def test_masks_match_numpy_reference_on_a_module():
+    torch.manual_seed(6)
+    model = Net()
+    w0 = model.fc1.weight.detach().numpy().copy()
+    p = csp.torch.ModulePruner(model, final_sparsity=0.3, frequency=1)
+    p.step()
+    order = np.lexsort((-np.arange(w0.size), np.abs(w0.ravel())))
+    want = np.ones(w0.size, bool)
+    want[order[:round(0.3 * w0.size)]] = False
+    assert np.array_equal(p.mask("fc1.weight").numpy().ravel(), want)
