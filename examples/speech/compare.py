@@ -40,6 +40,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 REFERENCE = "gmp"  # the baseline every method is paired against
 
+# The PyTorch reference study of ../shared/design/METHOD.md §5 (same data,
+# model, schedule; official split, 3 seeds): test accuracy %, mean and sd.
+PYTORCH_STUDY = {
+    ("dense", None): (98.5, 0.6),
+    ("gmp", 0.95): (97.9, 0.2),
+    ("gmp", 0.98): (96.5, 0.5),
+    ("gmp-tensor", 0.95): (96.9, 1.2),
+    ("gmp-tensor", 0.98): (90.3, 3.1),
+}
+
 # ------------------------------------------------------------------ stats
 
 
@@ -409,6 +419,25 @@ def write_report(args, data, methods, msum, entries, grid_wall, runner, out_md, 
         L.extend(details)
         w("")
 
+    # Against the PyTorch reference study.
+    refrows = []
+    for (m, s), (acc, acc_sd) in PYTORCH_STUDY.items():
+        if m not in methods or (s is not None and s not in args.sparsities):
+            continue
+        ours = seed_means(lookup(table, m, s, "official"))
+        if ours:
+            refrows.append(f"| {m} | {s if s is not None else '-'} | {fmt_pm(ours)} | "
+                           f"{100 - acc:.1f} ± {acc_sd:.1f} | {mean(ours) - (100 - acc):+.2f} |")
+    if refrows:
+        w("## Against the PyTorch reference study (METHOD.md §5)\n")
+        w("Official split, error rate % (100 - the study's accuracy), mean ± sd over 3 seeds. "
+          "Same data, model, optimizer and schedule; a different framework, initialisation "
+          "stream, batching (this trainer buckets batches by length) and BLAS.\n")
+        w("| method | s | this benchmark | PyTorch study | difference |")
+        w("|---|---|---|---|---|")
+        L.extend(refrows)
+        w("")
+
     # Per speaker.
     if "loso" in kinds:
         folds = sorted({f for c in table.values() for (_s, f) in c if f != "official"})
@@ -455,10 +484,13 @@ def write_report(args, data, methods, msum, entries, grid_wall, runner, out_md, 
                     break
     except OSError:
         pass
-    w(f"\nThis grid: {len(entries)} runs ({runner.fresh} run now, {runner.cached} from the "
-      f"cache), wall time {grid_wall / 60:.1f} min with {args.jobs} parallel runs of one "
-      f"thread each (OPENBLAS_NUM_THREADS=1) on {os.cpu_count()} cores ({cpu or platform.machine()}), "
-      f"machine possibly shared. Times of cached runs are those of their first run.\n")
+    run_sum = sum(e["wall_s"] for e in entries)
+    w(f"\nThis grid: {len(entries)} runs, each one thread (OPENBLAS_NUM_THREADS=1), on "
+      f"{os.cpu_count()} cores ({cpu or platform.machine()}; the machine may be shared). "
+      f"Their own wall times sum to {run_sum / 60:.1f} min. This invocation ran "
+      f"{runner.fresh} of them ({runner.cached} came from the cache) in "
+      f"{grid_wall / 60:.1f} min with {args.jobs} in parallel. Times of cached runs are "
+      f"those of their first run.\n")
     bins = sorted({e["binaries"] for e in entries})
     w(f"libcsp {ex.get('libcsp', '?')}; binaries {', '.join(bins)}; commit {args.commit}.\n")
     with open(out_md, "w") as f:
