@@ -64,4 +64,11 @@ for spec in $voices; do
     done
     v=$((v + 1))
 done
+# Mark the directory as synthetic, so that speech_demo says so in every run.
+{
+    echo "Synthetic spoken digits made by gen_espeak_digits.sh with espeak-ng and sox:"
+    echo "$per takes per digit and voice; voices: $voices"
+    espeak-ng --version 2>/dev/null || true
+    echo "Not real speech: results on it say nothing about real recordings."
+} > "$out/SYNTHETIC-ESPEAK.txt"
 echo "wrote $count files to $out"
