@@ -458,9 +458,10 @@ def row_view(obj, dtype, what, *, writable=False):
     if len(shape) == 1:
         shape, strides = (1,) + tuple(shape), (shape[0] * isz,) + tuple(strides)
     rows, cols = int(shape[0]), int(shape[1])
-    inner_ok = cols <= 1 or strides[1] == isz
-    stride = cols if rows <= 1 else strides[0] // isz
-    outer_ok = rows <= 1 or (strides[0] % isz == 0 and stride >= cols)
+    empty = rows == 0 or cols == 0  # no element: any strides describe it
+    inner_ok = empty or cols == 1 or strides[1] == isz
+    stride = cols if rows <= 1 or empty else strides[0] // isz
+    outer_ok = empty or rows == 1 or (strides[0] % isz == 0 and stride >= cols)
     if not (inner_ok and outer_ok):
         raise ValueError("%s is not C-contiguous nor row-strided (shape %s, strides %s): "
                          "libcsp views memory in place and never copies silently; pass "
