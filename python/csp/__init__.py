@@ -2,6 +2,8 @@
 
 A pure-Python ctypes binding of the C library (no compiled extension). numpy
 arrays and CPU torch tensors are viewed with zero copy and pruned in place.
+``Sensing`` and ``Solver`` give the sensing operators and the batched
+OMP/ISTA/FISTA solvers on their own.
 The library is found through $CSP_LIBRARY, the source tree's build
 directories, the prefix this package was installed with, pkg-config, or the
 system loader. ``csp.torch`` prunes an ``nn.Module`` during training.
@@ -18,18 +20,21 @@ system loader. ``csp.torch`` prunes an ``nn.Module`` during training.
         print(pruner.stats(i).achieved_sparsity)
 """
 
-from ._core import (Context, CspError, DType, Granularity, LogLevel, ScheduleKind, Status,
-                    Tensor, status_name, status_str, version)
-from ._lib import ABI_VERSION, MAX_NAME, MAX_RANK, MAX_THREADS, NM_MAX_M
+from ._core import (Context, CspError, DType, Granularity, LogLevel, RowFlag, ScheduleKind,
+                    SensingKind, SolverMethod, Status, Tensor, status_name, status_str, version)
+from ._lib import ABI_VERSION, MAX_NAME, MAX_RANK, MAX_THREADS, NM_MAX_M, SENSING_MAX_N
 from ._lib import path as library_path
 from ._pruner import Pruner, TensorStats
 from ._schedule import Schedule
+from ._sensing import Sensing
+from ._solver import SolveResult, Solver, row_stats_dtype
 
 from ._lib import VERSION as _VERSION
 
 __version__ = "%d.%d.%d" % _VERSION
 
-__all__ = ["Context", "CspError", "DType", "Granularity", "LogLevel", "Pruner", "Schedule",
-           "ScheduleKind", "Status", "Tensor", "TensorStats", "status_name", "status_str",
-           "version", "ABI_VERSION", "MAX_NAME", "MAX_RANK", "MAX_THREADS", "NM_MAX_M",
-           "library_path"]
+__all__ = ["Context", "CspError", "DType", "Granularity", "LogLevel", "Pruner", "RowFlag",
+           "Schedule", "ScheduleKind", "Sensing", "SensingKind", "SolveResult", "Solver",
+           "SolverMethod", "Status", "Tensor", "TensorStats", "row_stats_dtype", "status_name",
+           "status_str", "version", "ABI_VERSION", "MAX_NAME", "MAX_RANK", "MAX_THREADS",
+           "NM_MAX_M", "SENSING_MAX_N", "library_path"]

@@ -16,6 +16,8 @@ class Status(enum.IntEnum):
     OK = 0
     MASKED = 1      #: csp_step(): masks re-applied, no pruning event
     PRUNED = 2      #: csp_step(): pruning event, masks updated
+    DAMPED = 3      #: solved, but some row needed damping (see its flags)
+    NOT_CONVERGED = 4  #: solved, but some row stopped at max_iter
     E_INVALID = -1
     E_NULL = -2
     E_NOMEM = -3
@@ -65,6 +67,30 @@ class Granularity(enum.IntEnum):
     ROW = 2
     GLOBAL = 3
     NM = 4
+
+
+class SensingKind(enum.IntEnum):
+    """Kinds of sensing operator (``enum csp_sensing_kind``)."""
+    IDENTITY = 1     #: G = I (magnitude selection)
+    GAUSSIAN = 2     #: G = Phi^T Phi, Phi m x n with N(0, 1/m) entries
+    RADEMACHER = 3   #: G = Phi^T Phi, Phi m x n with +-1/sqrt(m) entries
+    ACTIVATIONS = 4  #: G = X^T X / N + eps I from observed layer inputs
+    GRAM = 5         #: a Gram matrix the host supplies (Sensing.from_gram)
+
+
+class SolverMethod(enum.IntEnum):
+    """Solver methods (``enum csp_solver_method``)."""
+    OMP = 1
+    ISTA = 2
+    FISTA = 3
+
+
+class RowFlag(enum.IntFlag):
+    """Bits of a solved row's ``flags`` (``enum csp_row_flag``)."""
+    DAMPED = 1      #: G_SS singular or ill-conditioned: solved with G + damping I
+    DEPENDENT = 2   #: a selected column was linearly dependent on the others
+    FILLED = 4      #: calibrated L1: no lambda reached k; support filled by |w|, index
+    CUT = 8         #: calibrated L1: more than k nonzeros at the final lambda; k kept
 
 
 def to_enum(cls, value, what):
@@ -387,6 +413,61 @@ def _describe_torch(t):
         raise ValueError("the tensor is empty")
     dtype = DType.F32 if name == "torch.float32" else DType.F64
     return t.data_ptr(), tuple(t.shape), dtype
+
+
+def row_view(obj, dtype, what, *, writable=False):
+    """View the rows of a 1-D or 2-D numpy array or CPU torch tensor of
+    @p dtype ("float32", "float64") in place, for a C argument that takes a
+    pointer, rows, cols and a row stride. Returns (pointer, rows, cols,
+    row_stride in elements); a 1-D array is one row.
+
+    Accepted: C-contiguous arrays, and *row-strided* ones (each row
+    contiguous, rows a whole number of elements apart, e.g. ``a[:, 10:20]``):
+    exactly what the C stride describes. Anything else would need a copy and
+    raises instead: another type or dtype (TypeError), another layout, a
+    device other than the CPU, a misaligned or, when @p writable, read-only
+    array (ValueError)."""
+    if _is_torch(obj):
+        if obj.device.type != "cpu":
+            raise ValueError("%s is on device '%s': libcsp reads and writes CPU memory in "
+                             "place and never copies" % (what, obj.device))
+        if str(obj.dtype) != "torch." + dtype:
+            raise TypeError("%s must be a %s tensor, not %s" % (what, dtype, obj.dtype))
+        if str(getattr(obj, "layout", "torch.strided")) != "torch.strided":
+            raise TypeError("%s must be a dense (strided) tensor, not %s" % (what, obj.layout))
+        shape, strides, isz = tuple(obj.shape), tuple(obj.stride()), obj.element_size()
+        strides = tuple(st * isz for st in strides)
+        ptr = obj.data_ptr()
+    else:
+        np = _numpy()
+        if not isinstance(obj, np.ndarray):
+            raise TypeError("%s must be a numpy.ndarray or a torch.Tensor, not %s"
+                            % (what, type(obj).__name__))
+        if obj.dtype != np.dtype(dtype):
+            raise TypeError("%s must be a %s array, not %s: libcsp never converts (that "
+                            "would be a copy); pass a.astype(numpy.%s) yourself"
+                            % (what, dtype, obj.dtype, dtype))
+        if writable and not obj.flags.writeable:
+            raise ValueError("%s is read-only: libcsp writes it in place" % what)
+        if not obj.flags.aligned:
+            raise ValueError("%s is not aligned to its element size" % what)
+        shape, strides, isz = obj.shape, obj.strides, obj.itemsize
+        ptr = obj.ctypes.data
+    if len(shape) not in (1, 2):
+        raise ValueError("%s must have 1 or 2 dimensions, not %d" % (what, len(shape)))
+    if len(shape) == 1:
+        shape, strides = (1,) + tuple(shape), (shape[0] * isz,) + tuple(strides)
+    rows, cols = int(shape[0]), int(shape[1])
+    empty = rows == 0 or cols == 0  # no element: any strides describe it
+    inner_ok = empty or cols == 1 or strides[1] == isz
+    stride = cols if rows <= 1 or empty else strides[0] // isz
+    outer_ok = empty or rows == 1 or (strides[0] % isz == 0 and stride >= cols)
+    if not (inner_ok and outer_ok):
+        raise ValueError("%s is not C-contiguous nor row-strided (shape %s, strides %s): "
+                         "libcsp views memory in place and never copies silently; pass "
+                         "numpy.ascontiguousarray(a) (and use that)"
+                         % (what, tuple(shape), tuple(strides)))
+    return ptr, rows, cols, max(stride, cols)
 
 
 def fold_shape(shape):

@@ -86,6 +86,7 @@ MAX_THREADS = 256
 MAX_RANK = 4
 MAX_NAME = 255
 NM_MAX_M = 32
+SENSING_MAX_N = 65536
 
 
 # --- options structs: field for field the C layout ---------------------------
@@ -152,6 +153,72 @@ class TensorStats(ctypes.Structure):
         ("granularity", i32),
         ("excluded", i32),
         ("last_event", i64),
+    ]
+
+
+class SensingOptions(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("n", i64),
+        ("m", i64),
+        ("rho", c_double),
+        ("damping", c_double),
+        ("tensor_id", u64),
+        ("kind", i32),
+    ]
+
+
+class SolverOptions(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("tol", c_double),
+        ("eps", c_double),
+        ("lambda_", c_double),   # C: lambda (a Python keyword)
+        ("damping", c_double),
+        ("dependence_tol", c_double),
+        ("method", i32),
+        ("max_iter", i32),
+        ("calibrate", i32),
+        ("max_bisect", i32),
+        ("restart", i32),
+    ]
+
+
+class RowStats(ctypes.Structure):
+    """Written by the library at a stride of SolverBatch.stats_size: no
+    _init; its layout is compared with the header by the tests, and the
+    numpy structured dtype of Solver results is derived from it."""
+    _fields_ = [
+        ("residual", c_double),
+        ("energy", c_double),
+        ("lambda_", c_double),   # C: lambda
+        ("damping", c_double),
+        ("iterations", i32),
+        ("nnz", i32),
+        ("converged", i32),
+        ("flags", i32),
+    ]
+
+
+class SolverBatch(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("rows", i64),
+        ("n", i64),
+        ("w", c_ptr),
+        ("w_stride", i64),
+        ("x", c_ptr),
+        ("x_stride", i64),
+        ("k", c_ptr),
+        ("lambda_", c_ptr),      # C: lambda
+        ("allowed", c_ptr),
+        ("allowed_row_bits", i64),
+        ("support", c_ptr),
+        ("support_row_bits", i64),
+        ("stats", c_ptr),
+        ("stats_size", c_size),
+        ("k_all", i32),
+        ("warm_start", i32),
     ]
 
 
@@ -226,6 +293,31 @@ declare("csp_pruner_digest", c_status, c_ptr, P(u64))
 declare("csp_tensor_stats_init", c_status, P(TensorStats), c_size)
 declare("csp_pruner_tensor_stats", c_status, c_ptr, i32, P(TensorStats))
 
+# sensing.h
+declare("csp_sensing_options_init", c_status, P(SensingOptions), c_size)
+declare("csp_sensing_create", c_status, P(c_ptr), c_ptr, P(SensingOptions))
+declare("csp_sensing_free", None, c_ptr)
+declare("csp_sensing_kind", i32, c_ptr)
+declare("csp_sensing_n", i64, c_ptr)
+declare("csp_sensing_m", i64, c_ptr)
+declare("csp_sensing_gram", c_status, c_ptr, i64, i64, c_ptr, i64)
+declare("csp_sensing_phi", c_status, c_ptr, i64, i64, c_ptr, i64)
+declare("csp_sensing_observe", c_status, c_ptr, c_ptr, i64, i64, i64)
+declare("csp_sensing_count", i64, c_ptr)
+declare("csp_sensing_reset", c_status, c_ptr)
+declare("csp_sensing_merge", c_status, c_ptr, c_ptr)
+declare("csp_sensing_accumulator_len", i64, c_ptr)
+declare("csp_sensing_read_accumulator", c_status, c_ptr, c_ptr, i64)
+declare("csp_sensing_write_accumulator", c_status, c_ptr, c_ptr, i64)
+declare("csp_sensing_set_gram", c_status, c_ptr, c_ptr, i64)
+
+# solver.h
+declare("csp_solver_options_init", c_status, P(SolverOptions), c_size)
+declare("csp_solver_batch_init", c_status, P(SolverBatch), c_size)
+declare("csp_solver_create", c_status, P(c_ptr), c_ptr, P(SolverOptions))
+declare("csp_solver_free", None, c_ptr)
+declare("csp_solver_solve", c_status, c_ptr, c_ptr, i64, i64, P(SolverBatch))
+
 #: (struct, its _init function) for every options struct.
 STRUCTS = [
     (ContextOptions, lib.csp_context_options_init),
@@ -233,6 +325,9 @@ STRUCTS = [
     (PrunerOptions, lib.csp_pruner_options_init),
     (PrunerTensorOptions, lib.csp_pruner_tensor_options_init),
     (TensorStats, lib.csp_tensor_stats_init),
+    (SensingOptions, lib.csp_sensing_options_init),
+    (SolverOptions, lib.csp_solver_options_init),
+    (SolverBatch, lib.csp_solver_batch_init),
 ]
 
 

@@ -1,9 +1,10 @@
 /* Test helper for the Python binding: the C side of the comparisons.
  *
  *   csp_helper layout
- *       prints "size STRUCT N", "offset STRUCT FIELD N", "enum NAME V" and
- *       "const NAME V" lines: what the compiler makes of the headers, for
- *       the ctypes mirrors to be compared with.
+ *       prints "size STRUCT N", "offset STRUCT FIELD N", "enum NAME V" (the
+ *       non-error status codes among them) and "const NAME V" lines: what
+ *       the compiler makes of the headers, for the ctypes mirrors to be
+ *       compared with.
  *   csp_helper prune SPEC WEIGHTS OUT
  *       runs a pruner described by the text file SPEC over the weight
  *       snapshots in WEIGHTS and writes masks, final weights and companions
@@ -79,6 +80,53 @@ static int layout(void) {
     OFF(csp_tensor_stats, granularity);
     OFF(csp_tensor_stats, excluded);
     OFF(csp_tensor_stats, last_event);
+    SIZE(csp_sensing_options);
+    OFF(csp_sensing_options, struct_size);
+    OFF(csp_sensing_options, n);
+    OFF(csp_sensing_options, m);
+    OFF(csp_sensing_options, rho);
+    OFF(csp_sensing_options, damping);
+    OFF(csp_sensing_options, tensor_id);
+    OFF(csp_sensing_options, kind);
+    SIZE(csp_solver_options);
+    OFF(csp_solver_options, struct_size);
+    OFF(csp_solver_options, tol);
+    OFF(csp_solver_options, eps);
+    OFF(csp_solver_options, lambda);
+    OFF(csp_solver_options, damping);
+    OFF(csp_solver_options, dependence_tol);
+    OFF(csp_solver_options, method);
+    OFF(csp_solver_options, max_iter);
+    OFF(csp_solver_options, calibrate);
+    OFF(csp_solver_options, max_bisect);
+    OFF(csp_solver_options, restart);
+    SIZE(csp_row_stats);
+    OFF(csp_row_stats, residual);
+    OFF(csp_row_stats, energy);
+    OFF(csp_row_stats, lambda);
+    OFF(csp_row_stats, damping);
+    OFF(csp_row_stats, iterations);
+    OFF(csp_row_stats, nnz);
+    OFF(csp_row_stats, converged);
+    OFF(csp_row_stats, flags);
+    SIZE(csp_solver_batch);
+    OFF(csp_solver_batch, struct_size);
+    OFF(csp_solver_batch, rows);
+    OFF(csp_solver_batch, n);
+    OFF(csp_solver_batch, w);
+    OFF(csp_solver_batch, w_stride);
+    OFF(csp_solver_batch, x);
+    OFF(csp_solver_batch, x_stride);
+    OFF(csp_solver_batch, k);
+    OFF(csp_solver_batch, lambda);
+    OFF(csp_solver_batch, allowed);
+    OFF(csp_solver_batch, allowed_row_bits);
+    OFF(csp_solver_batch, support);
+    OFF(csp_solver_batch, support_row_bits);
+    OFF(csp_solver_batch, stats);
+    OFF(csp_solver_batch, stats_size);
+    OFF(csp_solver_batch, k_all);
+    OFF(csp_solver_batch, warm_start);
     ENUM(CSP_DTYPE_F32);
     ENUM(CSP_DTYPE_F64);
     ENUM(CSP_LOG_NONE);
@@ -93,10 +141,28 @@ static int layout(void) {
     ENUM(CSP_GRANULARITY_ROW);
     ENUM(CSP_GRANULARITY_GLOBAL);
     ENUM(CSP_GRANULARITY_NM);
+    ENUM(CSP_SENSING_IDENTITY);
+    ENUM(CSP_SENSING_GAUSSIAN);
+    ENUM(CSP_SENSING_RADEMACHER);
+    ENUM(CSP_SENSING_ACTIVATIONS);
+    ENUM(CSP_SENSING_GRAM);
+    ENUM(CSP_SOLVER_OMP);
+    ENUM(CSP_SOLVER_ISTA);
+    ENUM(CSP_SOLVER_FISTA);
+    ENUM(CSP_ROW_DAMPED);
+    ENUM(CSP_ROW_DEPENDENT);
+    ENUM(CSP_ROW_FILLED);
+    ENUM(CSP_ROW_CUT);
+    ENUM(CSP_OK);
+    ENUM(CSP_MASKED);
+    ENUM(CSP_PRUNED);
+    ENUM(CSP_DAMPED);
+    ENUM(CSP_NOT_CONVERGED);
     printf("const MAX_THREADS %d\n", CSP_MAX_THREADS);
     printf("const MAX_RANK %d\n", CSP_MAX_RANK);
     printf("const MAX_NAME %d\n", CSP_MAX_NAME);
     printf("const NM_MAX_M %d\n", CSP_NM_MAX_M);
+    printf("const SENSING_MAX_N %d\n", CSP_SENSING_MAX_N);
     printf("const ABI_VERSION %d\n", CSP_ABI_VERSION);
     printf("const VERSION_NUMBER %d\n", CSP_VERSION_NUMBER);
     return 0;

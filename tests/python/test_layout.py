@@ -1,6 +1,7 @@
 """The ctypes mirrors against the C headers and the loaded library."""
 
 import ctypes
+import keyword
 import os
 import re
 import subprocess
@@ -18,6 +19,10 @@ MIRRORS = {
     "csp_pruner_options": _lib.PrunerOptions,
     "csp_pruner_tensor_options": _lib.PrunerTensorOptions,
     "csp_tensor_stats": _lib.TensorStats,
+    "csp_sensing_options": _lib.SensingOptions,
+    "csp_solver_options": _lib.SolverOptions,
+    "csp_row_stats": _lib.RowStats,
+    "csp_solver_batch": _lib.SolverBatch,
 }
 
 ENUMS = {
@@ -25,7 +30,15 @@ ENUMS = {
     "CSP_LOG_": csp.LogLevel,
     "CSP_SCHEDULE_": csp.ScheduleKind,
     "CSP_GRANULARITY_": csp.Granularity,
+    "CSP_SENSING_": csp.SensingKind,
+    "CSP_SOLVER_": csp.SolverMethod,
+    "CSP_ROW_": csp.RowFlag,
 }
+
+
+def mirror_field(mirror, name):
+    """The ctypes field of C field @p name (a Python keyword gets a "_")."""
+    return getattr(mirror, name + "_" if keyword.iskeyword(name) else name)
 
 
 def test_struct_sizes_agree_with_the_library():
@@ -51,7 +64,7 @@ def test_struct_size_check_catches_a_wrong_mirror():
 def test_layout_matches_the_compiled_headers(helper):
     out = subprocess.run([helper, "layout"], check=True, capture_output=True,
                          text=True).stdout
-    seen = set()
+    seen, seen_enums = set(), set()
     for line in out.splitlines():
         kind, *rest = line.split()
         if kind == "size":
@@ -60,15 +73,22 @@ def test_layout_matches_the_compiled_headers(helper):
             seen.add(name)
         elif kind == "offset":
             name, field, off = rest
-            assert getattr(MIRRORS[name], field).offset == int(off), (name, field)
+            assert mirror_field(MIRRORS[name], field).offset == int(off), (name, field)
         elif kind == "enum":
             name, value = rest
-            prefix = next(p for p in ENUMS if name.startswith(p))
-            assert ENUMS[prefix][name[len(prefix):]] == int(value), name
+            prefix = next((p for p in ENUMS if name.startswith(p)), None)
+            if prefix is None:  # a status code: CSP_OK, CSP_DAMPED, ...
+                assert csp.Status[name[len("CSP_"):]] == int(value), name
+            else:
+                assert ENUMS[prefix][name[len(prefix):]] == int(value), name
+            seen_enums.add(name)
         elif kind == "const":
             name, value = rest
             assert getattr(_lib, name) == int(value), name
     assert seen == set(MIRRORS)
+    # every member of every enum was compared, and the non-error status codes
+    assert seen_enums >= {p + m.name for p, e in ENUMS.items() for m in e}
+    assert seen_enums >= {"CSP_" + s.name for s in csp.Status if s >= 0}
     # every field of every mirror was compared
     n_offsets = sum(1 for line in out.splitlines() if line.startswith("offset "))
     assert n_offsets == sum(len(m._fields_) for m in MIRRORS.values())
@@ -86,17 +106,24 @@ def test_every_exported_function_is_bound():
 def test_enum_members_are_complete():
     # the header's names, parsed from the public headers
     names = set()
-    for hdr in ("core.h", "schedule.h", "pruner.h"):
+    for hdr in ("core.h", "schedule.h", "pruner.h", "sensing.h", "solver.h"):
         with open(os.path.join(ROOT, "include", "csp", hdr)) as f:
             names |= set(re.findall(r"^\s*(CSP_[A-Z0-9_]+)\s*=\s*-?\d+", f.read(), re.M))
     for prefix, enum in ENUMS.items():
         want = {n[len(prefix):] for n in names if n.startswith(prefix)}
         assert want == {m.name for m in enum}, prefix
-    status = {n[4:] for n in names if re.match(r"CSP_(OK|MASKED|PRUNED|E_)", n)}
+    with open(os.path.join(ROOT, "include", "csp", "core.h")) as f:
+        body = re.search(r"enum csp_status_code \{(.*?)\};", f.read(), re.S).group(1)
+    status = set(re.findall(r"^\s*CSP_([A-Z0-9_]+)\s*=", body, re.M))
     assert status == {m.name for m in csp.Status}
 
 
-@pytest.mark.parametrize("struct", list(MIRRORS.values()))
+def test_every_struct_with_an_init_is_checked():
+    # RowStats alone has no _init (the library writes it at stats_size)
+    assert {s for s, _ in _lib.STRUCTS} == set(MIRRORS.values()) - {_lib.RowStats}
+
+
+@pytest.mark.parametrize("struct", [s for s, _ in _lib.STRUCTS])
 def test_init_fills_struct_size(struct):
     opts = _lib.init_struct(struct)
     assert opts.struct_size == ctypes.sizeof(struct)

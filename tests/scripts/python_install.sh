@@ -12,8 +12,11 @@ meson install -C "$build" --destdir "$tmp/root" --no-rebuild --quiet >/dev/null
 init=$(find "$tmp/root" -path '*/csp/__init__.py' | head -n 1)
 [ -n "$init" ] || fail "the Python package was not installed"
 site=$(dirname "$(dirname "$init")")
-for f in __init__ _core _lib _pruner _schedule torch _config; do
-    [ -f "$site/csp/$f.py" ] || fail "csp/$f.py was not installed"
+# every module of the source package (python/meson.build lists them by hand)
+src=$(cd "$(dirname "$0")/../../python/csp" && pwd)
+for f in "$src"/*.py _config.py; do
+    f=$(basename "$f")
+    [ -f "$site/csp/$f" ] || fail "csp/$f was not installed (python/meson.build?)"
 done
 libdir=$(sed -n "s/^LIBDIR = '\(.*\)'$/\1/p" "$site/csp/_config.py")
 [ -n "$libdir" ] || fail "csp/_config.py names no libdir"
@@ -28,5 +31,6 @@ assert csp.__file__.startswith(sys.argv[1]), csp.__file__
 assert csp.library_path == sys.argv[2], csp.library_path
 with csp.Context() as ctx:
     csp.Pruner(ctx, csp.Schedule.constant(ctx, 0.5))
+    csp.Solver.omp(ctx)
 print("installed csp", csp.__version__, "loads", csp.library_path)
 ' "$site" "$tmp/root$libdir/libcsp.so.0"
