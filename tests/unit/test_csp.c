@@ -976,6 +976,833 @@ START_TEST(test_random_reproducible) {
 }
 END_TEST
 
+/* ---- 6. activation observation and the observation window -------------------------- */
+
+/* Raw bytes of every buffer and mask of a rig, to prove "nothing touched". */
+typedef struct {
+    void *w[MAXT], *mom[MAXT];
+    uint64_t digest;
+    int64_t last;
+} raw;
+
+static void raw_take(raw *r, const rig *g) {
+    for (int i = 0; i < g->nt; i++) {
+        size_t b = ten_bytes(&g->t[i]);
+        r->w[i] = malloc(b);
+        r->mom[i] = malloc(b);
+        memcpy(r->w[i], g->t[i].w, b);
+        memcpy(r->mom[i], g->t[i].mom, b);
+    }
+    ck_assert_int_eq(csp_pruner_digest(g->p, &r->digest), CSP_OK);
+    ck_assert_int_eq(csp_pruner_last_step(g->p, &r->last), CSP_OK);
+}
+
+static void raw_same(raw *r, const rig *g) {
+    for (int i = 0; i < g->nt; i++) {
+        size_t b = ten_bytes(&g->t[i]);
+        REQUIRE(memcmp(r->w[i], g->t[i].w, b) == 0, "tensor %d: weights touched", i);
+        REQUIRE(memcmp(r->mom[i], g->t[i].mom, b) == 0, "tensor %d: companion touched", i);
+        free(r->w[i]);
+        free(r->mom[i]);
+    }
+    uint64_t d;
+    int64_t last;
+    ck_assert_int_eq(csp_pruner_digest(g->p, &d), CSP_OK);
+    ck_assert_int_eq(csp_pruner_last_step(g->p, &last), CSP_OK);
+    ck_assert_uint_eq(d, r->digest);
+    ck_assert_int_eq(last, r->last);
+}
+
+START_TEST(test_observe) {
+    uint64_t seed = csp_test_seed() + 6;
+    csp_schedule_options so = cubic_opts(10, 40, 10, 0.6);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    po.observe_window = 3;
+    po.granularity = CSP_GRANULARITY_ROW;
+    rig g, g0, none;
+    rig_init(&g, 1, seed, seed, &so, &po);
+    po.observe_window = 0;
+    rig_init(&g0, 1, seed, seed, &so, &po);
+    po.sensing = CSP_SENSING_RADEMACHER;
+    rig_init(&none, 1, seed, seed, &so, &po);
+    static const int64_t sa[2] = {8, 12}, sb[2] = {6, 12};
+    csp_pruner_tensor_options o = topts(0);
+    o.sensing = CSP_SENSING_ACTIVATIONS;
+    ten *A = rig_add(&g, 2, sa, 0, CSP_DTYPE_F32, &o);
+    rig_add(&g0, 2, sa, 0, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    rig_add(&g, 2, sb, 0, CSP_DTYPE_F32, &o);
+    rig_add(&none, 2, sb, 0, CSP_DTYPE_F32, NULL);
+    /* The window: the last 3 steps up to and including each event. */
+    static const int64_t events[] = {10, 20, 30, 40};
+    for (int64_t step = 0; step <= 45; step++) {
+        int64_t next = -1;
+        for (int i = 3; i >= 0; i--)
+            if (events[i] >= step)
+                next = events[i];
+        int32_t f = 7, f0 = 7, fn = 7;
+        ck_assert_int_eq(csp_pruner_wants_observe(g.p, step, &f), CSP_OK);
+        ck_assert_int_eq(csp_pruner_wants_observe(g0.p, step, &f0), CSP_OK);
+        ck_assert_int_eq(csp_pruner_wants_observe(none.p, step, &fn), CSP_OK);
+        ck_assert_int_eq(f, next >= 0 && next - step < 3);
+        ck_assert_int_eq(f0, next >= 0);
+        ck_assert_int_eq(fn, 0);
+    }
+    /* observe == X^T X / N (+ eps I), through the handle. */
+    csp_sensing *h = NULL;
+    ck_assert_int_eq(csp_pruner_sensing(g.p, A->index, &h), CSP_OK);
+    ck_assert_int_eq(csp_sensing_kind(h), CSP_SENSING_ACTIVATIONS);
+    double S[12 * 12] = {0};
+    float x[300 * 12];
+    int64_t N = 0;
+    static const int64_t batch[] = {5, 0, 300, 1};
+    for (int k = 0; k < 4; k++) {
+        for (int64_t i = 0; i < batch[k] * 12; i++)
+            x[i] = (float)(test_rng_normal(&g.rng) + 0.3);
+        ck_assert_status(g.ctx, csp_pruner_observe(g.p, A->index, x, batch[k], 12), CSP_OK);
+        for (int64_t r = 0; r < batch[k]; r++)
+            for (int a = 0; a < 12; a++)
+                for (int c = 0; c < 12; c++)
+                    S[a * 12 + c] += (double)x[r * 12 + a] * (double)x[r * 12 + c];
+        N += batch[k];
+    }
+    double acc[12 * 12 + 1], G[12 * 12], trace = 0.0;
+    ck_assert_int_eq(csp_sensing_accumulator_len(h), 145);
+    ck_assert_int_eq(csp_sensing_read_accumulator(h, acc, 145), CSP_OK);
+    ck_assert(acc[144] == (double)N);
+    for (int i = 0; i < 144; i++)
+        REQUIRE(fabs(acc[i] - S[i]) <= 1e-12 * (1.0 + fabs(S[i])), "S[%d] = %.17g, ref %.17g", i,
+                acc[i], S[i]);
+    ck_assert_int_eq(csp_sensing_gram(h, 0, 0, G, 12), CSP_OK);
+    for (int a = 0; a < 12; a++)
+        trace += S[a * 13] / (double)N;
+    for (int i = 0; i < 144; i++) {
+        double want = S[i] / (double)N + (i % 13 == 0 ? 0.01 * trace / 12.0 : 0.0);
+        REQUIRE(fabs(G[i] - want) <= 1e-12 * (1.0 + fabs(want)), "G[%d]", i);
+    }
+    csp_tensor_stats ts;
+    csp_tensor_stats_init(&ts, sizeof ts);
+    ck_assert_int_eq(csp_pruner_tensor_stats(g.p, A->index, &ts), CSP_OK);
+    ck_assert_int_eq(ts.observed_rows, N);
+    ck_assert_int_eq(ts.sensing, CSP_SENSING_ACTIVATIONS);
+    /* Bad observations change nothing. */
+    x[7] = NAN;
+    ck_assert_status(g.ctx, csp_pruner_observe(g.p, A->index, x, 3, 12), CSP_E_NONFINITE);
+    ck_assert_status(g.ctx, csp_pruner_observe(g.p, A->index, x, 3, 11), CSP_E_SHAPE);
+    ck_assert_int_eq(csp_sensing_count(h), N);
+    for (int64_t step = 0; step < 10; step++)
+        ck_assert_int_eq(csp_step(g.p, step), CSP_MASKED);
+    ck_assert_int_eq(csp_step(g.p, 10), CSP_PRUNED);
+    ck_assert_int_eq(csp_sensing_count(h), 0); /* reset after the event */
+    /* An event without observations: refused, nothing touched; then fine. */
+    rig_update(&g);
+    raw r;
+    raw_take(&r, &g);
+    ck_assert_status(g.ctx, csp_step(g.p, 20), CSP_E_STATE);
+    ck_assert(strstr(csp_context_last_error(g.ctx), "csp_pruner_observe") != NULL);
+    raw_same(&r, &g);
+    ck_assert_int_eq(csp_pruner_tensor_stats(g.p, A->index, &ts), CSP_OK);
+    ck_assert_int_eq(ts.events, 1);
+    for (int64_t i = 0; i < 4 * 12; i++)
+        x[i] = (float)test_rng_normal(&g.rng);
+    ck_assert_status(g.ctx, csp_pruner_observe(g.p, A->index, x, 4, 12), CSP_OK);
+    ck_assert_status(g.ctx, csp_step(g.p, 20), CSP_PRUNED);
+    ck_assert_int_eq(csp_pruner_tensor_stats(g.p, A->index, &ts), CSP_OK);
+    ck_assert_int_eq(ts.events, 2);
+    rig_free(&g);
+    rig_free(&g0);
+    rig_free(&none);
+}
+END_TEST
+
+/* ---- 7. data-parallel replicas in threads -------------------------------------------- */
+
+#define DP_STEPS 61
+typedef struct {
+    uint64_t seed;
+    int replica, allreduce;
+    pthread_barrier_t *bar;
+    double **slots; /* per replica, one accumulator each */
+    uint64_t digest[DP_STEPS];
+    uint64_t wsum;
+    int failed;
+    char err[CSP_ERROR_MAX + 64];
+} replica_arg;
+
+static void *replica_main(void *argp) {
+    replica_arg *arg = argp;
+    csp_context *ctx = NULL;
+    csp_context_options co;
+    csp_context_options_init(&co, sizeof co);
+    co.seed = arg->seed;
+    co.num_threads = 1 + arg->replica; /* results never depend on it */
+    csp_context_create(&ctx, &co);
+    csp_schedule_options so = cubic_opts(0, 50, 10, 0.8);
+    csp_schedule *sched = NULL;
+    csp_schedule_create(&sched, ctx, &so);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    po.granularity = CSP_GRANULARITY_ROW;
+    csp_pruner *p = NULL;
+    csp_pruner_create(&p, ctx, sched, &po);
+    static const int64_t shapes[3][2] = {{24, 40}, {16, 20}, {150, 0}};
+    static const int32_t kinds[3] = {CSP_SENSING_GAUSSIAN, CSP_SENSING_ACTIVATIONS,
+                                     CSP_SENSING_RADEMACHER};
+    static const int32_t solvers[3] = {CSP_SOLVER_OMP, CSP_SOLVER_FISTA, CSP_SOLVER_OMP};
+    static const int32_t corr[3] = {CSP_CORRECTION_NONE, CSP_CORRECTION_FULL,
+                                    CSP_CORRECTION_BLEND};
+    float *w[3];
+    int64_t numel[3];
+    csp_tensor *t[3];
+    test_rng data, obs;
+    test_rng_init(&data, arg->seed);
+    test_rng_init(&obs, arg->seed * 31 + (arg->allreduce ? (uint64_t)arg->replica : 0));
+    for (int i = 0; i < 3; i++) {
+        int32_t rank = shapes[i][1] == 0 ? 1 : 2;
+        numel[i] = shapes[i][0] * (rank == 2 ? shapes[i][1] : 1);
+        w[i] = malloc((size_t)numel[i] * sizeof(float));
+        for (int64_t f = 0; f < numel[i]; f++)
+            w[i][f] = (float)test_rng_normal(&data);
+        csp_tensor_create(&t[i], ctx, w[i], CSP_DTYPE_F32, rank, shapes[i], 0, NULL);
+        csp_pruner_tensor_options o;
+        csp_pruner_tensor_options_init(&o, sizeof o);
+        o.sensing = kinds[i];
+        o.solver = solvers[i];
+        o.correction = corr[i];
+        o.block_size = 40;
+        if (csp_pruner_add_tensor(p, t[i], &o, NULL) != CSP_OK && !arg->failed) {
+            arg->failed = 1;
+            snprintf(arg->err, sizeof arg->err, "add: %s", csp_context_last_error(ctx));
+        }
+    }
+    csp_sensing *h = NULL;
+    csp_pruner_sensing(p, 1, &h);
+    int64_t len = csp_sensing_accumulator_len(h);
+    float x[8 * 20];
+    for (int64_t step = 0; step < DP_STEPS; step++) {
+        for (int i = 0; i < 3; i++)
+            for (int64_t f = 0; f < numel[i]; f++)
+                w[i][f] += (float)(0.05 * test_rng_normal(&data));
+        for (int i = 0; i < 8 * 20; i++)
+            x[i] = (float)test_rng_normal(&obs);
+        csp_pruner_observe(p, 1, x, 8, 20);
+        int32_t is_event = 0;
+        csp_schedule_is_event(sched, step, &is_event);
+        if (arg->allreduce && is_event) {
+            /* The all-reduce a data-parallel host does before an event. */
+            csp_sensing_read_accumulator(h, arg->slots[arg->replica], len);
+            pthread_barrier_wait(arg->bar);
+            double *sum = malloc((size_t)len * sizeof *sum);
+            for (int64_t i = 0; i < len; i++)
+                sum[i] = arg->slots[0][i] + arg->slots[1][i];
+            pthread_barrier_wait(arg->bar);
+            if (csp_sensing_write_accumulator(h, sum, len) != CSP_OK && !arg->failed) {
+                arg->failed = 1;
+                snprintf(arg->err, sizeof arg->err, "write: %s", csp_context_last_error(ctx));
+            }
+            free(sum);
+        }
+        csp_status st = csp_step(p, step);
+        if (st < 0 && !arg->failed) {
+            arg->failed = 1;
+            snprintf(arg->err, sizeof arg->err, "step %lld: %s", (long long)step,
+                     csp_context_last_error(ctx));
+        }
+        csp_pruner_digest(p, &arg->digest[step]);
+    }
+    uint64_t hsh = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < 3; i++) {
+        const unsigned char *b = (const unsigned char *)w[i];
+        for (size_t q = 0; q < (size_t)numel[i] * sizeof(float); q++)
+            hsh = (hsh ^ b[q]) * 0x100000001b3ULL;
+        csp_tensor_free(t[i]);
+        free(w[i]);
+    }
+    arg->wsum = hsh;
+    csp_pruner_free(p);
+    csp_schedule_free(sched);
+    csp_context_free(ctx);
+    return NULL;
+}
+
+static void run_replicas(uint64_t seed, int allreduce) {
+    pthread_barrier_t bar;
+    ck_assert_int_eq(pthread_barrier_init(&bar, NULL, 2), 0);
+    double *slots[2] = {calloc(401, sizeof(double)), calloc(401, sizeof(double))};
+    replica_arg args[2];
+    pthread_t tid[2];
+    for (int k = 0; k < 2; k++) {
+        memset(&args[k], 0, sizeof args[k]);
+        args[k].seed = seed;
+        args[k].replica = k;
+        args[k].allreduce = allreduce;
+        args[k].bar = &bar;
+        args[k].slots = slots;
+        ck_assert_int_eq(pthread_create(&tid[k], NULL, replica_main, &args[k]), 0);
+    }
+    for (int k = 0; k < 2; k++)
+        pthread_join(tid[k], NULL);
+    for (int k = 0; k < 2; k++)
+        ck_assert_msg(!args[k].failed, "replica %d: %s", k, args[k].err);
+    for (int64_t step = 0; step < DP_STEPS; step++)
+        REQUIRE(args[0].digest[step] == args[1].digest[step], "step %lld: digests differ",
+                (long long)step);
+    ck_assert_uint_eq(args[0].wsum, args[1].wsum);
+    ck_assert_uint_ne(args[0].digest[0], args[0].digest[DP_STEPS - 1]); /* it pruned */
+    pthread_barrier_destroy(&bar);
+    free(slots[0]);
+    free(slots[1]);
+}
+
+/* Two replicas, own contexts with the same seed and thread counts 1 and 2,
+ * the same weights: identical observations, or different ones all-reduced
+ * before each event, give the same masks (digest) and weights. */
+START_TEST(test_data_parallel_threads) {
+    uint64_t seed = csp_test_seed() + 7;
+    run_replicas(seed, 0);
+    run_replicas(seed, 1);
+}
+END_TEST
+
+/* ---- 8. the between-event shrink ------------------------------------------------------- */
+
+typedef struct {
+    double mag;
+    int64_t idx;
+} item;
+
+static int cmp_item(const void *a, const void *b) {
+    const item *x = a, *y = b;
+    if (x->mag != y->mag)
+        return x->mag > y->mag ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Expected weights after a shrink step (pre = before, masked). */
+static void shrink_ref(const ten *t, const uint8_t *mask, const double *pre, double *out,
+                       double ts, double tau, double progress) {
+    int64_t n = t->unit;
+    item *v = malloc((size_t)n * sizeof *v);
+    memcpy(out, pre, (size_t)t->numel * sizeof *out);
+    for (int64_t u = 0; u < units(t); u++) {
+        int64_t L = unit_len(t, u), cnt = 0;
+        for (int64_t c = 0; c < L; c++)
+            if (mask[u * n + c]) {
+                v[cnt].mag = fabs(pre[u * n + c]);
+                v[cnt++].idx = u * n + c;
+            }
+        int64_t keep = L - zeros_for(ts, L);
+        if (keep >= cnt)
+            continue;
+        qsort(v, (size_t)cnt, sizeof *v, cmp_item);
+        double cut = keep > 0 ? v[keep - 1].mag : v[0].mag;
+        double thr = tau * progress * cut;
+        for (int64_t q = keep; q < cnt; q++) {
+            double x = pre[v[q].idx], a = fabs(x) - thr;
+            double y = a > 0.0 ? copysign(a, x) : 0.0;
+            out[v[q].idx] = t->dtype == CSP_DTYPE_F64 ? y : (double)(float)y;
+        }
+    }
+    free(v);
+}
+
+START_TEST(test_shrink) {
+    uint64_t seed = csp_test_seed() + 8;
+    csp_schedule_options so = cubic_opts(5, 45, 10, 0.8);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    po.granularity = CSP_GRANULARITY_ROW;
+    po.shrink = 0.5;
+    rig g;
+    rig_init(&g, 1, seed, seed, &so, &po);
+    static const int64_t s0[2] = {10, 40}, s1[2] = {6, 30}, s2[1] = {100}, s3[2] = {5, 20};
+    rig_add(&g, 2, s0, 0, CSP_DTYPE_F32, NULL);
+    rig_add(&g, 2, s1, 3, CSP_DTYPE_F64, NULL);
+    csp_pruner_tensor_options o = topts(0);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    o.block_size = 16;
+    o.shrink = 0.3;
+    rig_add(&g, 1, s2, 0, CSP_DTYPE_F32, &o); /* CSP blocks, its own tau */
+    o = topts(0);
+    o.shrink = 0.0; /* off for this one */
+    rig_add(&g, 2, s3, 0, CSP_DTYPE_F32, &o);
+    static const double tau[4] = {0.5, 0.5, 0.3, 0.0};
+    int shrunk = 0;
+    for (int64_t step = 0; step <= 55; step++) {
+        rig_update(&g);
+        int64_t e = -1, last = -1, next = -1;
+        csp_schedule_last_event(g.sched, step, &e);
+        csp_pruner_last_step(g.p, &last);
+        csp_schedule_next_event(g.sched, step, &next);
+        bool event = e >= 0 && e > last;
+        snap sn[4];
+        for (int i = 0; i < 4; i++)
+            snap_take(&sn[i], &g, &g.t[i]);
+        ck_assert_int_eq(csp_step(g.p, step), event ? CSP_PRUNED : CSP_MASKED);
+        if (event) {
+            for (int i = 0; i < 4; i++)
+                snap_free(&sn[i]);
+            continue;
+        }
+        bool active = e >= 0 && next >= 0; /* after the first event, before the last */
+        double s_next = 0.0, progress = 0.0;
+        if (active) {
+            csp_schedule_target(g.sched, next, &s_next);
+            progress = (double)(step - e) / (double)(next - e);
+        }
+        for (int i = 0; i < 4; i++) {
+            ten *t = &g.t[i];
+            double *pre = malloc((size_t)t->numel * sizeof *pre),
+                   *want = malloc((size_t)t->numel * sizeof *want);
+            for (int64_t f = 0; f < t->numel; f++)
+                pre[f] = sn[i].mask[f] ? sn[i].w[f] : 0.0;
+            if (active && tau[i] > 0)
+                shrink_ref(t, sn[i].mask, pre, want, s_next, tau[i], progress);
+            else
+                memcpy(want, pre, (size_t)t->numel * sizeof *want);
+            for (int64_t f = 0; f < t->numel; f++) {
+                double got = tget(t, t->w, f);
+                REQUIRE(got == want[f], "step %lld tensor %d weight %lld: %.9g, want %.9g",
+                        (long long)step, i, (long long)f, got, want[f]);
+                shrunk += got != pre[f];
+            }
+            free(pre);
+            free(want);
+        }
+        /* The same step again: no second shrink. */
+        void *copy = malloc(ten_bytes(&g.t[0]));
+        memcpy(copy, g.t[0].w, ten_bytes(&g.t[0]));
+        ck_assert_int_eq(csp_step(g.p, step), CSP_MASKED);
+        ck_assert_int_eq(memcmp(copy, g.t[0].w, ten_bytes(&g.t[0])), 0);
+        free(copy);
+        for (int i = 0; i < 4; i++)
+            snap_free(&sn[i]);
+    }
+    ck_assert_int_gt(shrunk, 100);
+    rig_free(&g);
+}
+END_TEST
+
+/* ---- 9. the step callback ------------------------------------------------------------- */
+
+typedef struct {
+    int calls, fail_at_step;
+    int64_t steps[64];
+    csp_status status[64];
+    int32_t event[64];
+    csp_status reentry;
+    int64_t nnz_seen;
+} cb_log;
+
+static csp_status step_cb(void *user, const csp_pruner *p, int64_t step, csp_status status,
+                          int32_t event) {
+    cb_log *l = user;
+    if (l->calls < 64) {
+        l->steps[l->calls] = step;
+        l->status[l->calls] = status;
+        l->event[l->calls] = event;
+    }
+    l->calls++;
+    l->reentry = csp_step((csp_pruner *)(uintptr_t)p, step + 1);
+    csp_pruner_nnz(p, -1, &l->nnz_seen);
+    return step == l->fail_at_step ? -99 : CSP_OK;
+}
+
+START_TEST(test_callback) {
+    uint64_t seed = csp_test_seed() + 9;
+    csp_schedule_options so = cubic_opts(0, 20, 5, 0.7);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    po.granularity = CSP_GRANULARITY_ROW;
+    po.sensing = CSP_SENSING_GAUSSIAN;
+    rig g;
+    rig_init(&g, 1, seed, seed, &so, &po);
+    static const int64_t s0[2] = {8, 20};
+    rig_add(&g, 2, s0, 0, CSP_DTYPE_F32, NULL);
+    cb_log l;
+    memset(&l, 0, sizeof l);
+    l.fail_at_step = 10;
+    ck_assert_int_eq(csp_pruner_set_callback(NULL, step_cb, &l), CSP_E_NULL);
+    ck_assert_int_eq(csp_pruner_set_callback(g.p, step_cb, &l), CSP_OK);
+    for (int64_t step = 0; step <= 12; step++) {
+        rig_update(&g);
+        csp_status st = csp_step(g.p, step);
+        if (step == 10) {
+            /* The callback failed: CALLBACK, but the event stands. */
+            ck_assert_int_eq(st, CSP_E_CALLBACK);
+            int64_t last;
+            csp_pruner_last_step(g.p, &last);
+            ck_assert_int_eq(last, 10);
+            csp_tensor_stats ts;
+            csp_tensor_stats_init(&ts, sizeof ts);
+            csp_pruner_tensor_stats(g.p, 0, &ts);
+            ck_assert_int_eq(ts.last_event, 10);
+            ck_assert_int_eq(csp_step(g.p, 10), CSP_E_CALLBACK); /* re-masks, callback again */
+        } else {
+            ck_assert_int_eq(st, step % 5 == 0 ? CSP_PRUNED : CSP_MASKED);
+        }
+        ck_assert_int_eq(l.reentry, CSP_E_STATE);
+    }
+    ck_assert_status(g.ctx, csp_step(g.p, -3), CSP_E_RANGE);
+    ck_assert_int_eq(l.calls, 15);
+    for (int i = 0; i < 15; i++) {
+        int64_t step = i <= 10 ? i : i <= 13 ? i - 1 : -3;
+        ck_assert_int_eq(l.steps[i], step);
+        csp_status want = step == -3 ? CSP_E_RANGE : step % 5 == 0 && i != 11 ? CSP_PRUNED
+                                                                              : CSP_MASKED;
+        ck_assert_int_eq(l.status[i], want);
+        ck_assert_int_eq(l.event[i], want == CSP_PRUNED);
+    }
+    int64_t nnz;
+    csp_pruner_nnz(g.p, -1, &nnz);
+    ck_assert_int_eq(l.nnz_seen, nnz);
+    csp_step_stats ps;
+    csp_step_stats_init(&ps, sizeof ps);
+    csp_pruner_step_stats(g.p, &ps);
+    ck_assert_int_eq(ps.steps, 14); /* successful steps, whatever the callback said */
+    ck_assert_int_eq(ps.events, 3);
+    ck_assert_int_eq(csp_pruner_set_callback(g.p, NULL, NULL), CSP_OK);
+    ck_assert_int_eq(csp_step(g.p, 13), CSP_MASKED);
+    ck_assert_int_eq(l.calls, 15);
+    rig_free(&g);
+}
+END_TEST
+
+/* ---- 10. bad input ------------------------------------------------------------------- */
+
+START_TEST(test_bad_input) {
+    csp_context *ctx = new_ctx(1, 3), *other = new_ctx(1, 3);
+    csp_schedule_options so = cubic_opts(0, 100, 10, 0.9);
+    csp_schedule *s = NULL;
+    ck_assert_int_eq(csp_schedule_create(&s, ctx, &so), CSP_OK);
+    csp_pruner *p = NULL;
+    /* Pruner options. */
+    struct {
+        const char *what;
+        csp_pruner_options o;
+        csp_status want;
+    } pc[32];
+    int n = 0;
+#define PCASE(field, value, st)                                                                    \
+    do {                                                                                           \
+        csp_pruner_options_init(&pc[n].o, sizeof pc[n].o);                                         \
+        pc[n].what = #field " = " #value;                                                          \
+        pc[n].o.field = value;                                                                     \
+        pc[n++].want = st;                                                                         \
+    } while (0)
+    PCASE(sensing, 0, CSP_E_ENUM);
+    PCASE(sensing, 6, CSP_E_ENUM);
+    PCASE(solver, 0, CSP_E_ENUM);
+    PCASE(solver, 4, CSP_E_ENUM);
+    PCASE(correction, 0, CSP_E_ENUM);
+    PCASE(correction, 4, CSP_E_ENUM);
+    PCASE(block_size, 0, CSP_E_RANGE);
+    PCASE(block_size, CSP_SENSING_MAX_N + 1, CSP_E_RANGE);
+    PCASE(redraw, 2, CSP_E_RANGE);
+    PCASE(observe_window, -1, CSP_E_RANGE);
+    PCASE(solver_max_iter, 0, CSP_E_RANGE);
+    PCASE(rho, 0.0, CSP_E_RANGE);
+    PCASE(rho, NAN, CSP_E_RANGE);
+    PCASE(rho, 65.0, CSP_E_RANGE);
+    PCASE(damping, -1.0, CSP_E_RANGE);
+    PCASE(damping, NAN, CSP_E_RANGE);
+    PCASE(alpha, 1.5, CSP_E_RANGE);
+    PCASE(alpha, -0.1, CSP_E_RANGE);
+    PCASE(alpha, NAN, CSP_E_RANGE);
+    PCASE(shrink, 1.5, CSP_E_RANGE);
+    PCASE(shrink, -0.5, CSP_E_RANGE);
+    PCASE(shrink, NAN, CSP_E_RANGE);
+    PCASE(solver_tol, 0.0, CSP_E_RANGE);
+    PCASE(solver_tol, 1.0, CSP_E_RANGE);
+    PCASE(solver_tol, NAN, CSP_E_RANGE);
+#undef PCASE
+    for (int i = 0; i < n; i++) {
+        p = (csp_pruner *)&ctx;
+        csp_status st = csp_pruner_create(&p, ctx, s, &pc[i].o);
+        ck_assert_msg(st == pc[i].want, "%s: got %s, want %s", pc[i].what, csp_status_name(st),
+                      csp_status_name(pc[i].want));
+        ck_assert_ptr_null(p);
+    }
+    ck_assert_status(ctx, csp_pruner_create(&p, ctx, s, NULL), CSP_OK);
+
+    float buf[8][6 * 40];
+    memset(buf, 0, sizeof buf);
+    for (int k = 0; k < 8; k++)
+        for (int i = 0; i < 6 * 40; i++)
+            buf[k][i] = (float)(i % 17) - 8.0f + 0.01f * (float)k;
+    int64_t shape[2] = {6, 40}, wide[2] = {1, CSP_SENSING_MAX_N + 1};
+    csp_tensor *w[8], *foreign = NULL, *big = NULL;
+    for (int k = 0; k < 8; k++)
+        ck_assert_int_eq(csp_tensor_create(&w[k], ctx, buf[k], CSP_DTYPE_F32, 2, shape, 0, NULL),
+                         CSP_OK);
+    ck_assert_int_eq(csp_tensor_create(&foreign, other, buf[7], CSP_DTYPE_F32, 2, shape, 0, NULL),
+                     CSP_OK);
+    float *wide_buf = calloc((size_t)wide[1], sizeof(float));
+    ck_assert_int_eq(csp_tensor_create(&big, ctx, wide_buf, CSP_DTYPE_F32, 2, wide, 0, NULL),
+                     CSP_OK);
+
+    /* Tensor options. */
+    struct {
+        const char *what;
+        csp_pruner_tensor_options o;
+        csp_status want;
+    } tc[32];
+    n = 0;
+#define TCASE(field, value, st)                                                                    \
+    do {                                                                                           \
+        csp_pruner_tensor_options_init(&tc[n].o, sizeof tc[n].o);                                  \
+        tc[n].what = #field " = " #value;                                                          \
+        tc[n].o.granularity = CSP_GRANULARITY_ROW;                                                 \
+        tc[n].o.field = value;                                                                     \
+        tc[n++].want = st;                                                                         \
+    } while (0)
+    TCASE(sensing, 9, CSP_E_ENUM);
+    TCASE(sensing, -1, CSP_E_ENUM);
+    TCASE(solver, -3, CSP_E_ENUM);
+    TCASE(correction, 7, CSP_E_ENUM);
+    TCASE(block_size, -1, CSP_E_RANGE);
+    TCASE(redraw, 3, CSP_E_RANGE);
+    TCASE(rho, -1.0, CSP_E_RANGE);
+    TCASE(rho, NAN, CSP_E_RANGE);
+    TCASE(damping, NAN, CSP_E_RANGE);
+    TCASE(alpha, 2.0, CSP_E_RANGE);
+    TCASE(alpha, NAN, CSP_E_RANGE);
+    TCASE(shrink, NAN, CSP_E_RANGE);
+    TCASE(shrink, 3.0, CSP_E_RANGE);
+    /* CSP and shrink need ROW granularity. */
+    TCASE(granularity, CSP_GRANULARITY_TENSOR, CSP_E_UNSUPPORTED);
+    tc[n - 1].o.sensing = CSP_SENSING_GAUSSIAN;
+    TCASE(granularity, CSP_GRANULARITY_GLOBAL, CSP_E_UNSUPPORTED);
+    tc[n - 1].o.sensing = CSP_SENSING_ACTIVATIONS;
+    TCASE(granularity, CSP_GRANULARITY_NM, CSP_E_UNSUPPORTED);
+    tc[n - 1].o.sensing = CSP_SENSING_GRAM;
+    TCASE(granularity, CSP_GRANULARITY_TENSOR, CSP_E_UNSUPPORTED);
+    tc[n - 1].o.shrink = 0.1;
+#undef TCASE
+    for (int i = 0; i < n; i++) {
+        int32_t idx = 7;
+        csp_status st = csp_pruner_add_tensor(p, w[0], &tc[i].o, &idx);
+        ck_assert_msg(st == tc[i].want, "%s: got %s, want %s (%s)", tc[i].what,
+                      csp_status_name(st), csp_status_name(tc[i].want),
+                      csp_context_last_error(ctx));
+        ck_assert_int_eq(idx, -1);
+    }
+    ck_assert_int_eq(csp_pruner_num_tensors(p), 0);
+    csp_pruner_tensor_options o = topts(CSP_GRANULARITY_ROW);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, big, &o, NULL), CSP_E_SHAPE);
+    /* Excluded tensors ignore the CSP options. */
+    o.exclude = 1;
+    o.granularity = CSP_GRANULARITY_TENSOR;
+    int32_t i_ex = -1, i_gmp = -1, i_act = -1, i_gram = -1, i_tensor = -1, i_g = -1;
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, w[0], &o, &i_ex), CSP_OK);
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, w[1], NULL, &i_tensor), CSP_OK);
+    o = topts(CSP_GRANULARITY_ROW);
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, w[2], &o, &i_gmp), CSP_OK);
+    o.sensing = CSP_SENSING_ACTIVATIONS;
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, w[3], &o, &i_act), CSP_OK);
+    o.sensing = CSP_SENSING_GRAM;
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, w[4], &o, &i_gram), CSP_OK);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, w[5], &o, &i_g), CSP_OK);
+
+    /* csp_pruner_sensing */
+    csp_sensing *h = (csp_sensing *)&ctx;
+    ck_assert_int_eq(csp_pruner_sensing(NULL, 0, &h), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_sensing(p, 0, NULL), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_sensing(p, 99, &h), CSP_E_RANGE);
+    ck_assert_ptr_null(h);
+    ck_assert_status(ctx, csp_pruner_sensing(p, -1, &h), CSP_E_RANGE);
+    ck_assert_status(ctx, csp_pruner_sensing(p, i_ex, &h), CSP_OK);
+    ck_assert_ptr_null(h);
+    ck_assert_status(ctx, csp_pruner_sensing(p, i_gmp, &h), CSP_OK);
+    ck_assert_ptr_null(h);
+    ck_assert_status(ctx, csp_pruner_sensing(p, i_g, &h), CSP_OK);
+    ck_assert_int_eq(csp_sensing_kind(h), CSP_SENSING_GAUSSIAN);
+    ck_assert_int_eq(csp_sensing_n(h), 40);
+    ck_assert_int_eq(csp_sensing_m(h), 20); /* rho 0.5 */
+
+    /* csp_pruner_set_sensing */
+    csp_sensing_options sopt;
+    csp_sensing_options_init(&sopt, sizeof sopt);
+    sopt.kind = CSP_SENSING_ACTIVATIONS;
+    sopt.n = 40;
+    csp_sensing *mine = NULL, *theirs = NULL, *short_ = NULL;
+    ck_assert_int_eq(csp_sensing_create(&mine, ctx, &sopt), CSP_OK);
+    ck_assert_int_eq(csp_sensing_create(&theirs, other, &sopt), CSP_OK);
+    sopt.n = 39;
+    ck_assert_int_eq(csp_sensing_create(&short_, ctx, &sopt), CSP_OK);
+    ck_assert_int_eq(csp_pruner_set_sensing(NULL, 0, mine), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, 99, mine), CSP_E_RANGE);
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, i_ex, mine), CSP_E_INVALID);
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, i_tensor, mine), CSP_E_UNSUPPORTED);
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, i_gmp, short_), CSP_E_SHAPE);
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, i_gmp, theirs), CSP_E_INVALID);
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, i_gmp, NULL), CSP_OK); /* a no-op */
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, i_gmp, mine), CSP_OK);
+    ck_assert_status(ctx, csp_pruner_sensing(p, i_gmp, &h), CSP_OK);
+    ck_assert_ptr_eq(h, mine);
+
+    /* csp_pruner_observe */
+    float x[4 * 40];
+    for (int i = 0; i < 4 * 40; i++)
+        x[i] = (float)(i % 5);
+    ck_assert_int_eq(csp_pruner_observe(NULL, i_act, x, 4, 40), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_observe(p, 99, x, 4, 40), CSP_E_RANGE);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_tensor, x, 4, 40), CSP_E_INVALID);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_g, x, 4, 40), CSP_E_INVALID);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_ex, x, 4, 40), CSP_E_INVALID);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_act, x, 4, 39), CSP_E_SHAPE);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_act, x, -1, 40), CSP_E_SHAPE);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_act, NULL, 4, 40), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_act, NULL, 0, 40), CSP_OK);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_gmp, x, 4, 40), CSP_OK); /* the attached */
+    ck_assert_int_eq(csp_sensing_count(mine), 4);
+
+    /* csp_pruner_wants_observe */
+    int32_t flag = 5;
+    ck_assert_int_eq(csp_pruner_wants_observe(NULL, 0, &flag), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_wants_observe(p, 0, NULL), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_wants_observe(p, -1, &flag), CSP_E_RANGE);
+    ck_assert_int_eq(flag, 0);
+    ck_assert_status(ctx, csp_pruner_wants_observe(p, 0, &flag), CSP_OK);
+    ck_assert_int_eq(flag, 1);
+
+    /* stats */
+    csp_step_stats ps;
+    ck_assert_int_eq(csp_step_stats_init(NULL, sizeof ps), CSP_E_NULL);
+    ck_assert_int_eq(csp_step_stats_init(&ps, 7), CSP_E_STRUCT_SIZE);
+    ck_assert_int_eq(csp_step_stats_init(&ps, sizeof ps), CSP_OK);
+    ck_assert_int_eq(csp_pruner_step_stats(NULL, &ps), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_step_stats(p, NULL), CSP_E_NULL);
+    ps.struct_size = 12;
+    ck_assert_status(ctx, csp_pruner_step_stats(p, &ps), CSP_E_STRUCT_SIZE);
+    struct {
+        csp_step_stats s;
+        char extra[8];
+    } bigger;
+    memset(&bigger, 0, sizeof bigger);
+    ck_assert_int_eq(csp_step_stats_init(&bigger.s, sizeof bigger), CSP_OK);
+    bigger.extra[3] = 1;
+    ck_assert_status(ctx, csp_pruner_step_stats(p, &bigger.s), CSP_E_RESERVED);
+    bigger.extra[3] = 0;
+    ck_assert_status(ctx, csp_pruner_step_stats(p, &bigger.s), CSP_OK);
+    ck_assert_int_eq(bigger.s.steps, 0);
+    ck_assert_int_eq(bigger.s.last_event, -1);
+
+    /* A GRAM tensor whose Gram was never set: the event is refused, nothing
+     * touched; then the Gram arrives and the event goes through. */
+    ck_assert_status(ctx, csp_pruner_observe(p, i_act, x, 4, 40), CSP_OK);
+    float copy[8][6 * 40];
+    memcpy(copy, buf, sizeof buf);
+    ck_assert_status(ctx, csp_step(p, 10), CSP_E_STATE);
+    ck_assert(strstr(csp_context_last_error(ctx), "csp_sensing_set_gram") != NULL);
+    ck_assert_int_eq(memcmp(copy, buf, sizeof buf), 0);
+    ck_assert_int_eq(csp_sensing_count(mine), 4);
+    ck_assert_status(ctx, csp_pruner_sensing(p, i_gram, &h), CSP_OK);
+    double G[40 * 40] = {0};
+    for (int i = 0; i < 40; i++)
+        G[i * 41] = 1.0 + 0.1 * i;
+    ck_assert_int_eq(csp_sensing_set_gram(h, G, 40), CSP_OK);
+    ck_assert_status(ctx, csp_step(p, 10), CSP_PRUNED);
+    ck_assert_int_eq(csp_sensing_count(mine), 4); /* attached: never reset by the pruner */
+    int64_t nnz = -1;
+    ck_assert_int_eq(csp_pruner_nnz(p, i_gram, &nnz), CSP_OK);
+    ck_assert_int_lt(nnz, 240);
+
+    csp_pruner_free(p);
+    csp_sensing_free(mine);
+    csp_sensing_free(theirs);
+    csp_sensing_free(short_);
+    for (int k = 0; k < 8; k++)
+        csp_tensor_free(w[k]);
+    csp_tensor_free(foreign);
+    csp_tensor_free(big);
+    free(wide_buf);
+    csp_schedule_free(s);
+    csp_context_free(other);
+    csp_context_free(ctx);
+}
+END_TEST
+
+/* ---- 11. NaN, out-of-range and failures at a CSP event touch nothing ------------------ */
+
+START_TEST(test_nonfinite) {
+    uint64_t seed = csp_test_seed() + 11;
+    csp_schedule_options so = cubic_opts(0, 40, 10, 0.8);
+    rig g;
+    rig_init(&g, 2, seed, seed, &so, NULL);
+    static const int64_t s0[2] = {12, 30}, s1[2] = {10, 20}, s2[1] = {90}, s3[2] = {6, 16};
+    csp_pruner_tensor_options o = topts(CSP_GRANULARITY_ROW);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    o.solver = CSP_SOLVER_FISTA;
+    o.correction = CSP_CORRECTION_FULL;
+    ten *A = rig_add(&g, 2, s0, 0, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_ACTIVATIONS;
+    o.solver = CSP_SOLVER_ISTA;
+    ten *B = rig_add(&g, 2, s1, 0, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_RADEMACHER;
+    o.block_size = 32;
+    ten *C = rig_add(&g, 1, s2, 0, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    o.solver = CSP_SOLVER_OMP;
+    o.block_size = 0;
+    ten *D = rig_add(&g, 2, s3, 0, CSP_DTYPE_F64, &o);
+    float obs[5 * 20];
+    for (int64_t step = 0; step <= 10; step++) {
+        rig_update(&g);
+        observe_normal(&g, B, 5, obs);
+        ck_assert_int_gt(csp_step(g.p, step), 0);
+    }
+    const csp__pcs *cs = g.p->tensors[A->index].cs;
+    double lam[12];
+    memcpy(lam, cs->lambda, sizeof lam);
+    ck_assert(lam[0] > 0.0); /* calibrated at event 10 */
+    csp_tensor_stats before, after;
+    csp_tensor_stats_init(&before, sizeof before);
+    csp_tensor_stats_init(&after, sizeof after);
+    ck_assert_int_eq(csp_pruner_tensor_stats(g.p, A->index, &before), CSP_OK);
+    for (int64_t step = 11; step < 20; step++) {
+        rig_update(&g);
+        observe_normal(&g, B, 5, obs);
+        ck_assert_int_eq(csp_step(g.p, step), CSP_MASKED);
+    }
+    csp_sensing *hb = NULL;
+    csp_pruner_sensing(g.p, B->index, &hb);
+    int64_t count = csp_sensing_count(hb);
+    ck_assert_int_eq(count, 45);
+    const double bad[] = {NAN, INFINITY, -INFINITY};
+    for (int k = 0; k < 5; k++) {
+        ten *t = k < 3 ? &g.t[k] : D;
+        uint8_t *m = mask_of(&g, t);
+        int64_t f = 7 + k;
+        while (!m[f]) /* a kept weight (NaN is refused anywhere, the range only where kept) */
+            f++;
+        free(m);
+        double keep = tget(t, t->w, f);
+        if (k < 3)
+            tset(t, t->w, f, bad[k]);
+        else /* finite in float64 but not in the float32 solvers */
+            tset(t, t->w, f, k == 3 ? 1e300 : -1e39);
+        raw r;
+        raw_take(&r, &g);
+        ck_assert_status(g.ctx, csp_step(g.p, 20), CSP_E_NONFINITE);
+        raw_same(&r, &g);
+        ck_assert_int_eq(memcmp(lam, cs->lambda, sizeof lam), 0);
+        ck_assert_int_eq(csp_sensing_count(hb), count);
+        ck_assert_int_eq(csp_pruner_tensor_stats(g.p, A->index, &after), CSP_OK);
+        ck_assert_int_eq(memcmp(&before, &after, sizeof before), 0);
+        tset(t, t->w, f, keep);
+    }
+    ck_assert_int_eq(csp_step(g.p, 20), CSP_PRUNED);
+    ck_assert_int_ne(memcmp(lam, cs->lambda, sizeof lam), 0);
+    ck_assert_int_eq(csp_sensing_count(hb), 0);
+    (void)C;
+    rig_free(&g);
+}
+END_TEST
+
 static Suite *csp_suite(void) {
     Suite *s = suite_create("csp");
     TCase *tc = tcase_create("csp");
@@ -985,6 +1812,12 @@ static Suite *csp_suite(void) {
     tcase_add_test(tc, test_cs_masks);
     tcase_add_test(tc, test_correction_and_stats);
     tcase_add_test(tc, test_random_reproducible);
+    tcase_add_test(tc, test_observe);
+    tcase_add_test(tc, test_data_parallel_threads);
+    tcase_add_test(tc, test_shrink);
+    tcase_add_test(tc, test_callback);
+    tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_nonfinite);
     suite_add_tcase(s, tc);
     return s;
 }
