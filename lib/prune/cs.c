@@ -166,7 +166,8 @@ typedef struct {
     double *lam, *lamc;
     uint64_t *allowed, *support; /* nc x wn words */
     csp_row_stats *rs, *rs2;
-    double *e; /* n doubles, then n int32 */
+    double *e, *eg; /* ENERGY_CHUNK x n: errors of solved rows, and e G */
+    int32_t *nz;    /* n */
     csp__gram tail_gram;
     bool tail_owned;
 } cs_scratch;
@@ -185,7 +186,9 @@ static void scratch_free(csp_context *ctx, cs_scratch *s) {
     csp__free(ctx, s->support);
     csp__free(ctx, s->rs);
     csp__free(ctx, s->rs2);
-    csp__free(ctx, s->e);
+    csp__free_aligned(ctx, s->e);
+    csp__free_aligned(ctx, s->eg);
+    csp__free(ctx, s->nz);
     if (s->tail_owned)
         csp__gram_release(ctx, &s->tail_gram);
 }
@@ -299,9 +302,12 @@ csp_status csp__cs_event(csp_pruner *p, int32_t index, double ts, int64_t e,
     s.allowed = csp__calloc(ctx, cap * (size_t)wn, sizeof(uint64_t));
     s.support = csp__calloc(ctx, cap * (size_t)wn, sizeof(uint64_t));
     s.rs = csp__calloc(ctx, cap, sizeof *s.rs);
-    s.e = csp__malloc(ctx, (size_t)n * (sizeof(double) + sizeof(int32_t)));
+    s.e = csp__malloc_aligned(ctx, (size_t)(chunk * n) * sizeof(double));
+    s.eg = csp__malloc_aligned(ctx, (size_t)(chunk * n) * sizeof(double));
+    s.nz = csp__malloc(ctx, (size_t)n * sizeof(int32_t));
     bool ok = s.wk != NULL && s.bk != NULL && s.wc != NULL && s.xc != NULL && s.kc != NULL &&
-              s.allowed != NULL && s.support != NULL && s.rs != NULL && s.e != NULL;
+              s.allowed != NULL && s.support != NULL && s.rs != NULL && s.e != NULL &&
+              s.eg != NULL && s.nz != NULL;
     if (ok && corr) {
         s.rs2 = csp__calloc(ctx, cap, sizeof *s.rs2);
         ok = s.rs2 != NULL;
@@ -390,12 +396,12 @@ csp_status csp__cs_event(csp_pruner *p, int32_t index, double ts, int64_t e,
     }
     if (st >= 0 && corr && ns > 0) {
         make_batch(&b, &s, 0, ns, n, n, wn, s.rs2);
-        sst = csp__solver_refit(cs->solver, g, &b, alpha);
+        sst = csp__solver_refit_ex(cs->solver, g, &b, alpha, false);
         st = sst < 0 || st == CSP_OK ? sst : st;
     }
     if (st >= 0 && corr && tail_solved) {
         make_batch(&b, &s, ns, 1, tail, n, wn, s.rs2);
-        sst = csp__solver_refit(cs->solver, &s.tail_gram, &b, alpha);
+        sst = csp__solver_refit_ex(cs->solver, &s.tail_gram, &b, alpha, false);
         st = sst < 0 || st == CSP_OK ? sst : st;
     }
     if (st < 0) {
@@ -404,43 +410,66 @@ csp_status csp__cs_event(csp_pruner *p, int32_t index, double ts, int64_t e,
         return csp__error(ctx, st, "%s: tensor %d (%s): %s", fn, (int)index, name, msg);
     }
 
-    /* The new mask: the old one, with the solved rows' supports. */
+    /* The new mask: the old one, with the solved rows' supports; and the
+     * errors e = w - x of the solved rows, a chunk at a time. */
     memcpy(pt->next, pt->mask, (size_t)csp__mask_words(t->numel) * sizeof(uint64_t));
     csp__tstats *tsx = &res->stats;
     double see = 0.0, seGe = 0.0;
-    int32_t *nz = (int32_t *)(s.e + n);
-    for (int64_t c = 0; c < nc; c++) {
-        int64_t r = s.sel[c];
-        int64_t len = r < rows ? n : tail;
-        const csp__gram *gr = r < rows ? g : &s.tail_gram;
-        const uint64_t *sup = s.support + c * wn;
-        for (int64_t q = 0; q < len; q += 64) {
-            int piece = len - q < 64 ? (int)(len - q) : 64;
-            bits_store(pt->next, r * n + q, piece, sup[q >> 6]);
+    for (int64_t c0 = 0, cnt = 0; c0 < nc; c0 += cnt) {
+        cnt = nc - c0 < chunk ? nc - c0 : chunk;
+        if (c0 < ns && c0 + cnt > ns)
+            cnt = ns - c0; /* the short last block alone */
+        const csp__gram *gr = c0 < ns ? g : &s.tail_gram;
+        int64_t len = c0 < ns ? n : tail;
+        double sparse_cost = 0.0;
+        for (int64_t i = 0; i < cnt; i++) {
+            int64_t c = c0 + i, r = s.sel[c];
+            const uint64_t *sup = s.support + c * wn;
+            for (int64_t q = 0; q < len; q += 64) {
+                int piece = len - q < 64 ? (int)(len - q) : 64;
+                bits_store(pt->next, r * n + q, piece, sup[q >> 6]);
+            }
+            const float *wr = s.wc + c * n;
+            const float *xr = s.xc + c * n;
+            double *er = s.e + i * n;
+            int64_t nnz = 0;
+            for (int64_t q = 0; q < len; q++) {
+                double wv = (double)wr[q];
+                double xv = corr ? (double)xr[q] : csp__bit_get(sup, q) ? wv : 0.0;
+                double d = wv - xv;
+                see += d * d;
+                er[q] = d;
+                nnz += d != 0.0;
+            }
+            sparse_cost += (double)nnz * (double)nnz;
+            const csp_row_stats *rr = &s.rs[c];
+            tsx->iterations += rr->iterations;
+            if (rr->iterations > tsx->iterations_max)
+                tsx->iterations_max = rr->iterations;
+            tsx->not_converged += rr->converged ? 0 : 1;
+            bool damped = (rr->flags & CSP_ROW_DAMPED) != 0 ||
+                          (corr && (s.rs2[c].flags & CSP_ROW_DAMPED) != 0);
+            tsx->damped += damped ? 1 : 0;
+            if (l1)
+                s.lam[r] = s.lamc[c];
         }
-        const float *wr = s.wc + c * n;
-        const float *xr = s.xc + c * n;
-        int64_t cnt = 0;
-        for (int64_t q = 0; q < len; q++) {
-            double wv = (double)wr[q];
-            double xv = corr ? (double)xr[q] : csp__bit_get(sup, q) ? wv : 0.0;
-            double d = wv - xv;
-            see += d * d;
-            s.e[q] = d;
-            if (d != 0.0)
-                nz[cnt++] = (int32_t)q;
+        /* e^T G e in float64: one DGEMM when the errors are dense, else
+         * over their nonzeros only. */
+        if (gr->g64 != NULL && sparse_cost > 0.25 * (double)cnt * (double)len * (double)len) {
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cnt, (int)len, (int)len,
+                        1.0, s.e, (int)n, gr->g64, (int)len, 0.0, s.eg, (int)n);
+            for (int64_t i = 0; i < cnt; i++)
+                seGe += csp__dot64(s.e + i * n, s.eg + i * n, len);
+        } else {
+            for (int64_t i = 0; i < cnt; i++) {
+                const double *er = s.e + i * n;
+                int64_t nnz = 0;
+                for (int64_t q = 0; q < len; q++)
+                    if (er[q] != 0.0)
+                        s.nz[nnz++] = (int32_t)q;
+                seGe += quad_sparse(gr, er, s.nz, nnz);
+            }
         }
-        seGe += corr ? s.rs2[c].residual : quad_sparse(gr, s.e, nz, cnt);
-        const csp_row_stats *rr = &s.rs[c];
-        tsx->iterations += rr->iterations;
-        if (rr->iterations > tsx->iterations_max)
-            tsx->iterations_max = rr->iterations;
-        tsx->not_converged += rr->converged ? 0 : 1;
-        bool damped = (rr->flags & CSP_ROW_DAMPED) != 0 ||
-                      (corr && (s.rs2[c].flags & CSP_ROW_DAMPED) != 0);
-        tsx->damped += damped ? 1 : 0;
-        if (l1)
-            s.lam[r] = s.lamc[c];
     }
     tsx->weight_error = sww > 0.0 ? sqrt(see / sww) : 0.0;
     tsx->sensing_error = swGw > 0.0 ? seGe / swGw : 0.0;
