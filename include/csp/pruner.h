@@ -467,14 +467,15 @@ CSP_API csp_status csp_pruner_wants_observe(const csp_pruner *pruner, int64_t st
  */
 typedef struct csp_step_stats {
     size_t struct_size;        /**< sizeof(csp_step_stats), set by _init. */
-    int64_t steps;             /**< Successful csp_step() calls. */
+    int64_t steps;             /**< csp_step() calls whose step was applied (#CSP_PRUNED,
+                                    #CSP_MASKED, or #CSP_E_CALLBACK after either). */
     int64_t events;            /**< Pruning events applied. */
     int64_t last_event;        /**< Schedule step of the last event applied, or -1. */
     int64_t numel;             /**< Weights of every tensor (excluded ones too). */
     int64_t nnz;               /**< Kept weights (excluded tensors count whole). */
     double last_event_seconds; /**< Wall seconds of the csp_step() call of the last event. */
     double event_seconds;      /**< Wall seconds of every event call together. */
-    double total_seconds;      /**< Wall seconds of every successful csp_step() call
+    double total_seconds;      /**< Wall seconds of every applied csp_step() call
                                     (events, re-masking, shrink; the callback excluded). */
 } csp_step_stats;
 

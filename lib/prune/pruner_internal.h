@@ -53,7 +53,11 @@ typedef struct csp__pcs {
                        event, the warm starts of the next one (0 = none); NULL for OMP */
     /* The owned operator's activation accumulator is serialisable too; it lives in
      * the operator: csp_sensing_read_accumulator() / csp_sensing_write_accumulator()
-     * (n * n + 1 doubles). */
+     * (n * n + 1 doubles; only when owned->kind is ACTIVATIONS and nothing is
+     * attached: attached operators are the host's). An owned GRAM operator's matrix
+     * comes from the host (csp_sensing_set_gram() through csp_pruner_sensing()); a
+     * checkpoint may save it (csp_sensing_gram()) or leave it to the host. Random
+     * operators hold no state (Phi is keyed). */
 } csp__pcs;
 
 /* One weight tensor bound to the pruner. */
