@@ -496,7 +496,7 @@ static csp_status select_all(csp_pruner *p, double s, double *seconds) {
 /* A pruning event to schedule event @p e. Phase 1 computes every new mask
  * (GMP selections, CSP solves, corrections) into scratch and can fail;
  * phase 2 commits and cannot. */
-static csp_status prune_event(csp_pruner *pruner, int64_t e) {
+static csp_status prune_event(csp_pruner *pruner, int64_t e, int64_t step) {
     csp_context *ctx = pruner->ctx;
     double s;
     csp_status st = csp__schedule_target(pruner->schedule, e, &s);
@@ -553,7 +553,8 @@ static csp_status prune_event(csp_pruner *pruner, int64_t e) {
     csp__free(ctx, seconds);
     apply_all(pruner);
     pruner->last_event = e;
-    csp__log(ctx, CSP_LOG_INFO, "csp_step: pruning event %lld, target %.6f", (long long)e, s);
+    csp__log(ctx, CSP_LOG_INFO, "csp_step: pruning event %lld at step %lld, target %.6f",
+             (long long)e, (long long)step, s);
     return CSP_PRUNED;
 }
 
@@ -582,7 +583,7 @@ static csp_status step_inner(csp_pruner *pruner, int64_t step, int32_t *event) {
         return CSP_MASKED;
     }
     *event = 1;
-    csp_status st = prune_event(pruner, e);
+    csp_status st = prune_event(pruner, e, step);
     if (st == CSP_PRUNED)
         pruner->last_step = step;
     return st;
