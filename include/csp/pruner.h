@@ -23,15 +23,35 @@
  * 0 = pruned; the unused bits of the last word are 0. The digest is FNV-1a
  * (64-bit) over the little-endian mask bytes (docs/guide.md).
  *
- * **Thread safety.** A pruner, its context and the tensors it touches are
- * used by one thread at a time; csp_step() may use the context's worker
- * threads, and its results never depend on their number.
+ * **CSP.** A tensor whose sensing operator is not the identity (options
+ * `sensing`, or csp_pruner_set_sensing()) is pruned by compressed sensing
+ * instead: at an event every row w of its matrix view (a rank-1 tensor: every
+ * block of `block_size` weights) is solved for a sparse x inside the current
+ * mask, `min (w - x)^T G (w - x)` with `k = cols - round_half_even(s * cols)`
+ * nonzeros (OMP) or with lambda calibrated to exactly k nonzeros (ISTA /
+ * FISTA); the new mask is the support of x, and the kept weights are left as
+ * they are (#CSP_CORRECTION_NONE), refit (#CSP_CORRECTION_FULL) or blended
+ * (#CSP_CORRECTION_BLEND). CSP needs #CSP_GRANULARITY_ROW (the problems are
+ * per row, with a row-balanced k); other granularities are refused with
+ * #CSP_E_UNSUPPORTED. With the identity operator (the default) the solvers
+ * and every correction reduce to magnitude selection with x_S = w_S, so such
+ * tensors take the GMP path at every granularity, bit for bit
+ * (docs/guide.md, "CSP").
+ *
+ * **Thread safety.** A pruner, its context, the tensors it touches and the
+ * sensing operators it owns or borrows are used by one thread at a time
+ * (the step callback runs on the thread that called csp_step()); pruners
+ * with their own contexts may step concurrently from different threads.
+ * csp_step() may use the context's worker threads, and its results never
+ * depend on their number.
  */
 #ifndef CSP_PRUNER_H
 #define CSP_PRUNER_H
 
 #include <csp/core.h>
 #include <csp/schedule.h>
+#include <csp/sensing.h>
+#include <csp/solver.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,6 +75,21 @@ enum csp_granularity {
 #define CSP_NM_MAX_M 32
 
 /**
+ * How a CSP event sets the weights it keeps (S: the new support, x_ls the
+ * least-squares fit `w_S + G_SS^-1 G_{S,S^c} w_{S^c}` of the row through G).
+ * Rows where the event prunes nothing are never rewritten.
+ * @since 0.1.0
+ */
+enum csp_correction {
+    CSP_CORRECTION_NONE = 1,  /**< x_S = w_S: kept weights unchanged. */
+    CSP_CORRECTION_FULL = 2,  /**< x_S = x_ls: full least-squares refit. */
+    CSP_CORRECTION_BLEND = 3  /**< x_S = w_S + alpha (x_ls - w_S). */
+};
+
+/** Default block length of rank-1 CSP tensors. @since 0.1.0 */
+#define CSP_DEFAULT_BLOCK_SIZE 128
+
+/**
  * @brief Options for csp_pruner_create(). Fill with csp_pruner_options_init().
  * @since 0.1.0
  */
@@ -63,6 +98,32 @@ typedef struct csp_pruner_options {
     int32_t granularity; /**< Default ::csp_granularity of added tensors; default TENSOR. */
     int32_t nm_n;        /**< Default N of N:M, 1..M-1; default 2. */
     int32_t nm_m;        /**< Default M of N:M, 2..#CSP_NM_MAX_M; default 4. */
+    int32_t sensing;     /**< Default ::csp_sensing_kind of added tensors; default
+                              #CSP_SENSING_IDENTITY (magnitude pruning, GMP). Any other
+                              kind makes the tensor CSP (needs ROW granularity);
+                              #CSP_SENSING_GRAM: the pruner owns an operator whose Gram the
+                              host sets through csp_pruner_sensing(). */
+    int32_t solver;      /**< Default ::csp_solver_method; default #CSP_SOLVER_OMP. ISTA and
+                              FISTA always calibrate lambda to the exact k of each row. */
+    int32_t correction;  /**< Default ::csp_correction; default #CSP_CORRECTION_NONE. */
+    int32_t block_size;  /**< Block length of rank-1 CSP tensors (the last block may be
+                              shorter), 1..#CSP_SENSING_MAX_N; default
+                              #CSP_DEFAULT_BLOCK_SIZE. */
+    int32_t redraw;      /**< Random sensing: 0 (default) = one Phi per tensor, keyed by
+                              (seed, tensor index, 0, 0); 1 = a new Phi at every event,
+                              keyed by (seed, tensor index, 0, event step). */
+    int32_t observe_window; /**< Activations: csp_pruner_wants_observe() says yes for the
+                              last observe_window steps up to and including each event;
+                              0 (default) = at every step before an event. >= 0. */
+    int32_t solver_max_iter; /**< ISTA/FISTA iterations per solve, >= 1; default 1000. */
+    double rho;          /**< Random sensing: m = ceil(rho n) rows of Phi; (0, 64]; default
+                              0.5. */
+    double damping;      /**< Activations: G = X^T X / N + eps I with eps = damping *
+                              mean(diag(X^T X / N)); [0, 1e6]; default 0.01. */
+    double alpha;        /**< Blend factor of #CSP_CORRECTION_BLEND, [0, 1]; default 0.1. */
+    double shrink;       /**< tau of the between-event shrink (docs/guide.md), [0, 1];
+                              default 0 = off. ROW granularity only. */
+    double solver_tol;   /**< ISTA/FISTA relative duality gap, (0, 1); default 1e-4. */
 } csp_pruner_options;
 
 /**
@@ -90,6 +151,16 @@ typedef struct csp_pruner_tensor_options {
                                 target is the schedule's scaled by final_sparsity / s_f
                                 (capped at final_sparsity); negative (default -1) for
                                 none. All members of a global group need the same. */
+    int32_t sensing;       /**< ::csp_sensing_kind, or 0 (default) for the pruner's. */
+    int32_t solver;        /**< ::csp_solver_method, or 0 (default) for the pruner's. */
+    int32_t correction;    /**< ::csp_correction, or 0 (default) for the pruner's. */
+    int32_t block_size;    /**< Rank-1 block length, or 0 (default) for the pruner's. */
+    int32_t redraw;        /**< 0 or 1, or -1 (default) for the pruner's. */
+    double rho;            /**< Random sensing rho, or 0 (default) for the pruner's. */
+    double damping;        /**< Activations damping, or negative (default -1) for the
+                                pruner's. */
+    double alpha;          /**< Blend factor, or negative (default -1) for the pruner's. */
+    double shrink;         /**< Shrink tau, or negative (default -1) for the pruner's. */
 } csp_pruner_tensor_options;
 
 /**
@@ -110,7 +181,8 @@ CSP_API csp_status csp_pruner_tensor_options_init(csp_pruner_tensor_options *opt
  *                       callback's user data stays the host's).
  * @param[in]  opts      Options, or NULL for the defaults.
  * @return #CSP_OK, #CSP_E_NULL, #CSP_E_STRUCT_SIZE, #CSP_E_RESERVED,
- *         #CSP_E_ENUM (granularity), #CSP_E_RANGE (N:M), #CSP_E_NOMEM.
+ *         #CSP_E_ENUM (granularity, sensing, solver, correction), #CSP_E_RANGE
+ *         (N:M, a numeric CSP option), #CSP_E_NOMEM.
  * @since 0.1.0
  */
 CSP_API csp_status csp_pruner_create(csp_pruner **out, csp_context *ctx,
@@ -129,7 +201,8 @@ CSP_API void csp_pruner_free(csp_pruner *pruner);
  *
  * Its mask starts all ones. The tensor view is borrowed: it must stay valid
  * (and keep pointing at the weights, see csp_tensor_set_data()) while the
- * pruner is used.
+ * pruner is used. A CSP tensor (sensing other than the identity) gets its
+ * own sensing operator (random kinds keyed by its index) and solver here.
  * @param[in]  pruner  Pruner.
  * @param[in]  weight  Weight tensor, of the pruner's context.
  * @param[in]  opts    Options, or NULL for the defaults.
@@ -138,10 +211,12 @@ CSP_API void csp_pruner_free(csp_pruner *pruner);
  * @return #CSP_OK, #CSP_E_NULL, #CSP_E_STRUCT_SIZE, #CSP_E_RESERVED,
  *         #CSP_E_ENUM (granularity), #CSP_E_RANGE (N:M, group, override
  *         NaN or >= 1, or an override with a schedule whose s_f is 0),
- *         #CSP_E_SHAPE (N:M with cols not a multiple of M), #CSP_E_DTYPE
- *         (a global group mixing float32 and float64), #CSP_E_INVALID (the
- *         same buffer twice, another context, unequal overrides in a group),
- *         #CSP_E_STATE (after the first csp_step()), #CSP_E_NOMEM.
+ *         #CSP_E_SHAPE (N:M with cols not a multiple of M; a CSP row longer
+ *         than #CSP_SENSING_MAX_N), #CSP_E_DTYPE (a global group mixing
+ *         float32 and float64), #CSP_E_INVALID (the same buffer twice,
+ *         another context, unequal overrides in a group), #CSP_E_UNSUPPORTED
+ *         (CSP or shrink with a granularity other than ROW), #CSP_E_STATE
+ *         (after the first csp_step()), #CSP_E_NOMEM.
  * @since 0.1.0
  */
 CSP_API csp_status csp_pruner_add_tensor(csp_pruner *pruner, csp_tensor *weight,
@@ -193,8 +268,11 @@ CSP_API int32_t csp_pruner_num_tensors(const csp_pruner *pruner);
  *                    of optimizer updates done, see docs/guide.md).
  * @return #CSP_PRUNED (an event: masks updated and applied), #CSP_MASKED
  *         (masks re-applied), or #CSP_E_NULL, #CSP_E_RANGE (negative step,
- *         callback target), #CSP_E_STATE, #CSP_E_NONFINITE, #CSP_E_CALLBACK,
- *         #CSP_E_NOMEM; every error leaves every buffer and mask untouched.
+ *         callback target), #CSP_E_STATE (steps going back, activations not
+ *         observed, user Gram not set, called from the step callback),
+ *         #CSP_E_NONFINITE, #CSP_E_CALLBACK, #CSP_E_NOMEM; every error but
+ *         a failed step callback leaves every buffer, mask and CSP state
+ *         (lambdas, accumulators, stats) untouched.
  * @since 0.1.0
  */
 CSP_API csp_status csp_step(csp_pruner *pruner, int64_t step);
@@ -267,6 +345,28 @@ typedef struct csp_tensor_stats {
     int32_t granularity;      /**< ::csp_granularity in force. */
     int32_t excluded;         /**< 1 when excluded. */
     int64_t last_event;       /**< Step of the last event applied, or -1. */
+    int32_t sensing;          /**< ::csp_sensing_kind in force (of the attached operator
+                                   when one is set); #CSP_SENSING_IDENTITY for GMP. */
+    int32_t solver;           /**< ::csp_solver_method in force (configured, also for GMP
+                                   tensors, which ignore it). */
+    int32_t correction;       /**< ::csp_correction in force (ignored by GMP tensors). */
+    int32_t converged;        /**< 1 when every row of the last event's solve converged
+                                   (always 1 for GMP and OMP). */
+    /* Last event: W = the masked weights before it, X after it, rows w, x. */
+    double weight_error;      /**< ||W - X||_F / ||W||_F (0 when W = 0 or before any event). */
+    double sensing_error;     /**< sum_rows (w - x)^T G (w - x) / sum_rows w^T G w
+                                   (G = I for GMP tensors). */
+    int64_t solver_iterations;     /**< Sum over rows (OMP: atoms; ISTA/FISTA: iterations
+                                        over every lambda trial); 0 for GMP. */
+    int64_t solver_iterations_max; /**< Largest per-row count. */
+    int64_t rows_not_converged;    /**< Rows that stopped at solver_max_iter. */
+    int64_t rows_damped;      /**< Rows solved or refit with damping (singular G_SS). */
+    int64_t events;           /**< Events applied to this tensor. */
+    double event_seconds;     /**< Seconds this tensor took at the last event (selection
+                                   or solve, correction, stats). */
+    double total_seconds;     /**< The same summed over every event. */
+    int64_t observed_rows;    /**< Activations: rows observed since the last event; 0
+                                   otherwise. */
 } csp_tensor_stats;
 
 /**
@@ -288,6 +388,137 @@ CSP_API csp_status csp_tensor_stats_init(csp_tensor_stats *stats, size_t struct_
  */
 CSP_API csp_status csp_pruner_tensor_stats(const csp_pruner *pruner, int32_t index,
                                            csp_tensor_stats *stats);
+
+/* ---- CSP: sensing, observation, stats and the step callback ------------ */
+
+/**
+ * @brief The sensing operator of tensor @p index (borrowed: valid until the
+ * pruner is freed or another operator is attached). A data-parallel host
+ * all-reduces an activations operator's accumulator through it
+ * (csp_sensing_read_accumulator(), csp_sensing_write_accumulator()); a
+ * #CSP_SENSING_GRAM tensor receives its Gram through csp_sensing_set_gram().
+ * @param[in]  pruner   Pruner.
+ * @param[in]  index    Tensor index.
+ * @param[out] sensing  Receives the operator, or NULL when the tensor has
+ *                      none (GMP tensors, excluded tensors).
+ * @return #CSP_OK, #CSP_E_NULL or #CSP_E_RANGE (index).
+ * @since 0.1.0
+ */
+CSP_API csp_status csp_pruner_sensing(csp_pruner *pruner, int32_t index, csp_sensing **sensing);
+
+/**
+ * @brief Attach a host-made sensing operator to tensor @p index (borrowed:
+ * it must outlive its use by the pruner), replacing the configured one for
+ * the following events; NULL detaches it again. Any kind is accepted (a
+ * #CSP_SENSING_IDENTITY operator runs the solver's magnitude path). The
+ * pruner never resets an attached operator. The tensor becomes a CSP tensor.
+ * @param[in] pruner   Pruner.
+ * @param[in] index    Index of a non-excluded ROW-granularity tensor.
+ * @param[in] sensing  Operator of the pruner's context whose n is the
+ *                     tensor's CSP row length (cols, or the block size of a
+ *                     rank-1 tensor), or NULL.
+ * @return #CSP_OK, #CSP_E_NULL, #CSP_E_RANGE (index), #CSP_E_SHAPE (n),
+ *         #CSP_E_INVALID (excluded tensor, another context),
+ *         #CSP_E_UNSUPPORTED (granularity), #CSP_E_NOMEM.
+ * @since 0.1.0
+ */
+CSP_API csp_status csp_pruner_set_sensing(csp_pruner *pruner, int32_t index,
+                                          csp_sensing *sensing);
+
+/**
+ * @brief Feed layer inputs to tensor @p index's activations operator
+ * (S += X^T X, N += rows; see csp_sensing_observe()). Call it in the forward
+ * pass, for the steps csp_pruner_wants_observe() names. Non-finite inputs
+ * are refused and change nothing.
+ * @param[in] pruner  Pruner.
+ * @param[in] index   Tensor whose sensing kind is #CSP_SENSING_ACTIVATIONS.
+ * @param[in] x       rows x cols float32 inputs, row-major and contiguous.
+ * @param[in] rows    Samples, >= 0 (0 is a no-op).
+ * @param[in] cols    The tensor's CSP row length.
+ * @return #CSP_OK, #CSP_E_NULL, #CSP_E_RANGE (index, too many rows),
+ *         #CSP_E_INVALID (no activations operator), #CSP_E_SHAPE,
+ *         #CSP_E_NONFINITE.
+ * @since 0.1.0
+ */
+CSP_API csp_status csp_pruner_observe(csp_pruner *pruner, int32_t index, const float *x,
+                                      int64_t rows, int64_t cols);
+
+/**
+ * @brief Should the host observe activations in the forward pass of step
+ * @p step (the pass whose update csp_step(pruner, step) follows)?
+ *
+ * Yes when some tensor has activations sensing and the first event `e >=
+ * step` exists with `e - step < observe_window` (any `e` when the window is
+ * 0). Observations are never refused outside the window: the flag only lets
+ * a host skip the cost.
+ * @param[in]  pruner  Pruner.
+ * @param[in]  step    Step, >= 0.
+ * @param[out] flag    Receives 1 or 0.
+ * @return #CSP_OK, #CSP_E_NULL or #CSP_E_RANGE (negative step).
+ * @since 0.1.0
+ */
+CSP_API csp_status csp_pruner_wants_observe(const csp_pruner *pruner, int64_t step,
+                                            int32_t *flag);
+
+/**
+ * @brief Statistics of csp_step() over the whole pruner. Fill struct_size
+ * with csp_step_stats_init(); fields are only ever appended.
+ * @since 0.1.0
+ */
+typedef struct csp_step_stats {
+    size_t struct_size;        /**< sizeof(csp_step_stats), set by _init. */
+    int64_t steps;             /**< csp_step() calls whose step was applied (#CSP_PRUNED,
+                                    #CSP_MASKED, or #CSP_E_CALLBACK after either). */
+    int64_t events;            /**< Pruning events applied. */
+    int64_t last_event;        /**< Schedule step of the last event applied, or -1. */
+    int64_t numel;             /**< Weights of every tensor (excluded ones too). */
+    int64_t nnz;               /**< Kept weights (excluded tensors count whole). */
+    double last_event_seconds; /**< Wall seconds of the csp_step() call of the last event. */
+    double event_seconds;      /**< Wall seconds of every event call together. */
+    double total_seconds;      /**< Wall seconds of every applied csp_step() call
+                                    (events, re-masking, shrink; the callback excluded). */
+} csp_step_stats;
+
+/**
+ * @brief Prepare @p stats for csp_pruner_step_stats().
+ * @return #CSP_OK, #CSP_E_NULL or #CSP_E_STRUCT_SIZE.
+ * @since 0.1.0
+ */
+CSP_API csp_status csp_step_stats_init(csp_step_stats *stats, size_t struct_size);
+
+/**
+ * @brief Statistics of csp_step() for the pruner.
+ * @param[in]     pruner  Pruner.
+ * @param[in,out] stats   Filled; its struct_size must come from
+ *                        csp_step_stats_init().
+ * @return #CSP_OK, #CSP_E_NULL, #CSP_E_STRUCT_SIZE, #CSP_E_RESERVED.
+ * @since 0.1.0
+ */
+CSP_API csp_status csp_pruner_step_stats(const csp_pruner *pruner, csp_step_stats *stats);
+
+/**
+ * @brief Host callback run at the end of every csp_step() call, on the
+ * calling thread. It may read the pruner (stats, masks, nnz, digest) but
+ * must not call csp_step() (refused with #CSP_E_STATE) nor free the pruner.
+ * @param[in] user    The user pointer given to csp_pruner_set_callback().
+ * @param[in] pruner  The pruner.
+ * @param[in] step    The step argument of csp_step().
+ * @param[in] status  What csp_step() is about to return (errors included).
+ * @param[in] event   1 when the step was (or, on error, would have been) a
+ *                    pruning event, else 0.
+ * @return 0 (#CSP_OK) on success; anything else makes a csp_step() that
+ *         had succeeded return #CSP_E_CALLBACK (its work stays applied).
+ * @since 0.1.0
+ */
+typedef csp_status (*csp_step_fn)(void *user, const csp_pruner *pruner, int64_t step,
+                                  csp_status status, int32_t event);
+
+/**
+ * @brief Set (or with @p fn NULL, remove) the step callback.
+ * @return #CSP_OK or #CSP_E_NULL (pruner).
+ * @since 0.1.0
+ */
+CSP_API csp_status csp_pruner_set_callback(csp_pruner *pruner, csp_step_fn fn, void *user);
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,8 @@
  * stored; G is built from blocks of Phi rows.
  *
  * Thread safety: a sensing object is used by one thread at a time (like its
- * context). Results never depend on the context's thread count.
+ * context); one owned by or attached to a pruner is also used by that
+ * pruner's csp_step(). Results never depend on the context's thread count.
  */
 #ifndef CSP_SENSING_H
 #define CSP_SENSING_H

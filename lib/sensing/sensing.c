@@ -174,6 +174,8 @@ CSP_API int64_t csp_sensing_count(const csp_sensing *s) {
     return s == NULL || s->kind != CSP_SENSING_ACTIVATIONS ? 0 : s->count;
 }
 
+csp_context *csp__sensing_ctx(const csp_sensing *s) { return s->ctx; }
+
 /* ---- random operators --------------------------------------------------------- */
 
 uint64_t csp__sensing_key(const csp_sensing *s, int64_t row_block, int64_t event) {

@@ -16,6 +16,9 @@
 csp_status csp__sensing_prepare(csp_sensing *s, int64_t row_block, int64_t event,
                                 csp__gram **out);
 
+/* The context @p s was created with. */
+csp_context *csp__sensing_ctx(const csp_sensing *s);
+
 /* The key of the random Phi for (row_block, event). */
 uint64_t csp__sensing_key(const csp_sensing *s, int64_t row_block, int64_t event);
 

@@ -21,6 +21,7 @@ typedef struct {
     double alpha;
     refit_ws *ws;
     int64_t kcap;
+    bool errors; /* compute residual and energy (O(n^2) per row) */
 } refit_job;
 
 /* e^T G e over the nonzeros of e (float64); e is n doubles, nz its nonzero
@@ -98,20 +99,22 @@ static void refit_row(const refit_job *job, refit_ws *ws, int64_t r) {
         c[t] = (double)(float)c[t];
         e[j] = wj - c[t];
     }
-    int64_t cnt = 0;
-    for (int64_t j = 0; j < n; j++)
-        if (e[j] != 0.0)
-            nz[cnt++] = (int32_t)j;
-    st.residual = quad_form(g, e, nz, cnt);
-    if (st.residual < 0.0)
-        st.residual = 0.0;
-    for (int64_t j = 0; j < n; j++)
-        e[j] = (double)w[j];
-    cnt = 0;
-    for (int64_t j = 0; j < n; j++)
-        if (e[j] != 0.0)
-            nz[cnt++] = (int32_t)j;
-    st.energy = quad_form(g, e, nz, cnt);
+    if (job->errors) {
+        int64_t cnt = 0;
+        for (int64_t j = 0; j < n; j++)
+            if (e[j] != 0.0)
+                nz[cnt++] = (int32_t)j;
+        st.residual = quad_form(g, e, nz, cnt);
+        if (st.residual < 0.0)
+            st.residual = 0.0;
+        for (int64_t j = 0; j < n; j++)
+            e[j] = (double)w[j];
+        cnt = 0;
+        for (int64_t j = 0; j < n; j++)
+            if (e[j] != 0.0)
+                nz[cnt++] = (int32_t)j;
+        st.energy = quad_form(g, e, nz, cnt);
+    }
     float *x = b->x + r * b->xs;
     memset(x, 0, (size_t)n * sizeof(float));
     for (int64_t t = 0; t < s; t++)
@@ -132,6 +135,11 @@ static void refit_range(void *arg, int64_t begin, int64_t end, int32_t worker) {
 
 csp_status csp__solver_refit(csp_solver *s, const csp__gram *g, const csp_solver_batch *batch,
                              double alpha) {
+    return csp__solver_refit_ex(s, g, batch, alpha, true);
+}
+
+csp_status csp__solver_refit_ex(csp_solver *s, const csp__gram *g, const csp_solver_batch *batch,
+                                double alpha, bool errors) {
     static const char fn[] = "csp_solver_refit";
     if (s == NULL)
         return CSP_E_NULL;
@@ -162,7 +170,7 @@ csp_status csp__solver_refit(csp_solver *s, const csp__gram *g, const csp_solver
         st = csp__error(ctx, CSP_E_NOMEM, "%s: out of memory (support of %lld)", fn,
                         (long long)kcap);
     } else {
-        refit_job job = {s, g, &b, alpha, ws, kcap};
+        refit_job job = {s, g, &b, alpha, ws, kcap, errors};
         csp__parallel_for(ctx, b.rows, 4, refit_range, &job);
         for (int64_t t = 0; t < workers; t++)
             if (ws[t].damped)

@@ -80,6 +80,11 @@ csp_status csp__solver_run(csp_solver *s, csp__gram *g, const csp_solver_batch *
  * Stats: residual, energy, damping, nnz = |S|, iterations = 0, converged. */
 csp_status csp__solver_refit(csp_solver *s, const csp__gram *g, const csp_solver_batch *batch,
                              double alpha);
+/* The same; with @p errors false the stats' residual and energy (two
+ * O(n^2) quadratic forms per row) are left 0, for callers that compute the
+ * errors themselves (the pruner, in batches). */
+csp_status csp__solver_refit_ex(csp_solver *s, const csp__gram *g, const csp_solver_batch *batch,
+                                double alpha, bool errors);
 
 /* Per row, in float64: weight_err[r] = ||w - x|| / ||w|| and
  * sensing_err[r] = (w - x)^T G (w - x) / w^T G w (0 when the denominator is

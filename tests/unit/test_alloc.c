@@ -177,6 +177,120 @@ START_TEST(test_pruner_oom) {
 }
 END_TEST
 
+/* CSP tensors (every sensing kind the pruner owns, OMP/FISTA/ISTA, every
+ * correction, a rank-1 tensor in blocks, an attached operator, shrink)
+ * created and stepped through three events under the failing allocator: a
+ * failed call is CSP_E_NOMEM and leaves masks and buffers as they were. */
+typedef struct {
+    float w[5][24 * 20];
+    float x[6 * 12];
+} csp_bufs;
+
+static uint64_t bytes_hash(const void *p, size_t n) {
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static csp_status path_pruner_cs(test_alloc *a, void *state) {
+    csp_bufs *b = state;
+    for (int t = 0; t < 5; t++)
+        for (int i = 0; i < 24 * 20; i++)
+            b->w[t][i] = (float)((i * 7919 + t * 31) % 1000) / 250.0f - 2.0f;
+    for (int i = 0; i < 6 * 12; i++)
+        b->x[i] = (float)((i * 37) % 11) - 5.0f;
+    int64_t fail_at = a->fail_at;
+    a->fail_at = 0;
+    csp_context *ctx = test_context_with_alloc(a);
+    static const int64_t shapes[5][2] = {{24, 20}, {10, 12}, {70, 0}, {8, 20}, {12, 20}};
+    csp_tensor *t[5] = {0};
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(csp_tensor_create(&t[i], ctx, b->w[i], CSP_DTYPE_F32,
+                                           shapes[i][1] == 0 ? 1 : 2, shapes[i], 0, NULL),
+                         CSP_OK);
+    csp_schedule_options so;
+    csp_schedule_options_init(&so, sizeof so);
+    so.end_step = 20;
+    so.frequency = 10;
+    so.final_sparsity = 0.7;
+    csp_schedule *s = NULL;
+    ck_assert_int_eq(csp_schedule_create(&s, ctx, &so), CSP_OK);
+    csp_sensing_options sopt;
+    csp_sensing_options_init(&sopt, sizeof sopt);
+    sopt.kind = CSP_SENSING_RADEMACHER;
+    sopt.n = 20;
+    csp_sensing *host = NULL;
+    ck_assert_int_eq(csp_sensing_create(&host, ctx, &sopt), CSP_OK);
+    arm(a, fail_at);
+
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    po.granularity = CSP_GRANULARITY_ROW;
+    po.sensing = CSP_SENSING_GAUSSIAN;
+    po.correction = CSP_CORRECTION_FULL;
+    csp_pruner *p = NULL;
+    csp_status st = csp_pruner_create(&p, ctx, s, &po);
+    static const int32_t kinds[5] = {0, CSP_SENSING_ACTIVATIONS, CSP_SENSING_RADEMACHER,
+                                     CSP_SENSING_IDENTITY, CSP_SENSING_GRAM};
+    static const int32_t solvers[5] = {0, CSP_SOLVER_FISTA, CSP_SOLVER_ISTA, 0, 0};
+    static const int32_t corr[5] = {0, CSP_CORRECTION_BLEND, CSP_CORRECTION_NONE, 0, 0};
+    for (int i = 0; i < 5 && st == CSP_OK; i++) {
+        csp_pruner_tensor_options to;
+        csp_pruner_tensor_options_init(&to, sizeof to);
+        to.sensing = kinds[i];
+        to.solver = solvers[i];
+        to.correction = corr[i];
+        to.block_size = 32;
+        to.shrink = i == 3 ? 0.2 : -1.0;
+        st = csp_pruner_add_tensor(p, t[i], &to, NULL);
+    }
+    if (st == CSP_OK)
+        st = csp_pruner_set_sensing(p, 3, host);
+    if (st == CSP_OK) {
+        csp_sensing *h = NULL;
+        st = csp_pruner_sensing(p, 4, &h);
+        double G[20 * 20] = {0};
+        for (int i = 0; i < 20; i++)
+            G[i * 21] = 1.0 + 0.05 * i;
+        if (st == CSP_OK)
+            st = csp_sensing_set_gram(h, G, 20);
+    }
+    for (int64_t step = 0; step <= 20 && st == CSP_OK; step += 5) {
+        st = csp_pruner_observe(p, 1, b->x, 6, 12);
+        if (st != CSP_OK)
+            break;
+        uint64_t d0 = 0, d1 = 1;
+        ck_assert_int_eq(csp_pruner_digest(p, &d0), CSP_OK);
+        uint64_t h0 = bytes_hash(b->w, sizeof b->w);
+        st = csp_step(p, step);
+        if (st == CSP_PRUNED || st == CSP_MASKED) {
+            st = CSP_OK;
+        } else {
+            ck_assert_int_eq(csp_pruner_digest(p, &d1), CSP_OK);
+            ck_assert_uint_eq(d0, d1);
+            ck_assert_uint_eq(h0, bytes_hash(b->w, sizeof b->w));
+        }
+    }
+    csp_pruner_free(p);
+    csp_sensing_free(host);
+    csp_schedule_free(s);
+    for (int i = 0; i < 5; i++)
+        csp_tensor_free(t[i]);
+    csp_context_free(ctx);
+    return st;
+}
+
+START_TEST(test_pruner_cs_oom) {
+    csp_bufs *b = malloc(sizeof *b);
+    /* pruner + schedule copy, 5 x (masks + CSP state), the Gram's
+     * validation, and every event's scratch. */
+    ck_assert_int_ge(exhaust("CSP pruner create/add/step", path_pruner_cs, b), 30);
+    free(b);
+}
+END_TEST
+
 /* The context is created with allocations switched off, then @p fn runs
  * with the N-th later allocation failing. */
 static csp_context *context_then_fail(test_alloc *a) {
@@ -307,6 +421,7 @@ static Suite *alloc_suite(void) {
     tcase_add_test(tc, test_tensor_create_oom);
     tcase_add_test(tc, test_schedule_create_oom);
     tcase_add_test(tc, test_pruner_oom);
+    tcase_add_test(tc, test_pruner_cs_oom);
     tcase_add_test(tc, test_sensing_create_oom);
     tcase_add_test(tc, test_solver_create_oom);
     tcase_add_test(tc, test_solve_oom);

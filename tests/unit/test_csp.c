@@ -1,0 +1,1825 @@
+/* CSP through csp_step(): identity sensing is GMP bit for bit; OMP with a
+ * user Gram I is GMP; supports stay inside the mask with exact per-row
+ * counts; corrections and stats against float64 references; random
+ * sensing reproducible; activation observation; data-parallel replicas in
+ * threads; the between-event shrink; the step callback; bad input; NaN.
+ * Fresh seeds every run (CSP_TEST_SEED replays one). */
+#include "testutil.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "prune/pruner_internal.h"
+
+#define REQUIRE(cond, ...)                                                                         \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ck_abort_msg(__VA_ARGS__);                                                             \
+    } while (0)
+
+static int64_t zeros_for(double s, int64_t n) { return (int64_t)nearbyint(s * (double)n); }
+
+/* ---- a tensor with its host buffers ------------------------------------------ */
+
+typedef struct {
+    int32_t rank, dtype;
+    int64_t shape[3];
+    int64_t rows, cols, stride, numel;
+    void *w, *mom;
+    csp_tensor *tw, *tm;
+    int32_t index;
+    int64_t unit; /* CS row length (cols, or the block size of rank 1) */
+} ten;
+
+static size_t ten_bytes(const ten *t) {
+    return (size_t)(t->rows * t->stride) * (t->dtype == CSP_DTYPE_F64 ? 8 : 4);
+}
+
+static double tget(const ten *t, const void *buf, int64_t f) {
+    int64_t r = f / t->cols, c = f % t->cols;
+    return t->dtype == CSP_DTYPE_F64 ? ((const double *)buf)[r * t->stride + c]
+                                     : (double)((const float *)buf)[r * t->stride + c];
+}
+
+static void tset(const ten *t, void *buf, int64_t f, double v) {
+    int64_t r = f / t->cols, c = f % t->cols;
+    if (t->dtype == CSP_DTYPE_F64)
+        ((double *)buf)[r * t->stride + c] = v;
+    else
+        ((float *)buf)[r * t->stride + c] = (float)v;
+}
+
+/* ---- a rig: context, schedule, pruner and tensors ---------------------------- */
+
+#define MAXT 8
+typedef struct {
+    csp_context *ctx;
+    csp_schedule *sched;
+    csp_pruner *p;
+    ten t[MAXT];
+    int nt;
+    test_rng rng;
+} rig;
+
+static csp_context *new_ctx(int32_t threads, uint64_t seed) {
+    csp_context_options o;
+    csp_context_options_init(&o, sizeof o);
+    o.num_threads = threads;
+    o.seed = seed;
+    csp_context *ctx = NULL;
+    ck_assert_int_eq(csp_context_create(&ctx, &o), CSP_OK);
+    return ctx;
+}
+
+static csp_schedule_options cubic_opts(int64_t t0, int64_t t_end, int64_t dt, double sf) {
+    csp_schedule_options o;
+    csp_schedule_options_init(&o, sizeof o);
+    o.begin_step = t0;
+    o.end_step = t_end;
+    o.frequency = dt;
+    o.final_sparsity = sf;
+    return o;
+}
+
+static void rig_init(rig *g, int32_t threads, uint64_t ctx_seed, uint64_t data_seed,
+                     const csp_schedule_options *so, const csp_pruner_options *po) {
+    memset(g, 0, sizeof *g);
+    g->ctx = new_ctx(threads, ctx_seed);
+    test_rng_init(&g->rng, data_seed);
+    ck_assert_status(g->ctx, csp_schedule_create(&g->sched, g->ctx, so), CSP_OK);
+    ck_assert_status(g->ctx, csp_pruner_create(&g->p, g->ctx, g->sched, po), CSP_OK);
+}
+
+/* A float-representable normal number (so float64 tensors have no ties the
+ * float32 solvers would see differently). */
+static double fnormal(test_rng *r) { return (double)(float)test_rng_normal(r); }
+
+static ten *rig_add(rig *g, int32_t rank, const int64_t *shape, int64_t pad, int32_t dtype,
+                    const csp_pruner_tensor_options *to) {
+    ten *t = &g->t[g->nt++];
+    memset(t, 0, sizeof *t);
+    t->rank = rank;
+    t->dtype = dtype;
+    t->rows = rank == 1 ? 1 : shape[0];
+    t->cols = 1;
+    for (int i = 0; i < rank; i++) {
+        t->shape[i] = shape[i];
+        if (rank == 1 || i > 0)
+            t->cols *= shape[i];
+    }
+    t->numel = t->rows * t->cols;
+    t->stride = t->cols + pad;
+    size_t es = dtype == CSP_DTYPE_F64 ? 8 : 4;
+    t->w = calloc((size_t)(t->rows * t->stride), es);
+    t->mom = calloc((size_t)(t->rows * t->stride), es);
+    ck_assert_int_eq(csp_tensor_create(&t->tw, g->ctx, t->w, dtype, rank, shape, pad ? t->stride : 0,
+                                       "w"),
+                     CSP_OK);
+    ck_assert_int_eq(csp_tensor_create(&t->tm, g->ctx, t->mom, dtype, rank, shape,
+                                       pad ? t->stride : 0, "m"),
+                     CSP_OK);
+    for (int64_t f = 0; f < t->numel; f++) {
+        tset(t, t->w, f, fnormal(&g->rng));
+        tset(t, t->mom, f, 1.0);
+    }
+    ck_assert_status(g->ctx, csp_pruner_add_tensor(g->p, t->tw, to, &t->index), CSP_OK);
+    if (to == NULL || !to->exclude)
+        ck_assert_status(g->ctx, csp_pruner_add_companion(g->p, t->index, t->tm), CSP_OK);
+    int32_t bs = to != NULL && to->block_size > 0 ? to->block_size : CSP_DEFAULT_BLOCK_SIZE;
+    t->unit = rank == 1 ? (bs < t->numel ? bs : t->numel) : t->cols;
+    return t;
+}
+
+/* An optimizer update: every weight moves (pruned ones too), companions too. */
+static void rig_update(rig *g) {
+    for (int i = 0; i < g->nt; i++) {
+        ten *t = &g->t[i];
+        for (int64_t f = 0; f < t->numel; f++) {
+            tset(t, t->w, f, (double)(float)(tget(t, t->w, f) + 0.05 * test_rng_normal(&g->rng)));
+            tset(t, t->mom, f, 1.0 + test_rng_uniform(&g->rng));
+        }
+    }
+}
+
+static void rig_free(rig *g) {
+    csp_pruner_free(g->p);
+    for (int i = 0; i < g->nt; i++) {
+        csp_tensor_free(g->t[i].tw);
+        csp_tensor_free(g->t[i].tm);
+        free(g->t[i].w);
+        free(g->t[i].mom);
+    }
+    csp_schedule_free(g->sched);
+    csp_context_free(g->ctx);
+}
+
+static uint8_t *mask_of(const rig *g, const ten *t) {
+    uint8_t *m = malloc((size_t)t->numel);
+    ck_assert_int_eq(csp_pruner_mask_bytes(g->p, t->index, m, t->numel), CSP_OK);
+    return m;
+}
+
+/* Masks, weights and companions of two rigs with the same tensors agree
+ * bit for bit. */
+static void same_rigs(const rig *a, const rig *b, int64_t step) {
+    ck_assert_int_eq(a->nt, b->nt);
+    for (int i = 0; i < a->nt; i++) {
+        const ten *x = &a->t[i], *y = &b->t[i];
+        int64_t nw = (x->numel + 63) / 64;
+        uint64_t *ma = malloc((size_t)nw * 8), *mb = malloc((size_t)nw * 8);
+        ck_assert_int_eq(csp_pruner_mask_words(a->p, x->index, ma, nw), CSP_OK);
+        ck_assert_int_eq(csp_pruner_mask_words(b->p, y->index, mb, nw), CSP_OK);
+        REQUIRE(memcmp(ma, mb, (size_t)nw * 8) == 0, "step %lld tensor %d: masks differ",
+                (long long)step, i);
+        REQUIRE(memcmp(x->w, y->w, ten_bytes(x)) == 0, "step %lld tensor %d: weights differ",
+                (long long)step, i);
+        REQUIRE(memcmp(x->mom, y->mom, ten_bytes(x)) == 0,
+                "step %lld tensor %d: companions differ", (long long)step, i);
+        free(ma);
+        free(mb);
+    }
+    uint64_t da, db;
+    ck_assert_int_eq(csp_pruner_digest(a->p, &da), CSP_OK);
+    ck_assert_int_eq(csp_pruner_digest(b->p, &db), CSP_OK);
+    ck_assert_uint_eq(da, db);
+}
+
+static csp_pruner_tensor_options topts(int32_t gran) {
+    csp_pruner_tensor_options o;
+    csp_pruner_tensor_options_init(&o, sizeof o);
+    o.granularity = gran;
+    return o;
+}
+
+/* Every kind of tensor the GMP path knows. */
+static void add_gmp_zoo(rig *g, csp_pruner_tensor_options base) {
+    static const int64_t s0[2] = {13, 37}, s1[2] = {9, 50}, s2[2] = {6, 16}, s3[2] = {7, 11},
+                         s4[2] = {4, 30}, s5[1] = {100}, s6[3] = {4, 3, 5}, s7[2] = {3, 10};
+    csp_pruner_tensor_options o = base;
+    o.granularity = CSP_GRANULARITY_TENSOR;
+    rig_add(g, 2, s0, 0, CSP_DTYPE_F32, &o);
+    o.granularity = CSP_GRANULARITY_ROW;
+    rig_add(g, 2, s1, 3, CSP_DTYPE_F64, &o);
+    o.granularity = CSP_GRANULARITY_NM;
+    o.nm_n = 2;
+    o.nm_m = 4;
+    rig_add(g, 2, s2, 0, CSP_DTYPE_F32, &o);
+    o.nm_n = o.nm_m = 0;
+    o.granularity = CSP_GRANULARITY_GLOBAL;
+    o.group = 3;
+    rig_add(g, 2, s3, 0, CSP_DTYPE_F32, &o);
+    rig_add(g, 2, s4, 1, CSP_DTYPE_F32, &o);
+    o.group = 0;
+    o.granularity = CSP_GRANULARITY_ROW;
+    rig_add(g, 1, s5, 0, CSP_DTYPE_F32, &o);
+    o.granularity = CSP_GRANULARITY_TENSOR;
+    o.final_sparsity = 0.5;
+    rig_add(g, 3, s6, 0, CSP_DTYPE_F32, &o);
+    o.final_sparsity = -1;
+    o.exclude = 1;
+    rig_add(g, 2, s7, 0, CSP_DTYPE_F32, &o);
+}
+
+/* ---- 1. identity sensing is the GMP path --------------------------------------- */
+
+/* The default pruner (the GMP path) against pruners configured with the
+ * identity operator and every solver and correction: masks, weights and
+ * companions identical at every step of a cubic run, at every granularity. */
+START_TEST(test_identity_is_gmp) {
+    uint64_t seed = csp_test_seed() + 1;
+    csp_schedule_options so = cubic_opts(0, 100, 10, 0.9);
+    rig r[4];
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    rig_init(&r[0], 1, 7, seed, &so, NULL);
+    po.sensing = CSP_SENSING_IDENTITY;
+    po.solver = CSP_SOLVER_OMP;
+    po.correction = CSP_CORRECTION_NONE;
+    rig_init(&r[1], 2, 7, seed, &so, &po);
+    po.solver = CSP_SOLVER_FISTA;
+    po.correction = CSP_CORRECTION_FULL;
+    rig_init(&r[2], 1, 8, seed, &so, &po);
+    po.solver = CSP_SOLVER_ISTA;
+    po.correction = CSP_CORRECTION_BLEND;
+    po.alpha = 0.7;
+    rig_init(&r[3], 1, 9, seed, &so, &po);
+    csp_pruner_tensor_options base;
+    csp_pruner_tensor_options_init(&base, sizeof base);
+    for (int k = 0; k < 4; k++) {
+        if (k == 3) { /* per-tensor overrides, identity named explicitly */
+            base.sensing = CSP_SENSING_IDENTITY;
+            base.solver = CSP_SOLVER_OMP;
+            base.correction = CSP_CORRECTION_FULL;
+        }
+        add_gmp_zoo(&r[k], base);
+    }
+    for (int64_t step = 0; step <= 130; step++) {
+        for (int k = 0; k < 4; k++) {
+            rig_update(&r[k]);
+            csp_status st = csp_step(r[k].p, step);
+            REQUIRE(st == CSP_PRUNED || st == CSP_MASKED, "step %lld: %s", (long long)step,
+                    csp_context_last_error(r[k].ctx));
+            if (step % 37 == 0) /* the same step twice */
+                ck_assert_int_eq(csp_step(r[k].p, step), CSP_MASKED);
+        }
+        for (int k = 1; k < 4; k++)
+            same_rigs(&r[0], &r[k], step);
+    }
+    /* Identity tensors are not CSP tensors: no operator, identity stats. */
+    csp_sensing *s = (csp_sensing *)&s;
+    ck_assert_int_eq(csp_pruner_sensing(r[2].p, 1, &s), CSP_OK);
+    ck_assert_ptr_null(s);
+    csp_tensor_stats st;
+    csp_tensor_stats_init(&st, sizeof st);
+    ck_assert_int_eq(csp_pruner_tensor_stats(r[2].p, 1, &st), CSP_OK);
+    ck_assert_int_eq(st.sensing, CSP_SENSING_IDENTITY);
+    ck_assert_int_eq(st.solver, CSP_SOLVER_FISTA);
+    ck_assert_int_eq(st.correction, CSP_CORRECTION_FULL);
+    ck_assert_int_eq(st.events, 11);
+    ck_assert_int_eq(st.solver_iterations, 0);
+    ck_assert_int_eq(st.converged, 1);
+    for (int k = 0; k < 4; k++)
+        rig_free(&r[k]);
+}
+END_TEST
+
+/* ---- 2. OMP through a user Gram I is GMP (ROW) -------------------------------------- */
+
+static csp_sensing *identity_gram(csp_context *ctx, int64_t n) {
+    csp_sensing_options o;
+    csp_sensing_options_init(&o, sizeof o);
+    o.kind = CSP_SENSING_GRAM;
+    o.n = n;
+    csp_sensing *s = NULL;
+    ck_assert_int_eq(csp_sensing_create(&s, ctx, &o), CSP_OK);
+    double *G = calloc((size_t)(n * n), sizeof *G);
+    for (int64_t i = 0; i < n; i++)
+        G[i * n + i] = 1.0;
+    ck_assert_int_eq(csp_sensing_set_gram(s, G, n), CSP_OK);
+    free(G);
+    return s;
+}
+
+START_TEST(test_user_gram_identity_is_gmp_row) {
+    uint64_t seed = csp_test_seed() + 2;
+    csp_schedule_options so = cubic_opts(3, 93, 10, 0.93);
+    static const int64_t s0[2] = {13, 37}, s1[2] = {8, 64}, s2[2] = {9, 50}, s3[3] = {4, 3, 5};
+    rig a, b;
+    rig_init(&a, 1, 1, seed, &so, NULL);
+    rig_init(&b, 3, 1, seed, &so, NULL);
+    csp_pruner_tensor_options o = topts(CSP_GRANULARITY_ROW);
+    rig_add(&a, 2, s0, 0, CSP_DTYPE_F32, &o);
+    rig_add(&a, 2, s1, 5, CSP_DTYPE_F32, &o);
+    rig_add(&a, 2, s2, 0, CSP_DTYPE_F64, &o);
+    rig_add(&a, 3, s3, 0, CSP_DTYPE_F32, &o);
+    /* b: two tensors get a pruner-owned GRAM operator set to I through the
+     * handle, two a host operator attached; f32 ones are fully corrected
+     * (a no-op with G = I). */
+    o.sensing = CSP_SENSING_GRAM;
+    o.correction = CSP_CORRECTION_FULL;
+    rig_add(&b, 2, s0, 0, CSP_DTYPE_F32, &o);
+    o.sensing = 0;
+    rig_add(&b, 2, s1, 5, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_GRAM;
+    o.correction = CSP_CORRECTION_NONE;
+    rig_add(&b, 2, s2, 0, CSP_DTYPE_F64, &o);
+    o.sensing = 0;
+    o.correction = CSP_CORRECTION_BLEND;
+    rig_add(&b, 3, s3, 0, CSP_DTYPE_F32, &o);
+    csp_sensing *host1 = identity_gram(b.ctx, 64), *host3 = identity_gram(b.ctx, 15);
+    ck_assert_status(b.ctx, csp_pruner_set_sensing(b.p, 1, host1), CSP_OK);
+    ck_assert_status(b.ctx, csp_pruner_set_sensing(b.p, 3, host3), CSP_OK);
+    for (int32_t i = 0; i < 3; i += 2) {
+        csp_sensing *own = NULL;
+        ck_assert_int_eq(csp_pruner_sensing(b.p, i, &own), CSP_OK);
+        ck_assert_ptr_nonnull(own);
+        ck_assert_int_eq(csp_sensing_kind(own), CSP_SENSING_GRAM);
+        int64_t n = csp_sensing_n(own);
+        double *G = calloc((size_t)(n * n), sizeof *G);
+        for (int64_t q = 0; q < n; q++)
+            G[q * n + q] = 1.0;
+        ck_assert_int_eq(csp_sensing_set_gram(own, G, n), CSP_OK);
+        free(G);
+    }
+    csp_sensing *got = NULL;
+    ck_assert_int_eq(csp_pruner_sensing(b.p, 1, &got), CSP_OK);
+    ck_assert_ptr_eq(got, host1);
+    for (int64_t step = 0; step <= 100; step++) {
+        rig_update(&a);
+        rig_update(&b);
+        csp_status sa = csp_step(a.p, step), sb = csp_step(b.p, step);
+        REQUIRE(sa == sb && sa > 0, "step %lld: %s / %s (%s)", (long long)step,
+                csp_status_name(sa), csp_status_name(sb), csp_context_last_error(b.ctx));
+        same_rigs(&a, &b, step);
+    }
+    csp_tensor_stats st;
+    csp_tensor_stats_init(&st, sizeof st);
+    ck_assert_int_eq(csp_pruner_tensor_stats(b.p, 0, &st), CSP_OK);
+    ck_assert_int_eq(st.sensing, CSP_SENSING_GRAM);
+    ck_assert_int_eq(st.events, 10);
+    ck_assert_int_eq(csp_pruner_tensor_stats(b.p, 1, &st), CSP_OK);
+    ck_assert_int_eq(st.sensing, CSP_SENSING_GRAM); /* the attached operator's kind */
+    ck_assert_int_eq(st.rows_damped, 0);
+    /* Detaching goes back to the GMP path (the tensor's own config is identity). */
+    ck_assert_int_eq(csp_pruner_set_sensing(b.p, 1, NULL), CSP_OK);
+    ck_assert_int_eq(csp_pruner_sensing(b.p, 1, &got), CSP_OK);
+    ck_assert_ptr_null(got);
+    csp_sensing_free(host1); /* a detached / unused host operator may go first */
+    csp_sensing_free(host3);
+    rig_free(&a);
+    rig_free(&b);
+}
+END_TEST
+
+/* ---- helpers for CSP checks ------------------------------------------------------- */
+
+/* Snapshot of a tensor before a step. */
+typedef struct {
+    uint8_t *mask;
+    double *w, *mom; /* flat, numel */
+} snap;
+
+static void snap_take(snap *sn, const rig *g, const ten *t) {
+    sn->mask = mask_of(g, t);
+    sn->w = malloc((size_t)t->numel * sizeof(double));
+    sn->mom = malloc((size_t)t->numel * sizeof(double));
+    for (int64_t f = 0; f < t->numel; f++) {
+        sn->w[f] = tget(t, t->w, f);
+        sn->mom[f] = tget(t, t->mom, f);
+    }
+}
+
+static void snap_free(snap *sn) {
+    free(sn->mask);
+    free(sn->w);
+    free(sn->mom);
+}
+
+/* Number of CS units (rows or blocks) of a tensor. */
+static int64_t units(const ten *t) {
+    return t->rank == 1 ? (t->numel + t->unit - 1) / t->unit : t->rows;
+}
+static int64_t unit_len(const ten *t, int64_t u) {
+    if (t->rank != 1)
+        return t->cols;
+    int64_t left = t->numel - u * t->unit;
+    return left < t->unit ? left : t->unit;
+}
+
+/* After an event at tensor target ts: the new mask is inside the old one
+ * with exactly min(old, L - round(ts L)) per unit; pruned weights are +0;
+ * companions are zero where pruned and untouched where kept; with
+ * correction none the kept weights are untouched. */
+static void check_event(const rig *g, const ten *t, const snap *before, double ts,
+                        bool keeps_values, int64_t step) {
+    uint8_t *now = mask_of(g, t);
+    for (int64_t u = 0; u < units(t); u++) {
+        int64_t L = unit_len(t, u), old = 0, cnt = 0;
+        for (int64_t c = 0; c < L; c++) {
+            int64_t f = u * t->unit + c;
+            REQUIRE(!now[f] || before->mask[f], "step %lld: tensor %d regrew %lld",
+                    (long long)step, t->index, (long long)f);
+            old += before->mask[f];
+            cnt += now[f];
+            double w = tget(t, t->w, f), m = tget(t, t->mom, f);
+            if (!now[f]) {
+                REQUIRE(w == 0.0 && !signbit(w), "step %lld: pruned weight %g", (long long)step,
+                        w);
+                REQUIRE(m == 0.0, "step %lld: companion not masked", (long long)step);
+            } else {
+                REQUIRE(m == before->mom[f], "step %lld: kept companion changed",
+                        (long long)step);
+                if (keeps_values)
+                    REQUIRE(w == before->w[f], "step %lld: kept weight changed",
+                            (long long)step);
+            }
+        }
+        int64_t keep = L - zeros_for(ts, L);
+        REQUIRE(cnt == (keep < old ? keep : old),
+                "step %lld tensor %d unit %lld: %lld kept, want min(%lld, %lld)",
+                (long long)step, t->index, (long long)u, (long long)cnt, (long long)keep,
+                (long long)old);
+    }
+    free(now);
+}
+
+/* The support the pruner should find for OMP tensor @p t: a direct
+ * csp_solver_solve() with the tensor's operator (random key (0,
+ * @p key_event)) on the masked weights of the units that lose weights (the
+ * same batch the pruner forms, so even the GEMM sees the same shapes); the
+ * last block of a rank-1 tensor with the leading block of G. Returns a 0/1
+ * byte per weight. */
+static uint8_t *direct_omp(const rig *g, const ten *t, const snap *sn, double ts,
+                           int64_t key_event) {
+    csp_sensing *h = NULL;
+    ck_assert_int_eq(csp_pruner_sensing(g->p, t->index, &h), CSP_OK);
+    ck_assert_ptr_nonnull(h);
+    csp_solver *sv = NULL;
+    ck_assert_int_eq(csp_solver_create(&sv, g->ctx, NULL), CSP_OK);
+    int64_t n = t->unit, nu = units(t), full = t->numel / n, tail = t->numel % n;
+    int64_t wn = (n + 63) / 64;
+    float *w = calloc((size_t)(nu * n), sizeof *w), *x = calloc((size_t)(nu * n), sizeof *x);
+    int32_t *k = calloc((size_t)nu, sizeof *k);
+    int64_t *sel = calloc((size_t)nu, sizeof *sel);
+    uint64_t *allowed = calloc((size_t)(nu * wn), 8), *support = calloc((size_t)(nu * wn), 8);
+    uint8_t *out = malloc((size_t)t->numel);
+    memcpy(out, sn->mask, (size_t)t->numel);
+    int64_t nc = 0, ns = 0;
+    for (int64_t u = 0; u < nu; u++) {
+        int64_t L = unit_len(t, u), old = 0;
+        for (int64_t c = 0; c < L; c++)
+            old += sn->mask[u * n + c];
+        int64_t keep = L - zeros_for(ts, L);
+        if (keep >= old)
+            continue;
+        for (int64_t c = 0; c < L; c++) {
+            int64_t f = u * n + c;
+            if (sn->mask[f]) {
+                w[nc * n + c] = (float)sn->w[f];
+                allowed[nc * wn + c / 64] |= 1ULL << (c % 64);
+            }
+        }
+        k[nc] = (int32_t)keep;
+        sel[nc++] = u;
+        ns += u < full;
+    }
+    csp_solver_batch b;
+    csp_solver_batch_init(&b, sizeof b);
+    b.n = n;
+    b.w = w;
+    b.x = x;
+    b.k = k;
+    b.allowed = allowed;
+    b.support = support;
+    if (ns > 0) {
+        b.rows = ns;
+        csp_status st = csp_solver_solve(sv, h, 0, key_event, &b);
+        ck_assert_msg(st >= 0, "%s", csp_context_last_error(g->ctx));
+    }
+    if (nc > ns) { /* the short last block */
+        double *G = malloc((size_t)(n * n) * sizeof *G);
+        ck_assert_int_eq(csp_sensing_gram(h, 0, key_event, G, n), CSP_OK);
+        csp_sensing_options so;
+        csp_sensing_options_init(&so, sizeof so);
+        so.kind = CSP_SENSING_GRAM;
+        so.n = tail;
+        csp_sensing *tg = NULL;
+        ck_assert_int_eq(csp_sensing_create(&tg, g->ctx, &so), CSP_OK);
+        ck_assert_int_eq(csp_sensing_set_gram(tg, G, n), CSP_OK); /* leading block, ld n */
+        b.rows = 1;
+        b.n = tail;
+        b.w = w + ns * n;
+        b.w_stride = n;
+        b.x = x + ns * n;
+        b.x_stride = n;
+        b.k = k + ns;
+        b.allowed = allowed + ns * wn;
+        b.support = support + ns * wn;
+        csp_status st = csp_solver_solve(sv, tg, 0, 0, &b);
+        ck_assert_msg(st >= 0, "%s", csp_context_last_error(g->ctx));
+        csp_sensing_free(tg);
+        free(G);
+    }
+    for (int64_t q = 0; q < nc; q++) {
+        int64_t u = sel[q];
+        for (int64_t c = 0; c < unit_len(t, u); c++)
+            out[u * n + c] = (uint8_t)(support[q * wn + c / 64] >> (c % 64) & 1);
+    }
+    free(w);
+    free(x);
+    free(k);
+    free(sel);
+    free(allowed);
+    free(support);
+    csp_solver_free(sv);
+    return out;
+}
+
+/* A well-conditioned PSD Gram: A^T A / m + 0.2 I, A m x n normal, m = 2n. */
+static double *good_gram(test_rng *rng, int64_t n) {
+    int64_t m = 2 * n;
+    double *A = malloc((size_t)(m * n) * sizeof *A), *G = calloc((size_t)(n * n), sizeof *G);
+    for (int64_t i = 0; i < m * n; i++)
+        A[i] = test_rng_normal(rng);
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t c = 0; c < n; c++) {
+            double s = 0.0;
+            for (int64_t i = 0; i < m; i++)
+                s += A[i * n + a] * A[i * n + c];
+            G[a * n + c] = s / (double)m + (a == c ? 0.2 : 0.0);
+        }
+    free(A);
+    return G;
+}
+
+static void set_handle_gram(const rig *g, const ten *t, const double *G) {
+    csp_sensing *h = NULL;
+    ck_assert_int_eq(csp_pruner_sensing(g->p, t->index, &h), CSP_OK);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(csp_sensing_set_gram(h, G, t->unit), CSP_OK);
+}
+
+static void observe_normal(rig *g, const ten *t, int64_t rows, float *buf) {
+    for (int64_t i = 0; i < rows * t->unit; i++)
+        buf[i] = (float)test_rng_normal(&g->rng);
+    ck_assert_status(g->ctx, csp_pruner_observe(g->p, t->index, buf, rows, t->unit), CSP_OK);
+}
+
+/* ---- 3. supports inside the mask, exact counts, the solver wired right ------------ */
+
+START_TEST(test_cs_masks) {
+    uint64_t seed = csp_test_seed() + 3;
+    csp_schedule_options so = cubic_opts(0, 60, 10, 0.8);
+    rig g;
+    rig_init(&g, 2, seed, seed, &so, NULL);
+    static const int64_t sa[2] = {24, 40}, sb[2] = {16, 33}, sc[2] = {12, 20}, sd[1] = {300},
+                         se[2] = {10, 24};
+    csp_pruner_tensor_options o = topts(CSP_GRANULARITY_ROW);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    ten *A = rig_add(&g, 2, sa, 0, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_RADEMACHER;
+    o.solver = CSP_SOLVER_FISTA;
+    o.correction = CSP_CORRECTION_BLEND;
+    o.alpha = 0.3;
+    ten *B = rig_add(&g, 2, sb, 2, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_ACTIVATIONS;
+    o.solver = CSP_SOLVER_ISTA;
+    o.correction = CSP_CORRECTION_FULL;
+    ten *C = rig_add(&g, 2, sc, 0, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    o.solver = CSP_SOLVER_OMP;
+    o.block_size = 64;
+    o.rho = 1.5;
+    ten *D = rig_add(&g, 1, sd, 0, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_GRAM;
+    o.block_size = 0;
+    o.rho = 0;
+    ten *E = rig_add(&g, 2, se, 3, CSP_DTYPE_F64, &o);
+    double *GE = good_gram(&g.rng, 24);
+    set_handle_gram(&g, E, GE);
+    free(GE);
+    float obs[16 * 20];
+    for (int64_t step = 0; step <= 70; step++) {
+        rig_update(&g);
+        observe_normal(&g, C, 16, obs);
+        int64_t e = -1, last = -1;
+        ck_assert_int_eq(csp_schedule_last_event(g.sched, step, &e), CSP_OK);
+        ck_assert_int_eq(csp_pruner_last_step(g.p, &last), CSP_OK);
+        bool event = e >= 0 && e > last;
+        double ts = 0.0;
+        if (event)
+            ck_assert_int_eq(csp_schedule_target(g.sched, e, &ts), CSP_OK);
+        snap sn[5];
+        for (int i = 0; i < 5; i++)
+            snap_take(&sn[i], &g, &g.t[i]);
+        uint8_t *wantA = event ? direct_omp(&g, A, &sn[0], ts, 0) : NULL;
+        uint8_t *wantD = event ? direct_omp(&g, D, &sn[3], ts, 0) : NULL;
+        csp_status st = csp_step(g.p, step);
+        REQUIRE(st == (event ? CSP_PRUNED : CSP_MASKED), "step %lld: %s (%s)", (long long)step,
+                csp_status_name(st), csp_context_last_error(g.ctx));
+        for (int i = 0; i < 5; i++) {
+            if (event) {
+                check_event(&g, &g.t[i], &sn[i], ts, i == 0, step);
+            } else {
+                uint8_t *now = mask_of(&g, &g.t[i]);
+                REQUIRE(memcmp(now, sn[i].mask, (size_t)g.t[i].numel) == 0,
+                        "mask changed without an event");
+                for (int64_t f = 0; f < g.t[i].numel; f++)
+                    REQUIRE(tget(&g.t[i], g.t[i].w, f) == (now[f] ? sn[i].w[f] : 0.0),
+                            "masked step changed a weight");
+                free(now);
+            }
+        }
+        if (event) {
+            uint8_t *gotA = mask_of(&g, A), *gotD = mask_of(&g, D);
+            REQUIRE(memcmp(gotA, wantA, (size_t)A->numel) == 0,
+                    "step %lld: OMP support differs from a direct solve", (long long)step);
+            REQUIRE(memcmp(gotD, wantD, (size_t)D->numel) == 0,
+                    "step %lld: block OMP support differs from a direct solve", (long long)step);
+            free(gotA);
+            free(gotD);
+        }
+        free(wantA);
+        free(wantD);
+        for (int i = 0; i < 5; i++)
+            snap_free(&sn[i]);
+    }
+    (void)B;
+    (void)E;
+    rig_free(&g);
+}
+END_TEST
+
+/* ---- 4. corrections and stats against float64 references --------------------------- */
+
+/* Solve A x = b in place for SPD A (s x s, row-major), float64. */
+static void spd_solve(double *A, int64_t s, double *b) {
+    for (int64_t i = 0; i < s; i++) {
+        for (int64_t j = 0; j <= i; j++) {
+            double v = A[i * s + j];
+            for (int64_t q = 0; q < j; q++)
+                v -= A[i * s + q] * A[j * s + q];
+            A[i * s + j] = i == j ? sqrt(v) : v / A[j * s + j];
+        }
+    }
+    for (int64_t i = 0; i < s; i++) {
+        for (int64_t q = 0; q < i; q++)
+            b[i] -= A[i * s + q] * b[q];
+        b[i] /= A[i * s + i];
+    }
+    for (int64_t i = s - 1; i >= 0; i--) {
+        for (int64_t q = i + 1; q < s; q++)
+            b[i] -= A[q * s + i] * b[q];
+        b[i] /= A[i * s + i];
+    }
+}
+
+typedef struct {
+    double see, sww, seGe, swGw;
+    int64_t iters, iters_max;
+} ref_stats;
+
+/* Check one CS tensor after an event against the float64 reference:
+ * x_S = w_S + alpha (G_SS^-1 (G w)_S - w_S) on every unit that lost
+ * weights, untouched elsewhere; accumulate the reference stats. G is the
+ * unit's Gram (n x n; the last block of a rank-1 tensor uses its leading
+ * block). */
+static void check_correction(const rig *g, const ten *t, const snap *sn, const double *G,
+                             double alpha, bool omp, ref_stats *rs, int64_t step) {
+    uint8_t *now = mask_of(g, t);
+    int64_t n = t->unit;
+    double *A = malloc((size_t)(n * n) * sizeof *A), *b = malloc((size_t)n * sizeof *b),
+           *w = malloc((size_t)n * sizeof *w), *e = malloc((size_t)n * sizeof *e);
+    int64_t *S = malloc((size_t)n * sizeof *S);
+    for (int64_t u = 0; u < units(t); u++) {
+        int64_t L = unit_len(t, u), old = 0, s = 0;
+        for (int64_t c = 0; c < L; c++) {
+            int64_t f = u * n + c;
+            w[c] = sn->mask[f] ? (double)(float)sn->w[f] : 0.0;
+            old += sn->mask[f];
+            if (now[f])
+                S[s++] = c;
+        }
+        bool moved = s < old;
+        for (int64_t c = 0; c < L; c++)
+            e[c] = w[c];
+        if (moved) {
+            for (int64_t i = 0; i < s; i++) {
+                double acc = 0.0;
+                for (int64_t c = 0; c < L; c++)
+                    acc += G[S[i] * n + c] * w[c];
+                b[i] = acc;
+                for (int64_t j = 0; j < s; j++)
+                    A[i * s + j] = G[S[i] * n + S[j]];
+            }
+            spd_solve(A, s, b);
+            if (omp) {
+                rs->iters += s;
+                rs->iters_max = s > rs->iters_max ? s : rs->iters_max;
+            }
+        }
+        double scale = 1.0;
+        for (int64_t c = 0; c < L; c++)
+            scale = fabs(w[c]) > scale ? fabs(w[c]) : scale;
+        for (int64_t i = 0; i < s; i++) {
+            int64_t c = S[i];
+            double got = tget(t, t->w, u * n + c);
+            double want = moved ? w[c] + alpha * (b[i] - w[c]) : w[c];
+            if (!moved || alpha == 0.0)
+                REQUIRE(got == sn->w[u * n + c], "step %lld tensor %d: an uncorrected kept "
+                        "weight changed", (long long)step, t->index);
+            else
+                REQUIRE(fabs(got - want) <= 2e-6 * scale,
+                        "step %lld tensor %d unit %lld col %lld: corrected %.9g, reference "
+                        "%.9g (alpha %g)",
+                        (long long)step, t->index, (long long)u, (long long)c, got, want, alpha);
+            e[c] = w[c] - got;
+        }
+        double ww = 0.0, ee = 0.0, eGe = 0.0, wGw = 0.0;
+        for (int64_t a = 0; a < L; a++) {
+            ww += w[a] * w[a];
+            ee += e[a] * e[a];
+            for (int64_t c = 0; c < L; c++) {
+                eGe += e[a] * G[a * n + c] * e[c];
+                wGw += w[a] * G[a * n + c] * w[c];
+            }
+        }
+        rs->sww += ww;
+        rs->see += ee;
+        rs->seGe += eGe;
+        rs->swGw += wGw;
+    }
+    free(A);
+    free(b);
+    free(w);
+    free(e);
+    free(S);
+    free(now);
+}
+
+static void check_stats(const rig *g, const ten *t, const ref_stats *rs, bool omp, int64_t step) {
+    csp_tensor_stats st;
+    csp_tensor_stats_init(&st, sizeof st);
+    ck_assert_int_eq(csp_pruner_tensor_stats(g->p, t->index, &st), CSP_OK);
+    double we = rs->sww > 0 ? sqrt(rs->see / rs->sww) : 0.0;
+    double se = rs->swGw > 0 ? rs->seGe / rs->swGw : 0.0;
+    REQUIRE(fabs(st.weight_error - we) <= 1e-9 + 1e-6 * we,
+            "step %lld tensor %d: weight error %.12g, reference %.12g", (long long)step, t->index,
+            st.weight_error, we);
+    REQUIRE(fabs(st.sensing_error - se) <= 1e-9 + 1e-5 * se,
+            "step %lld tensor %d: sensing error %.12g, reference %.12g", (long long)step,
+            t->index, st.sensing_error, se);
+    if (omp) {
+        ck_assert_int_eq(st.solver_iterations, rs->iters);
+        ck_assert_int_eq(st.solver_iterations_max, rs->iters_max);
+    }
+    ck_assert_int_eq(st.converged, 1);
+    ck_assert_int_eq(st.rows_not_converged, 0);
+    ck_assert_int_eq(st.rows_damped, 0);
+    ck_assert(st.event_seconds > 0.0);
+    ck_assert(st.total_seconds >= st.event_seconds);
+}
+
+START_TEST(test_correction_and_stats) {
+    uint64_t seed = csp_test_seed() + 4;
+    csp_schedule_options so = cubic_opts(0, 40, 10, 0.75);
+    rig g;
+    rig_init(&g, 1 + (int32_t)(seed % 3), seed, seed, &so, NULL);
+    static const int64_t sp[2] = {20, 24}, ss[1] = {70}, st_[2] = {12, 16}, su[2] = {10, 30};
+    double *G24 = good_gram(&g.rng, 24), *G32 = good_gram(&g.rng, 32);
+    csp_pruner_tensor_options o = topts(CSP_GRANULARITY_ROW);
+    o.sensing = CSP_SENSING_GRAM;
+    o.correction = CSP_CORRECTION_FULL;
+    ten *P = rig_add(&g, 2, sp, 0, CSP_DTYPE_F32, &o);
+    o.correction = CSP_CORRECTION_BLEND;
+    o.alpha = 0.35;
+    o.solver = CSP_SOLVER_FISTA;
+    ten *Q = rig_add(&g, 2, sp, 1, CSP_DTYPE_F32, &o);
+    o.correction = CSP_CORRECTION_NONE;
+    o.solver = CSP_SOLVER_OMP;
+    ten *R = rig_add(&g, 2, sp, 0, CSP_DTYPE_F32, &o);
+    o.correction = CSP_CORRECTION_FULL;
+    o.block_size = 32;
+    ten *S = rig_add(&g, 1, ss, 0, CSP_DTYPE_F32, &o);
+    o.block_size = 0;
+    o.sensing = CSP_SENSING_ACTIVATIONS;
+    ten *T = rig_add(&g, 2, st_, 0, CSP_DTYPE_F32, &o);
+    ten *U = rig_add(&g, 2, su, 0, CSP_DTYPE_F32, NULL);
+    ck_assert_int_eq(U->index, 5);
+    set_handle_gram(&g, P, G24);
+    set_handle_gram(&g, Q, G24);
+    set_handle_gram(&g, R, G24);
+    set_handle_gram(&g, S, G32);
+    /* GMP tensor: row granularity default is TENSOR for U (NULL options). */
+    double *XtX = calloc(16 * 16, sizeof *XtX);
+    int64_t nobs = 0, events = 0;
+    float obs[9 * 16];
+    for (int64_t step = 0; step <= 45; step++) {
+        rig_update(&g);
+        observe_normal(&g, T, 9, obs);
+        for (int r = 0; r < 9; r++)
+            for (int a = 0; a < 16; a++)
+                for (int c = 0; c < 16; c++)
+                    XtX[a * 16 + c] += (double)obs[r * 16 + a] * (double)obs[r * 16 + c];
+        nobs += 9;
+        int64_t e = -1, last = -1;
+        csp_schedule_last_event(g.sched, step, &e);
+        csp_pruner_last_step(g.p, &last);
+        bool event = e >= 0 && e > last;
+        csp_tensor_stats ts;
+        csp_tensor_stats_init(&ts, sizeof ts);
+        ck_assert_int_eq(csp_pruner_tensor_stats(g.p, T->index, &ts), CSP_OK);
+        ck_assert_int_eq(ts.observed_rows, nobs);
+        /* The activation Gram the pruner will use, from the test's own sums. */
+        double GT[16 * 16], trace = 0.0;
+        for (int a = 0; a < 16; a++)
+            trace += XtX[a * 16 + a] / (double)nobs;
+        for (int a = 0; a < 16 * 16; a++)
+            GT[a] = XtX[a] / (double)nobs + (a % 17 == 0 ? 0.01 * trace / 16.0 : 0.0);
+        snap sn[6];
+        for (int i = 0; i < 6; i++)
+            snap_take(&sn[i], &g, &g.t[i]);
+        csp_status st = csp_step(g.p, step);
+        REQUIRE(st == (event ? CSP_PRUNED : CSP_MASKED), "step %lld: %s (%s)", (long long)step,
+                csp_status_name(st), csp_context_last_error(g.ctx));
+        if (!event) {
+            for (int i = 0; i < 6; i++)
+                snap_free(&sn[i]);
+            continue;
+        }
+        events++;
+        ref_stats rp = {0}, rq = {0}, rr = {0}, rsS = {0}, rt = {0};
+        check_correction(&g, P, &sn[0], G24, 1.0, true, &rp, step);
+        check_correction(&g, Q, &sn[1], G24, 0.35, false, &rq, step);
+        check_correction(&g, R, &sn[2], G24, 0.0, true, &rr, step);
+        check_correction(&g, S, &sn[3], G32, 1.0, true, &rsS, step);
+        check_correction(&g, T, &sn[4], GT, 1.0, true, &rt, step);
+        if (step > 0) { /* the first event (s = 0) prunes nothing */
+            check_stats(&g, P, &rp, true, step);
+            check_stats(&g, Q, &rq, false, step);
+            check_stats(&g, R, &rr, true, step);
+            check_stats(&g, S, &rsS, true, step);
+            check_stats(&g, T, &rt, true, step);
+        }
+        /* The GMP tensor: weight-domain error, G = I. */
+        uint8_t *now = mask_of(&g, U);
+        double ww = 0.0, ee = 0.0;
+        for (int64_t f = 0; f < U->numel; f++)
+            if (sn[5].mask[f]) {
+                ww += sn[5].w[f] * sn[5].w[f];
+                if (!now[f])
+                    ee += sn[5].w[f] * sn[5].w[f];
+            }
+        free(now);
+        ck_assert_int_eq(csp_pruner_tensor_stats(g.p, U->index, &ts), CSP_OK);
+        ck_assert_double_eq_tol(ts.weight_error, sqrt(ee / ww), 1e-12);
+        ck_assert_double_eq_tol(ts.sensing_error, ee / ww, 1e-12);
+        ck_assert_int_eq(ts.events, events);
+        ck_assert_int_eq(ts.solver_iterations, 0);
+        /* Observations were used and forgotten. */
+        ck_assert_int_eq(csp_pruner_tensor_stats(g.p, T->index, &ts), CSP_OK);
+        ck_assert_int_eq(ts.observed_rows, 0);
+        ck_assert_int_eq(ts.events, events);
+        memset(XtX, 0, 16 * 16 * sizeof *XtX);
+        nobs = 0;
+        for (int i = 0; i < 6; i++)
+            snap_free(&sn[i]);
+    }
+    csp_step_stats ps;
+    ck_assert_int_eq(csp_step_stats_init(&ps, sizeof ps), CSP_OK);
+    ck_assert_int_eq(csp_pruner_step_stats(g.p, &ps), CSP_OK);
+    ck_assert_int_eq(ps.steps, 46);
+    ck_assert_int_eq(ps.events, 5);
+    ck_assert_int_eq(ps.last_event, 40);
+    int64_t nnz = 0, numel = 0;
+    for (int i = 0; i < 6; i++) {
+        int64_t v;
+        csp_pruner_nnz(g.p, i, &v);
+        nnz += v;
+        numel += g.t[i].numel;
+    }
+    ck_assert_int_eq(ps.nnz, nnz);
+    ck_assert_int_eq(ps.numel, numel);
+    ck_assert(ps.last_event_seconds > 0.0 && ps.event_seconds >= ps.last_event_seconds);
+    ck_assert(ps.total_seconds >= ps.event_seconds);
+    free(G24);
+    free(G32);
+    free(XtX);
+    rig_free(&g);
+}
+END_TEST
+
+/* ---- 5. random sensing: reproducible, thread-count free, keyed by seed and event ---- */
+
+START_TEST(test_random_reproducible) {
+    uint64_t seed = csp_test_seed() + 5;
+    csp_schedule_options so = cubic_opts(0, 50, 10, 0.85);
+    rig r[3];
+    static const int64_t s0[2] = {24, 40}, s1[2] = {16, 33}, s2[1] = {200};
+    for (int k = 0; k < 3; k++) {
+        rig_init(&r[k], k == 1 ? 3 : 1, k == 2 ? seed + 1 : seed, seed, &so, NULL);
+        csp_pruner_tensor_options o = topts(CSP_GRANULARITY_ROW);
+        o.sensing = CSP_SENSING_GAUSSIAN;
+        rig_add(&r[k], 2, s0, 0, CSP_DTYPE_F32, &o);
+        o.sensing = CSP_SENSING_RADEMACHER;
+        o.solver = CSP_SOLVER_FISTA;
+        o.correction = CSP_CORRECTION_FULL;
+        rig_add(&r[k], 2, s1, 0, CSP_DTYPE_F32, &o);
+        o.sensing = CSP_SENSING_GAUSSIAN;
+        o.solver = CSP_SOLVER_OMP;
+        o.correction = CSP_CORRECTION_NONE;
+        o.redraw = 1;
+        o.block_size = 50;
+        rig_add(&r[k], 1, s2, 0, CSP_DTYPE_F32, &o);
+    }
+    int redraw_checked = 0;
+    for (int64_t step = 0; step <= 55; step++) {
+        int64_t e = -1, last = -1;
+        for (int k = 0; k < 3; k++)
+            rig_update(&r[k]);
+        csp_schedule_last_event(r[0].sched, step, &e);
+        csp_pruner_last_step(r[0].p, &last);
+        uint8_t *want = NULL, *fixed = NULL;
+        double ts = 0.0;
+        if (e > 0 && e > last) { /* the redraw tensor uses Phi keyed by the event */
+            csp_schedule_target(r[0].sched, e, &ts);
+            snap sn;
+            snap_take(&sn, &r[0], &r[0].t[2]);
+            want = direct_omp(&r[0], &r[0].t[2], &sn, ts, e);
+            fixed = direct_omp(&r[0], &r[0].t[2], &sn, ts, 0);
+            snap_free(&sn);
+        }
+        for (int k = 0; k < 3; k++) {
+            csp_status st = csp_step(r[k].p, step);
+            REQUIRE(st > 0, "step %lld: %s", (long long)step, csp_context_last_error(r[k].ctx));
+        }
+        same_rigs(&r[0], &r[1], step);
+        if (want != NULL) {
+            uint8_t *got = mask_of(&r[0], &r[0].t[2]);
+            REQUIRE(memcmp(got, want, 200) == 0, "step %lld: redraw mask", (long long)step);
+            redraw_checked += memcmp(got, fixed, 200) != 0;
+            free(got);
+        }
+        free(want);
+        free(fixed);
+    }
+    ck_assert_int_ge(redraw_checked, 1); /* a fixed Phi would have chosen otherwise */
+    /* Another seed, another Phi: other masks. */
+    uint8_t *a = mask_of(&r[0], &r[0].t[0]), *b = mask_of(&r[2], &r[2].t[0]);
+    ck_assert_int_ne(memcmp(a, b, 24 * 40), 0);
+    free(a);
+    free(b);
+    for (int k = 0; k < 3; k++)
+        rig_free(&r[k]);
+}
+END_TEST
+
+/* ---- 6. activation observation and the observation window -------------------------- */
+
+/* Raw bytes of every buffer and mask of a rig, to prove "nothing touched". */
+typedef struct {
+    void *w[MAXT], *mom[MAXT];
+    uint64_t digest;
+    int64_t last;
+} raw;
+
+static void raw_take(raw *r, const rig *g) {
+    for (int i = 0; i < g->nt; i++) {
+        size_t b = ten_bytes(&g->t[i]);
+        r->w[i] = malloc(b);
+        r->mom[i] = malloc(b);
+        memcpy(r->w[i], g->t[i].w, b);
+        memcpy(r->mom[i], g->t[i].mom, b);
+    }
+    ck_assert_int_eq(csp_pruner_digest(g->p, &r->digest), CSP_OK);
+    ck_assert_int_eq(csp_pruner_last_step(g->p, &r->last), CSP_OK);
+}
+
+static void raw_same(raw *r, const rig *g) {
+    for (int i = 0; i < g->nt; i++) {
+        size_t b = ten_bytes(&g->t[i]);
+        REQUIRE(memcmp(r->w[i], g->t[i].w, b) == 0, "tensor %d: weights touched", i);
+        REQUIRE(memcmp(r->mom[i], g->t[i].mom, b) == 0, "tensor %d: companion touched", i);
+        free(r->w[i]);
+        free(r->mom[i]);
+    }
+    uint64_t d;
+    int64_t last;
+    ck_assert_int_eq(csp_pruner_digest(g->p, &d), CSP_OK);
+    ck_assert_int_eq(csp_pruner_last_step(g->p, &last), CSP_OK);
+    ck_assert_uint_eq(d, r->digest);
+    ck_assert_int_eq(last, r->last);
+}
+
+START_TEST(test_observe) {
+    uint64_t seed = csp_test_seed() + 6;
+    csp_schedule_options so = cubic_opts(10, 40, 10, 0.6);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    po.observe_window = 3;
+    po.granularity = CSP_GRANULARITY_ROW;
+    rig g, g0, none;
+    rig_init(&g, 1, seed, seed, &so, &po);
+    po.observe_window = 0;
+    rig_init(&g0, 1, seed, seed, &so, &po);
+    po.sensing = CSP_SENSING_RADEMACHER;
+    rig_init(&none, 1, seed, seed, &so, &po);
+    static const int64_t sa[2] = {8, 12}, sb[2] = {6, 12};
+    csp_pruner_tensor_options o = topts(0);
+    o.sensing = CSP_SENSING_ACTIVATIONS;
+    ten *A = rig_add(&g, 2, sa, 0, CSP_DTYPE_F32, &o);
+    rig_add(&g0, 2, sa, 0, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    rig_add(&g, 2, sb, 0, CSP_DTYPE_F32, &o);
+    rig_add(&none, 2, sb, 0, CSP_DTYPE_F32, NULL);
+    /* The window: the last 3 steps up to and including each event. */
+    static const int64_t events[] = {10, 20, 30, 40};
+    for (int64_t step = 0; step <= 45; step++) {
+        int64_t next = -1;
+        for (int i = 3; i >= 0; i--)
+            if (events[i] >= step)
+                next = events[i];
+        int32_t f = 7, f0 = 7, fn = 7;
+        ck_assert_int_eq(csp_pruner_wants_observe(g.p, step, &f), CSP_OK);
+        ck_assert_int_eq(csp_pruner_wants_observe(g0.p, step, &f0), CSP_OK);
+        ck_assert_int_eq(csp_pruner_wants_observe(none.p, step, &fn), CSP_OK);
+        ck_assert_int_eq(f, next >= 0 && next - step < 3);
+        ck_assert_int_eq(f0, next >= 0);
+        ck_assert_int_eq(fn, 0);
+    }
+    /* observe == X^T X / N (+ eps I), through the handle. */
+    csp_sensing *h = NULL;
+    ck_assert_int_eq(csp_pruner_sensing(g.p, A->index, &h), CSP_OK);
+    ck_assert_int_eq(csp_sensing_kind(h), CSP_SENSING_ACTIVATIONS);
+    double S[12 * 12] = {0};
+    float x[300 * 12];
+    int64_t N = 0;
+    static const int64_t batch[] = {5, 0, 300, 1};
+    for (int k = 0; k < 4; k++) {
+        for (int64_t i = 0; i < batch[k] * 12; i++)
+            x[i] = (float)(test_rng_normal(&g.rng) + 0.3);
+        ck_assert_status(g.ctx, csp_pruner_observe(g.p, A->index, x, batch[k], 12), CSP_OK);
+        for (int64_t r = 0; r < batch[k]; r++)
+            for (int a = 0; a < 12; a++)
+                for (int c = 0; c < 12; c++)
+                    S[a * 12 + c] += (double)x[r * 12 + a] * (double)x[r * 12 + c];
+        N += batch[k];
+    }
+    double acc[12 * 12 + 1], G[12 * 12], trace = 0.0;
+    ck_assert_int_eq(csp_sensing_accumulator_len(h), 145);
+    ck_assert_int_eq(csp_sensing_read_accumulator(h, acc, 145), CSP_OK);
+    ck_assert(acc[144] == (double)N);
+    for (int i = 0; i < 144; i++)
+        REQUIRE(fabs(acc[i] - S[i]) <= 1e-12 * (1.0 + fabs(S[i])), "S[%d] = %.17g, ref %.17g", i,
+                acc[i], S[i]);
+    ck_assert_int_eq(csp_sensing_gram(h, 0, 0, G, 12), CSP_OK);
+    for (int a = 0; a < 12; a++)
+        trace += S[a * 13] / (double)N;
+    for (int i = 0; i < 144; i++) {
+        double want = S[i] / (double)N + (i % 13 == 0 ? 0.01 * trace / 12.0 : 0.0);
+        REQUIRE(fabs(G[i] - want) <= 1e-12 * (1.0 + fabs(want)), "G[%d]", i);
+    }
+    csp_tensor_stats ts;
+    csp_tensor_stats_init(&ts, sizeof ts);
+    ck_assert_int_eq(csp_pruner_tensor_stats(g.p, A->index, &ts), CSP_OK);
+    ck_assert_int_eq(ts.observed_rows, N);
+    ck_assert_int_eq(ts.sensing, CSP_SENSING_ACTIVATIONS);
+    /* Bad observations change nothing. */
+    x[7] = NAN;
+    ck_assert_status(g.ctx, csp_pruner_observe(g.p, A->index, x, 3, 12), CSP_E_NONFINITE);
+    ck_assert_status(g.ctx, csp_pruner_observe(g.p, A->index, x, 3, 11), CSP_E_SHAPE);
+    ck_assert_int_eq(csp_sensing_count(h), N);
+    for (int64_t step = 0; step < 10; step++)
+        ck_assert_int_eq(csp_step(g.p, step), CSP_MASKED);
+    ck_assert_int_eq(csp_step(g.p, 10), CSP_PRUNED);
+    ck_assert_int_eq(csp_sensing_count(h), 0); /* reset after the event */
+    /* An event without observations: refused, nothing touched; then fine. */
+    rig_update(&g);
+    raw r;
+    raw_take(&r, &g);
+    ck_assert_status(g.ctx, csp_step(g.p, 20), CSP_E_STATE);
+    ck_assert(strstr(csp_context_last_error(g.ctx), "csp_pruner_observe") != NULL);
+    raw_same(&r, &g);
+    ck_assert_int_eq(csp_pruner_tensor_stats(g.p, A->index, &ts), CSP_OK);
+    ck_assert_int_eq(ts.events, 1);
+    for (int64_t i = 0; i < 4 * 12; i++)
+        x[i] = (float)test_rng_normal(&g.rng);
+    ck_assert_status(g.ctx, csp_pruner_observe(g.p, A->index, x, 4, 12), CSP_OK);
+    ck_assert_status(g.ctx, csp_step(g.p, 20), CSP_PRUNED);
+    ck_assert_int_eq(csp_pruner_tensor_stats(g.p, A->index, &ts), CSP_OK);
+    ck_assert_int_eq(ts.events, 2);
+    rig_free(&g);
+    rig_free(&g0);
+    rig_free(&none);
+}
+END_TEST
+
+/* ---- 7. data-parallel replicas in threads -------------------------------------------- */
+
+#define DP_STEPS 61
+typedef struct {
+    uint64_t seed;
+    int replica, allreduce;
+    pthread_barrier_t *bar;
+    double **slots; /* per replica, one accumulator each */
+    uint64_t digest[DP_STEPS];
+    uint64_t wsum;
+    int failed;
+    char err[CSP_ERROR_MAX + 64];
+} replica_arg;
+
+static void *replica_main(void *argp) {
+    replica_arg *arg = argp;
+    csp_context *ctx = NULL;
+    csp_context_options co;
+    csp_context_options_init(&co, sizeof co);
+    co.seed = arg->seed;
+    co.num_threads = 1 + arg->replica; /* results never depend on it */
+    csp_context_create(&ctx, &co);
+    csp_schedule_options so = cubic_opts(0, 50, 10, 0.8);
+    csp_schedule *sched = NULL;
+    csp_schedule_create(&sched, ctx, &so);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    po.granularity = CSP_GRANULARITY_ROW;
+    csp_pruner *p = NULL;
+    csp_pruner_create(&p, ctx, sched, &po);
+    static const int64_t shapes[3][2] = {{24, 40}, {16, 20}, {150, 0}};
+    static const int32_t kinds[3] = {CSP_SENSING_GAUSSIAN, CSP_SENSING_ACTIVATIONS,
+                                     CSP_SENSING_RADEMACHER};
+    static const int32_t solvers[3] = {CSP_SOLVER_OMP, CSP_SOLVER_FISTA, CSP_SOLVER_OMP};
+    static const int32_t corr[3] = {CSP_CORRECTION_NONE, CSP_CORRECTION_FULL,
+                                    CSP_CORRECTION_BLEND};
+    float *w[3];
+    int64_t numel[3];
+    csp_tensor *t[3];
+    test_rng data, obs;
+    test_rng_init(&data, arg->seed);
+    test_rng_init(&obs, arg->seed * 31 + (arg->allreduce ? (uint64_t)arg->replica : 0));
+    for (int i = 0; i < 3; i++) {
+        int32_t rank = shapes[i][1] == 0 ? 1 : 2;
+        numel[i] = shapes[i][0] * (rank == 2 ? shapes[i][1] : 1);
+        w[i] = malloc((size_t)numel[i] * sizeof(float));
+        for (int64_t f = 0; f < numel[i]; f++)
+            w[i][f] = (float)test_rng_normal(&data);
+        csp_tensor_create(&t[i], ctx, w[i], CSP_DTYPE_F32, rank, shapes[i], 0, NULL);
+        csp_pruner_tensor_options o;
+        csp_pruner_tensor_options_init(&o, sizeof o);
+        o.sensing = kinds[i];
+        o.solver = solvers[i];
+        o.correction = corr[i];
+        o.block_size = 40;
+        if (csp_pruner_add_tensor(p, t[i], &o, NULL) != CSP_OK && !arg->failed) {
+            arg->failed = 1;
+            snprintf(arg->err, sizeof arg->err, "add: %s", csp_context_last_error(ctx));
+        }
+    }
+    csp_sensing *h = NULL;
+    csp_pruner_sensing(p, 1, &h);
+    int64_t len = csp_sensing_accumulator_len(h);
+    float x[8 * 20];
+    for (int64_t step = 0; step < DP_STEPS; step++) {
+        for (int i = 0; i < 3; i++)
+            for (int64_t f = 0; f < numel[i]; f++)
+                w[i][f] += (float)(0.05 * test_rng_normal(&data));
+        for (int i = 0; i < 8 * 20; i++)
+            x[i] = (float)test_rng_normal(&obs);
+        csp_pruner_observe(p, 1, x, 8, 20);
+        int32_t is_event = 0;
+        csp_schedule_is_event(sched, step, &is_event);
+        if (arg->allreduce && is_event) {
+            /* The all-reduce a data-parallel host does before an event. */
+            csp_sensing_read_accumulator(h, arg->slots[arg->replica], len);
+            pthread_barrier_wait(arg->bar);
+            double *sum = malloc((size_t)len * sizeof *sum);
+            for (int64_t i = 0; i < len; i++)
+                sum[i] = arg->slots[0][i] + arg->slots[1][i];
+            pthread_barrier_wait(arg->bar);
+            if (csp_sensing_write_accumulator(h, sum, len) != CSP_OK && !arg->failed) {
+                arg->failed = 1;
+                snprintf(arg->err, sizeof arg->err, "write: %s", csp_context_last_error(ctx));
+            }
+            free(sum);
+        }
+        csp_status st = csp_step(p, step);
+        if (st < 0 && !arg->failed) {
+            arg->failed = 1;
+            snprintf(arg->err, sizeof arg->err, "step %lld: %s", (long long)step,
+                     csp_context_last_error(ctx));
+        }
+        csp_pruner_digest(p, &arg->digest[step]);
+    }
+    uint64_t hsh = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < 3; i++) {
+        const unsigned char *b = (const unsigned char *)w[i];
+        for (size_t q = 0; q < (size_t)numel[i] * sizeof(float); q++)
+            hsh = (hsh ^ b[q]) * 0x100000001b3ULL;
+        csp_tensor_free(t[i]);
+        free(w[i]);
+    }
+    arg->wsum = hsh;
+    csp_pruner_free(p);
+    csp_schedule_free(sched);
+    csp_context_free(ctx);
+    return NULL;
+}
+
+static void run_replicas(uint64_t seed, int allreduce) {
+    pthread_barrier_t bar;
+    ck_assert_int_eq(pthread_barrier_init(&bar, NULL, 2), 0);
+    double *slots[2] = {calloc(401, sizeof(double)), calloc(401, sizeof(double))};
+    replica_arg args[2];
+    pthread_t tid[2];
+    for (int k = 0; k < 2; k++) {
+        memset(&args[k], 0, sizeof args[k]);
+        args[k].seed = seed;
+        args[k].replica = k;
+        args[k].allreduce = allreduce;
+        args[k].bar = &bar;
+        args[k].slots = slots;
+        ck_assert_int_eq(pthread_create(&tid[k], NULL, replica_main, &args[k]), 0);
+    }
+    for (int k = 0; k < 2; k++)
+        pthread_join(tid[k], NULL);
+    for (int k = 0; k < 2; k++)
+        ck_assert_msg(!args[k].failed, "replica %d: %s", k, args[k].err);
+    for (int64_t step = 0; step < DP_STEPS; step++)
+        REQUIRE(args[0].digest[step] == args[1].digest[step], "step %lld: digests differ",
+                (long long)step);
+    ck_assert_uint_eq(args[0].wsum, args[1].wsum);
+    ck_assert_uint_ne(args[0].digest[0], args[0].digest[DP_STEPS - 1]); /* it pruned */
+    pthread_barrier_destroy(&bar);
+    free(slots[0]);
+    free(slots[1]);
+}
+
+/* Two replicas, own contexts with the same seed and thread counts 1 and 2,
+ * the same weights: identical observations, or different ones all-reduced
+ * before each event, give the same masks (digest) and weights. */
+START_TEST(test_data_parallel_threads) {
+    uint64_t seed = csp_test_seed() + 7;
+    run_replicas(seed, 0);
+    run_replicas(seed, 1);
+}
+END_TEST
+
+/* ---- 8. the between-event shrink ------------------------------------------------------- */
+
+typedef struct {
+    double mag;
+    int64_t idx;
+} item;
+
+static int cmp_item(const void *a, const void *b) {
+    const item *x = a, *y = b;
+    if (x->mag != y->mag)
+        return x->mag > y->mag ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Expected weights after a shrink step (pre = before, masked). */
+static void shrink_ref(const ten *t, const uint8_t *mask, const double *pre, double *out,
+                       double ts, double tau, double progress) {
+    int64_t n = t->unit;
+    item *v = malloc((size_t)n * sizeof *v);
+    memcpy(out, pre, (size_t)t->numel * sizeof *out);
+    for (int64_t u = 0; u < units(t); u++) {
+        int64_t L = unit_len(t, u), cnt = 0;
+        for (int64_t c = 0; c < L; c++)
+            if (mask[u * n + c]) {
+                v[cnt].mag = fabs(pre[u * n + c]);
+                v[cnt++].idx = u * n + c;
+            }
+        int64_t keep = L - zeros_for(ts, L);
+        if (keep >= cnt)
+            continue;
+        qsort(v, (size_t)cnt, sizeof *v, cmp_item);
+        double cut = keep > 0 ? v[keep - 1].mag : v[0].mag;
+        double thr = tau * progress * cut;
+        for (int64_t q = keep; q < cnt; q++) {
+            double x = pre[v[q].idx], a = fabs(x) - thr;
+            double y = a > 0.0 ? copysign(a, x) : 0.0;
+            out[v[q].idx] = t->dtype == CSP_DTYPE_F64 ? y : (double)(float)y;
+        }
+    }
+    free(v);
+}
+
+START_TEST(test_shrink) {
+    uint64_t seed = csp_test_seed() + 8;
+    csp_schedule_options so = cubic_opts(5, 45, 10, 0.8);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    po.granularity = CSP_GRANULARITY_ROW;
+    po.shrink = 0.5;
+    rig g;
+    rig_init(&g, 1, seed, seed, &so, &po);
+    static const int64_t s0[2] = {10, 40}, s1[2] = {6, 30}, s2[1] = {100}, s3[2] = {5, 20};
+    rig_add(&g, 2, s0, 0, CSP_DTYPE_F32, NULL);
+    rig_add(&g, 2, s1, 3, CSP_DTYPE_F64, NULL);
+    csp_pruner_tensor_options o = topts(0);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    o.block_size = 16;
+    o.shrink = 0.3;
+    rig_add(&g, 1, s2, 0, CSP_DTYPE_F32, &o); /* CSP blocks, its own tau */
+    o = topts(0);
+    o.shrink = 0.0; /* off for this one */
+    rig_add(&g, 2, s3, 0, CSP_DTYPE_F32, &o);
+    static const double tau[4] = {0.5, 0.5, 0.3, 0.0};
+    int shrunk = 0;
+    for (int64_t step = 0; step <= 55; step++) {
+        rig_update(&g);
+        int64_t e = -1, last = -1, next = -1;
+        csp_schedule_last_event(g.sched, step, &e);
+        csp_pruner_last_step(g.p, &last);
+        csp_schedule_next_event(g.sched, step, &next);
+        bool event = e >= 0 && e > last;
+        snap sn[4];
+        for (int i = 0; i < 4; i++)
+            snap_take(&sn[i], &g, &g.t[i]);
+        ck_assert_int_eq(csp_step(g.p, step), event ? CSP_PRUNED : CSP_MASKED);
+        if (event) {
+            for (int i = 0; i < 4; i++)
+                snap_free(&sn[i]);
+            continue;
+        }
+        bool active = e >= 0 && next >= 0; /* after the first event, before the last */
+        double s_next = 0.0, progress = 0.0;
+        if (active) {
+            csp_schedule_target(g.sched, next, &s_next);
+            progress = (double)(step - e) / (double)(next - e);
+        }
+        for (int i = 0; i < 4; i++) {
+            ten *t = &g.t[i];
+            double *pre = malloc((size_t)t->numel * sizeof *pre),
+                   *want = malloc((size_t)t->numel * sizeof *want);
+            for (int64_t f = 0; f < t->numel; f++)
+                pre[f] = sn[i].mask[f] ? sn[i].w[f] : 0.0;
+            if (active && tau[i] > 0)
+                shrink_ref(t, sn[i].mask, pre, want, s_next, tau[i], progress);
+            else
+                memcpy(want, pre, (size_t)t->numel * sizeof *want);
+            for (int64_t f = 0; f < t->numel; f++) {
+                double got = tget(t, t->w, f);
+                REQUIRE(got == want[f], "step %lld tensor %d weight %lld: %.9g, want %.9g",
+                        (long long)step, i, (long long)f, got, want[f]);
+                shrunk += got != pre[f];
+            }
+            free(pre);
+            free(want);
+        }
+        /* The same step again: no second shrink. */
+        void *copy = malloc(ten_bytes(&g.t[0]));
+        memcpy(copy, g.t[0].w, ten_bytes(&g.t[0]));
+        ck_assert_int_eq(csp_step(g.p, step), CSP_MASKED);
+        ck_assert_int_eq(memcmp(copy, g.t[0].w, ten_bytes(&g.t[0])), 0);
+        free(copy);
+        for (int i = 0; i < 4; i++)
+            snap_free(&sn[i]);
+    }
+    ck_assert_int_gt(shrunk, 100);
+    rig_free(&g);
+}
+END_TEST
+
+/* ---- 9. the step callback ------------------------------------------------------------- */
+
+typedef struct {
+    int calls, fail_at_step;
+    int64_t steps[64];
+    csp_status status[64];
+    int32_t event[64];
+    csp_status reentry;
+    int64_t nnz_seen;
+} cb_log;
+
+static csp_status step_cb(void *user, const csp_pruner *p, int64_t step, csp_status status,
+                          int32_t event) {
+    cb_log *l = user;
+    if (l->calls < 64) {
+        l->steps[l->calls] = step;
+        l->status[l->calls] = status;
+        l->event[l->calls] = event;
+    }
+    l->calls++;
+    l->reentry = csp_step((csp_pruner *)(uintptr_t)p, step + 1);
+    csp_pruner_nnz(p, -1, &l->nnz_seen);
+    return step == l->fail_at_step ? -99 : CSP_OK;
+}
+
+START_TEST(test_callback) {
+    uint64_t seed = csp_test_seed() + 9;
+    csp_schedule_options so = cubic_opts(0, 20, 5, 0.7);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    po.granularity = CSP_GRANULARITY_ROW;
+    po.sensing = CSP_SENSING_GAUSSIAN;
+    rig g;
+    rig_init(&g, 1, seed, seed, &so, &po);
+    static const int64_t s0[2] = {8, 20};
+    rig_add(&g, 2, s0, 0, CSP_DTYPE_F32, NULL);
+    cb_log l;
+    memset(&l, 0, sizeof l);
+    l.fail_at_step = 10;
+    ck_assert_int_eq(csp_pruner_set_callback(NULL, step_cb, &l), CSP_E_NULL);
+    ck_assert_int_eq(csp_pruner_set_callback(g.p, step_cb, &l), CSP_OK);
+    for (int64_t step = 0; step <= 12; step++) {
+        rig_update(&g);
+        csp_status st = csp_step(g.p, step);
+        if (step == 10) {
+            /* The callback failed: CALLBACK, but the event stands. */
+            ck_assert_int_eq(st, CSP_E_CALLBACK);
+            int64_t last;
+            csp_pruner_last_step(g.p, &last);
+            ck_assert_int_eq(last, 10);
+            csp_tensor_stats ts;
+            csp_tensor_stats_init(&ts, sizeof ts);
+            csp_pruner_tensor_stats(g.p, 0, &ts);
+            ck_assert_int_eq(ts.last_event, 10);
+            ck_assert_int_eq(csp_step(g.p, 10), CSP_E_CALLBACK); /* re-masks, callback again */
+        } else {
+            ck_assert_int_eq(st, step % 5 == 0 ? CSP_PRUNED : CSP_MASKED);
+        }
+        ck_assert_int_eq(l.reentry, CSP_E_STATE);
+    }
+    ck_assert_status(g.ctx, csp_step(g.p, -3), CSP_E_RANGE);
+    ck_assert_int_eq(l.calls, 15);
+    for (int i = 0; i < 15; i++) {
+        int64_t step = i <= 10 ? i : i <= 13 ? i - 1 : -3;
+        ck_assert_int_eq(l.steps[i], step);
+        csp_status want = step == -3 ? CSP_E_RANGE : step % 5 == 0 && i != 11 ? CSP_PRUNED
+                                                                              : CSP_MASKED;
+        ck_assert_int_eq(l.status[i], want);
+        ck_assert_int_eq(l.event[i], want == CSP_PRUNED);
+    }
+    int64_t nnz;
+    csp_pruner_nnz(g.p, -1, &nnz);
+    ck_assert_int_eq(l.nnz_seen, nnz);
+    csp_step_stats ps;
+    csp_step_stats_init(&ps, sizeof ps);
+    csp_pruner_step_stats(g.p, &ps);
+    ck_assert_int_eq(ps.steps, 14); /* successful steps, whatever the callback said */
+    ck_assert_int_eq(ps.events, 3);
+    ck_assert_int_eq(csp_pruner_set_callback(g.p, NULL, NULL), CSP_OK);
+    ck_assert_int_eq(csp_step(g.p, 13), CSP_MASKED);
+    ck_assert_int_eq(l.calls, 15);
+    rig_free(&g);
+}
+END_TEST
+
+/* ---- 10. bad input ------------------------------------------------------------------- */
+
+START_TEST(test_bad_input) {
+    csp_context *ctx = new_ctx(1, 3), *other = new_ctx(1, 3);
+    csp_schedule_options so = cubic_opts(0, 100, 10, 0.9);
+    csp_schedule *s = NULL;
+    ck_assert_int_eq(csp_schedule_create(&s, ctx, &so), CSP_OK);
+    csp_pruner *p = NULL;
+    /* Pruner options. */
+    struct {
+        const char *what;
+        csp_pruner_options o;
+        csp_status want;
+    } pc[32];
+    int n = 0;
+#define PCASE(field, value, st)                                                                    \
+    do {                                                                                           \
+        csp_pruner_options_init(&pc[n].o, sizeof pc[n].o);                                         \
+        pc[n].what = #field " = " #value;                                                          \
+        pc[n].o.field = value;                                                                     \
+        pc[n++].want = st;                                                                         \
+    } while (0)
+    PCASE(sensing, 0, CSP_E_ENUM);
+    PCASE(sensing, 6, CSP_E_ENUM);
+    PCASE(solver, 0, CSP_E_ENUM);
+    PCASE(solver, 4, CSP_E_ENUM);
+    PCASE(correction, 0, CSP_E_ENUM);
+    PCASE(correction, 4, CSP_E_ENUM);
+    PCASE(block_size, 0, CSP_E_RANGE);
+    PCASE(block_size, CSP_SENSING_MAX_N + 1, CSP_E_RANGE);
+    PCASE(redraw, 2, CSP_E_RANGE);
+    PCASE(observe_window, -1, CSP_E_RANGE);
+    PCASE(solver_max_iter, 0, CSP_E_RANGE);
+    PCASE(rho, 0.0, CSP_E_RANGE);
+    PCASE(rho, NAN, CSP_E_RANGE);
+    PCASE(rho, 65.0, CSP_E_RANGE);
+    PCASE(damping, -1.0, CSP_E_RANGE);
+    PCASE(damping, NAN, CSP_E_RANGE);
+    PCASE(alpha, 1.5, CSP_E_RANGE);
+    PCASE(alpha, -0.1, CSP_E_RANGE);
+    PCASE(alpha, NAN, CSP_E_RANGE);
+    PCASE(shrink, 1.5, CSP_E_RANGE);
+    PCASE(shrink, -0.5, CSP_E_RANGE);
+    PCASE(shrink, NAN, CSP_E_RANGE);
+    PCASE(solver_tol, 0.0, CSP_E_RANGE);
+    PCASE(solver_tol, 1.0, CSP_E_RANGE);
+    PCASE(solver_tol, NAN, CSP_E_RANGE);
+#undef PCASE
+    for (int i = 0; i < n; i++) {
+        p = (csp_pruner *)&ctx;
+        csp_status st = csp_pruner_create(&p, ctx, s, &pc[i].o);
+        ck_assert_msg(st == pc[i].want, "%s: got %s, want %s", pc[i].what, csp_status_name(st),
+                      csp_status_name(pc[i].want));
+        ck_assert_ptr_null(p);
+    }
+    ck_assert_status(ctx, csp_pruner_create(&p, ctx, s, NULL), CSP_OK);
+
+    float buf[8][6 * 40];
+    memset(buf, 0, sizeof buf);
+    for (int k = 0; k < 8; k++)
+        for (int i = 0; i < 6 * 40; i++)
+            buf[k][i] = (float)(i % 17) - 8.0f + 0.01f * (float)k;
+    int64_t shape[2] = {6, 40}, wide[2] = {1, CSP_SENSING_MAX_N + 1};
+    csp_tensor *w[8], *foreign = NULL, *big = NULL;
+    for (int k = 0; k < 8; k++)
+        ck_assert_int_eq(csp_tensor_create(&w[k], ctx, buf[k], CSP_DTYPE_F32, 2, shape, 0, NULL),
+                         CSP_OK);
+    ck_assert_int_eq(csp_tensor_create(&foreign, other, buf[7], CSP_DTYPE_F32, 2, shape, 0, NULL),
+                     CSP_OK);
+    float *wide_buf = calloc((size_t)wide[1], sizeof(float));
+    ck_assert_int_eq(csp_tensor_create(&big, ctx, wide_buf, CSP_DTYPE_F32, 2, wide, 0, NULL),
+                     CSP_OK);
+
+    /* Tensor options. */
+    struct {
+        const char *what;
+        csp_pruner_tensor_options o;
+        csp_status want;
+    } tc[32];
+    n = 0;
+#define TCASE(field, value, st)                                                                    \
+    do {                                                                                           \
+        csp_pruner_tensor_options_init(&tc[n].o, sizeof tc[n].o);                                  \
+        tc[n].what = #field " = " #value;                                                          \
+        tc[n].o.granularity = CSP_GRANULARITY_ROW;                                                 \
+        tc[n].o.field = value;                                                                     \
+        tc[n++].want = st;                                                                         \
+    } while (0)
+    TCASE(sensing, 9, CSP_E_ENUM);
+    TCASE(sensing, -1, CSP_E_ENUM);
+    TCASE(solver, -3, CSP_E_ENUM);
+    TCASE(correction, 7, CSP_E_ENUM);
+    TCASE(block_size, -1, CSP_E_RANGE);
+    TCASE(redraw, 3, CSP_E_RANGE);
+    TCASE(rho, -1.0, CSP_E_RANGE);
+    TCASE(rho, NAN, CSP_E_RANGE);
+    TCASE(damping, NAN, CSP_E_RANGE);
+    TCASE(alpha, 2.0, CSP_E_RANGE);
+    TCASE(alpha, NAN, CSP_E_RANGE);
+    TCASE(shrink, NAN, CSP_E_RANGE);
+    TCASE(shrink, 3.0, CSP_E_RANGE);
+    /* CSP and shrink need ROW granularity. */
+    TCASE(granularity, CSP_GRANULARITY_TENSOR, CSP_E_UNSUPPORTED);
+    tc[n - 1].o.sensing = CSP_SENSING_GAUSSIAN;
+    TCASE(granularity, CSP_GRANULARITY_GLOBAL, CSP_E_UNSUPPORTED);
+    tc[n - 1].o.sensing = CSP_SENSING_ACTIVATIONS;
+    TCASE(granularity, CSP_GRANULARITY_NM, CSP_E_UNSUPPORTED);
+    tc[n - 1].o.sensing = CSP_SENSING_GRAM;
+    TCASE(granularity, CSP_GRANULARITY_TENSOR, CSP_E_UNSUPPORTED);
+    tc[n - 1].o.shrink = 0.1;
+#undef TCASE
+    for (int i = 0; i < n; i++) {
+        int32_t idx = 7;
+        csp_status st = csp_pruner_add_tensor(p, w[0], &tc[i].o, &idx);
+        ck_assert_msg(st == tc[i].want, "%s: got %s, want %s (%s)", tc[i].what,
+                      csp_status_name(st), csp_status_name(tc[i].want),
+                      csp_context_last_error(ctx));
+        ck_assert_int_eq(idx, -1);
+    }
+    ck_assert_int_eq(csp_pruner_num_tensors(p), 0);
+    csp_pruner_tensor_options o = topts(CSP_GRANULARITY_ROW);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, big, &o, NULL), CSP_E_SHAPE);
+    /* Excluded tensors ignore the CSP options. */
+    o.exclude = 1;
+    o.granularity = CSP_GRANULARITY_TENSOR;
+    int32_t i_ex = -1, i_gmp = -1, i_act = -1, i_gram = -1, i_tensor = -1, i_g = -1;
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, w[0], &o, &i_ex), CSP_OK);
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, w[1], NULL, &i_tensor), CSP_OK);
+    o = topts(CSP_GRANULARITY_ROW);
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, w[2], &o, &i_gmp), CSP_OK);
+    o.sensing = CSP_SENSING_ACTIVATIONS;
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, w[3], &o, &i_act), CSP_OK);
+    o.sensing = CSP_SENSING_GRAM;
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, w[4], &o, &i_gram), CSP_OK);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, w[5], &o, &i_g), CSP_OK);
+
+    /* csp_pruner_sensing */
+    csp_sensing *h = (csp_sensing *)&ctx;
+    ck_assert_int_eq(csp_pruner_sensing(NULL, 0, &h), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_sensing(p, 0, NULL), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_sensing(p, 99, &h), CSP_E_RANGE);
+    ck_assert_ptr_null(h);
+    ck_assert_status(ctx, csp_pruner_sensing(p, -1, &h), CSP_E_RANGE);
+    ck_assert_status(ctx, csp_pruner_sensing(p, i_ex, &h), CSP_OK);
+    ck_assert_ptr_null(h);
+    ck_assert_status(ctx, csp_pruner_sensing(p, i_gmp, &h), CSP_OK);
+    ck_assert_ptr_null(h);
+    ck_assert_status(ctx, csp_pruner_sensing(p, i_g, &h), CSP_OK);
+    ck_assert_int_eq(csp_sensing_kind(h), CSP_SENSING_GAUSSIAN);
+    ck_assert_int_eq(csp_sensing_n(h), 40);
+    ck_assert_int_eq(csp_sensing_m(h), 20); /* rho 0.5 */
+
+    /* csp_pruner_set_sensing */
+    csp_sensing_options sopt;
+    csp_sensing_options_init(&sopt, sizeof sopt);
+    sopt.kind = CSP_SENSING_ACTIVATIONS;
+    sopt.n = 40;
+    csp_sensing *mine = NULL, *theirs = NULL, *short_ = NULL;
+    ck_assert_int_eq(csp_sensing_create(&mine, ctx, &sopt), CSP_OK);
+    ck_assert_int_eq(csp_sensing_create(&theirs, other, &sopt), CSP_OK);
+    sopt.n = 39;
+    ck_assert_int_eq(csp_sensing_create(&short_, ctx, &sopt), CSP_OK);
+    ck_assert_int_eq(csp_pruner_set_sensing(NULL, 0, mine), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, 99, mine), CSP_E_RANGE);
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, i_ex, mine), CSP_E_INVALID);
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, i_tensor, mine), CSP_E_UNSUPPORTED);
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, i_gmp, short_), CSP_E_SHAPE);
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, i_gmp, theirs), CSP_E_INVALID);
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, i_gmp, NULL), CSP_OK); /* a no-op */
+    ck_assert_status(ctx, csp_pruner_set_sensing(p, i_gmp, mine), CSP_OK);
+    ck_assert_status(ctx, csp_pruner_sensing(p, i_gmp, &h), CSP_OK);
+    ck_assert_ptr_eq(h, mine);
+
+    /* csp_pruner_observe */
+    float x[4 * 40];
+    for (int i = 0; i < 4 * 40; i++)
+        x[i] = (float)(i % 5);
+    ck_assert_int_eq(csp_pruner_observe(NULL, i_act, x, 4, 40), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_observe(p, 99, x, 4, 40), CSP_E_RANGE);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_tensor, x, 4, 40), CSP_E_INVALID);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_g, x, 4, 40), CSP_E_INVALID);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_ex, x, 4, 40), CSP_E_INVALID);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_act, x, 4, 39), CSP_E_SHAPE);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_act, x, -1, 40), CSP_E_SHAPE);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_act, NULL, 4, 40), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_act, NULL, 0, 40), CSP_OK);
+    ck_assert_status(ctx, csp_pruner_observe(p, i_gmp, x, 4, 40), CSP_OK); /* the attached */
+    ck_assert_int_eq(csp_sensing_count(mine), 4);
+
+    /* csp_pruner_wants_observe */
+    int32_t flag = 5;
+    ck_assert_int_eq(csp_pruner_wants_observe(NULL, 0, &flag), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_wants_observe(p, 0, NULL), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_wants_observe(p, -1, &flag), CSP_E_RANGE);
+    ck_assert_int_eq(flag, 0);
+    ck_assert_status(ctx, csp_pruner_wants_observe(p, 0, &flag), CSP_OK);
+    ck_assert_int_eq(flag, 1);
+
+    /* stats */
+    csp_step_stats ps;
+    ck_assert_int_eq(csp_step_stats_init(NULL, sizeof ps), CSP_E_NULL);
+    ck_assert_int_eq(csp_step_stats_init(&ps, 7), CSP_E_STRUCT_SIZE);
+    ck_assert_int_eq(csp_step_stats_init(&ps, sizeof ps), CSP_OK);
+    ck_assert_int_eq(csp_pruner_step_stats(NULL, &ps), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_step_stats(p, NULL), CSP_E_NULL);
+    ps.struct_size = 12;
+    ck_assert_status(ctx, csp_pruner_step_stats(p, &ps), CSP_E_STRUCT_SIZE);
+    struct {
+        csp_step_stats s;
+        char extra[8];
+    } bigger;
+    memset(&bigger, 0, sizeof bigger);
+    ck_assert_int_eq(csp_step_stats_init(&bigger.s, sizeof bigger), CSP_OK);
+    bigger.extra[3] = 1;
+    ck_assert_status(ctx, csp_pruner_step_stats(p, &bigger.s), CSP_E_RESERVED);
+    bigger.extra[3] = 0;
+    ck_assert_status(ctx, csp_pruner_step_stats(p, &bigger.s), CSP_OK);
+    ck_assert_int_eq(bigger.s.steps, 0);
+    ck_assert_int_eq(bigger.s.last_event, -1);
+
+    /* A GRAM tensor whose Gram was never set: the event is refused, nothing
+     * touched; then the Gram arrives and the event goes through. */
+    ck_assert_status(ctx, csp_pruner_observe(p, i_act, x, 4, 40), CSP_OK);
+    float copy[8][6 * 40];
+    memcpy(copy, buf, sizeof buf);
+    ck_assert_status(ctx, csp_step(p, 10), CSP_E_STATE);
+    ck_assert(strstr(csp_context_last_error(ctx), "csp_sensing_set_gram") != NULL);
+    ck_assert_int_eq(memcmp(copy, buf, sizeof buf), 0);
+    ck_assert_int_eq(csp_sensing_count(mine), 4);
+    ck_assert_status(ctx, csp_pruner_sensing(p, i_gram, &h), CSP_OK);
+    double G[40 * 40] = {0};
+    for (int i = 0; i < 40; i++)
+        G[i * 41] = 1.0 + 0.1 * i;
+    ck_assert_int_eq(csp_sensing_set_gram(h, G, 40), CSP_OK);
+    ck_assert_status(ctx, csp_step(p, 10), CSP_PRUNED);
+    ck_assert_int_eq(csp_sensing_count(mine), 4); /* attached: never reset by the pruner */
+    int64_t nnz = -1;
+    ck_assert_int_eq(csp_pruner_nnz(p, i_gram, &nnz), CSP_OK);
+    ck_assert_int_lt(nnz, 240);
+
+    csp_pruner_free(p);
+    csp_sensing_free(mine);
+    csp_sensing_free(theirs);
+    csp_sensing_free(short_);
+    for (int k = 0; k < 8; k++)
+        csp_tensor_free(w[k]);
+    csp_tensor_free(foreign);
+    csp_tensor_free(big);
+    free(wide_buf);
+    csp_schedule_free(s);
+    csp_context_free(other);
+    csp_context_free(ctx);
+}
+END_TEST
+
+/* ---- 11. NaN, out-of-range and failures at a CSP event touch nothing ------------------ */
+
+START_TEST(test_nonfinite) {
+    uint64_t seed = csp_test_seed() + 11;
+    csp_schedule_options so = cubic_opts(0, 40, 10, 0.8);
+    rig g;
+    rig_init(&g, 2, seed, seed, &so, NULL);
+    static const int64_t s0[2] = {12, 30}, s1[2] = {10, 20}, s2[1] = {90}, s3[2] = {6, 16};
+    csp_pruner_tensor_options o = topts(CSP_GRANULARITY_ROW);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    o.solver = CSP_SOLVER_FISTA;
+    o.correction = CSP_CORRECTION_FULL;
+    ten *A = rig_add(&g, 2, s0, 0, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_ACTIVATIONS;
+    o.solver = CSP_SOLVER_ISTA;
+    ten *B = rig_add(&g, 2, s1, 0, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_RADEMACHER;
+    o.block_size = 32;
+    ten *C = rig_add(&g, 1, s2, 0, CSP_DTYPE_F32, &o);
+    o.sensing = CSP_SENSING_GAUSSIAN;
+    o.solver = CSP_SOLVER_OMP;
+    o.block_size = 0;
+    ten *D = rig_add(&g, 2, s3, 0, CSP_DTYPE_F64, &o);
+    float obs[5 * 20];
+    for (int64_t step = 0; step <= 10; step++) {
+        rig_update(&g);
+        observe_normal(&g, B, 5, obs);
+        ck_assert_int_gt(csp_step(g.p, step), 0);
+    }
+    const csp__pcs *cs = g.p->tensors[A->index].cs;
+    double lam[12];
+    memcpy(lam, cs->lambda, sizeof lam);
+    ck_assert(lam[0] > 0.0); /* calibrated at event 10 */
+    csp_tensor_stats before, after;
+    csp_tensor_stats_init(&before, sizeof before);
+    csp_tensor_stats_init(&after, sizeof after);
+    ck_assert_int_eq(csp_pruner_tensor_stats(g.p, A->index, &before), CSP_OK);
+    for (int64_t step = 11; step < 20; step++) {
+        rig_update(&g);
+        observe_normal(&g, B, 5, obs);
+        ck_assert_int_eq(csp_step(g.p, step), CSP_MASKED);
+    }
+    csp_sensing *hb = NULL;
+    csp_pruner_sensing(g.p, B->index, &hb);
+    int64_t count = csp_sensing_count(hb);
+    ck_assert_int_eq(count, 45);
+    const double bad[] = {NAN, INFINITY, -INFINITY};
+    for (int k = 0; k < 5; k++) {
+        ten *t = k < 3 ? &g.t[k] : D;
+        uint8_t *m = mask_of(&g, t);
+        int64_t f = 7 + k;
+        while (!m[f]) /* a kept weight (NaN is refused anywhere, the range only where kept) */
+            f++;
+        free(m);
+        double keep = tget(t, t->w, f);
+        if (k < 3)
+            tset(t, t->w, f, bad[k]);
+        else /* finite in float64 but not in the float32 solvers */
+            tset(t, t->w, f, k == 3 ? 1e300 : -1e39);
+        raw r;
+        raw_take(&r, &g);
+        ck_assert_status(g.ctx, csp_step(g.p, 20), CSP_E_NONFINITE);
+        raw_same(&r, &g);
+        ck_assert_int_eq(memcmp(lam, cs->lambda, sizeof lam), 0);
+        ck_assert_int_eq(csp_sensing_count(hb), count);
+        ck_assert_int_eq(csp_pruner_tensor_stats(g.p, A->index, &after), CSP_OK);
+        ck_assert_int_eq(memcmp(&before, &after, sizeof before), 0);
+        tset(t, t->w, f, keep);
+    }
+    ck_assert_int_eq(csp_step(g.p, 20), CSP_PRUNED);
+    ck_assert_int_ne(memcmp(lam, cs->lambda, sizeof lam), 0);
+    ck_assert_int_eq(csp_sensing_count(hb), 0);
+    (void)C;
+    rig_free(&g);
+}
+END_TEST
+
+static Suite *csp_suite(void) {
+    Suite *s = suite_create("csp");
+    TCase *tc = tcase_create("csp");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_identity_is_gmp);
+    tcase_add_test(tc, test_user_gram_identity_is_gmp_row);
+    tcase_add_test(tc, test_cs_masks);
+    tcase_add_test(tc, test_correction_and_stats);
+    tcase_add_test(tc, test_random_reproducible);
+    tcase_add_test(tc, test_observe);
+    tcase_add_test(tc, test_data_parallel_threads);
+    tcase_add_test(tc, test_shrink);
+    tcase_add_test(tc, test_callback);
+    tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_nonfinite);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return test_run_suite(csp_suite()); }
