@@ -20,11 +20,13 @@ system loader. ``csp.torch`` prunes an ``nn.Module`` during training.
         print(pruner.stats(i).achieved_sparsity)
 """
 
-from ._core import (Context, CspError, DType, Granularity, LogLevel, RowFlag, ScheduleKind,
-                    SensingKind, SolverMethod, Status, Tensor, status_name, status_str, version)
-from ._lib import ABI_VERSION, MAX_NAME, MAX_RANK, MAX_THREADS, NM_MAX_M, SENSING_MAX_N
+from ._core import (Context, Correction, CspError, DType, Granularity, LogLevel, RowFlag,
+                    ScheduleKind, SensingKind, SolverMethod, Status, Tensor, status_name,
+                    status_str, version)
+from ._lib import (ABI_VERSION, DEFAULT_BLOCK_SIZE, MAX_NAME, MAX_RANK, MAX_THREADS, NM_MAX_M,
+                   SENSING_MAX_N)
 from ._lib import path as library_path
-from ._pruner import Pruner, TensorStats
+from ._pruner import Pruner, StepStats, TensorStats
 from ._schedule import Schedule
 from ._sensing import Sensing
 from ._solver import SolveResult, Solver, row_stats_dtype
@@ -33,8 +35,9 @@ from ._lib import VERSION as _VERSION
 
 __version__ = "%d.%d.%d" % _VERSION
 
-__all__ = ["Context", "CspError", "DType", "Granularity", "LogLevel", "Pruner", "RowFlag",
-           "Schedule", "ScheduleKind", "Sensing", "SensingKind", "SolveResult", "Solver",
-           "SolverMethod", "Status", "Tensor", "TensorStats", "row_stats_dtype", "status_name",
-           "status_str", "version", "ABI_VERSION", "MAX_NAME", "MAX_RANK", "MAX_THREADS",
-           "NM_MAX_M", "SENSING_MAX_N", "library_path"]
+__all__ = ["Context", "Correction", "CspError", "DType", "Granularity", "LogLevel", "Pruner",
+           "RowFlag", "Schedule", "ScheduleKind", "Sensing", "SensingKind", "SolveResult",
+           "Solver", "SolverMethod", "Status", "StepStats", "Tensor", "TensorStats",
+           "row_stats_dtype", "status_name", "status_str", "version", "ABI_VERSION",
+           "DEFAULT_BLOCK_SIZE", "MAX_NAME", "MAX_RANK", "MAX_THREADS", "NM_MAX_M",
+           "SENSING_MAX_N", "library_path"]

@@ -85,6 +85,13 @@ class SolverMethod(enum.IntEnum):
     FISTA = 3
 
 
+class Correction(enum.IntEnum):
+    """What a CSP event does to the weights it keeps (``enum csp_correction``)."""
+    NONE = 1   #: x_S = w_S: kept weights unchanged
+    FULL = 2   #: x_S = the least-squares refit through G
+    BLEND = 3  #: x_S = w_S + alpha (refit - w_S)
+
+
 class RowFlag(enum.IntFlag):
     """Bits of a solved row's ``flags`` (``enum csp_row_flag``)."""
     DAMPED = 1      #: G_SS singular or ill-conditioned: solved with G + damping I
@@ -143,12 +150,14 @@ def status_str(status):
     return lib.csp_status_str(int(status)).decode()
 
 
-def check(status, ctx=None, callback=None):
+def check(status, ctx=None, callback=None, pending=None):
     """Raise CspError for a negative status; return it (as Status) otherwise.
 
     @p callback is the _Callback whose pending Python exception, if any,
-    becomes the error's cause."""
-    pending = callback.take() if callback is not None else None
+    becomes the error's cause; @p pending is such an exception taken already."""
+    if callback is not None:
+        taken = callback.take()
+        pending = pending if pending is not None else taken
     if status < 0:
         msg = ""
         if ctx is not None and ctx._handle:

@@ -79,6 +79,7 @@ ALLOC_FN = ctypes.CFUNCTYPE(c_ptr, c_ptr, c_size)
 FREE_FN = ctypes.CFUNCTYPE(None, c_ptr, c_ptr)
 LOG_FN = ctypes.CFUNCTYPE(None, c_ptr, i32, ctypes.c_char_p)
 SCHEDULE_FN = ctypes.CFUNCTYPE(c_status, c_ptr, i64, P(c_double))
+STEP_FN = ctypes.CFUNCTYPE(c_status, c_ptr, c_ptr, i64, c_status, i32)
 
 # Constants of the headers (no function exposes them; the layout test compares
 # them with a C program compiled against the headers).
@@ -86,6 +87,7 @@ MAX_THREADS = 256
 MAX_RANK = 4
 MAX_NAME = 255
 NM_MAX_M = 32
+DEFAULT_BLOCK_SIZE = 128
 SENSING_MAX_N = 65536
 
 
@@ -128,6 +130,18 @@ class PrunerOptions(ctypes.Structure):
         ("granularity", i32),
         ("nm_n", i32),
         ("nm_m", i32),
+        ("sensing", i32),
+        ("solver", i32),
+        ("correction", i32),
+        ("block_size", i32),
+        ("redraw", i32),
+        ("observe_window", i32),
+        ("solver_max_iter", i32),
+        ("rho", c_double),
+        ("damping", c_double),
+        ("alpha", c_double),
+        ("shrink", c_double),
+        ("solver_tol", c_double),
     ]
 
 
@@ -140,6 +154,15 @@ class PrunerTensorOptions(ctypes.Structure):
         ("nm_m", i32),
         ("exclude", i32),
         ("final_sparsity", c_double),
+        ("sensing", i32),
+        ("solver", i32),
+        ("correction", i32),
+        ("block_size", i32),
+        ("redraw", i32),
+        ("rho", c_double),
+        ("damping", c_double),
+        ("alpha", c_double),
+        ("shrink", c_double),
     ]
 
 
@@ -153,6 +176,34 @@ class TensorStats(ctypes.Structure):
         ("granularity", i32),
         ("excluded", i32),
         ("last_event", i64),
+        ("sensing", i32),
+        ("solver", i32),
+        ("correction", i32),
+        ("converged", i32),
+        ("weight_error", c_double),
+        ("sensing_error", c_double),
+        ("solver_iterations", i64),
+        ("solver_iterations_max", i64),
+        ("rows_not_converged", i64),
+        ("rows_damped", i64),
+        ("events", i64),
+        ("event_seconds", c_double),
+        ("total_seconds", c_double),
+        ("observed_rows", i64),
+    ]
+
+
+class StepStats(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("steps", i64),
+        ("events", i64),
+        ("last_event", i64),
+        ("numel", i64),
+        ("nnz", i64),
+        ("last_event_seconds", c_double),
+        ("event_seconds", c_double),
+        ("total_seconds", c_double),
     ]
 
 
@@ -292,6 +343,13 @@ declare("csp_pruner_nnz", c_status, c_ptr, i32, P(i64))
 declare("csp_pruner_digest", c_status, c_ptr, P(u64))
 declare("csp_tensor_stats_init", c_status, P(TensorStats), c_size)
 declare("csp_pruner_tensor_stats", c_status, c_ptr, i32, P(TensorStats))
+declare("csp_pruner_sensing", c_status, c_ptr, i32, P(c_ptr))
+declare("csp_pruner_set_sensing", c_status, c_ptr, i32, c_ptr)
+declare("csp_pruner_observe", c_status, c_ptr, i32, c_ptr, i64, i64)
+declare("csp_pruner_wants_observe", c_status, c_ptr, i64, P(i32))
+declare("csp_step_stats_init", c_status, P(StepStats), c_size)
+declare("csp_pruner_step_stats", c_status, c_ptr, P(StepStats))
+declare("csp_pruner_set_callback", c_status, c_ptr, STEP_FN, c_ptr)
 
 # sensing.h
 declare("csp_sensing_options_init", c_status, P(SensingOptions), c_size)
@@ -325,6 +383,7 @@ STRUCTS = [
     (PrunerOptions, lib.csp_pruner_options_init),
     (PrunerTensorOptions, lib.csp_pruner_tensor_options_init),
     (TensorStats, lib.csp_tensor_stats_init),
+    (StepStats, lib.csp_step_stats_init),
     (SensingOptions, lib.csp_sensing_options_init),
     (SolverOptions, lib.csp_solver_options_init),
     (SolverBatch, lib.csp_solver_batch_init),

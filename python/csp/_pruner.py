@@ -2,12 +2,15 @@
 
 import ctypes
 import dataclasses
+import numbers
+import weakref
 from typing import Optional
 
 from . import _lib
-from ._core import (Context, DType, Granularity, Tensor, _Handle, _numpy, check,
-                    describe_buffer, expect, to_enum)
+from ._core import (Context, Correction, DType, Granularity, SensingKind, SolverMethod, Status,
+                    Tensor, _Handle, _numpy, check, describe_buffer, expect, row_view, to_enum)
 from ._schedule import Schedule
+from ._sensing import Sensing, _BorrowedSensing
 from ._lib import lib
 
 #: Format tag and version of Pruner.state() dictionaries.
@@ -27,6 +30,136 @@ class TensorStats:
     granularity: Granularity
     excluded: bool
     last_event: Optional[int]  #: step of the last event applied, None before any
+    # CSP (docs/guide.md, "Statistics"): the configuration in force, then the
+    # last event with W the masked weights before it and X after it.
+    sensing: SensingKind       #: of the attached operator when one is set; IDENTITY for GMP
+    solver: SolverMethod       #: configured (GMP tensors ignore it)
+    correction: Correction     #: configured (GMP tensors ignore it)
+    converged: bool            #: every row of the last solve converged (always for GMP, OMP)
+    weight_error: float        #: ||W - X||_F / ||W||_F (0 before any event or when W = 0)
+    sensing_error: float       #: sum (w-x)^T G (w-x) / sum w^T G w over rows (G = I for GMP)
+    solver_iterations: int     #: summed over the solved rows (OMP: atoms); 0 for GMP
+    solver_iterations_max: int  #: the largest per-row count
+    rows_not_converged: int    #: rows that stopped at solver_max_iter
+    rows_damped: int           #: rows solved or refit with damping (singular G_SS)
+    events: int                #: events applied to this tensor
+    event_seconds: float       #: this tensor's seconds at the last event
+    total_seconds: float       #: the same over every event
+    observed_rows: int         #: activations: rows observed since the last event
+
+
+@dataclasses.dataclass(frozen=True)
+class StepStats:
+    """Statistics of step() over the whole pruner (``csp_step_stats``)."""
+    steps: int                 #: step() calls whose step was applied (MASKED, PRUNED, or
+    #:                            E_CALLBACK after either)
+    events: int                #: pruning events applied
+    last_event: Optional[int]  #: schedule step of the last event, None before any
+    numel: int                 #: weights of every tensor (excluded ones too)
+    nnz: int                   #: kept weights (excluded tensors count whole)
+    last_event_seconds: float  #: wall seconds of the step() call of the last event
+    event_seconds: float       #: wall seconds of every event call together
+    total_seconds: float       #: wall seconds of every applied call (callback excluded)
+
+
+def _maybe_status(value):
+    try:
+        return Status(value)
+    except ValueError:
+        return int(value)
+
+
+class _StepCallback:
+    """A Python step callback behind a ctypes thunk (csp_pruner_set_callback).
+
+    ``fn(pruner, step, status, event)`` runs at the end of every step() call.
+    An exception never crosses into C: it is stored, the thunk returns
+    CSP_E_CALLBACK (so a step that had succeeded returns E_CALLBACK, its work
+    applied), and Pruner.step() raises CspError with the exception chained
+    as its cause. The pruner is held weakly (no reference cycle)."""
+
+    def __init__(self, fn, pruner):
+        if not callable(fn):
+            raise TypeError("the step callback must be callable, not %s" % type(fn).__name__)
+        self.fn = fn
+        self.pruner = weakref.ref(pruner)
+        self.error = None
+        self.thunk = _lib.STEP_FN(self._call)
+
+    def _call(self, user, handle, step, status, event):
+        try:
+            self.fn(self.pruner(), int(step), _maybe_status(status), bool(event))
+            return 0
+        except BaseException as e:  # noqa: B902 -- nothing may unwind through C
+            if self.error is None:
+                self.error = e
+            return int(Status.E_CALLBACK)
+
+    def take(self):
+        err, self.error = self.error, None
+        return err
+
+
+def _int_opt(value, what):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError("%s must be an int, not %s" % (what, type(value).__name__))
+    return int(value)
+
+
+def _float_opt(value, what):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError("%s must be a number, not %s" % (what, type(value).__name__))
+    return float(value)
+
+
+def _redraw_opt(value):
+    if not isinstance(value, numbers.Integral):
+        raise TypeError("redraw must be a bool, not %s" % type(value).__name__)
+    if value not in (0, 1):
+        raise ValueError("redraw must be False or True (0 or 1), not %r" % (value,))
+    return int(value)
+
+
+# (name, kind) of the CSP options of csp_pruner_options; the last three are
+# pruner-wide (csp_pruner_tensor_options has no such field).
+_CSP_OPTIONS = (("sensing", SensingKind), ("solver", SolverMethod), ("correction", Correction),
+                ("block_size", int), ("redraw", bool), ("rho", float), ("damping", float),
+                ("alpha", float), ("shrink", float), ("observe_window", int),
+                ("solver_max_iter", int), ("solver_tol", float))
+#: The CSP keyword arguments of Pruner() and, all but the last three, of add_tensor().
+CSP_OPTIONS = tuple(name for name, _ in _CSP_OPTIONS)
+TENSOR_CSP_OPTIONS = CSP_OPTIONS[:-3]
+
+# What a value of csp_pruner_tensor_options means "the pruner's" (the C
+# sentinels): a value there cannot be passed through, so it is refused.
+_TENSOR_FLOOR = {"block_size": (1, ">= 1"), "rho": (0.0, "> 0"), "damping": (0.0, ">= 0"),
+                 "alpha": (0.0, ">= 0"), "shrink": (0.0, ">= 0")}
+
+
+def _set_csp_options(opts, values, per_tensor):
+    """Write the CSP keyword arguments that are not None into @p opts (a
+    PrunerOptions or PrunerTensorOptions), converted and type-checked; the
+    library checks the ranges."""
+    for name, kind in _CSP_OPTIONS:
+        value = values.get(name)
+        if value is None:
+            continue
+        if isinstance(kind, type) and issubclass(kind, (SensingKind, SolverMethod, Correction)):
+            value = int(to_enum(kind, value, name))
+        elif kind is bool:
+            value = _redraw_opt(value)
+        elif kind is int:
+            value = _int_opt(value, name)
+        else:
+            value = _float_opt(value, name)
+        if per_tensor and name in _TENSOR_FLOOR:
+            floor, rule = _TENSOR_FLOOR[name]
+            bad = value < floor or (rule == "> 0" and value == floor)
+            if bad:  # NaN is not bad here: the library refuses it
+                raise ValueError("%s = %r: must be %s (a per-tensor value the library would "
+                                 "read as 'the pruner's'; pass None for that)"
+                                 % (name, value, rule))
+        setattr(opts, name, value)
 
 
 def _nm(nm, what):
@@ -50,6 +183,15 @@ class Pruner(_Handle):
                         its name such as "row", or its value).
     @param nm           Default (N, M) of N:M sparsity.
 
+    CSP (docs/guide.md, "CSP"): the defaults of added tensors, each None for
+    the library's default: ``sensing`` (SensingKind; anything but IDENTITY
+    makes a tensor CSP, which needs ROW granularity), ``solver``
+    (SolverMethod), ``correction`` (Correction), ``block_size`` (rank-1
+    tensors), ``redraw`` (bool), ``rho``, ``damping``, ``alpha``, ``shrink``;
+    and, pruner-wide, ``observe_window``, ``solver_max_iter``, ``solver_tol``.
+    Types are checked here (TypeError, ValueError for an unknown enum name);
+    ranges by the library (CspError E_RANGE).
+
     Tensors given as numpy arrays or torch tensors are wrapped in a Tensor
     owned (and closed) by the pruner; Tensor objects given by the caller are
     borrowed, and closing one closes the pruner. The pruner keeps every
@@ -57,7 +199,10 @@ class Pruner(_Handle):
     """
     _free = lib.csp_pruner_free
 
-    def __init__(self, ctx, schedule, *, granularity=Granularity.TENSOR, nm=(2, 4)):
+    def __init__(self, ctx, schedule, *, granularity=Granularity.TENSOR, nm=(2, 4),
+                 sensing=None, solver=None, correction=None, block_size=None, redraw=None,
+                 rho=None, damping=None, alpha=None, shrink=None, observe_window=None,
+                 solver_max_iter=None, solver_tol=None):
         super().__init__()
         self.ctx = expect(ctx, Context, "ctx")
         expect(schedule, Schedule, "schedule")
@@ -66,10 +211,20 @@ class Pruner(_Handle):
         self.granularity = to_enum(Granularity, granularity, "granularity")
         opts.granularity = int(self.granularity)
         opts.nm_n, opts.nm_m = _nm(nm, "nm")
+        _set_csp_options(opts, dict(
+            sensing=sensing, solver=solver, correction=correction, block_size=block_size,
+            redraw=redraw, rho=rho, damping=damping, alpha=alpha, shrink=shrink,
+            observe_window=observe_window, solver_max_iter=solver_max_iter,
+            solver_tol=solver_tol), per_tensor=False)
         self._callback = schedule._callback  # C copied the schedule, and its thunk pointer
+        self._step_callback = None  # _StepCallback of set_callback()
+        self._retired = []      # replaced step callbacks, kept until step() returns
         self._tensors = []      # Tensor per index (weights)
         self._companions = {}   # index -> [Tensor]
         self._excluded = []
+        self._kinds = []        # SensingKind in force per index
+        self._attached = {}     # index -> Sensing attached by set_sensing()
+        self._views = weakref.WeakValueDictionary()  # index -> _BorrowedSensing
         handle = ctypes.c_void_p()
         check(lib.csp_pruner_create(ctypes.byref(handle), ctx._live(), schedule._live(),
                                     ctypes.byref(opts)), ctx)
@@ -98,7 +253,9 @@ class Pruner(_Handle):
             t.close()
 
     def add_tensor(self, weight, name=None, *, granularity=None, group=0, nm=None,
-                   exclude=False, final_sparsity=None):
+                   exclude=False, final_sparsity=None, sensing=None, solver=None,
+                   correction=None, block_size=None, redraw=None, rho=None, damping=None,
+                   alpha=None, shrink=None):
         """Add a weight tensor (before the first step()); returns its index.
 
         @param weight          A Tensor, or a numpy array / torch tensor viewed
@@ -110,6 +267,13 @@ class Pruner(_Handle):
         @param exclude         Never pruned nor masked (its mask reads all ones).
         @param final_sparsity  Own final sparsity in [0, 1): the schedule's
                                targets scaled by final_sparsity / s_f.
+        @param sensing, solver, correction, block_size, redraw, rho, damping,
+               alpha, shrink
+                               This tensor's CSP options; None for the
+                               pruner's. A value the library would read as
+                               "the pruner's" (block_size < 1, rho <= 0, a
+                               negative damping, alpha or shrink) raises
+                               ValueError.
         """
         self._live()
         opts = _lib.init_struct(_lib.PrunerTensorOptions)
@@ -119,6 +283,10 @@ class Pruner(_Handle):
         opts.nm_n, opts.nm_m = _nm(nm, "nm")
         opts.exclude = 1 if exclude else 0
         opts.final_sparsity = -1.0 if final_sparsity is None else final_sparsity
+        _set_csp_options(opts, dict(
+            sensing=sensing, solver=solver, correction=correction, block_size=block_size,
+            redraw=redraw, rho=rho, damping=damping, alpha=alpha, shrink=shrink),
+            per_tensor=True)
         t = self._as_tensor(weight, name)
         index = ctypes.c_int32(-1)
         try:
@@ -129,6 +297,7 @@ class Pruner(_Handle):
             raise
         self._tensors.append(t)
         self._excluded.append(bool(exclude))
+        self._kinds.append(self.stats(index.value).sensing)
         return index.value
 
     def add_companion(self, index, companion, name=None):
@@ -157,8 +326,134 @@ class Pruner(_Handle):
         """Call after every optimizer update: prunes at pruning events, else
         re-applies the masks to the weights and their companions. Returns
         Status.PRUNED or Status.MASKED; raises CspError otherwise (every
-        buffer and mask is then left untouched)."""
-        return check(lib.csp_step(self._live(), step), self.ctx, self._callback)
+        buffer and mask is then left untouched, except when the step callback
+        failed: E_CALLBACK after a step that stays applied)."""
+        st = lib.csp_step(self._live(), step)
+        self._retired = []
+        pending = self._callback.take() if self._callback is not None else None
+        mine = self._step_callback.take() if self._step_callback is not None else None
+        if mine is not None and not isinstance(mine, Exception):
+            raise mine      # KeyboardInterrupt, SystemExit: never swallowed
+        if pending is None and st == Status.E_CALLBACK:
+            pending = mine  # the schedule's callback, when it failed, came first
+        return check(st, self.ctx, pending=pending)
+
+    def set_callback(self, fn):
+        """Run ``fn(pruner, step, status, event)`` at the end of every step()
+        call (``csp_pruner_set_callback``), or remove it (None). ``status``
+        is what step() is about to return (a Status, errors included),
+        ``event`` is True when the step was, or would have been, a pruning
+        event. It may read the pruner (stats, masks, digest); step() from
+        inside it raises CspError (E_STATE). Its return value is ignored. An
+        exception it raises makes a step() that had succeeded raise CspError
+        (E_CALLBACK) with the exception as ``__cause__``; the step stays
+        applied (calling step() again with the same step re-applies the
+        masks)."""
+        h = self._live()
+        cb = None if fn is None else _StepCallback(fn, self)
+        check(lib.csp_pruner_set_callback(h, cb.thunk if cb is not None else _lib.STEP_FN(),
+                                          None), self.ctx)
+        if self._step_callback is not None:
+            self._retired.append(self._step_callback)  # it may be running right now
+        self._step_callback = cb
+
+    # --- CSP: sensing operators and observations --------------------------------
+
+    def sensing(self, index):
+        """Tensor ``index``'s sensing operator (``csp_pruner_sensing``), or
+        None for a GMP or excluded tensor.
+
+        An operator attached with set_sensing() is returned as itself. The
+        pruner's own operator is returned as a *borrowed* csp.Sensing view
+        (``.borrowed`` is True): every Sensing method works on it (gram(),
+        set_gram() for SensingKind.GRAM tensors, read_accumulator() /
+        write_accumulator() for an all-reduce), but it must not outlive the
+        pruner: closing the pruner or its context closes the view, and
+        set_sensing() on the tensor closes it too. Closing the view frees
+        nothing."""
+        h = self._live()
+        index = self._index(index)
+        out = ctypes.c_void_p()
+        check(lib.csp_pruner_sensing(h, index, ctypes.byref(out)), self.ctx)
+        if not out.value:
+            return None
+        attached = self._attached.get(index)
+        if attached is not None and attached._handle and attached._handle.value == out.value:
+            return attached
+        view = self._views.get(index)
+        if view is None or view.closed or view._handle.value != out.value:
+            view = _BorrowedSensing(self, out.value)
+            self._views[index] = view
+        return view
+
+    def set_sensing(self, index, sensing):
+        """Attach a csp.Sensing you made to tensor ``index``
+        (``csp_pruner_set_sensing``), replacing its operator for the
+        following events; None detaches it again. The tensor must be a
+        non-excluded ROW tensor and the operator's n its CSP row length (cols,
+        or the block size of a rank-1 tensor); it becomes a CSP tensor. The
+        pruner pins the operator: closing the operator closes the pruner, as
+        for tensors. A borrowed view (from sensing()) cannot be attached."""
+        h = self._live()
+        index = self._index(index)
+        if sensing is not None:
+            expect(sensing, Sensing, "sensing")
+            if sensing.borrowed:
+                raise ValueError("a borrowed operator (Pruner.sensing()) cannot be attached: "
+                                 "attach a csp.Sensing you made")
+            ptr = sensing._live()
+        else:
+            ptr = None
+        check(lib.csp_pruner_set_sensing(h, index, ptr), self.ctx)
+        view = self._views.pop(index, None)
+        if view is not None:
+            view.close()
+        old = self._attached.pop(index, None)
+        if sensing is not None:
+            self._depend_on(sensing)
+            self._attached[index] = sensing
+        if old is not None:
+            self._deps.remove(old)
+            if old not in self._deps:
+                old._users.discard(self)
+            old._unpin()
+        self._kinds[index] = self.stats(index).sensing
+
+    def observe(self, index, x):
+        """Feed layer inputs to tensor ``index``'s activations operator
+        (``csp_pruner_observe``: S += x^T x, N += rows). ``x`` is a (rows,
+        n) float32 numpy array or CPU torch tensor, C-contiguous, n the
+        tensor's CSP row length (the weight's columns, the input features of
+        a Linear layer), read in place: never copied or converted (TypeError
+        for another dtype, ValueError for another layout). The tensor must
+        have activations sensing (else CspError E_INVALID); non-finite inputs
+        raise CspError (E_NONFINITE) and change nothing."""
+        h = self._live()
+        index = self._index(index)
+        ptr, rows, cols, stride = row_view(x, "float32", "x")
+        if len(x.shape) != 2:
+            raise ValueError("x must be 2-D (rows, n), not of shape %s" % (tuple(x.shape),))
+        if rows > 1 and stride != cols:
+            raise ValueError("x must be C-contiguous (csp_pruner_observe takes no row stride); "
+                             "pass numpy.ascontiguousarray(x) or x.contiguous()")
+        check(lib.csp_pruner_observe(h, index, ptr if rows else None, rows, cols), self.ctx)
+
+    def wants_observe(self, step):
+        """Should the forward pass of ``step`` (the pass whose update
+        step(step) follows) observe activations? True when some tensor has
+        activations sensing and the next event is within observe_window
+        steps (any event when the window is 0). Advice only: observe() is
+        never refused."""
+        out = ctypes.c_int32()
+        check(lib.csp_pruner_wants_observe(self._live(), step, ctypes.byref(out)), self.ctx)
+        return bool(out.value)
+
+    def sensing_kind(self, index):
+        """The SensingKind in force for tensor ``index`` (that of an attached
+        operator when one is set; IDENTITY for GMP tensors), kept on the
+        Python side: no library call."""
+        self._live()
+        return self._kinds[self._index(index)]
 
     @property
     def last_step(self):
@@ -241,7 +536,26 @@ class Pruner(_Handle):
                            achieved_sparsity=st.achieved_sparsity,
                            granularity=Granularity(st.granularity),
                            excluded=bool(st.excluded),
-                           last_event=None if st.last_event < 0 else st.last_event)
+                           last_event=None if st.last_event < 0 else st.last_event,
+                           sensing=SensingKind(st.sensing), solver=SolverMethod(st.solver),
+                           correction=Correction(st.correction),
+                           converged=bool(st.converged), weight_error=st.weight_error,
+                           sensing_error=st.sensing_error,
+                           solver_iterations=st.solver_iterations,
+                           solver_iterations_max=st.solver_iterations_max,
+                           rows_not_converged=st.rows_not_converged,
+                           rows_damped=st.rows_damped, events=st.events,
+                           event_seconds=st.event_seconds, total_seconds=st.total_seconds,
+                           observed_rows=st.observed_rows)
+
+    def step_stats(self):
+        """StepStats of the whole pruner (``csp_pruner_step_stats``)."""
+        st = _lib.init_struct(_lib.StepStats)
+        check(lib.csp_pruner_step_stats(self._live(), ctypes.byref(st)), self.ctx)
+        return StepStats(steps=st.steps, events=st.events,
+                         last_event=None if st.last_event < 0 else st.last_event,
+                         numel=st.numel, nnz=st.nnz, last_event_seconds=st.last_event_seconds,
+                         event_seconds=st.event_seconds, total_seconds=st.total_seconds)
 
     # --- state --------------------------------------------------------------------
 

@@ -41,6 +41,9 @@ class Sensing(_Handle):
     Keyword arguments left as None take the library's defaults.
     """
     _free = lib.csp_sensing_free
+    #: False for operators made here; True for views of a pruner's own
+    #: operators (Pruner.sensing()).
+    borrowed = False
 
     def __init__(self, ctx, kind=SensingKind.IDENTITY, n=None, *, m=None, rho=None,
                  damping=None, tensor_id=None):
@@ -218,4 +221,29 @@ class Sensing(_Handle):
             extra = " m=%d" % self.m
         elif self.kind == SensingKind.ACTIVATIONS:
             extra = " observed=%d" % self.count
+        if self.borrowed:
+            extra += " borrowed"
         return "<csp.Sensing %s n=%d%s>" % (self.kind.name.lower(), self.n, extra)
+
+
+def _free_nothing(handle):
+    """A borrowed operator is freed by the pruner that owns it."""
+
+
+class _BorrowedSensing(Sensing):
+    """A view of the sensing operator a pruner created and owns for one of
+    its tensors (``csp_pruner_sensing()``): every method of Sensing works on
+    it, but close() frees nothing, and it depends on the pruner like an
+    object made from it. Closing the pruner (or its context) closes the view
+    first; the pruner's C handle is not freed while a view is open, so a view
+    never points at freed memory. Pruner.set_sensing() on the tensor closes
+    the view (the C pointer is only valid until another operator is attached).
+    """
+    _free = staticmethod(_free_nothing)
+    borrowed = True
+
+    def __init__(self, pruner, handle):  # pylint: disable=super-init-not-called
+        _Handle.__init__(self)
+        self.ctx = pruner.ctx
+        self._handle = ctypes.c_void_p(handle)
+        self._depend_on(pruner)

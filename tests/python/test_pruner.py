@@ -180,7 +180,13 @@ def test_stats_fields(ctx):
     s = pruner.stats(0)
     assert s == csp.TensorStats(index=0, name="layer.weight", numel=40, nnz=40,
                                 target_sparsity=0.0, achieved_sparsity=0.0,
-                                granularity=G.ROW, excluded=False, last_event=None)
+                                granularity=G.ROW, excluded=False, last_event=None,
+                                sensing=csp.SensingKind.IDENTITY, solver=csp.SolverMethod.OMP,
+                                correction=csp.Correction.NONE, converged=True,
+                                weight_error=0.0, sensing_error=0.0, solver_iterations=0,
+                                solver_iterations_max=0, rows_not_converged=0, rows_damped=0,
+                                events=0, event_seconds=0.0, total_seconds=0.0,
+                                observed_rows=0)
     assert pruner.last_step is None
     for t in range(12):
         pruner.step(t)
