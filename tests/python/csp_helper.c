@@ -10,17 +10,29 @@
  *       snapshots in WEIGHTS and writes masks, final weights and companions
  *       to OUT; prints "status STEP ST" per step, "digest D", "nnz N".
  *
- * SPEC lines (in this order; "tensor" repeated):
+ * SPEC lines (in this order; "tensor" repeated, each optionally followed by
+ * its "tcsp" line; "csp" and "observe" optional):
  *   schedule KIND SI SF EXPONENT BEGIN END FREQ
  *   pruner GRANULARITY NM_N NM_M
+ *   csp SENSING SOLVER CORRECTION BLOCK REDRAW WINDOW MAX_ITER RHO DAMPING ALPHA
+ *       SHRINK TOL                      (csp_pruner_options' CSP fields)
+ *   observe ROWS
  *   steps T
  *   tensor DTYPE ROWS COLS GRANULARITY GROUP NM_N NM_M EXCLUDE FINAL_SPARSITY
+ *   tcsp SENSING SOLVER CORRECTION BLOCK REDRAW RHO DAMPING ALPHA SHRINK
+ *                                       (the previous tensor's CSP overrides)
  * WEIGHTS: for each step t < T, for each tensor, ROWS*COLS values of DTYPE
- *   (1 float32, 2 float64), native byte order. At step t every weight is
- *   overwritten with its snapshot (the host's optimizer update), then
+ *   (1 float32, 2 float64), native byte order; then, with "observe", for each
+ *   tensor whose operator is an activations one (in index order), ROWS x COLS
+ *   float32 layer inputs. At step t every weight is overwritten with its
+ *   snapshot (the host's optimizer update), the inputs are given to
+ *   csp_pruner_observe() when csp_pruner_wants_observe(t) says so, then
  *   csp_step(t) runs. Every tensor has one companion, all ones at start.
  * OUT: for each tensor: (numel + 63) / 64 mask words, numel final weights,
  *   numel companion values.
+ * Also prints "tstats I SENSING SOLVER CORRECTION CONVERGED WEIGHT_ERROR
+ *   SENSING_ERROR ITERATIONS ITERATIONS_MAX NOT_CONVERGED DAMPED EVENTS
+ *   OBSERVED_ROWS" per tensor and "sstats STEPS EVENTS LAST_EVENT NUMEL NNZ".
  */
 #include <csp/csp.h>
 
@@ -250,7 +262,7 @@ static int prune(const char *spec_path, const char *weights_path, const char *ou
     csp_schedule_options_init(&so, sizeof so);
     csp_pruner_options po;
     csp_pruner_options_init(&po, sizeof po);
-    long long steps = 0;
+    long long steps = 0, observe_rows = 0;
     spec_tensor ts[MAX_TENSORS];
     int n = 0;
     char word[32];
@@ -272,6 +284,35 @@ static int prune(const char *spec_path, const char *weights_path, const char *ou
             po.granularity = g;
             po.nm_n = nn;
             po.nm_m = mm;
+        } else if (strcmp(word, "csp") == 0) {
+            int sens, solv, corr, bs, rd, win, mi;
+            if (fscanf(spec, "%d %d %d %d %d %d %d %lf %lf %lf %lf %lf", &sens, &solv, &corr,
+                       &bs, &rd, &win, &mi, &po.rho, &po.damping, &po.alpha, &po.shrink,
+                       &po.solver_tol) != 12)
+                FAIL("bad csp line");
+            po.sensing = sens;
+            po.solver = solv;
+            po.correction = corr;
+            po.block_size = bs;
+            po.redraw = rd;
+            po.observe_window = win;
+            po.solver_max_iter = mi;
+        } else if (strcmp(word, "observe") == 0) {
+            if (fscanf(spec, "%lld", &observe_rows) != 1)
+                FAIL("bad observe line");
+        } else if (strcmp(word, "tcsp") == 0) {
+            if (n == 0)
+                FAIL("tcsp before any tensor");
+            csp_pruner_tensor_options *o = &ts[n - 1].opts;
+            int sens, solv, corr, bs, rd;
+            if (fscanf(spec, "%d %d %d %d %d %lf %lf %lf %lf", &sens, &solv, &corr, &bs, &rd,
+                       &o->rho, &o->damping, &o->alpha, &o->shrink) != 9)
+                FAIL("bad tcsp line");
+            o->sensing = sens;
+            o->solver = solv;
+            o->correction = corr;
+            o->block_size = bs;
+            o->redraw = rd;
         } else if (strcmp(word, "steps") == 0) {
             if (fscanf(spec, "%lld", &steps) != 1)
                 FAIL("bad steps line");
@@ -329,6 +370,20 @@ static int prune(const char *spec_path, const char *weights_path, const char *ou
             CHECK(csp_pruner_add_companion(pruner, t->index, t->c));
     }
 
+    int activations[MAX_TENSORS];
+    int64_t max_cols = 1;
+    for (int i = 0; i < n; i++) {
+        csp_sensing *sens = NULL;
+        CHECK(csp_pruner_sensing(pruner, ts[i].index, &sens));
+        activations[i] = sens != NULL && csp_sensing_kind(sens) == CSP_SENSING_ACTIVATIONS;
+        if (ts[i].cols > max_cols)
+            max_cols = ts[i].cols;
+    }
+    float *inputs = malloc((size_t)((observe_rows > 0 ? observe_rows : 1) * max_cols) *
+                           sizeof *inputs);
+    if (inputs == NULL)
+        FAIL("out of memory");
+
     FILE *w = fopen(weights_path, "rb");
     if (w == NULL)
         FAIL("cannot open %s", weights_path);
@@ -338,12 +393,40 @@ static int prune(const char *spec_path, const char *weights_path, const char *ou
             if (fread(ts[i].data, esize(ts[i].dtype), count, w) != count)
                 FAIL("short weights file");
         }
+        int32_t want = 0;
+        CHECK(csp_pruner_wants_observe(pruner, s, &want));
+        for (int i = 0; i < n && observe_rows > 0; i++) {
+            if (!activations[i])
+                continue;
+            size_t count = (size_t)(observe_rows * ts[i].cols);
+            if (fread(inputs, sizeof *inputs, count, w) != count)
+                FAIL("short weights file (inputs)");
+            if (want)
+                CHECK(csp_pruner_observe(pruner, ts[i].index, inputs, observe_rows, ts[i].cols));
+        }
         csp_status st = csp_step(pruner, s);
         printf("status %lld %d\n", s, (int)st);
         if (st < 0)
             FAIL("csp_step: %s", csp_context_last_error(ctx));
     }
     fclose(w);
+    free(inputs);
+
+    for (int i = 0; i < n; i++) {
+        csp_tensor_stats ts_;
+        csp_tensor_stats_init(&ts_, sizeof ts_);
+        CHECK(csp_pruner_tensor_stats(pruner, ts[i].index, &ts_));
+        printf("tstats %d %d %d %d %d %.17g %.17g %lld %lld %lld %lld %lld %lld\n", i,
+               (int)ts_.sensing, (int)ts_.solver, (int)ts_.correction, (int)ts_.converged,
+               ts_.weight_error, ts_.sensing_error, (long long)ts_.solver_iterations,
+               (long long)ts_.solver_iterations_max, (long long)ts_.rows_not_converged,
+               (long long)ts_.rows_damped, (long long)ts_.events, (long long)ts_.observed_rows);
+    }
+    csp_step_stats ss;
+    csp_step_stats_init(&ss, sizeof ss);
+    CHECK(csp_pruner_step_stats(pruner, &ss));
+    printf("sstats %lld %lld %lld %lld %lld\n", (long long)ss.steps, (long long)ss.events,
+           (long long)ss.last_event, (long long)ss.numel, (long long)ss.nnz);
 
     uint64_t digest = 0;
     int64_t nnz = 0;
