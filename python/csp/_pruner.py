@@ -589,6 +589,12 @@ class Pruner(_Handle):
         companions, and the result is checked bit for bit against the saved
         masks. A callback schedule whose targets went down cannot be restored
         this way: ValueError, and this pruner must be discarded.
+
+        CSP tensors are replayed through an identity operator (a magnitude
+        selection of the 0/1 masks) and their operators put back; borrowed
+        views of them (sensing()) are closed. The step callback is not run by
+        the replay. Not restored: CSP solver state (ISTA/FISTA lambdas),
+        observations, and statistics (they describe the replay).
         """
         np = _numpy()
         if state.get("format") != STATE_FORMAT or state.get("version") != STATE_VERSION:
@@ -606,21 +612,43 @@ class Pruner(_Handle):
         last = int(state["last_step"])
         if last < 0:
             return
-        scratch = []
+        h = self._live()
+        scratch, identities = [], {}
+        # The replay must be a magnitude selection of the 0/1 masks: CSP
+        # tensors get an identity operator for it (their own operators, an
+        # activations accumulator included, are left as they are), and the
+        # step callback is not run.
+        if self._step_callback is not None:
+            check(lib.csp_pruner_set_callback(h, _lib.STEP_FN(), None), self.ctx)
         try:
-            for i, t in enumerate(self._tensors):
-                if self._excluded[i]:
-                    continue
-                bits = np.unpackbits(masks[i].astype("<u8").view(np.uint8),
-                                     bitorder="little")[:t.numel]
-                s = bits.astype(np.float32 if t.dtype == DType.F32 else np.float64)
-                scratch.append(s)
-                check(lib.csp_tensor_set_data(t._live(), s.ctypes.data), self.ctx)
-            self.step(last)
+            try:
+                for i, t in enumerate(self._tensors):
+                    if self._excluded[i]:
+                        continue
+                    if self._kinds[i] != SensingKind.IDENTITY:
+                        identities[i] = Sensing.identity(self.ctx, self.sensing(i).n)
+                        view = self._views.pop(i, None)
+                        if view is not None:
+                            view.close()
+                        check(lib.csp_pruner_set_sensing(h, i, identities[i]._live()),
+                              self.ctx)
+                    bits = np.unpackbits(masks[i].astype("<u8").view(np.uint8),
+                                         bitorder="little")[:t.numel]
+                    s = bits.astype(np.float32 if t.dtype == DType.F32 else np.float64)
+                    scratch.append(s)
+                    check(lib.csp_tensor_set_data(t._live(), s.ctypes.data), self.ctx)
+                self.step(last)
+            finally:
+                for t in self._tensors:
+                    lib.csp_tensor_set_data(t._live(), describe_buffer(t.buffer)[0])
+                for i, ident in identities.items():
+                    mine = self._attached.get(i)
+                    lib.csp_pruner_set_sensing(h, i, mine._live() if mine is not None else None)
+                    ident.close()
+            self.step(last)  # same step: re-apply the masks to the real buffers
         finally:
-            for t in self._tensors:
-                lib.csp_tensor_set_data(t._live(), describe_buffer(t.buffer)[0])
-        self.step(last)  # same step: re-apply the masks to the real buffers
+            if self._step_callback is not None:
+                lib.csp_pruner_set_callback(h, self._step_callback.thunk, None)
         for i in range(n):
             if not np.array_equal(self.mask_words(i), masks[i]):
                 raise ValueError(

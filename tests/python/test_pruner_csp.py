@@ -555,3 +555,56 @@ def test_bad_csp_options(ctx):
     with pytest.raises(TypeError, match="add_tensor"):
         p.add_tensor(np.ones((2, 4), np.float32), observe_window=3)  # pruner-wide only
     assert len(p) == 0 and not p._owned  # nothing left behind
+
+
+# --- state ------------------------------------------------------------------------------------
+
+def test_csp_state_round_trip_with_the_accumulator(ctx):
+    rng = np.random.default_rng(12)
+    sched = csp.Schedule.polynomial(ctx, 0.8, end_step=20, frequency=5, exponent=1)
+    shapes = [(6, 10), (5, 8), (300,)]
+    inputs = [rng.standard_normal((8, 10)).astype(np.float32) for _ in range(30)]
+
+    def build(arrays):
+        p = csp.Pruner(ctx, sched, granularity="row", sensing="gaussian",
+                       correction="full", observe_window=4)
+        p.add_tensor(arrays[0], sensing="activations", correction="blend")
+        p.add_tensor(arrays[1])
+        p.add_tensor(arrays[2], block_size=64)
+        p.set_callback(lambda *a: calls.append(a[1]))
+        return p
+
+    def run(p, arrays, steps, deltas):
+        for t in steps:
+            for a, d in zip(arrays, deltas[t]):
+                a += d
+            if p.wants_observe(t):
+                p.observe(0, inputs[t])
+            p.step(t)
+
+    calls = []
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    deltas = [[0.01 * rng.standard_normal(s).astype(np.float32) for s in shapes]
+              for _ in range(30)]
+    p1 = build(arrays)
+    run(p1, arrays, range(19), deltas)  # mid-window of the event at 20 (17..20)
+    state, acc = p1.state(), p1.sensing(0).read_accumulator()
+    assert acc[-1] == 16
+
+    copies = [a.copy() for a in arrays]
+    p2 = build(copies)
+    n_calls = len(calls)
+    v = p2.sensing(1)
+    p2.load_state(state)
+    assert len(calls) == n_calls  # the replay does not run the step callback
+    assert v.closed and p2.sensing(1).kind == S.GAUSSIAN  # its own operators are back
+    assert p2.sensing(0).count == 0  # observations are not part of state() ...
+    p2.sensing(0).write_accumulator(acc)  # ... the accumulator carries them
+    for i in range(3):
+        np.testing.assert_array_equal(p2.mask(i), p1.mask(i))
+    run(p1, arrays, range(19, 30), deltas)
+    run(p2, copies, range(19, 30), deltas)
+    assert len(calls) == n_calls + 22
+    assert p2.digest() == p1.digest()
+    for a, b in zip(arrays, copies):
+        np.testing.assert_array_equal(a, b)
