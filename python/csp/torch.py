@@ -12,6 +12,13 @@ Parameters are CPU, contiguous, float32 (or float64) tensors viewed by
 pointer (``tensor.data_ptr()``), never copied: libcsp writes the zeros into
 the parameters' own memory. Anything else raises a TypeError/ValueError that
 says what to change.
+
+CSP (compressed-sensing pruning) is chosen with ``sensing=`` and friends,
+e.g. activation sensing, whose layer inputs the forward hooks feed:
+
+    pruner = csp.torch.ModulePruner(model, opt, final_sparsity=0.9, end_step=2000,
+                                    granularity="row", sensing="activations",
+                                    observe_window=20)
 """
 
 import fnmatch
@@ -21,8 +28,8 @@ import weakref
 import torch
 from torch import nn
 
-from ._core import Context, Granularity, describe_buffer
-from ._pruner import STATE_FORMAT, STATE_VERSION, Pruner
+from ._core import Context, CspError, Granularity, SensingKind, describe_buffer
+from ._pruner import STATE_FORMAT, STATE_VERSION, TENSOR_CSP_OPTIONS, Pruner
 from ._schedule import Schedule
 
 __all__ = ["ModulePruner", "DEFAULT_COMPANION_KEYS", "default_include"]
@@ -37,7 +44,7 @@ DEFAULT_COMPANION_KEYS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_a
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
 
 _OVERRIDE_KEYS = {"sparsity", "final_sparsity", "granularity", "group", "nm", "exclude",
-                  "prune"}
+                  "prune"} | set(TENSOR_CSP_OPTIONS)
 
 MODULE_STATE_FORMAT = "csp.torch.ModulePruner"
 MODULE_STATE_VERSION = 1
@@ -73,17 +80,29 @@ class ModulePruner:
     @param overrides       {name or fnmatch pattern: {key: value}} with keys
                            sparsity (alias final_sparsity), granularity, group,
                            nm, exclude (registered, never pruned), prune (True
-                           forces a parameter in, False leaves it out). Later
-                           patterns win; an exact name wins over patterns; a
-                           pattern that matches nothing is an error.
+                           forces a parameter in, False leaves it out), and the
+                           per-tensor CSP options (sensing, solver, correction,
+                           block_size, redraw, rho, damping, alpha, shrink).
+                           Later patterns win; an exact name wins over
+                           patterns; a pattern that matches nothing is an
+                           error.
     @param include         ``include(name, module, param) -> bool``: the
                            parameters to prune (default: default_include).
     @param companion_keys  Optimizer-state keys registered as companions.
-    @param observe         Install forward hooks on nn.Linear and nn.LSTM that
-                           feed their inputs to activation sensing (observe()).
+    @param sensing, solver, correction, block_size, redraw, rho, damping,
+           alpha, shrink, observe_window, solver_max_iter, solver_tol
+                           The CSP configuration of csp.Pruner (docs/guide.md,
+                           "CSP"; None: the library's default, GMP). CSP
+                           tensors need granularity "row".
+    @param observe         Forward hooks on nn.Linear and nn.LSTM that feed
+                           their inputs to observe() (see _install_hooks):
+                           True installs them, False never (feed observe()
+                           yourself), None (default) when some parameter has
+                           activations sensing or an observer is given. With
+                           hooks, a parameter with activations sensing that no
+                           hook can feed is a ValueError.
     @param observer        ``observer(name, x)`` called with every observed
-                           input matrix (rows x cols float32): for inspection,
-                           and the hook point until the library has sensing.
+                           input matrix (rows x cols float32), for inspection.
     @param ctx             A csp.Context; default: a new one made with seed
                            and num_threads, owned and closed by this object.
     """
@@ -92,7 +111,10 @@ class ModulePruner:
                  begin_step=0, end_step=None, frequency=100, initial_sparsity=0.0,
                  exponent=3.0, granularity=Granularity.TENSOR, nm=(2, 4), overrides=None,
                  include=default_include, companion_keys=DEFAULT_COMPANION_KEYS,
-                 observe=False, observer=None, ctx=None, seed=0, num_threads=1):
+                 observe=None, observer=None, ctx=None, seed=0, num_threads=1,
+                 sensing=None, solver=None, correction=None, block_size=None, redraw=None,
+                 rho=None, damping=None, alpha=None, shrink=None, observe_window=None,
+                 solver_max_iter=None, solver_tol=None):
         if not isinstance(model, nn.Module):
             raise TypeError("model must be a torch.nn.Module, not %s" % type(model).__name__)
         self.model = model
@@ -103,6 +125,7 @@ class ModulePruner:
         self._owned_schedule = None
         self._pruner = None
         self._step = 0
+        self._gate = (None, False)  # (step, hooks active) for the forward passes of a step
 
         if isinstance(schedule, Schedule):
             if ctx is not None and ctx is not schedule.ctx:
@@ -140,7 +163,12 @@ class ModulePruner:
             #: object when it was made here
             self.schedule = sched
             self._owned_schedule = sched if own_schedule else None
-            self._pruner = Pruner(ctx, sched, granularity=granularity, nm=nm)
+            self._pruner = Pruner(ctx, sched, granularity=granularity, nm=nm, sensing=sensing,
+                                  solver=solver, correction=correction,
+                                  block_size=block_size, redraw=redraw, rho=rho,
+                                  damping=damping, alpha=alpha, shrink=shrink,
+                                  observe_window=observe_window,
+                                  solver_max_iter=solver_max_iter, solver_tol=solver_tol)
             self._register(include, overrides or {})
             self._sync()  # optimizer state that already exists (e.g. loaded)
             self._observer = observer
@@ -148,6 +176,8 @@ class ModulePruner:
             self.observed_rows = {n: 0 for n in self.names}
             #: LSTM weights whose inputs no forward hook can see (observe=True)
             self.unobserved = []
+            if observe is None:
+                observe = observer is not None or bool(self._activations())
             if observe:
                 self._install_hooks()
         except BaseException:
@@ -204,10 +234,16 @@ class ModulePruner:
         except (TypeError, ValueError) as e:
             raise type(e)("parameter %s: %s" % (name, e)) from None
         sparsity = opts.get("sparsity", opts.get("final_sparsity"))
-        index = self._pruner.add_tensor(param, name, granularity=opts.get("granularity"),
-                                        group=opts.get("group", 0), nm=opts.get("nm"),
-                                        exclude=bool(opts.get("exclude", False)),
-                                        final_sparsity=sparsity)
+        csp_opts = {k: opts[k] for k in TENSOR_CSP_OPTIONS if k in opts}
+        try:
+            index = self._pruner.add_tensor(param, name, granularity=opts.get("granularity"),
+                                            group=opts.get("group", 0), nm=opts.get("nm"),
+                                            exclude=bool(opts.get("exclude", False)),
+                                            final_sparsity=sparsity, **csp_opts)
+        except CspError as e:
+            raise CspError(e.status, "parameter %s: %s" % (name, e.message)) from e
+        except (TypeError, ValueError) as e:
+            raise type(e)("parameter %s: %s" % (name, e)) from None
         self.names.append(name)
         self._params.append(param)
         self._ptrs.append(ptr)
@@ -269,56 +305,110 @@ class ModulePruner:
     def last_step(self):
         return self._live().last_step
 
-    # --- activation sensing (plumbing) --------------------------------------------------
+    # --- activation sensing -------------------------------------------------------------
+
+    def _activations(self):
+        """Indices of the parameters whose sensing is activations."""
+        p = self._live()
+        return [i for i in range(len(self.names)) if p.sensing_kind(i) == SensingKind.ACTIVATIONS]
+
+    def wants_observe(self, step=None):
+        """Should the forward pass of ``step`` (default: the coming one, the
+        pass whose update the next step() call follows) observe activations?
+        csp.Pruner.wants_observe: True when some parameter has activations
+        sensing and the next event is within observe_window steps."""
+        return self._live().wants_observe(self._step if step is None else step)
 
     def observe(self, name, x):
         """Feed the inputs ``x`` (rows x cols, cols = the weight's columns) of
-        the layer owning parameter ``name`` to activation sensing.
+        the layer owning parameter ``name`` to activation sensing: the
+        library's csp_pruner_observe() when the parameter has activations
+        sensing (S += x^T x, N += rows), and the ``observer`` callback.
 
-        This is the one place where libcsp's activation call goes once the
-        library has it (issue 5: csp_pruner_observe or the like). Until then
-        it counts the rows and hands ``x`` to the ``observer`` callback."""
+        ``x`` is read, never written: a float32 contiguous CPU tensor is
+        passed by pointer; any other dtype or layout is converted to one
+        first (a copy of the input, not of a parameter). The forward hooks
+        call this; call it yourself for layers they do not see (observe=False,
+        or parameters listed in ``unobserved``)."""
         index = self._name_index[name] if isinstance(name, str) else int(name)
+        p = self._live()
         x = x.detach()
+        if x.device.type != "cpu":
+            raise ValueError("observe(%s): the inputs are on device '%s'; libcsp reads CPU "
+                             "memory" % (self.names[index], x.device))
         if x.dtype != torch.float32 or not x.is_contiguous():
             x = x.to(torch.float32).contiguous()  # read-only input: a copy is fine
-        cols = self._pruner.tensor(index).cols
+        cols = p.tensor(index).cols
         if x.dim() != 2 or x.shape[1] != cols:
             raise ValueError("observe(%s): expected rows x %d, got %s"
                              % (self.names[index], cols, tuple(x.shape)))
+        if p.sensing_kind(index) == SensingKind.ACTIVATIONS:
+            try:
+                p.observe(index, x)
+            except CspError as e:
+                raise CspError(e.status, "observe(%s): %s" % (self.names[index], e.message)) \
+                    from e
         self.observed_rows[self.names[index]] += x.shape[0]
         if self._observer is not None:
             self._observer(self.names[index], x)
 
+    def _hooks_active(self):
+        """Do the forward hooks work in this step's passes? With activation
+        sensing, when wants_observe() says so (asked once per step); without
+        it, when an observer is there to see the inputs."""
+        step = self._step
+        if self._gate[0] != step:
+            p = self._live()
+            active = p.wants_observe(step) if self._activations() else \
+                self._observer is not None
+            self._gate = (step, active)
+        return self._gate[1]
+
     def _install_hooks(self):
         ref = weakref.ref(self)
+
+        def active():
+            me = ref()
+            return me is not None and not me.closed and me._hooks_active()
 
         def feed(name, x):
             me = ref()
             if me is not None and not me.closed:
                 me.observe(name, x)
 
+        fed = set()
         for mname, module in self.model.named_modules():
             prefix = mname + "." if mname else ""
             if isinstance(module, nn.Linear):
                 name = prefix + "weight"
                 if self._observable(module.weight, name):
-                    self._hooks.append(module.register_forward_hook(_linear_hook(feed, name)))
+                    fed.add(name)
+                    self._hooks.append(module.register_forward_hook(
+                        _linear_hook(active, feed, name)))
             elif isinstance(module, nn.LSTM):
-                fed = _lstm_fed(module)
+                seen = _lstm_fed(module)
                 targets = {}
                 for pname, param in module.named_parameters(recurse=False):
                     name = prefix + pname
                     if not self._observable(param, name):
                         continue
-                    if pname in fed:
+                    if pname in seen:
                         targets[pname] = name
+                        fed.add(name)
                     elif pname.startswith("weight"):
                         self.unobserved.append(name)
                 if targets:
                     self._hooks.append(module.register_forward_hook(
-                        _lstm_hook(feed, module, targets)))
-        if self.unobserved:
+                        _lstm_hook(active, feed, module, targets)))
+        starved = [self.names[i] for i in self._activations() if self.names[i] not in fed]
+        if starved:
+            raise ValueError(
+                "activations sensing needs the inputs of %s, which no forward hook sees (hooks "
+                "feed nn.Linear weights, and of an nn.LSTM weight_ih_l0[_reverse] and the last "
+                "layer's forward weight_hh); give them another sensing, e.g. overrides={%r: "
+                "{'sensing': 'gaussian'}}, or pass observe=False and call observe() yourself"
+                % (", ".join(starved), starved[0]))
+        if self.unobserved and not self._activations():  # only an observer would miss them
             warnings.warn("csp.torch: the inputs of %s are not visible to a forward hook "
                           "(inner LSTM layers, reverse-direction recurrences); they are not "
                           "observed" % ", ".join(self.unobserved), stacklevel=3)
@@ -348,6 +438,16 @@ class ModulePruner:
 
     def nnz(self, name=None):
         return self._live().nnz(None if name is None else self._name_index[name])
+
+    def sensing(self, name):
+        """The sensing operator of parameter ``name`` (csp.Pruner.sensing: a
+        borrowed view of the pruner's own, e.g. to all-reduce an activations
+        accumulator; None for GMP parameters)."""
+        return self._live().sensing(self._name_index[name])
+
+    def step_stats(self):
+        """csp.StepStats of the whole pruner."""
+        return self._live().step_stats()
 
     def sparsity(self):
         """Fraction of zeros over the pruned (non-excluded) parameters."""
@@ -441,9 +541,11 @@ class ModulePruner:
 
 # --- forward hooks ---------------------------------------------------------------------------
 
-def _linear_hook(feed, name):
+def _linear_hook(active, feed, name):
+    """nn.Linear: the weight (out, in) is fed the layer input, every leading
+    dimension flattened into rows: (N, in)."""
     def hook(module, inputs, output):
-        if module.training and inputs:
+        if module.training and inputs and active():
             x = inputs[0]
             feed(name, x.detach().reshape(-1, x.shape[-1]))
     return hook
@@ -460,11 +562,17 @@ def _lstm_fed(lstm):
     return fed
 
 
-def _lstm_hook(feed, lstm, targets):
+def _lstm_hook(active, feed, lstm, targets):
+    """nn.LSTM: weight_ih_l0 (and _reverse), (4H, in), is fed the input
+    frames x_t, one row per frame of every sequence (padded, batch_first or
+    packed order); the last layer's forward weight_hh, (4H, H), is fed the
+    previous hidden state h_{t-1} of the same frames (h_0 for the first frame:
+    the hx given to the LSTM, else zeros), since W_hh multiplies h_{t-1} in
+    the gates W_ih x_t + W_hh h_{t-1} + b."""
     last_hh = "weight_hh_l%d" % (lstm.num_layers - 1)
 
     def hook(module, inputs, output):
-        if not module.training or not inputs:
+        if not module.training or not inputs or not active():
             return
         x = inputs[0]
         hx = inputs[1] if len(inputs) > 1 else None

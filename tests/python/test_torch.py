@@ -421,3 +421,219 @@ def test_masks_match_numpy_reference_on_a_module():
     want = np.ones(w0.size, bool)
     want[order[:round(0.3 * w0.size)]] = False
     assert np.array_equal(p.mask("fc1.weight").numpy().ravel(), want)
+
+
+# --- CSP ------------------------------------------------------------------------------------
+
+class Speech(nn.Module):
+    """The shape of the speech model: LSTM over frames, mean-pooled, Linear."""
+    def __init__(self, n_in=6, hidden=8, n_out=3):
+        super().__init__()
+        self.lstm = nn.LSTM(n_in, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, n_out)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.fc(out.mean(1))
+
+
+def speech_data(seed=0, n=16, frames=5, n_in=6):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, frames, n_in, generator=g)
+    y = (x[:, :, 0].mean(1) > 0).long() + (x[:, :, 1].mean(1) > 0.3).long()
+    return x, y
+
+
+def test_hooks_feed_activation_sensing_exactly_what_method_md_says():
+    torch.manual_seed(7)
+    model = Speech()
+    x, _ = speech_data(1)
+    p = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=4, granularity="row",
+                               sensing="activations", observe_window=2)
+    assert model.lstm._forward_hooks and model.fc._forward_hooks  # observe=None: auto
+    assert [p.pruner.sensing_kind(i) for i in range(3)] == [csp.SensingKind.ACTIVATIONS] * 3
+    # events 0, 4, 8, ...: the passes of steps 0, 3, 4, 7, 8 observe
+    assert [t for t in range(9) if p.wants_observe(t)] == [0, 3, 4, 7, 8]
+    fed = 0
+    for t in range(3):
+        assert p.wants_observe() == (t == 0)
+        model(x)
+        if t == 0:
+            # what the library holds after the pass, against the model's own tensors
+            model.eval()  # the reference pass must not be observed
+            with torch.no_grad():
+                out, _ = model.lstm(x)
+            model.train()
+            prev = torch.cat([torch.zeros(x.shape[0], 1, 8), out[:, :-1]], 1)
+            refs = {"lstm.weight_ih_l0": x.reshape(-1, 6), "lstm.weight_hh_l0":
+                    prev.reshape(-1, 8), "fc.weight": out.mean(1)}
+            for name, X in refs.items():
+                acc = p.sensing(name).read_accumulator()
+                n = X.shape[1]
+                X = X.detach().double().numpy()
+                np.testing.assert_allclose(acc[:-1].reshape(n, n), X.T @ X, rtol=1e-9,
+                                           atol=1e-12)
+                assert acc[-1] == X.shape[0]
+            fed = p.observed_rows["lstm.weight_ih_l0"]
+            assert fed == 80 and p.observed_rows["fc.weight"] == 16
+        p.step()
+        # outside the window the hooks do nothing: no rows counted, none observed
+        assert p.observed_rows["lstm.weight_ih_l0"] == fed
+        assert all(s.observed_rows == 0 for s in p.stats())  # reset by the event at 0
+    model(x)  # the pass of step 3: in the window of the event at 4
+    assert p.observed_rows["lstm.weight_ih_l0"] == 160
+    assert [s.observed_rows for s in p.stats()] == [80, 80, 16]
+    model.eval()
+    model(x)  # eval passes never observe
+    assert [s.observed_rows for s in p.stats()] == [80, 80, 16]
+
+
+def test_adam_with_activation_sensing_reaches_exact_sparsity():
+    torch.manual_seed(8)
+    model = Speech()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = speech_data(2)
+    events = [2, 7, 12, 17, 22]
+    p = csp.torch.ModulePruner(model, opt, final_sparsity=0.75, begin_step=2, end_step=22,
+                               frequency=5, granularity="row", sensing="activations",
+                               correction="blend", alpha=0.2, observe_window=3)
+    params = dict(model.named_parameters())
+    first = None
+    for step in range(30):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        first = loss.item() if first is None else first
+        st = p.step()
+        assert st == (csp.Status.PRUNED if step in events else csp.Status.MASKED)
+        for name, mask in p.masks().items():
+            w = params[name]
+            assert (w[~mask] == 0).all()  # exactly zero at every step
+            assert (opt.state[w]["exp_avg"][~mask] == 0).all()
+            assert (opt.state[w]["exp_avg_sq"][~mask] == 0).all()
+        if st == csp.Status.PRUNED:
+            target = p.schedule.target(step)
+            for s in p.stats():
+                cols = params[s.name].shape[1]
+                assert (p.mask(s.name).sum(1) == cols - round(target * cols)).all(), s.name
+                assert s.sensing == csp.SensingKind.ACTIVATIONS and s.last_event == step
+                assert s.observed_rows == 0  # consumed by the event
+    for s in p.stats():
+        cols = params[s.name].shape[1]
+        assert s.nnz == s.numel - s.numel // cols * round(0.75 * cols)
+        assert s.events == 5 and s.correction == csp.Correction.BLEND
+    zeros = sum(params[n].shape[0] * round(0.75 * params[n].shape[1]) for n in p.names)
+    assert p.sparsity() == pytest.approx(zeros / sum(params[n].numel() for n in p.names),
+                                         rel=1e-12)  # row-balanced
+    # the passes of the 3 steps up to each event observed (steps 0-2 for the first)
+    assert p.observed_rows["fc.weight"] == 16 * 3 * len(events)
+    assert p.step_stats().events == 5 and loss.item() < first
+
+
+def test_csp_options_and_per_parameter_overrides():
+    model = Net()
+    p = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row",
+                               sensing="gaussian", rho=0.5, overrides={
+                                   "fc1.weight": {"correction": "full", "rho": 0.25},
+                                   "fc2.weight": {"sensing": "identity"}})
+    assert not model.fc1._forward_hooks  # no activations sensing: no hooks
+    assert p.sensing("fc1.weight").m == 3 and p.sensing("fc2.weight") is None
+    p.step()
+    st = {s.name: s for s in p.stats()}
+    assert (st["fc1.weight"].sensing, st["fc1.weight"].correction) == \
+        (csp.SensingKind.GAUSSIAN, csp.Correction.FULL)
+    assert st["fc2.weight"].sensing == csp.SensingKind.IDENTITY
+    assert (p.mask("fc1.weight").sum(1) == 6).all()
+    assert p.step_stats().events == 1
+
+
+def test_csp_option_errors():
+    with pytest.raises(csp.CspError) as e:  # CSP needs row granularity
+        csp.torch.ModulePruner(Net(), final_sparsity=0.5, sensing="gaussian")
+    assert e.value.status == csp.Status.E_UNSUPPORTED
+    assert "parameter fc1.weight" in e.value.message
+    with pytest.raises(ValueError, match="parameter fc1.weight: rho = 0.0"):
+        csp.torch.ModulePruner(Net(), final_sparsity=0.5, granularity="row",
+                               overrides={"fc1.weight": {"rho": 0}})
+    with pytest.raises(ValueError, match="unknown sensing"):
+        csp.torch.ModulePruner(Net(), final_sparsity=0.5, sensing="activation")
+    with pytest.raises(ValueError, match="unknown keys"):
+        csp.torch.ModulePruner(Net(), final_sparsity=0.5,
+                               overrides={"fc1.weight": {"observe_window": 3}})
+    # activations on weights no hook can feed
+    with pytest.raises(ValueError, match="emb.weight, conv.weight, conv3.weight"):
+        csp.torch.ModulePruner(Zoo(), final_sparsity=0.5, granularity="row",
+                               sensing="activations")
+    with pytest.raises(ValueError, match="lstm.weight_ih_l1"):
+        csp.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, granularity="row",
+                               sensing="activations")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the other unobserved weight needs no inputs
+        p = csp.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, granularity="row",
+                                   sensing="activations", overrides={
+                                       "lstm.weight_ih_l1": {"sensing": "gaussian"},
+                                       "lstm.weight_hh_l0": {"sensing": "identity"}})
+    assert p.unobserved == ["lstm.weight_hh_l0", "lstm.weight_ih_l1"]
+
+
+def test_activation_sensing_fed_by_hand():
+    model = Net()
+    p = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=2, granularity="row",
+                               sensing="activations", observe=False)
+    assert not model.fc1._forward_hooks
+    model(torch.randn(4, 12))
+    with pytest.raises(csp.CspError) as e:  # an event with nothing observed
+        p.step()
+    assert e.value.status == csp.Status.E_STATE
+    x = torch.randn(8, 12, dtype=torch.float64)  # converted: it is only read
+    p.observe("fc1.weight", x)
+    p.observe("fc2.weight", torch.randn(32, 8).t())  # not contiguous: converted too
+    with pytest.raises(ValueError, match="device 'meta'"):
+        p.observe("fc1.weight", torch.empty(2, 12, device="meta"))
+    with pytest.raises(csp.CspError) as e:
+        p.observe("fc1.weight", torch.full((1, 12), float("nan")))
+    assert e.value.status == csp.Status.E_NONFINITE and "fc1.weight" in e.value.message
+    assert [s.observed_rows for s in p.stats()] == [8, 8]  # the NaN batch was refused
+    assert p.step() == csp.Status.PRUNED
+    assert [s.observed_rows for s in p.stats()] == [0, 0]
+
+
+def test_csp_state_dict_round_trip_resumes_bit_for_bit():
+    x, y = speech_data(3)
+    kw = dict(final_sparsity=0.8, end_step=20, frequency=5, granularity="row",
+              sensing="activations", observe_window=2,
+              overrides={"fc.weight": {"sensing": "gaussian", "correction": "full"}})
+
+    def run(model, opt, pruner, steps):
+        for _ in range(steps):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+            pruner.step()
+
+    torch.manual_seed(9)
+    model = Speech()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    pruner = csp.torch.ModulePruner(model, opt, **kw)
+    run(model, opt, pruner, 16)  # right after the event at 15: nothing observed since
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                "pruner": pruner.state_dict()}, buf)
+    run(model, opt, pruner, 10)
+
+    torch.manual_seed(10)
+    model2 = Speech()
+    opt2 = torch.optim.Adam(model2.parameters(), lr=1e-2)
+    buf.seek(0)
+    ckpt = torch.load(buf)
+    model2.load_state_dict(ckpt["model"])
+    opt2.load_state_dict(ckpt["opt"])
+    pruner2 = csp.torch.ModulePruner(model2, opt2, **kw)
+    pruner2.load_state_dict(ckpt["pruner"])
+    assert pruner2.last_step == 15
+    assert all(s.observed_rows == 0 for s in pruner2.stats())  # the replay observed nothing
+    run(model2, opt2, pruner2, 10)
+    assert pruner2.digest() == pruner.digest()
+    for (n, a), (_, b) in zip(model.named_parameters(), model2.named_parameters()):
+        assert torch.equal(a, b), n
