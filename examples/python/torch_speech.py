@@ -7,10 +7,15 @@ with gradient-norm clipping, on the Free Spoken Digit Dataset (FSDD, Zohar
 Jackson et al., CC BY-SA 4.0; official split: recordings 0-4 of every
 speaker and digit are the test set). csp.torch.ModulePruner prunes the LSTM
 and output matrices to --sparsity with a cubic schedule (row-balanced by
-default) and zeroes Adam's moments of the pruned weights.
+default) and zeroes Adam's moments of the pruned weights. By magnitude (GMP)
+by default; --sensing gaussian|rademacher|activations prunes with CSP
+(docs/guide.md, "CSP"): with activations, the forward hooks feed the LSTM's
+input frames to W_ih, its previous hidden states to W_hh and the pooled
+vector to the output layer, for the --observe-window steps before each event.
 
     /usr/bin/python3 examples/python/torch_speech.py [--data DIR] [--epochs 20]
         [--sparsity 0.9] [--granularity row] [--seed 1] [--save CKPT]
+        [--sensing activations --observe-window 10 --correction none]
 
 Data: --data DIR, else $CSP_SPEECH_DATA, else ../shared/data/fsdd relative
 to the repository root. Files are {digit}_{speaker}_{index}.wav, 8 kHz
@@ -158,7 +163,16 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1, help="torch and libcsp threads")
     ap.add_argument("--observe", action="store_true",
-                    help="install the activation hooks (fed to csp.torch observe())")
+                    help="install the activation hooks even without activations sensing")
+    ap.add_argument("--sensing", default="identity",
+                    choices=["identity", "gaussian", "rademacher", "activations"],
+                    help="CSP sensing operator (identity: magnitude pruning, GMP)")
+    ap.add_argument("--solver", default="omp", choices=["omp", "ista", "fista"])
+    ap.add_argument("--correction", default="none", choices=["none", "full", "blend"])
+    ap.add_argument("--rho", type=float, default=0.5, help="random sensing: m = rho n")
+    ap.add_argument("--observe-window", type=int, default=10,
+                    help="activations: observe the passes of this many steps before each "
+                         "event (0: every step)")
     ap.add_argument("--limit", type=int, default=0, help="use only N files (smoke tests)")
     ap.add_argument("--save", help="write model, optimizer and pruner state here")
     args = ap.parse_args(argv)
@@ -183,9 +197,12 @@ def main(argv=None):
         pruner = csp.torch.ModulePruner(
             model, opt, final_sparsity=args.sparsity, begin_step=begin, end_step=end,
             frequency=max(1, (end - begin) // args.events), granularity=args.granularity,
-            observe=args.observe, seed=args.seed, num_threads=args.threads)
-        print("pruning %s to %.2f (%s), steps %d..%d of %d"
-              % (", ".join(pruner.names), args.sparsity, args.granularity, begin, end, total))
+            observe=True if args.observe else None, seed=args.seed, num_threads=args.threads,
+            sensing=args.sensing, solver=args.solver, correction=args.correction,
+            rho=args.rho, observe_window=args.observe_window)
+        print("pruning %s to %.2f (%s, sensing %s), steps %d..%d of %d"
+              % (", ".join(pruner.names), args.sparsity, args.granularity, args.sensing,
+                 begin, end, total))
 
     gen = torch.Generator().manual_seed(args.seed)
     for epoch in range(1, args.epochs + 1):
@@ -212,8 +229,10 @@ def main(argv=None):
 
     if pruner is not None:
         for s in pruner.stats():
-            print("  %-18s %6d of %6d kept (sparsity %.3f)"
-                  % (s.name, s.nnz, s.numel, s.achieved_sparsity))
+            print("  %-18s %6d of %6d kept (sparsity %.3f), last event: weight error %.3f, "
+                  "sensing error %.3f, %.1f ms"
+                  % (s.name, s.nnz, s.numel, s.achieved_sparsity, s.weight_error,
+                     s.sensing_error, 1e3 * s.event_seconds))
         print("mask digest %016x" % pruner.digest())
     if args.save:
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),

@@ -46,9 +46,10 @@ def test_torch_speech_smoke(tmp_path):
     pytest.importorskip("torch", reason="PyTorch (Debian python3-torch) is not installed")
     write_digits(tmp_path)
     r = run("torch_speech.py", "--data", str(tmp_path), "--epochs", "2", "--hidden", "16",
-            "--batch", "8", "--sparsity", "0.5", "--events", "2", "--observe",
-            "--save", str(tmp_path / "ckpt.pt"))
+            "--batch", "8", "--sparsity", "0.5", "--events", "2", "--sensing", "activations",
+            "--observe-window", "2", "--correction", "blend", "--save", str(tmp_path / "ckpt.pt"))
     assert r.returncode == 0, r.stderr
     assert "40 train / 100 test utterances" in r.stdout
     assert "lstm.weight_hh_l0" in r.stdout and "test accuracy" in r.stdout
+    assert "sensing activations" in r.stdout and "weight error" in r.stdout
     assert (tmp_path / "ckpt.pt").is_file()
