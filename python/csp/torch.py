@@ -470,7 +470,7 @@ class ModulePruner:
 
         Kept on the Python side for now (masks re-derived on load, see
         csp.Pruner.load_state); it becomes the library's checkpoint buffer
-        when libcsp has one (issue 5)."""
+        when libcsp has one."""
         core = self._live().state()
         core["masks"] = [torch.from_numpy(m.view("int64").copy()) for m in core["masks"]]
         return {"format": MODULE_STATE_FORMAT, "version": MODULE_STATE_VERSION,
