@@ -376,12 +376,16 @@ class ModulePruner:
             if me is not None and not me.closed:
                 me.observe(name, x)
 
+        # With activations sensing and no observer, only the weights that
+        # have it are fed; otherwise (an observer) every registered one.
+        acts = {self.names[i] for i in self._activations()}
+        everything = self._observer is not None or not acts
         fed = set()
         for mname, module in self.model.named_modules():
             prefix = mname + "." if mname else ""
             if isinstance(module, nn.Linear):
                 name = prefix + "weight"
-                if self._observable(module.weight, name):
+                if self._observable(module.weight, name) and (everything or name in acts):
                     fed.add(name)
                     self._hooks.append(module.register_forward_hook(
                         _linear_hook(active, feed, name)))
@@ -393,14 +397,15 @@ class ModulePruner:
                     if not self._observable(param, name):
                         continue
                     if pname in seen:
-                        targets[pname] = name
-                        fed.add(name)
+                        if everything or name in acts:
+                            targets[pname] = name
+                            fed.add(name)
                     elif pname.startswith("weight"):
                         self.unobserved.append(name)
                 if targets:
                     self._hooks.append(module.register_forward_hook(
                         _lstm_hook(active, feed, module, targets)))
-        starved = [self.names[i] for i in self._activations() if self.names[i] not in fed]
+        starved = [n for n in self.names if n in acts and n not in fed]
         if starved:
             raise ValueError(
                 "activations sensing needs the inputs of %s, which no forward hook sees (hooks "

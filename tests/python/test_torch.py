@@ -637,3 +637,23 @@ def test_csp_state_dict_round_trip_resumes_bit_for_bit():
     assert pruner2.digest() == pruner.digest()
     for (n, a), (_, b) in zip(model.named_parameters(), model2.named_parameters()):
         assert torch.equal(a, b), n
+
+
+def test_hooks_only_for_the_weights_that_need_them():
+    model = Speech()
+    p = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row",
+                               sensing="activations", overrides={
+                                   "fc.weight": {"sensing": "gaussian"},
+                                   "lstm.weight_hh_l0": {"sensing": "identity"}})
+    assert not model.fc._forward_hooks and model.lstm._forward_hooks
+    model(speech_data()[0])
+    assert p.observed_rows == {"lstm.weight_ih_l0": 80, "lstm.weight_hh_l0": 0,
+                               "fc.weight": 0}
+    assert p.step() == csp.Status.PRUNED
+    seen = []  # an observer sees every weight the hooks can feed
+    p2 = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row",
+                                sensing="activations", observer=lambda n, x: seen.append(n),
+                                overrides={"fc.weight": {"sensing": "gaussian"}})
+    model(speech_data()[0])
+    assert sorted(seen) == ["fc.weight", "lstm.weight_hh_l0", "lstm.weight_ih_l0"]
+    assert p2.step() == csp.Status.PRUNED
