@@ -210,7 +210,8 @@ static csp_status check_container(csp_context *ctx, const uint8_t *b, uint64_t s
         x->offset = csp__ld_u64(e + 16);
         x->len = csp__ld_u64(e + 24);
         csp__tag_text(x->tag, tag);
-        if (x->offset != pos || x->len > end - pos || csp__pad8(x->offset + x->len) > end)
+        if (pos > end || x->offset != pos || x->len > end - pos ||
+            csp__pad8(x->offset + x->len) > end)
             return csp__error(ctx, CSP_E_CORRUPT, "%s: section %s: bad offset or length", fn, tag);
         if (crc != csp__crc32(0, b + x->offset, (size_t)x->len))
             return csp__error(ctx, CSP_E_CORRUPT, "%s: section %s: CRC mismatch", fn, tag);

@@ -401,12 +401,15 @@ static void mask_commit(csp__ckpt_load *l) {
 /* ---- the registry -------------------------------------------------------------- */
 
 const csp__ckpt_codec csp__ckpt_codecs[] = {
-    {CSP__TAG('P', 'R', 'U', 'N'), 1, CSP__SECTION_REQUIRED, NULL, prun_size, prun_write, prun_check,
-     prun_commit, NULL, NULL, NULL, "pruner and schedule"},
-    {CSP__TAG('T', 'N', 'S', 'R'), 1, CSP__SECTION_REQUIRED, NULL, tnsr_size, tnsr_write, tnsr_check,
-     tnsr_commit, NULL, NULL, NULL, "tensors"},
-    {CSP__TAG('M', 'A', 'S', 'K'), 1, CSP__SECTION_REQUIRED, NULL, mask_size, mask_write, mask_check,
-     mask_commit, NULL, NULL, NULL, "masks"},
+    {.tag = CSP__TAG('P', 'R', 'U', 'N'), .version = 1, .flags = CSP__SECTION_REQUIRED,
+     .size = prun_size, .write = prun_write, .check = prun_check, .commit = prun_commit,
+     .name = "pruner and schedule"},
+    {.tag = CSP__TAG('T', 'N', 'S', 'R'), .version = 1, .flags = CSP__SECTION_REQUIRED,
+     .size = tnsr_size, .write = tnsr_write, .check = tnsr_check, .commit = tnsr_commit,
+     .name = "tensors"},
+    {.tag = CSP__TAG('M', 'A', 'S', 'K'), .version = 1, .flags = CSP__SECTION_REQUIRED,
+     .size = mask_size, .write = mask_write, .check = mask_check, .commit = mask_commit,
+     .name = "masks"},
     /* CSP state sections (sensing accumulators, RNG/event counters, solver
      * warm starts) go here, after MASK: see lib/io/ckpt_internal.h. */
 };

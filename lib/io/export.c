@@ -479,8 +479,9 @@ static csp_status parse(csp_context *ctx, const uint8_t *b, uint64_t size, layou
         return bad(ctx, fn, "CRC mismatch");
     }
     if (!known_format && fields)
-        return csp__error(ctx, CSP_E_VERSION, "%s: export format %d is unknown to this library (%s)",
-                          fn, (int)L->format, csp_version_string());
+        return csp__error(ctx, CSP_E_VERSION,
+                          "%s: export format %d is unknown to this library (%s)", fn,
+                          (int)L->format, csp_version_string());
     if (!fields || !sized)
         return bad(ctx, fn, "inconsistent header fields");
     if (L->total != size)

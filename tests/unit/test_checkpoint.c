@@ -823,8 +823,10 @@ START_TEST(test_inconsistent_payloads) {
         f = build(mod, n, 1, 0, 0, &n2);
         char what[64];
         snprintf(what, sizeof what, "payload case %zu", c);
-        expect_load(&b, f, n2, cases[c].needle == NULL ? CSP_OK : (c == 2 || c == 4 ? CSP_E_SHAPE : CSP_E_CORRUPT),
-                    cases[c].needle, what);
+        csp_status want = cases[c].needle == NULL ? CSP_OK
+                          : (c == 2 || c == 4)    ? CSP_E_SHAPE
+                                                  : CSP_E_CORRUPT;
+        expect_load(&b, f, n2, want, cases[c].needle, what);
         if (cases[c].needle == NULL) { /* accepted: put the state back */
             ck_assert_int_eq(csp_pruner_load(b.p, buf, size), CSP_OK);
         }
