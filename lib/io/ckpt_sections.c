@@ -19,7 +19,9 @@ static const char *tname(const csp__ptensor *pt) {
     return pt->weight->name != NULL ? pt->weight->name : "";
 }
 
-static bool same_f64(double a, double b) { return csp__f64_bits(a) == csp__f64_bits(b); }
+/* Numeric equality: -0 equals +0 (they schedule alike); values are never
+ * NaN on the pruner's side, so a NaN in a file never matches. */
+static bool same_f64(double a, double b) { return a == b; }
 
 /* ---- PRUN: the pruner and its schedule ------------------------------------------ */
 
