@@ -567,6 +567,14 @@ csp_status csp__sensing_check_accumulator(const csp_sensing *s, const double *bu
     return CSP_OK;
 }
 
+double csp__sensing_accumulator_at(const csp_sensing *s, int64_t i) {
+    int64_t n = s->n;
+    if (i == n * n)
+        return (double)s->count;
+    int64_t a = i / n, c = i % n;
+    return a <= c ? s->xtx[a * n + c] : s->xtx[c * n + a];
+}
+
 CSP_API csp_status csp_sensing_write_accumulator(csp_sensing *s, const double *buf,
                                                  int64_t len) {
     if (s == NULL)

@@ -23,6 +23,10 @@ csp_status csp__sensing_prepare(csp_sensing *s, int64_t row_block, int64_t event
 csp_status csp__sensing_check_accumulator(const csp_sensing *s, const double *buf, int64_t len,
                                           const char *fn);
 
+/* Element @p i (0 <= i <= n * n) of what csp_sensing_read_accumulator()
+ * writes, for an activations operator: no buffer needed. */
+double csp__sensing_accumulator_at(const csp_sensing *s, int64_t i);
+
 /* The context @p s was created with. */
 csp_context *csp__sensing_ctx(const csp_sensing *s);
 
