@@ -24,7 +24,7 @@ typedef struct {
 static size_t plan(const csp_pruner *p, planned *out, uint64_t *total) {
     size_t n = 0;
     for (size_t i = 0; i < csp__ckpt_num_codecs; i++) {
-        const csp__ckpt_codec *c = &csp__ckpt_codecs[i];
+        const csp__ckpt_codec *c = csp__ckpt_codecs[i];
         if (c->present != NULL && !c->present(p))
             continue;
         out[n].codec = c;
@@ -274,7 +274,7 @@ CSP_API csp_status csp_pruner_load(csp_pruner *pruner, const void *buf, int64_t 
     size_t nc = csp__ckpt_num_codecs < MAX_PLANNED ? csp__ckpt_num_codecs : MAX_PLANNED;
     memset(loads, 0, sizeof loads);
     for (size_t i = 0; i < nc && st == CSP_OK; i++) {
-        const csp__ckpt_codec *c = &csp__ckpt_codecs[i];
+        const csp__ckpt_codec *c = csp__ckpt_codecs[i];
         csp__ckpt_load *l = &loads[i];
         l->pruner = pruner;
         const entry *x = NULL;
@@ -298,7 +298,7 @@ CSP_API csp_status csp_pruner_load(csp_pruner *pruner, const void *buf, int64_t 
     }
     if (st == CSP_OK) {
         for (size_t i = 0; i < nc; i++) {
-            const csp__ckpt_codec *c = &csp__ckpt_codecs[i];
+            const csp__ckpt_codec *c = csp__ckpt_codecs[i];
             if (found[i])
                 c->commit(&loads[i]);
             else if (c->absent_commit != NULL)
@@ -306,8 +306,8 @@ CSP_API csp_status csp_pruner_load(csp_pruner *pruner, const void *buf, int64_t 
         }
     }
     for (size_t i = 0; i < nc; i++)
-        if (csp__ckpt_codecs[i].release != NULL && loads[i].pruner != NULL)
-            csp__ckpt_codecs[i].release(&loads[i]);
+        if (csp__ckpt_codecs[i]->release != NULL && loads[i].pruner != NULL)
+            csp__ckpt_codecs[i]->release(&loads[i]);
     return st;
 }
 

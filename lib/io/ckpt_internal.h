@@ -8,16 +8,17 @@
  * codecs know only the pruner's serialisable state
  * (lib/prune/pruner_internal.h). docs/formats.md has the byte layout.
  *
- * ADDING A SECTION (e.g. the activation Grams, RNG counters or warm-start
- * lambdas of the CSP solvers) is a local change:
- *   1. pick a new tag (four ASCII bytes, CSP__TAG('S','E','N','S')) and
+ * ADDING A SECTION is a local change (the CSP state's sections of
+ * lib/io/ckpt_cs.c were added this way):
+ *   1. pick a new tag (four ASCII bytes, e.g. CSP__TAG('X','Y','Z','W')) and
  *      write its codec in a file of its own, lib/io/ckpt_<name>.c, with the
  *      functions of csp__ckpt_codec below (present/size/write,
  *      check/commit/release, and absent_check/absent_commit for files
  *      that lack it);
- *   2. declare the codec in this header and add one line to
- *      csp__ckpt_codecs[] in lib/io/ckpt_sections.c (codecs are written and
- *      checked in table order, so put it after the sections it depends on);
+ *   2. declare the codec object in this header and add one line,
+ *      `&csp__ckpt_codec_<name>,`, to csp__ckpt_codecs[] in
+ *      lib/io/ckpt_sections.c (codecs are written and checked in table
+ *      order, so put it after the sections it depends on);
  *   3. add the file to lib/meson.build and the layout to docs/formats.md;
  *   4. test: round trip, every bit flip / truncation (the existing loops
  *      cover a new section automatically), a mismatch of its own.
@@ -95,8 +96,14 @@ typedef struct csp__ckpt_codec {
 } csp__ckpt_codec;
 
 /* The registry, in write and check order. */
-extern const csp__ckpt_codec csp__ckpt_codecs[];
+extern const csp__ckpt_codec *const csp__ckpt_codecs[];
 extern const size_t csp__ckpt_num_codecs;
+
+/* The codecs: the pruner's (lib/io/ckpt_sections.c), the CSP state's
+ * (lib/io/ckpt_cs.c). */
+extern const csp__ckpt_codec csp__ckpt_codec_prun, csp__ckpt_codec_tnsr, csp__ckpt_codec_mask;
+extern const csp__ckpt_codec csp__ckpt_codec_cspc, csp__ckpt_codec_sens, csp__ckpt_codec_warm,
+    csp__ckpt_codec_stat;
 
 /* The codec of @p tag, or NULL. */
 const csp__ckpt_codec *csp__ckpt_codec_of(uint32_t tag);

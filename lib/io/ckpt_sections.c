@@ -402,25 +402,38 @@ static void mask_commit(csp__ckpt_load *l) {
 
 /* ---- the registry -------------------------------------------------------------- */
 
-const csp__ckpt_codec csp__ckpt_codecs[] = {
-    {.tag = CSP__TAG('P', 'R', 'U', 'N'), .version = 1, .flags = CSP__SECTION_REQUIRED,
-     .size = prun_size, .write = prun_write, .check = prun_check, .commit = prun_commit,
-     .name = "pruner and schedule"},
-    {.tag = CSP__TAG('T', 'N', 'S', 'R'), .version = 1, .flags = CSP__SECTION_REQUIRED,
-     .size = tnsr_size, .write = tnsr_write, .check = tnsr_check, .commit = tnsr_commit,
-     .name = "tensors"},
-    {.tag = CSP__TAG('M', 'A', 'S', 'K'), .version = 1, .flags = CSP__SECTION_REQUIRED,
-     .size = mask_size, .write = mask_write, .check = mask_check, .commit = mask_commit,
-     .name = "masks"},
-    /* CSP state sections (sensing accumulators, RNG/event counters, solver
-     * warm starts) go here, after MASK: see lib/io/ckpt_internal.h. */
+const csp__ckpt_codec csp__ckpt_codec_prun = {
+    .tag = CSP__TAG('P', 'R', 'U', 'N'), .version = 1, .flags = CSP__SECTION_REQUIRED,
+    .size = prun_size, .write = prun_write, .check = prun_check, .commit = prun_commit,
+    .name = "pruner and schedule"};
+
+const csp__ckpt_codec csp__ckpt_codec_tnsr = {
+    .tag = CSP__TAG('T', 'N', 'S', 'R'), .version = 1, .flags = CSP__SECTION_REQUIRED,
+    .size = tnsr_size, .write = tnsr_write, .check = tnsr_check, .commit = tnsr_commit,
+    .name = "tensors"};
+
+const csp__ckpt_codec csp__ckpt_codec_mask = {
+    .tag = CSP__TAG('M', 'A', 'S', 'K'), .version = 1, .flags = CSP__SECTION_REQUIRED,
+    .size = mask_size, .write = mask_write, .check = mask_check, .commit = mask_commit,
+    .name = "masks"};
+
+/* Written and checked in this order; a new section is one more line (after
+ * the sections it relies on) and a codec in a file of its own. */
+const csp__ckpt_codec *const csp__ckpt_codecs[] = {
+    &csp__ckpt_codec_prun,
+    &csp__ckpt_codec_tnsr,
+    &csp__ckpt_codec_mask,
+    &csp__ckpt_codec_cspc, /* the CSP state: lib/io/ckpt_cs.c */
+    &csp__ckpt_codec_sens,
+    &csp__ckpt_codec_warm,
+    &csp__ckpt_codec_stat,
 };
 
 const size_t csp__ckpt_num_codecs = sizeof csp__ckpt_codecs / sizeof csp__ckpt_codecs[0];
 
 const csp__ckpt_codec *csp__ckpt_codec_of(uint32_t tag) {
     for (size_t i = 0; i < csp__ckpt_num_codecs; i++)
-        if (csp__ckpt_codecs[i].tag == tag)
-            return &csp__ckpt_codecs[i];
+        if (csp__ckpt_codecs[i]->tag == tag)
+            return csp__ckpt_codecs[i];
     return NULL;
 }
