@@ -15,11 +15,12 @@ static struct {
     csp_context *ctx;
     csp_schedule *sched;
     csp_pruner *p;
-    csp_tensor *t[3];
+    csp_tensor *t[4];
+    float w3[3 * 8];
     float w0[4 * 24];
     double w1[3 * 8];
     float w2[5];
-    uint8_t ref[4096];
+    uint8_t ref[8192];
     int64_t ref_size;
 } W;
 static int ready;
@@ -64,9 +65,24 @@ static void setup(void) {
     if (csp_tensor_create(&W.t[2], W.ctx, W.w2, CSP_DTYPE_F32, 1, s2, 0, "bias") != CSP_OK ||
         csp_pruner_add_tensor(W.p, W.t[2], &to, NULL) != CSP_OK)
         die("tensor 2");
-    for (int64_t step = 0; step <= 5; step++)
-        if (csp_step(W.p, step) < 0)
+    /* A CSP tensor: activations sensing (SENS), FISTA (WARM). */
+    for (int i = 0; i < 3 * 8; i++)
+        W.w3[i] = (float)((i * 17) % 23) - 11.0f;
+    int64_t s3[2] = {3, 8};
+    csp_pruner_tensor_options_init(&to, sizeof to);
+    to.granularity = CSP_GRANULARITY_ROW;
+    to.sensing = CSP_SENSING_ACTIVATIONS;
+    to.solver = CSP_SOLVER_FISTA;
+    if (csp_tensor_create(&W.t[3], W.ctx, W.w3, CSP_DTYPE_F32, 2, s3, 0, "cs") != CSP_OK ||
+        csp_pruner_add_tensor(W.p, W.t[3], &to, NULL) != CSP_OK)
+        die("tensor 3");
+    for (int64_t step = 0; step <= 5; step++) {
+        float x[2 * 8];
+        for (int i = 0; i < 2 * 8; i++)
+            x[i] = (float)((i * 7 + (int)step * 3) % 13) - 6.0f;
+        if (csp_pruner_observe(W.p, 3, x, 2, 8) != CSP_OK || csp_step(W.p, step) < 0)
             die("step");
+    }
     if (csp_pruner_save(W.p, W.ref, sizeof W.ref, &W.ref_size) != CSP_OK)
         die("save");
 }
@@ -83,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(m, data + 1, n);
     if (data[0] & 1)
         reseal_checkpoint(m, n);
-    uint8_t before[4096], after[4096];
+    static uint8_t before[8192], after[8192];
     int64_t sb = 0, sa = 0;
     if (csp_pruner_save(W.p, before, sizeof before, &sb) != CSP_OK)
         die("save before");

@@ -30,13 +30,13 @@ def check_checkpoint(b, masks):
     sections = {}
     for i in range(count):
         tag, fl, ver, crc, off, ln, res = struct.unpack_from("<4sIIIQQQ", b, hs + 40 * i)
-        assert off == pos and res == 0 and fl == 1 and ver == 1
+        assert off == pos and res == 0 and fl == (0 if tag == b"STAT" else 1) and ver == 1
         assert crc == zlib.crc32(b[off : off + ln]), tag
         assert all(x == 0 for x in b[off + ln : pad8(off + ln)])
         sections[tag] = b[off : off + ln]
         pos = pad8(off + ln)
     assert pos == fsize - 8
-    assert list(sections) == [b"PRUN", b"TNSR", b"MASK"]
+    assert list(sections) == [b"PRUN", b"TNSR", b"MASK", b"CSPC", b"STAT"]
 
     n, _, last_step, last_event, kind, _, si, sf, p, t0, t1, dt = struct.unpack(
         "<IIqqiidddqqq", sections[b"PRUN"])
@@ -69,6 +69,21 @@ def check_checkpoint(b, masks):
         assert sum(bits) == nnz == recs[i][9]
         o += 24 + pad8((numel + 7) // 8)
     assert o == len(m)
+
+    c = sections[b"CSPC"]
+    count, _, window, max_iter, tol = struct.unpack_from("<IIiid", c, 0)
+    assert (count, window, max_iter, tol) == (2, 0, 1000, 1e-4)
+    assert len(c) == 24 + 56 * count
+    for i in range(count):  # two GMP tensors: no CSP state, identity sensing
+        has_cs, attached, redraw, _, sensing = struct.unpack_from("<BBBBi", c, 24 + 56 * i)
+        assert (has_cs, attached, sensing) == (0, 0, 1)
+
+    st = sections[b"STAT"]
+    steps, events = struct.unpack_from("<qq", st, 0)
+    assert (steps, events) == (8, 2), (steps, events)
+    assert struct.unpack_from("<I", st, 40)[0] == 2 and len(st) == 48 + 72 * 2
+    for i in range(2):
+        assert struct.unpack_from("<q", st, 48 + 72 * i + 48)[0] == 2  # events per tensor
 
 
 def decode_export(b):

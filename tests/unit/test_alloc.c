@@ -420,7 +420,8 @@ END_TEST
  * allocation of the call failing. A failed save leaves no file behind; a
  * failed load leaves the pruner unchanged. */
 typedef struct {
-    int op; /* 0 save_file, 1 load_file, 2 load buffer, 3 export, 4 save buffer */
+    int op; /* 0 save_file, 1 load_file, 2 load buffer, 3 export, 4 save buffer; +5: the
+               tensor is CSP with a pruner-owned activations operator */
     char path[64];
     float w[6 * 20];
 } io_state;
@@ -442,21 +443,35 @@ static csp_status path_io(test_alloc *a, void *state) {
     csp_schedule *sc = NULL;
     ck_assert_int_eq(csp_schedule_create(&sc, ctx, &so), CSP_OK);
     csp_pruner *p = NULL, *q = NULL;
+    csp_pruner_tensor_options to;
+    csp_pruner_tensor_options_init(&to, sizeof to);
+    int cs = s->op >= 5;
+    if (cs) {
+        to.granularity = CSP_GRANULARITY_ROW;
+        to.sensing = CSP_SENSING_ACTIVATIONS;
+        to.solver = CSP_SOLVER_FISTA;
+    }
     ck_assert_int_eq(csp_pruner_create(&p, ctx, sc, NULL), CSP_OK);
-    ck_assert_int_eq(csp_pruner_add_tensor(p, t, NULL, NULL), CSP_OK);
+    ck_assert_int_eq(csp_pruner_add_tensor(p, t, &to, NULL), CSP_OK);
     ck_assert_int_eq(csp_pruner_create(&q, ctx, sc, NULL), CSP_OK);
-    ck_assert_int_eq(csp_pruner_add_tensor(q, t, NULL, NULL), CSP_OK);
+    ck_assert_int_eq(csp_pruner_add_tensor(q, t, &to, NULL), CSP_OK);
+    if (cs) {
+        float x[3 * 20];
+        for (int i = 0; i < 3 * 20; i++)
+            x[i] = (float)((i * 31) % 17) - 8.0f;
+        ck_assert_int_eq(csp_pruner_observe(p, 0, x, 3, 20), CSP_OK);
+    }
     ck_assert_int_eq(csp_step(p, 3), CSP_PRUNED);
-    uint8_t buf[1024];
+    uint8_t buf[8192];
     int64_t size = 0;
     ck_assert_int_eq(csp_pruner_save(p, buf, sizeof buf, &size), CSP_OK);
-    if (s->op == 1)
+    if (s->op % 5 == 1)
         ck_assert_int_eq(csp_pruner_save_file(p, s->path), CSP_OK);
     uint64_t d0, d1;
     ck_assert_int_eq(csp_pruner_digest(q, &d0), CSP_OK);
     arm(a, fail_at);
     csp_status st;
-    switch (s->op) {
+    switch (s->op % 5) {
     case 0:
         st = csp_pruner_save_file(p, s->path);
         ck_assert_int_eq(access(s->path, F_OK) == 0, st == CSP_OK);
@@ -508,6 +523,12 @@ START_TEST(test_io_oom) {
     ck_assert_int_eq(exhaust("csp_pruner_export/decode", path_io, s), 0);
     s->op = 4;
     ck_assert_int_eq(exhaust("csp_pruner_save", path_io, s), 0);
+    s->op = 7; /* CSP: the accumulators are staged before anything changes */
+    ck_assert_int_eq(exhaust("csp_pruner_load (CSP)", path_io, s), 1);
+    s->op = 9;
+    ck_assert_int_eq(exhaust("csp_pruner_save (CSP)", path_io, s), 0);
+    s->op = 6;
+    ck_assert_int_eq(exhaust("csp_pruner_load_file (CSP)", path_io, s), 2);
     free(s);
 }
 END_TEST

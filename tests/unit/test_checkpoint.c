@@ -30,7 +30,14 @@ typedef struct {
     int32_t dtype, gran, group, nm_n, nm_m, exclude;
     double override;
     const char *name;
+    /* CSP (0: the pruner's defaults, i.e. GMP) */
+    int32_t sensing, solver, correction, block, redraw;
+    double shrink;
+    int32_t attach; /* 1: a host activations operator, attached */
 } spec;
+
+/* The CSP fields of a GMP tensor. */
+#define GMP 0, 0, 0, 0, 0, 0.0, 0
 
 #define MAXT 8
 typedef struct {
@@ -42,18 +49,19 @@ typedef struct {
     void *w[MAXT], *mom[MAXT];
     float *adam[MAXT];
     csp_tensor *tw[MAXT], *tm[MAXT], *ta[MAXT];
-    size_t bytes[MAXT]; /* of w and mom */
+    csp_sensing *host[MAXT]; /* attached host operators */
+    size_t bytes[MAXT];      /* of w and mom */
 } model;
 
 /* The default model: every granularity, both dtypes, strides, names,
  * companions, a global group, N:M, an excluded tensor and an override. */
 static const spec default_specs[] = {
-    {12, 40, 44, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "enc.w"},
-    {9, 17, 0, 2, CSP_DTYPE_F64, CSP_GRANULARITY_TENSOR, 0, 0, 0, 0, 0.6, "enc.u"},
-    {8, 24, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_GLOBAL, 1, 0, 0, 0, -1.0, "dec.a"},
-    {1, 70, 0, 1, CSP_DTYPE_F32, CSP_GRANULARITY_GLOBAL, 1, 0, 0, 0, -1.0, NULL},
-    {6, 16, 20, 2, CSP_DTYPE_F64, CSP_GRANULARITY_NM, 0, 2, 4, 0, -1.0, "dec.nm"},
-    {5, 5, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_TENSOR, 0, 0, 0, 1, -1.0, "bias"},
+    {12, 40, 44, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "enc.w", GMP},
+    {9, 17, 0, 2, CSP_DTYPE_F64, CSP_GRANULARITY_TENSOR, 0, 0, 0, 0, 0.6, "enc.u", GMP},
+    {8, 24, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_GLOBAL, 1, 0, 0, 0, -1.0, "dec.a", GMP},
+    {1, 70, 0, 1, CSP_DTYPE_F32, CSP_GRANULARITY_GLOBAL, 1, 0, 0, 0, -1.0, NULL, GMP},
+    {6, 16, 20, 2, CSP_DTYPE_F64, CSP_GRANULARITY_NM, 0, 2, 4, 0, -1.0, "dec.nm", GMP},
+    {5, 5, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_TENSOR, 0, 0, 0, 1, -1.0, "bias", GMP},
 };
 #define NDEFAULT ((int)(sizeof default_specs / sizeof default_specs[0]))
 
@@ -61,9 +69,28 @@ typedef struct {
     int32_t kind;
     double s_i, s_f, exponent;
     int64_t begin, end, freq;
+    int32_t observe_window; /* a pruner option */
 } sched_spec;
 
-static const sched_spec default_sched = {CSP_SCHEDULE_POLYNOMIAL, 0.1, 0.85, 3.0, 2, 20, 3};
+static const sched_spec default_sched = {CSP_SCHEDULE_POLYNOMIAL, 0.1, 0.85, 3.0, 2, 20, 3, 0};
+
+/* CSP tensors (row granularity): every sensing kind with state or keys,
+ * every solver and correction, a rank-1 tensor in blocks, a host operator,
+ * a GMP tensor with the between-event shrink. */
+static const spec csp_specs[] = {
+    {6, 24, 28, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "cs.act",
+     CSP_SENSING_ACTIVATIONS, CSP_SOLVER_FISTA, CSP_CORRECTION_FULL, 0, 0, 0.0, 0},
+    {5, 16, 0, 2, CSP_DTYPE_F64, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "cs.gauss",
+     CSP_SENSING_GAUSSIAN, CSP_SOLVER_OMP, CSP_CORRECTION_BLEND, 0, 1, 0.0, 0},
+    {1, 50, 0, 1, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "cs.rank1",
+     CSP_SENSING_RADEMACHER, CSP_SOLVER_ISTA, 0, 16, 0, 0.0, 0},
+    {4, 12, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "cs.host",
+     0, CSP_SOLVER_ISTA, 0, 0, 0, 0.0, 1},
+    {7, 20, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "gmp.shrink",
+     0, 0, 0, 0, 0, 0.3, 0},
+    {5, 5, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_TENSOR, 0, 0, 0, 1, -1.0, "bias", GMP},
+};
+#define NCSP ((int)(sizeof csp_specs / sizeof csp_specs[0]))
 
 static double host_value(uint64_t seed, int t, int64_t i, int64_t step) {
     test_rng r;
@@ -88,7 +115,10 @@ static void model_init(model *m, const spec *specs, int nt, const sched_spec *ss
     so.end_step = ss->end;
     so.frequency = ss->freq;
     ck_assert_status(m->ctx, csp_schedule_create(&m->sched, m->ctx, &so), CSP_OK);
-    ck_assert_status(m->ctx, csp_pruner_create(&m->p, m->ctx, m->sched, NULL), CSP_OK);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    po.observe_window = ss->observe_window;
+    ck_assert_status(m->ctx, csp_pruner_create(&m->p, m->ctx, m->sched, &po), CSP_OK);
     m->nt = nt;
     for (int t = 0; t < nt; t++) {
         const spec *x = &specs[t];
@@ -127,9 +157,23 @@ static void model_init(model *m, const spec *specs, int nt, const sched_spec *ss
         to.nm_m = x->nm_m;
         to.exclude = x->exclude;
         to.final_sparsity = x->override;
+        to.sensing = x->sensing;
+        to.solver = x->solver;
+        to.correction = x->correction;
+        to.block_size = x->block;
+        to.redraw = x->redraw ? 1 : -1;
+        to.shrink = x->shrink > 0.0 ? x->shrink : -1.0;
         int32_t idx = -1;
         ck_assert_status(m->ctx, csp_pruner_add_tensor(m->p, m->tw[t], &to, &idx), CSP_OK);
         ck_assert_int_eq(idx, t);
+        if (x->attach) {
+            csp_sensing_options o;
+            csp_sensing_options_init(&o, sizeof o);
+            o.kind = CSP_SENSING_ACTIVATIONS;
+            o.n = x->cols;
+            ck_assert_status(m->ctx, csp_sensing_create(&m->host[t], m->ctx, &o), CSP_OK);
+            ck_assert_status(m->ctx, csp_pruner_set_sensing(m->p, t, m->host[t]), CSP_OK);
+        }
         if (!x->exclude) {
             ck_assert_status(m->ctx, csp_pruner_add_companion(m->p, t, m->tm[t]), CSP_OK);
             ck_assert_status(m->ctx, csp_pruner_add_companion(m->p, t, m->ta[t]), CSP_OK);
@@ -143,6 +187,8 @@ static void model_default(model *m, int32_t threads, uint64_t seed) {
 
 static void model_free(model *m) {
     csp_pruner_free(m->p);
+    for (int t = 0; t < m->nt; t++)
+        csp_sensing_free(m->host[t]);
     csp_schedule_free(m->sched);
     for (int t = 0; t < m->nt; t++) {
         csp_tensor_free(m->tw[t]);
@@ -177,8 +223,23 @@ static void train_step(model *m, int64_t step, uint64_t seed) {
                 m->adam[t][at] = 0.99f * m->adam[t][at] + (float)(g * g);
             }
     }
+    /* The forward pass: layer inputs for the activations operators. */
+    for (int t = 0; t < m->nt; t++) {
+        const spec *x = &m->s[t];
+        if (x->sensing != CSP_SENSING_ACTIVATIONS && !x->attach)
+            continue;
+        int32_t wants = 0;
+        ck_assert_int_eq(csp_pruner_wants_observe(m->p, step, &wants), CSP_OK);
+        if (!wants)
+            continue;
+        float in[4 * 64];
+        for (int k = 0; k < 4 * (int)x->cols; k++)
+            in[k] = (float)host_value(seed ^ 0xabcdef, t, k, step);
+        csp_status so = csp_pruner_observe(m->p, t, in, 4, x->cols);
+        REQUIRE(so == CSP_OK, "observe: %s", csp_context_last_error(m->ctx));
+    }
     csp_status st = csp_step(m->p, step);
-    REQUIRE(st == CSP_PRUNED || st == CSP_MASKED, "csp_step(%lld): %s: %s", (long long)step,
+    REQUIRE(st >= 0, "csp_step(%lld): %s: %s", (long long)step,
             csp_status_name(st), csp_context_last_error(m->ctx));
 }
 
@@ -220,6 +281,29 @@ static bool same_snap(const snapshot *a, const snapshot *b) {
 }
 
 static void unsnap(snapshot *s) { free(s->ckpt); }
+
+/* Zero what wall clocks put in a snapshot (seconds in the stats and in the
+ * STAT section, and the CRCs covering them), so that two runs compare. */
+static void strip_times(snapshot *s) {
+    for (int t = 0; t < s->nt; t++) {
+        s->stats[t].event_seconds = 0.0;
+        s->stats[t].total_seconds = 0.0;
+    }
+    uint8_t *b = s->ckpt;
+    uint32_t hs = csp__ld_u32(b + 12), n = csp__ld_u32(b + 24);
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t *e = b + hs + 40 * i;
+        if (csp__ld_u32(e) != CSP__TAG('S', 'T', 'A', 'T'))
+            continue;
+        uint8_t *p = b + csp__ld_u64(e + 16);
+        memset(p + 16, 0, 24); /* last_event, event, total seconds */
+        uint32_t count = csp__ld_u32(p + 40);
+        for (uint32_t k = 0; k < count; k++)
+            memset(p + 48 + 72 * k + 56, 0, 16); /* event, total seconds */
+        memset(e + 12, 0, 4);
+    }
+    memset(b + s->size - 8, 0, 4);
+}
 
 /* The pruner must be exactly as @p before says. */
 static void require_unchanged(const model *m, const snapshot *before, const char *what) {
@@ -349,12 +433,14 @@ START_TEST(test_round_trip_buffer) {
     ck_assert_int_eq(memcmp(sa.ckpt, buf, (size_t)size), 0);
     section sec[8];
     int n = split(buf, size, sec, 8);
-    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(n, 5); /* a GMP pruner: no SENS, no WARM */
     ck_assert_uint_eq(sec[0].tag, TAG_PRUN);
     ck_assert_uint_eq(sec[1].tag, TAG_TNSR);
     ck_assert_uint_eq(sec[2].tag, TAG_MASK);
+    ck_assert_uint_eq(sec[3].tag, CSP__TAG('C', 'S', 'P', 'C'));
+    ck_assert_uint_eq(sec[4].tag, CSP__TAG('S', 'T', 'A', 'T'));
     for (int i = 0; i < n; i++) {
-        ck_assert_uint_eq(sec[i].flags, 1);
+        ck_assert_uint_eq(sec[i].flags, i == 4 ? 0 : 1); /* statistics are optional */
         ck_assert_uint_eq(sec[i].version, 1);
     }
     ck_assert_uint_eq(csp__ld_u16(buf + 8), CSP_CHECKPOINT_VERSION_MAJOR);
@@ -384,15 +470,18 @@ START_TEST(test_round_trip_buffer) {
 END_TEST
 
 /* N steps, save, a fresh pruner and host state restored from the host's
- * copy, load, N more steps == 2N steps, bit for bit. */
-static void resume_case(int64_t n, int32_t threads_after, uint64_t seed) {
+ * copy (weights, companions and the accumulators of its own attached
+ * operators), load, N more steps == 2N steps, bit for bit. */
+static void resume_run(const spec *specs, int nt, int64_t n, int32_t threads_after,
+                       uint64_t seed) {
     model a, b;
-    model_default(&a, 1, seed);
+    model_init(&a, specs, nt, &default_sched, 1, seed);
     for (int64_t s = 0; s < n; s++)
         train_step(&a, s, seed);
     int64_t size;
     uint8_t *ckpt = save(a.p, a.ctx, &size);
     void *w[MAXT], *mo[MAXT], *ad[MAXT];
+    double *acc[MAXT] = {0};
     for (int t = 0; t < a.nt; t++) { /* the host's own checkpoint */
         size_t es = a.s[t].dtype == CSP_DTYPE_F64 ? 8 : 4;
         w[t] = malloc(a.bytes[t]);
@@ -401,19 +490,29 @@ static void resume_case(int64_t n, int32_t threads_after, uint64_t seed) {
         memcpy(w[t], a.w[t], a.bytes[t]);
         memcpy(mo[t], a.mom[t], a.bytes[t]);
         memcpy(ad[t], a.adam[t], a.bytes[t] / es * 4);
+        if (a.host[t] != NULL) {
+            int64_t len = csp_sensing_accumulator_len(a.host[t]);
+            acc[t] = malloc((size_t)len * sizeof(double));
+            ck_assert_int_eq(csp_sensing_read_accumulator(a.host[t], acc[t], len), CSP_OK);
+        }
     }
     for (int64_t s = n; s < 2 * n; s++)
         train_step(&a, s, seed);
 
-    model_default(&b, threads_after, seed ^ 0x5555); /* other initial weights */
+    model_init(&b, specs, nt, &default_sched, threads_after, seed ^ 0x5555);
     for (int t = 0; t < b.nt; t++) {
         size_t es = b.s[t].dtype == CSP_DTYPE_F64 ? 8 : 4;
         memcpy(b.w[t], w[t], b.bytes[t]);
         memcpy(b.mom[t], mo[t], b.bytes[t]);
         memcpy(b.adam[t], ad[t], b.bytes[t] / es * 4);
+        if (acc[t] != NULL)
+            ck_assert_int_eq(csp_sensing_write_accumulator(
+                                 b.host[t], acc[t], csp_sensing_accumulator_len(b.host[t])),
+                             CSP_OK);
         free(w[t]);
         free(mo[t]);
         free(ad[t]);
+        free(acc[t]);
     }
     ck_assert_status(b.ctx, csp_pruner_load(b.p, ckpt, size), CSP_OK);
     for (int64_t s = n; s < 2 * n; s++)
@@ -422,6 +521,8 @@ static void resume_case(int64_t n, int32_t threads_after, uint64_t seed) {
     snapshot sa, sb;
     snap(&sa, &a);
     snap(&sb, &b);
+    strip_times(&sa);
+    strip_times(&sb);
     REQUIRE(same_snap(&sa, &sb), "resume after %lld steps: pruner state differs",
             (long long)n);
     for (int t = 0; t < a.nt; t++) {
@@ -440,6 +541,10 @@ static void resume_case(int64_t n, int32_t threads_after, uint64_t seed) {
     model_free(&b);
 }
 
+static void resume_case(int64_t n, int32_t threads_after, uint64_t seed) {
+    resume_run(default_specs, NDEFAULT, n, threads_after, seed);
+}
+
 START_TEST(test_resume_bit_identical) {
     uint64_t seed = csp_test_seed();
     /* Events at 2, 5, ..., 20: before any, between, at one, after the last. */
@@ -455,6 +560,44 @@ START_TEST(test_resume_bit_identical) {
     csp_tensor_stats_init(&st, sizeof st);
     ck_assert_int_eq(csp_pruner_tensor_stats(m.p, 0, &st), CSP_OK);
     ck_assert_int_eq(st.last_event, 5);
+    model_free(&m);
+}
+END_TEST
+
+/* The same with CSP tensors: activation accumulators, warm-start lambdas,
+ * random operators (one Phi, and redrawn per event), blocks of a rank-1
+ * tensor, a host operator, the between-event shrink, statistics. */
+START_TEST(test_resume_csp) {
+    uint64_t seed = csp_test_seed();
+    static const int64_t ns[] = {1, 3, 5, 7, 10, 13, 21};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        resume_run(csp_specs, NCSP, ns[i], i % 2 ? 2 : 1, seed + i);
+    /* Every CSP section is there, and the events did solve. */
+    model m;
+    model_init(&m, csp_specs, NCSP, &default_sched, 1, seed);
+    for (int64_t s = 0; s < 9; s++)
+        train_step(&m, s, seed);
+    int64_t size;
+    uint8_t *buf = save(m.p, m.ctx, &size);
+    section sec[16];
+    int n = split(buf, size, sec, 16);
+    static const char *tags[] = {"PRUN", "TNSR", "MASK", "CSPC", "SENS", "WARM", "STAT"};
+    ck_assert_int_eq(n, 7);
+    for (int i = 0; i < n; i++) {
+        ck_assert_uint_eq(sec[i].tag, CSP__TAG(tags[i][0], tags[i][1], tags[i][2], tags[i][3]));
+        ck_assert_uint_eq(sec[i].flags, i == 6 ? 0 : 1);
+    }
+    /* SENS: only the pruner-owned operator (tensor 0: 24 x 24 + 1 doubles). */
+    ck_assert_uint_eq(sec[4].len, 16 + 8 * (24 * 24 + 1));
+    /* WARM: tensor 0 (6 rows), tensor 2 (4 blocks: 3 of 16 and one of 2),
+     * tensor 3 (4 rows). */
+    ck_assert_uint_eq(sec[5].len, 3 * 16 + 8 * (6 + 4 + 4));
+    csp_tensor_stats st;
+    csp_tensor_stats_init(&st, sizeof st);
+    ck_assert_int_eq(csp_pruner_tensor_stats(m.p, 0, &st), CSP_OK);
+    ck_assert_int_gt(st.events, 0);
+    ck_assert_int_gt(st.solver_iterations, 0);
+    free(buf);
     model_free(&m);
 }
 END_TEST
@@ -605,9 +748,9 @@ END_TEST
 
 /* A small checkpoint keeps the exhaustive loops fast (also under valgrind). */
 static const spec small_specs[] = {
-    {3, 20, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "a"},
-    {2, 8, 0, 2, CSP_DTYPE_F64, CSP_GRANULARITY_NM, 0, 1, 4, 0, -1.0, NULL},
-    {1, 3, 0, 1, CSP_DTYPE_F32, CSP_GRANULARITY_TENSOR, 0, 0, 0, 1, -1.0, "b"},
+    {3, 20, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "a", GMP},
+    {2, 8, 0, 2, CSP_DTYPE_F64, CSP_GRANULARITY_NM, 0, 1, 4, 0, -1.0, NULL, GMP},
+    {1, 3, 0, 1, CSP_DTYPE_F32, CSP_GRANULARITY_TENSOR, 0, 0, 0, 1, -1.0, "b", GMP},
 };
 
 START_TEST(test_every_bit_flip) {
@@ -977,13 +1120,125 @@ START_TEST(test_mismatches) {
 }
 END_TEST
 
+/* The CSP configuration must match; the CSP payloads are checked. */
+START_TEST(test_csp_mismatches_and_payloads) {
+    uint64_t seed = csp_test_seed();
+    model a;
+    model_init(&a, csp_specs, NCSP, &default_sched, 1, seed);
+    for (int64_t s = 0; s < 10; s++)
+        train_step(&a, s, seed);
+    int64_t size, n2;
+    uint8_t *buf = save(a.p, a.ctx, &size);
+    static const struct {
+        int field;
+        const char *needle;
+    } cases[] = {
+        {0, "tensor 0 ('cs.act'): CSP sensing kind differs: checkpoint 4, pruner 2"},
+        {1, "tensor 0 ('cs.act'): CSP solver differs: checkpoint 3, pruner 2"},
+        {2, "tensor 1 ('cs.gauss'): CSP correction differs"},
+        {3, "tensor 1 ('cs.gauss'): CSP redraw differs"},
+        {4, "tensor 2 ('cs.rank1'): CSP block_size differs: checkpoint 16, pruner 8"},
+        {5, "CSP state differs: checkpoint CSP with a host operator, pruner GMP"},
+        {6, "tensor 4 ('gmp.shrink'): CSP shrink differs"},
+        {7, "the pruner's observe_window differs: checkpoint 0, pruner 2"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        spec sp[MAXT];
+        memcpy(sp, csp_specs, sizeof csp_specs);
+        sched_spec ss = default_sched;
+        switch (cases[c].field) {
+        case 0: sp[0].sensing = CSP_SENSING_GAUSSIAN; break;
+        case 1: sp[0].solver = CSP_SOLVER_ISTA; break;
+        case 2: sp[1].correction = CSP_CORRECTION_NONE; break;
+        case 3: sp[1].redraw = 0; break;
+        case 4: sp[2].block = 8; break;
+        case 5: sp[3].attach = 0; break;
+        case 6: sp[4].shrink = 0.2; break;
+        case 7: ss.observe_window = 2; break;
+        }
+        model b;
+        model_init(&b, sp, NCSP, &ss, 1, seed);
+        train_step(&b, 0, seed);
+        expect_load(&b, buf, size, CSP_E_STATE, cases[c].needle, cases[c].needle);
+        model_free(&b);
+    }
+
+    /* Payloads behind valid CRCs. */
+    model b;
+    model_init(&b, csp_specs, NCSP, &default_sched, 1, seed);
+    train_step(&b, 0, seed);
+    section sec[16], mod[16];
+    int n = split(buf, size, sec, 16);
+    int is = 4, iw = 5, it = 6;
+    ck_assert_uint_eq(sec[is].tag, CSP__TAG('S', 'E', 'N', 'S'));
+    uint8_t *copy = malloc(sec[is].len > sec[iw].len ? sec[is].len : sec[iw].len);
+    uint8_t *f;
+    struct {
+        int sec;
+        uint64_t off;
+        uint64_t value;
+        const char *needle;
+    } pc[] = {
+        {4, 16 + 8 * 1, 0x4000000000000000ull, "not symmetric"},  /* S[0][1] = 2 */
+        {4, 16 + 8 * 0, 0xbff0000000000000ull, "negative"},       /* S[0][0] = -1 */
+        {4, 16 + 8 * 576, 0x3fe0000000000000ull, "whole number"}, /* N = 0.5 */
+        {4, 16 + 8 * 5, 0x7ff0000000000000ull, "not finite"},     /* S[0][5] = inf */
+        {4, 8, 7, "records"},                                     /* length */
+        {5, 16, 0xbff0000000000000ull, "lambda"},                 /* lambda = -1 */
+        {5, 16, 0x7ff8000000000000ull, "lambda"},                 /* lambda = NaN */
+        {6, 0, (uint64_t)-1, "STAT"},                             /* steps = -1 */
+        {6, 48 + 8, 0x7ff0000000000000ull, "STAT"},               /* sensing error inf */
+    };
+    for (size_t c = 0; c < sizeof pc / sizeof pc[0]; c++) {
+        int k = pc[c].sec;
+        memcpy(mod, sec, sizeof sec);
+        memcpy(copy, sec[k].data, sec[k].len);
+        csp__st_u64(copy + pc[c].off, pc[c].value);
+        mod[k].data = copy;
+        f = build(mod, n, 1, 0, 0, &n2);
+        expect_load(&b, f, n2, CSP_E_CORRUPT, pc[c].needle, pc[c].needle);
+        free(f);
+    }
+    /* Missing required CSP sections; a missing or newer optional STAT
+     * resets the statistics. */
+    for (int drop = 3; drop <= 6; drop++) {
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (i != drop)
+                mod[k++] = sec[i];
+        f = build(mod, k, 1, 0, 0, &n2);
+        static const char *what[] = {"CSPC", "SENS", "WARM", NULL};
+        expect_load(&b, f, n2, drop == 6 ? CSP_OK : CSP_E_CORRUPT, what[drop - 3],
+                    "missing CSP section");
+        free(f);
+    }
+    csp_step_stats ps;
+    csp_step_stats_init(&ps, sizeof ps);
+    ck_assert_int_eq(csp_pruner_step_stats(b.p, &ps), CSP_OK);
+    ck_assert_int_eq(ps.steps, 0);
+    ck_assert_int_eq(csp_pruner_load(b.p, buf, size), CSP_OK);
+    ck_assert_int_eq(csp_pruner_step_stats(b.p, &ps), CSP_OK);
+    ck_assert_int_eq(ps.steps, 10);
+    memcpy(mod, sec, sizeof sec);
+    mod[it].version = 2;
+    f = build(mod, n, 1, 0, 0, &n2);
+    expect_load(&b, f, n2, CSP_OK, NULL, "newer STAT");
+    ck_assert_int_eq(csp_pruner_step_stats(b.p, &ps), CSP_OK);
+    ck_assert_int_eq(ps.steps, 0);
+    free(f);
+    free(copy);
+    free(buf);
+    model_free(&a);
+    model_free(&b);
+}
+END_TEST
+
 /* ---- random mutations --------------------------------------------------------------- */
 
-START_TEST(test_random_mutations) {
-    uint64_t seed = csp_test_seed();
+static void mutate_run(const spec *specs, int nt, uint64_t seed) {
     model a, b;
-    model_default(&a, 1, seed);
-    model_default(&b, 1, seed);
+    model_init(&a, specs, nt, &default_sched, 1, seed);
+    model_init(&b, specs, nt, &default_sched, 1, seed);
     for (int64_t s = 0; s < 12; s++)
         train_step(&a, s, seed);
     for (int64_t s = 0; s < 3; s++)
@@ -1050,6 +1305,12 @@ START_TEST(test_random_mutations) {
     model_free(&a);
     model_free(&b);
 }
+
+START_TEST(test_random_mutations) {
+    uint64_t seed = csp_test_seed();
+    mutate_run(default_specs, NDEFAULT, seed);
+    mutate_run(csp_specs, NCSP, seed + 1);
+}
 END_TEST
 
 /* ---- bad arguments ---------------------------------------------------------------- */
@@ -1086,6 +1347,7 @@ static Suite *checkpoint_suite(void) {
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_round_trip_buffer);
     tcase_add_test(tc, test_resume_bit_identical);
+    tcase_add_test(tc, test_resume_csp);
     tcase_add_test(tc, test_empty_and_excluded_only);
     tcase_add_test(tc, test_files);
     tcase_add_test(tc, test_every_bit_flip);
@@ -1093,6 +1355,7 @@ static Suite *checkpoint_suite(void) {
     tcase_add_test(tc, test_versions_and_sections);
     tcase_add_test(tc, test_inconsistent_payloads);
     tcase_add_test(tc, test_mismatches);
+    tcase_add_test(tc, test_csp_mismatches_and_payloads);
     tcase_add_test(tc, test_random_mutations);
     tcase_add_test(tc, test_bad_arguments);
     suite_add_tcase(s, tc);
