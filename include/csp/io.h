@@ -4,10 +4,12 @@
  * export of pruned tensors. Byte layouts: docs/formats.md.
  *
  * **Checkpoints** hold a pruner's state: the masks, the schedule position
- * (the last step and event), each tensor's target and last event, and (as
- * further sections) whatever state the pruning method keeps. They never
- * hold weights or optimizer state: those are the host's, and the host
- * checkpoints them with its own tools. A checkpoint is loaded into a pruner
+ * (the last step and event), each tensor's target and last event, the CSP
+ * state (activation accumulators of pruner-owned operators, ISTA/FISTA
+ * warm-start lambdas) and the statistics. They never hold weights,
+ * optimizer state or operators the host attached: those are the host's,
+ * and the host checkpoints them with its own tools (the context seed, which
+ * keys the random operators, must also be the same). A checkpoint is loaded into a pruner
  * configured identically: the same tensors added in the same order, with
  * the same shapes, dtypes, granularities, groups, N:M, exclusions and
  * overrides, and a schedule with the same parameters. Resuming is bit
@@ -89,7 +91,8 @@ CSP_API csp_status csp_pruner_save_file(const csp_pruner *pruner, const char *pa
  * Everything is validated before anything changes: the container (magic,
  * version, CRCs, lengths, the section table), the configuration (tensor
  * count, shapes, dtypes, granularities, groups, N:M, exclusions, overrides,
- * names where both sides have one, the schedule's parameters) and the state
+ * names where both sides have one, the schedule's parameters, the CSP
+ * configuration and which tensors have host operators attached) and the state
  * itself (e.g. every mask's popcount equals its stored nnz). On any error
  * the pruner is unchanged. Host buffers are never touched: the masks reach
  * the weights and companions at the next csp_step(). Loading is allowed at
