@@ -22,7 +22,7 @@ static const char *tname(const csp__ptensor *pt) {
 
 /* ---- CSPC: the CSP configuration --------------------------------------------- */
 
-#define CSPC_HEAD 24u
+#define CSPC_HEAD 32u
 #define CSPC_REC 56u
 
 static uint64_t cspc_size(const csp_pruner *p) {
@@ -35,6 +35,7 @@ static void cspc_write(const csp_pruner *p, csp__wbuf *w) {
     csp__w_i32(w, p->observe_window);
     csp__w_i32(w, p->solver_max_iter);
     csp__w_f64(w, p->solver_tol);
+    csp__w_u64(w, p->ctx->seed);
     for (int32_t i = 0; i < p->num_tensors; i++) {
         const csp__ptensor *pt = &p->tensors[i];
         const csp__csconf *c = &pt->conf;
@@ -89,6 +90,7 @@ static csp_status cspc_check(csp__ckpt_load *l) {
     (void)csp__r_u32(&r);
     int32_t window = csp__r_i32(&r), max_iter = csp__r_i32(&r);
     double tol = csp__r_f64(&r);
+    uint64_t seed = csp__r_u64(&r);
     if (!r.ok || l->len != CSPC_HEAD + (uint64_t)count * CSPC_REC)
         return corrupt(l, "CSPC", "wrong length");
     if ((int64_t)count != (int64_t)p->num_tensors)
@@ -99,6 +101,19 @@ static csp_status cspc_check(csp__ckpt_load *l) {
         return differs_f(l, -1, "solver_max_iter", max_iter, p->solver_max_iter);
     if (tol != p->solver_tol)
         return differs_f(l, -1, "solver_tol", tol, p->solver_tol);
+    /* The seed keys the random operators' Phi: it matters when one is used. */
+    for (int32_t i = 0; i < p->num_tensors; i++) {
+        const csp__ptensor *pt = &p->tensors[i];
+        bool random = pt->cs != NULL && pt->cs->owned != NULL &&
+                      (csp_sensing_kind(pt->cs->owned) == CSP_SENSING_GAUSSIAN ||
+                       csp_sensing_kind(pt->cs->owned) == CSP_SENSING_RADEMACHER);
+        if (random && seed != p->ctx->seed)
+            return csp__error(p->ctx, CSP_E_STATE,
+                              "csp_pruner_load: the context seed differs: checkpoint %llu, "
+                              "context %llu (it keys tensor %d's random sensing operator)",
+                              (unsigned long long)seed, (unsigned long long)p->ctx->seed,
+                              (int)i);
+    }
     for (int32_t i = 0; i < p->num_tensors; i++) {
         const csp__ptensor *pt = &p->tensors[i];
         const csp__csconf *c = &pt->conf;

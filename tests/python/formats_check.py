@@ -71,11 +71,11 @@ def check_checkpoint(b, masks):
     assert o == len(m)
 
     c = sections[b"CSPC"]
-    count, _, window, max_iter, tol = struct.unpack_from("<IIiid", c, 0)
-    assert (count, window, max_iter, tol) == (2, 0, 1000, 1e-4)
-    assert len(c) == 24 + 56 * count
+    count, _, window, max_iter, tol, seed = struct.unpack_from("<IIiidQ", c, 0)
+    assert (count, window, max_iter, tol, seed) == (2, 0, 1000, 1e-4, 0)
+    assert len(c) == 32 + 56 * count
     for i in range(count):  # two GMP tensors: no CSP state, identity sensing
-        has_cs, attached, redraw, _, sensing = struct.unpack_from("<BBBBi", c, 24 + 56 * i)
+        has_cs, attached, redraw, _, sensing = struct.unpack_from("<BBBBi", c, 32 + 56 * i)
         assert (has_cs, attached, sensing) == (0, 0, 1)
 
     st = sections[b"STAT"]

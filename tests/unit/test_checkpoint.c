@@ -70,9 +70,10 @@ typedef struct {
     double s_i, s_f, exponent;
     int64_t begin, end, freq;
     int32_t observe_window; /* a pruner option */
+    uint64_t seed;          /* the context's */
 } sched_spec;
 
-static const sched_spec default_sched = {CSP_SCHEDULE_POLYNOMIAL, 0.1, 0.85, 3.0, 2, 20, 3, 0};
+static const sched_spec default_sched = {CSP_SCHEDULE_POLYNOMIAL, 0.1, 0.85, 3.0, 2, 20, 3, 0, 0};
 
 /* CSP tensors (row granularity): every sensing kind with state or keys,
  * every solver and correction, a rank-1 tensor in blocks, a host operator,
@@ -104,6 +105,7 @@ static void model_init(model *m, const spec *specs, int nt, const sched_spec *ss
     csp_context_options co;
     csp_context_options_init(&co, sizeof co);
     co.num_threads = threads;
+    co.seed = ss->seed;
     ck_assert_int_eq(csp_context_create(&m->ctx, &co), CSP_OK);
     csp_schedule_options so;
     csp_schedule_options_init(&so, sizeof so);
@@ -1141,6 +1143,7 @@ START_TEST(test_csp_mismatches_and_payloads) {
         {5, "CSP state differs: checkpoint CSP with a host operator, pruner GMP"},
         {6, "tensor 4 ('gmp.shrink'): CSP shrink differs"},
         {7, "the pruner's observe_window differs: checkpoint 0, pruner 2"},
+        {8, "the context seed differs: checkpoint 0, context 9 (it keys tensor 1's random"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         spec sp[MAXT];
@@ -1155,6 +1158,7 @@ START_TEST(test_csp_mismatches_and_payloads) {
         case 5: sp[3].attach = 0; break;
         case 6: sp[4].shrink = 0.2; break;
         case 7: ss.observe_window = 2; break;
+        case 8: ss.seed = 9; break;
         }
         model b;
         model_init(&b, sp, NCSP, &ss, 1, seed);
