@@ -10,6 +10,7 @@
 #define CSP_CSP_H
 
 #include <csp/core.h>
+#include <csp/io.h>
 #include <csp/pruner.h>
 #include <csp/schedule.h>
 #include <csp/sensing.h>

@@ -528,11 +528,8 @@ CSP_API csp_status csp_sensing_read_accumulator(const csp_sensing *s, double *bu
     return CSP_OK;
 }
 
-CSP_API csp_status csp_sensing_write_accumulator(csp_sensing *s, const double *buf,
-                                                 int64_t len) {
-    static const char fn[] = "csp_sensing_write_accumulator";
-    if (s == NULL)
-        return CSP_E_NULL;
+csp_status csp__sensing_check_accumulator(const csp_sensing *s, const double *buf, int64_t len,
+                                          const char *fn) {
     csp_context *ctx = s->ctx;
     csp_status st = need_activations(s, fn);
     if (st != CSP_OK)
@@ -567,10 +564,29 @@ CSP_API csp_status csp_sensing_write_accumulator(csp_sensing *s, const double *b
                                   "%s: the sums are not symmetric at (%lld, %lld)", fn,
                                   (long long)a, (long long)c);
     }
+    return CSP_OK;
+}
+
+double csp__sensing_accumulator_at(const csp_sensing *s, int64_t i) {
+    int64_t n = s->n;
+    if (i == n * n)
+        return (double)s->count;
+    int64_t a = i / n, c = i % n;
+    return a <= c ? s->xtx[a * n + c] : s->xtx[c * n + a];
+}
+
+CSP_API csp_status csp_sensing_write_accumulator(csp_sensing *s, const double *buf,
+                                                 int64_t len) {
+    if (s == NULL)
+        return CSP_E_NULL;
+    csp_status st = csp__sensing_check_accumulator(s, buf, len, "csp_sensing_write_accumulator");
+    if (st != CSP_OK)
+        return st;
+    int64_t n = s->n;
     for (int64_t a = 0; a < n; a++)
         for (int64_t c = a; c < n; c++)
             s->xtx[a * n + c] = buf[a * n + c];
-    s->count = (int64_t)count;
+    s->count = (int64_t)buf[n * n];
     s->gram_valid = false;
     return CSP_OK;
 }

@@ -16,6 +16,17 @@
 csp_status csp__sensing_prepare(csp_sensing *s, int64_t row_block, int64_t event,
                                 csp__gram **out);
 
+/* The checks of csp_sensing_write_accumulator() alone (kind, length, finite,
+ * whole count, symmetric, non-negative diagonal): CSP_OK when @p buf would
+ * be accepted. Changes nothing; leaves a message naming @p fn on failure.
+ * Checkpoint loading validates with it before changing anything. */
+csp_status csp__sensing_check_accumulator(const csp_sensing *s, const double *buf, int64_t len,
+                                          const char *fn);
+
+/* Element @p i (0 <= i <= n * n) of what csp_sensing_read_accumulator()
+ * writes, for an activations operator: no buffer needed. */
+double csp__sensing_accumulator_at(const csp_sensing *s, int64_t i);
+
 /* The context @p s was created with. */
 csp_context *csp__sensing_ctx(const csp_sensing *s);
 

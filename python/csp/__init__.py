@@ -3,7 +3,9 @@
 A pure-Python ctypes binding of the C library (no compiled extension). numpy
 arrays and CPU torch tensors are viewed with zero copy and pruned in place.
 ``Sensing`` and ``Solver`` give the sensing operators and the batched
-OMP/ISTA/FISTA solvers on their own.
+OMP/ISTA/FISTA solvers on their own. ``Pruner.save()``/``load()`` checkpoint
+a pruner; ``Pruner.export()`` and ``export_decode()`` write and read
+zero-weight compressed tensors (CSR, bitmap, N:M).
 The library is found through $CSP_LIBRARY, the source tree's build
 directories, the prefix this package was installed with, pkg-config, or the
 system loader. ``csp.torch`` prunes an ``nn.Module`` during training.
@@ -20,9 +22,10 @@ system loader. ``csp.torch`` prunes an ``nn.Module`` during training.
         print(pruner.stats(i).achieved_sparsity)
 """
 
-from ._core import (Context, Correction, CspError, DType, Granularity, LogLevel, RowFlag,
-                    ScheduleKind, SensingKind, SolverMethod, Status, Tensor, status_name,
+from ._core import (Context, Correction, CspError, DType, ExportFormat, Granularity, LogLevel,
+                    RowFlag, ScheduleKind, SensingKind, SolverMethod, Status, Tensor, status_name,
                     status_str, version)
+from ._io import ExportInfo, ExportStats, export_decode, export_info
 from ._lib import (ABI_VERSION, DEFAULT_BLOCK_SIZE, MAX_NAME, MAX_RANK, MAX_THREADS, NM_MAX_M,
                    SENSING_MAX_N)
 from ._lib import path as library_path
@@ -35,9 +38,10 @@ from ._lib import VERSION as _VERSION
 
 __version__ = "%d.%d.%d" % _VERSION
 
-__all__ = ["Context", "Correction", "CspError", "DType", "Granularity", "LogLevel", "Pruner",
-           "RowFlag", "Schedule", "ScheduleKind", "Sensing", "SensingKind", "SolveResult",
-           "Solver", "SolverMethod", "Status", "StepStats", "Tensor", "TensorStats",
+__all__ = ["Context", "Correction", "CspError", "DType", "ExportFormat", "ExportInfo",
+           "ExportStats", "Granularity", "LogLevel", "Pruner", "RowFlag", "Schedule",
+           "ScheduleKind", "Sensing", "SensingKind", "SolveResult", "Solver", "SolverMethod",
+           "Status", "StepStats", "Tensor", "TensorStats", "export_decode", "export_info",
            "row_stats_dtype", "status_name", "status_str", "version", "ABI_VERSION",
            "DEFAULT_BLOCK_SIZE", "MAX_NAME", "MAX_RANK", "MAX_THREADS", "NM_MAX_M",
            "SENSING_MAX_N", "library_path"]

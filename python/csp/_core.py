@@ -92,6 +92,13 @@ class Correction(enum.IntEnum):
     BLEND = 3  #: x_S = w_S + alpha (refit - w_S)
 
 
+class ExportFormat(enum.IntEnum):
+    """Compressed export formats (``enum csp_export_format``)."""
+    CSR = 1     #: row pointers, column indices, values
+    BITMAP = 2  #: 1 bit per weight, then the kept values
+    NM = 3      #: N value slots and ceil(log2 M)-bit indices per group of M
+
+
 class RowFlag(enum.IntFlag):
     """Bits of a solved row's ``flags`` (``enum csp_row_flag``)."""
     DAMPED = 1      #: G_SS singular or ill-conditioned: solved with G + damping I

@@ -273,6 +273,49 @@ class SolverBatch(ctypes.Structure):
     ]
 
 
+class ExportOptions(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("format", i32),
+        ("value_dtype", i32),
+        ("nm_n", i32),
+        ("nm_m", i32),
+    ]
+
+
+class ExportStats(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("numel", i64),
+        ("nnz", i64),
+        ("bytes", i64),
+        ("dense_bytes", i64),
+        ("header_bytes", i64),
+        ("index_bytes", i64),
+        ("value_bytes", i64),
+        ("ratio", c_double),
+    ]
+
+
+class ExportInfo(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("format", i32),
+        ("value_dtype", i32),
+        ("rank", i32),
+        ("nm_n", i32),
+        ("nm_m", i32),
+        ("index_bytes", i32),
+        ("pointer_bytes", i32),
+        ("version", i32),
+        ("shape", i64 * 4),
+        ("rows", i64),
+        ("cols", i64),
+        ("nnz", i64),
+        ("bytes", i64),
+    ]
+
+
 #: Every exported function this package binds (the tests compare this with
 #: lib/csp.map, so a function added to the library is noticed).
 DECLARED = set()
@@ -376,6 +419,19 @@ declare("csp_solver_create", c_status, P(c_ptr), c_ptr, P(SolverOptions))
 declare("csp_solver_free", None, c_ptr)
 declare("csp_solver_solve", c_status, c_ptr, c_ptr, i64, i64, P(SolverBatch))
 
+# io.h
+declare("csp_pruner_save", c_status, c_ptr, c_ptr, i64, P(i64))
+declare("csp_pruner_save_file", c_status, c_ptr, ctypes.c_char_p)
+declare("csp_pruner_load", c_status, c_ptr, c_ptr, i64)
+declare("csp_pruner_load_file", c_status, c_ptr, ctypes.c_char_p)
+declare("csp_export_options_init", c_status, P(ExportOptions), c_size)
+declare("csp_pruner_export", c_status, c_ptr, i32, P(ExportOptions), c_ptr, i64, P(i64))
+declare("csp_export_stats_init", c_status, P(ExportStats), c_size)
+declare("csp_pruner_export_stats", c_status, c_ptr, i32, P(ExportOptions), P(ExportStats))
+declare("csp_export_info_init", c_status, P(ExportInfo), c_size)
+declare("csp_export_inspect", c_status, c_ptr, c_ptr, i64, P(ExportInfo))
+declare("csp_export_decode", c_status, c_ptr, c_ptr, i64, c_ptr, i32, i64, i64)
+
 #: (struct, its _init function) for every options struct.
 STRUCTS = [
     (ContextOptions, lib.csp_context_options_init),
@@ -387,6 +443,9 @@ STRUCTS = [
     (SensingOptions, lib.csp_sensing_options_init),
     (SolverOptions, lib.csp_solver_options_init),
     (SolverBatch, lib.csp_solver_batch_init),
+    (ExportOptions, lib.csp_export_options_init),
+    (ExportStats, lib.csp_export_stats_init),
+    (ExportInfo, lib.csp_export_info_init),
 ]
 
 

@@ -7,8 +7,10 @@ import weakref
 from typing import Optional
 
 from . import _lib
-from ._core import (Context, Correction, DType, Granularity, SensingKind, SolverMethod, Status,
-                    Tensor, _Handle, _numpy, check, describe_buffer, expect, row_view, to_enum)
+from . import _io
+from ._core import (Context, Correction, DType, ExportFormat, Granularity, SensingKind,
+                    SolverMethod, Status, Tensor, _Handle, _numpy, check, describe_buffer, expect,
+                    row_view, to_enum)
 from ._schedule import Schedule
 from ._sensing import Sensing, _BorrowedSensing
 from ._lib import lib
@@ -657,6 +659,44 @@ class Pruner(_Handle):
                     "checkpoint API" % (i, self.tensor(i).name))
         if self.digest() != int(state["digest"]):
             raise ValueError("the restored masks' digest differs from the saved one")
+
+    # --- checkpoints and compressed export (include/csp/io.h) ------------------------
+
+    def save(self):
+        """The library's checkpoint of this pruner (bytes, docs/formats.md):
+        masks, schedule position, per-tensor targets and events. Weights and
+        optimizer state are not in it: save them with the host's tools."""
+        return _io.save(self)
+
+    def load(self, data):
+        """Restore a checkpoint (bytes-like) into this pruner, built the same
+        way (same tensors in the same order, options and schedule). Everything
+        is checked first: on CspError (E_CORRUPT, E_VERSION, E_SHAPE, E_DTYPE,
+        E_STATE with a message naming what differs) nothing changed. Host
+        buffers are not touched: the masks reach them at the next step()."""
+        _io.load(self, data)
+
+    def save_file(self, path):
+        """Write the checkpoint to ``path`` atomically (temporary file, fsync,
+        rename); CspError E_IO names the failing operation."""
+        _io.save_file(self, path)
+
+    def load_file(self, path):
+        """load() from a file written by save_file() (or save())."""
+        _io.load_file(self, path)
+
+    def export(self, index, format=ExportFormat.CSR, *, value_dtype=None, nm=None):
+        """Tensor ``index``'s weights as they are now, without those its mask
+        prunes, in an ExportFormat (bytes; decode with csp.export_decode()).
+        ``value_dtype`` stores the values as another DType (None: the
+        tensor's); ``nm`` is the (N, M) of ExportFormat.NM (None: the tensor's
+        own N:M granularity)."""
+        return _io.export(self, index, format, value_dtype, nm)
+
+    def export_stats(self, index=None, format=ExportFormat.CSR, *, value_dtype=None, nm=None):
+        """ExportStats (bytes against dense) of tensor ``index``, or summed over
+        every non-excluded tensor (None)."""
+        return _io.export_stats(self, index, format, value_dtype, nm)
 
     def __repr__(self):
         if self.closed:

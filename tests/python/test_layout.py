@@ -24,6 +24,9 @@ MIRRORS = {
     "csp_solver_options": _lib.SolverOptions,
     "csp_row_stats": _lib.RowStats,
     "csp_solver_batch": _lib.SolverBatch,
+    "csp_export_options": _lib.ExportOptions,
+    "csp_export_stats": _lib.ExportStats,
+    "csp_export_info": _lib.ExportInfo,
 }
 
 ENUMS = {
@@ -35,6 +38,7 @@ ENUMS = {
     "CSP_SENSING_": csp.SensingKind,
     "CSP_SOLVER_": csp.SolverMethod,
     "CSP_ROW_": csp.RowFlag,
+    "CSP_EXPORT_": csp.ExportFormat,
 }
 
 
@@ -108,7 +112,7 @@ def test_every_exported_function_is_bound():
 def test_enum_members_are_complete():
     # the header's names, parsed from the public headers
     names = set()
-    for hdr in ("core.h", "schedule.h", "pruner.h", "sensing.h", "solver.h"):
+    for hdr in ("core.h", "schedule.h", "pruner.h", "sensing.h", "solver.h", "io.h"):
         with open(os.path.join(ROOT, "include", "csp", hdr)) as f:
             names |= set(re.findall(r"^\s*(CSP_[A-Z0-9_]+)\s*=\s*-?\d+", f.read(), re.M))
     for prefix, enum in ENUMS.items():

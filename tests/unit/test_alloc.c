@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <string.h>
+#include <unistd.h>
 
 /* Run @p path with the N-th allocation failing, for N = 1, 2, ... until it
  * succeeds; every failure must be CSP_E_NOMEM with nothing left allocated
@@ -414,6 +415,124 @@ START_TEST(test_solve_oom) {
 }
 END_TEST
 
+/* Checkpoints and exports: a pruner (built with allocations switched off)
+ * saved to and loaded from a file, a buffer and exported, with the N-th
+ * allocation of the call failing. A failed save leaves no file behind; a
+ * failed load leaves the pruner unchanged. */
+typedef struct {
+    int op; /* 0 save_file, 1 load_file, 2 load buffer, 3 export, 4 save buffer; +5: the
+               tensor is CSP with a pruner-owned activations operator */
+    char path[64];
+    float w[6 * 20];
+} io_state;
+
+static csp_status path_io(test_alloc *a, void *state) {
+    io_state *s = state;
+    int64_t fail_at = a->fail_at;
+    a->fail_at = 0;
+    csp_context *ctx = test_context_with_alloc(a);
+    for (int i = 0; i < 6 * 20; i++)
+        s->w[i] = (float)((i * 7919) % 97) - 48.0f;
+    int64_t shape[2] = {6, 20};
+    csp_tensor *t = NULL;
+    ck_assert_int_eq(csp_tensor_create(&t, ctx, s->w, CSP_DTYPE_F32, 2, shape, 0, "w"), CSP_OK);
+    csp_schedule_options so;
+    csp_schedule_options_init(&so, sizeof so);
+    so.kind = CSP_SCHEDULE_CONSTANT;
+    so.final_sparsity = 0.7;
+    csp_schedule *sc = NULL;
+    ck_assert_int_eq(csp_schedule_create(&sc, ctx, &so), CSP_OK);
+    csp_pruner *p = NULL, *q = NULL;
+    csp_pruner_tensor_options to;
+    csp_pruner_tensor_options_init(&to, sizeof to);
+    int cs = s->op >= 5;
+    if (cs) {
+        to.granularity = CSP_GRANULARITY_ROW;
+        to.sensing = CSP_SENSING_ACTIVATIONS;
+        to.solver = CSP_SOLVER_FISTA;
+    }
+    ck_assert_int_eq(csp_pruner_create(&p, ctx, sc, NULL), CSP_OK);
+    ck_assert_int_eq(csp_pruner_add_tensor(p, t, &to, NULL), CSP_OK);
+    ck_assert_int_eq(csp_pruner_create(&q, ctx, sc, NULL), CSP_OK);
+    ck_assert_int_eq(csp_pruner_add_tensor(q, t, &to, NULL), CSP_OK);
+    if (cs) {
+        float x[3 * 20];
+        for (int i = 0; i < 3 * 20; i++)
+            x[i] = (float)((i * 31) % 17) - 8.0f;
+        ck_assert_int_eq(csp_pruner_observe(p, 0, x, 3, 20), CSP_OK);
+    }
+    ck_assert_int_eq(csp_step(p, 3), CSP_PRUNED);
+    uint8_t buf[8192];
+    int64_t size = 0;
+    ck_assert_int_eq(csp_pruner_save(p, buf, sizeof buf, &size), CSP_OK);
+    if (s->op % 5 == 1)
+        ck_assert_int_eq(csp_pruner_save_file(p, s->path), CSP_OK);
+    uint64_t d0, d1;
+    ck_assert_int_eq(csp_pruner_digest(q, &d0), CSP_OK);
+    arm(a, fail_at);
+    csp_status st;
+    switch (s->op % 5) {
+    case 0:
+        st = csp_pruner_save_file(p, s->path);
+        ck_assert_int_eq(access(s->path, F_OK) == 0, st == CSP_OK);
+        break;
+    case 1:
+        st = csp_pruner_load_file(q, s->path);
+        break;
+    case 2:
+        st = csp_pruner_load(q, buf, size);
+        break;
+    case 3: {
+        csp_export_options o;
+        csp_export_options_init(&o, sizeof o);
+        uint8_t out[1024];
+        st = csp_pruner_export(p, 0, &o, out, sizeof out, &size);
+        if (st == CSP_OK) {
+            float dense[120];
+            st = csp_export_decode(ctx, out, size, dense, 0, 0, sizeof dense);
+        }
+        break;
+    }
+    default:
+        st = csp_pruner_save(p, buf, sizeof buf, &size);
+        break;
+    }
+    a->fail_at = 0;
+    ck_assert_int_eq(csp_pruner_digest(q, &d1), CSP_OK);
+    if (st != CSP_OK)
+        ck_assert_uint_eq(d0, d1);
+    unlink(s->path);
+    csp_pruner_free(p);
+    csp_pruner_free(q);
+    csp_schedule_free(sc);
+    csp_tensor_free(t);
+    csp_context_free(ctx);
+    return st;
+}
+
+START_TEST(test_io_oom) {
+    io_state *s = calloc(1, sizeof *s);
+    snprintf(s->path, sizeof s->path, "/tmp/csp_alloc_%ld.ckpt", (long)getpid());
+    s->op = 0;
+    ck_assert_int_eq(exhaust("csp_pruner_save_file", path_io, s), 2); /* bytes, temp name */
+    s->op = 1;
+    ck_assert_int_eq(exhaust("csp_pruner_load_file", path_io, s), 1); /* the file's bytes */
+    s->op = 2;
+    ck_assert_int_eq(exhaust("csp_pruner_load", path_io, s), 0);
+    s->op = 3;
+    ck_assert_int_eq(exhaust("csp_pruner_export/decode", path_io, s), 0);
+    s->op = 4;
+    ck_assert_int_eq(exhaust("csp_pruner_save", path_io, s), 0);
+    s->op = 7; /* CSP: the accumulators are staged before anything changes */
+    ck_assert_int_eq(exhaust("csp_pruner_load (CSP)", path_io, s), 1);
+    s->op = 9;
+    ck_assert_int_eq(exhaust("csp_pruner_save (CSP)", path_io, s), 0);
+    s->op = 6;
+    ck_assert_int_eq(exhaust("csp_pruner_load_file (CSP)", path_io, s), 2);
+    free(s);
+}
+END_TEST
+
 static Suite *alloc_suite(void) {
     Suite *s = suite_create("alloc");
     TCase *tc = tcase_create("oom");
@@ -425,6 +544,7 @@ static Suite *alloc_suite(void) {
     tcase_add_test(tc, test_sensing_create_oom);
     tcase_add_test(tc, test_solver_create_oom);
     tcase_add_test(tc, test_solve_oom);
+    tcase_add_test(tc, test_io_oom);
     suite_add_tcase(s, tc);
     return s;
 }

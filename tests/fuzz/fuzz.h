@@ -1,0 +1,16 @@
+/* Shared by the fuzz targets and their standalone driver. */
+#ifndef CSP_FUZZ_H
+#define CSP_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* libFuzzer's entry point: byte 0 is a flag (bit 0: recompute the CRCs
+ * first, so mutations reach the parsers behind them), the rest the input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Write a valid seed input (flag byte + a real checkpoint or export) into
+ * @p buf; returns its size, or the size needed when @p cap is too small. */
+size_t csp_fuzz_seed(uint8_t *buf, size_t cap);
+
+#endif
