@@ -8,16 +8,32 @@ from typing import Optional
 
 from . import _lib
 from . import _io
-from ._core import (Context, Correction, DType, ExportFormat, Granularity, SensingKind,
-                    SolverMethod, Status, Tensor, _Handle, _numpy, check, describe_buffer, expect,
-                    row_view, to_enum)
+from ._core import (Context, Correction, ExportFormat, Granularity, SensingKind, SolverMethod,
+                    Status, Tensor, _Handle, _numpy, check, expect, row_view, to_enum)
 from ._schedule import Schedule
 from ._sensing import Sensing, _BorrowedSensing
 from ._lib import lib
 
-#: Format tag and version of Pruner.state() dictionaries.
+#: Format tag and version of Pruner.state() dictionaries (version 2: the
+#: library's checkpoint bytes).
 STATE_FORMAT = "csp.Pruner"
-STATE_VERSION = 1
+STATE_VERSION = 2
+
+
+def _checkpoint_of(state, fmt, version):
+    """The "checkpoint" entry of a state dict tagged ``fmt``/``version``
+    (ValueError for anything else)."""
+    try:
+        ok = state.get("format") == fmt and state.get("version") == version
+    except AttributeError:
+        raise TypeError("a state must be a dict (from state()), not %s"
+                        % type(state).__name__) from None
+    if not ok:
+        raise ValueError("not a %s state of version %d (format %r, version %r)"
+                         % (fmt, version, state.get("format"), state.get("version")))
+    if "checkpoint" not in state:
+        raise ValueError("the %s state has no checkpoint" % fmt)
+    return state["checkpoint"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -562,110 +578,33 @@ class Pruner(_Handle):
     # --- state --------------------------------------------------------------------
 
     def state(self):
-        """The pruner's resumable state: the last step and every mask, as a
-        dict of plain Python values and numpy uint64 word arrays.
-
-        (Kept on the Python side until the library has a checkpoint API; then
-        this becomes its buffer. The format is tagged and versioned.)"""
-        last = self.last_step
-        return {
-            "format": STATE_FORMAT,
-            "version": STATE_VERSION,
-            "last_step": -1 if last is None else last,
-            "numels": [self.tensor(i).numel for i in range(len(self))],
-            "excluded": list(self._excluded),
-            "masks": [self.mask_words(i) for i in range(len(self))],
-            "digest": self.digest(),
-        }
+        """The pruner's resumable state as a dict of plain Python values:
+        ``{"format": "csp.Pruner", "version": 2, "checkpoint": bytes}``, the
+        checkpoint being the library's (save(), docs/formats.md): masks,
+        schedule position, per-tensor targets and events, activation
+        accumulators of the pruner's own operators, ISTA/FISTA warm-start
+        lambdas and statistics. Weights, optimizer state and operators
+        attached with set_sensing() are the host's to save."""
+        return {"format": STATE_FORMAT, "version": STATE_VERSION, "checkpoint": self.save()}
 
     def load_state(self, state):
-        """Restore state() into this pruner, which must have the same tensors
-        (same order, sizes, exclusions, options) and must not have stepped.
-
-        Until the library has a checkpoint API, the masks are re-derived: every
-        weight view is pointed for one call at a 0/1 copy of its saved mask and
-        the pruner steps once to the saved last step, which makes exactly the
-        saved masks (the saved zeros are the smallest values and, for the
-        built-in schedules, exactly the budget of the last event); the views
-        then point back at the weights, the masks are applied to them and their
-        companions, and the result is checked bit for bit against the saved
-        masks. A callback schedule whose targets went down cannot be restored
-        this way: ValueError, and this pruner must be discarded.
-
-        CSP tensors are replayed through an identity operator (a magnitude
-        selection of the 0/1 masks) and their operators put back; borrowed
-        views of them (sensing()) are closed. The step callback is not run by
-        the replay. Not restored: CSP solver state (ISTA/FISTA lambdas),
-        observations, and statistics (they describe the replay).
-        """
-        np = _numpy()
-        if state.get("format") != STATE_FORMAT or state.get("version") != STATE_VERSION:
-            raise ValueError("not a %s state of version %d" % (STATE_FORMAT, STATE_VERSION))
-        if self.last_step is not None:
-            raise ValueError("load_state needs a pruner that has not stepped yet")
-        n = len(self)
-        numels = [self.tensor(i).numel for i in range(n)]
-        if list(state["numels"]) != numels or list(state["excluded"]) != self._excluded:
-            raise ValueError("the state is of other tensors: numels %s excluded %s, this "
-                             "pruner has %s and %s" % (list(state["numels"]),
-                                                       list(state["excluded"]), numels,
-                                                       self._excluded))
-        masks = [np.asarray(m).view(np.uint64) for m in state["masks"]]
-        last = int(state["last_step"])
-        if last < 0:
-            return
-        h = self._live()
-        scratch, identities = [], {}
-        # The replay must be a magnitude selection of the 0/1 masks: CSP
-        # tensors get an identity operator for it (their own operators, an
-        # activations accumulator included, are left as they are), and the
-        # step callback is not run.
-        if self._step_callback is not None:
-            check(lib.csp_pruner_set_callback(h, _lib.STEP_FN(), None), self.ctx)
-        try:
-            try:
-                for i, t in enumerate(self._tensors):
-                    if self._excluded[i]:
-                        continue
-                    if self._kinds[i] != SensingKind.IDENTITY:
-                        identities[i] = Sensing.identity(self.ctx, self.sensing(i).n)
-                        view = self._views.pop(i, None)
-                        if view is not None:
-                            view.close()
-                        check(lib.csp_pruner_set_sensing(h, i, identities[i]._live()),
-                              self.ctx)
-                    bits = np.unpackbits(masks[i].astype("<u8").view(np.uint8),
-                                         bitorder="little")[:t.numel]
-                    s = bits.astype(np.float32 if t.dtype == DType.F32 else np.float64)
-                    scratch.append(s)
-                    check(lib.csp_tensor_set_data(t._live(), s.ctypes.data), self.ctx)
-                self.step(last)
-            finally:
-                for t in self._tensors:
-                    lib.csp_tensor_set_data(t._live(), describe_buffer(t.buffer)[0])
-                for i, ident in identities.items():
-                    mine = self._attached.get(i)
-                    lib.csp_pruner_set_sensing(h, i, mine._live() if mine is not None else None)
-                    ident.close()
-            self.step(last)  # same step: re-apply the masks to the real buffers
-        finally:
-            if self._step_callback is not None:
-                lib.csp_pruner_set_callback(h, self._step_callback.thunk, None)
-        for i in range(n):
-            if not np.array_equal(self.mask_words(i), masks[i]):
-                raise ValueError(
-                    "tensor %d (%s): the replayed mask differs from the saved one (a callback "
-                    "schedule whose targets decreased?); exact restore needs the library's "
-                    "checkpoint API" % (i, self.tensor(i).name))
-        if self.digest() != int(state["digest"]):
-            raise ValueError("the restored masks' digest differs from the saved one")
+        """Restore state() into this pruner, built the same way (same tensors
+        in the same order, options, schedule, context seed; operators the host
+        attached attached again); it may have stepped already (a rollback).
+        A dict that is not such a state is ValueError; the checkpoint is then
+        load(): CspError with the library's message (E_CORRUPT, E_VERSION,
+        E_SHAPE, E_DTYPE, E_STATE) and nothing changed. Host buffers are not
+        touched: the masks reach them at the next step()."""
+        self.load(_checkpoint_of(state, STATE_FORMAT, STATE_VERSION))
 
     # --- checkpoints and compressed export (include/csp/io.h) ------------------------
 
     def save(self):
         """The library's checkpoint of this pruner (bytes, docs/formats.md):
-        masks, schedule position, per-tensor targets and events. Weights and
-        optimizer state are not in it: save them with the host's tools."""
+        masks, schedule position, per-tensor targets and events, activation
+        accumulators of the pruner's own operators, ISTA/FISTA warm-start
+        lambdas, statistics. Weights, optimizer state and attached operators
+        are not in it: save them with the host's tools."""
         return _io.save(self)
 
     def load(self, data):

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ._core import Context, CspError, Granularity, SensingKind, describe_buffer
-from ._pruner import STATE_FORMAT, STATE_VERSION, TENSOR_CSP_OPTIONS, Pruner
+from ._pruner import TENSOR_CSP_OPTIONS, Pruner, _checkpoint_of
 from ._schedule import Schedule
 
 __all__ = ["ModulePruner", "DEFAULT_COMPANION_KEYS", "default_include"]
@@ -47,7 +47,7 @@ _OVERRIDE_KEYS = {"sparsity", "final_sparsity", "granularity", "group", "nm", "e
                   "prune"} | set(TENSOR_CSP_OPTIONS)
 
 MODULE_STATE_FORMAT = "csp.torch.ModulePruner"
-MODULE_STATE_VERSION = 1
+MODULE_STATE_VERSION = 2
 
 
 def default_include(name, module, param):
@@ -470,36 +470,46 @@ class ModulePruner:
     # --- state ------------------------------------------------------------------------------
 
     def state_dict(self):
-        """The pruner's state (step counter, last step, masks as int64 torch
-        tensors), for torch.save next to the model's and optimizer's.
-
-        Kept on the Python side for now (masks re-derived on load, see
-        csp.Pruner.load_state); it becomes the library's checkpoint buffer
-        when libcsp has one."""
-        core = self._live().state()
-        core["masks"] = [torch.from_numpy(m.view("int64").copy()) for m in core["masks"]]
+        """The pruner's state for torch.save next to the model's and
+        optimizer's: ``{"format": "csp.torch.ModulePruner", "version": 2,
+        "names": [...], "checkpoint": uint8 tensor}``, the checkpoint being
+        the library's (csp.Pruner.save(): masks, schedule position, activation
+        accumulators, ISTA/FISTA lambdas, statistics) and ``names`` the
+        registered parameters in order. Plain data: torch.load(...,
+        weights_only=True) reads it."""
+        data = self._live().save()
         return {"format": MODULE_STATE_FORMAT, "version": MODULE_STATE_VERSION,
-                "names": list(self.names), "step": self._step, "pruner": core}
+                "names": list(self.names),
+                "checkpoint": torch.frombuffer(bytearray(data), dtype=torch.uint8)}
 
     def load_state_dict(self, state):
-        """Restore state_dict() into a pruner built the same way on the same
-        model that has not stepped yet (load the model's and optimizer's state
-        first: the masks are applied to them here)."""
-        if state.get("format") != MODULE_STATE_FORMAT or \
-                state.get("version") != MODULE_STATE_VERSION:
-            raise ValueError("not a %s state of version %d"
-                             % (MODULE_STATE_FORMAT, MODULE_STATE_VERSION))
-        if list(state["names"]) != self.names:
-            raise ValueError("the state is of other parameters: %s, this pruner has %s"
-                             % (list(state["names"]), self.names))
-        core = dict(state["pruner"])
-        if core.get("format") != STATE_FORMAT or core.get("version") != STATE_VERSION:
-            raise ValueError("not a %s state of version %d" % (STATE_FORMAT, STATE_VERSION))
-        core["masks"] = [m.numpy().view("uint64") if isinstance(m, torch.Tensor) else m
-                         for m in core["masks"]]
-        self._sync()
-        self._live().load_state(core)
-        self._step = int(state["step"])
+        """Restore state_dict() into a ModulePruner built the same way (same
+        parameters and options, same seed) on the model and optimizer whose
+        state was saved with it; it may have stepped already. A dict that is
+        not such a state is ValueError; a checkpoint the library refuses
+        (corrupt, or of another configuration) is CspError with the library's
+        message, and nothing changed. The step counter continues from the
+        restored last step. Nothing is written to the parameters or the
+        optimizer state here: the masks reach them at the next step() (a model
+        saved with the pruner's state is already masked)."""
+        data = _checkpoint_of(state, MODULE_STATE_FORMAT, MODULE_STATE_VERSION)
+        if isinstance(data, torch.Tensor):
+            if data.dtype != torch.uint8 or data.dim() != 1 or data.device.type != "cpu":
+                raise ValueError("the checkpoint must be a 1-D CPU uint8 tensor, not %s %s on %s"
+                                 % (data.dtype, tuple(data.shape), data.device))
+            data = data.contiguous().numpy()
+        p = self._live()
+        try:
+            p.load(data)
+        except CspError as e:
+            names = state.get("names")
+            if names is None or list(names) == self.names:
+                raise
+            raise CspError(e.status, "%s (the state is of parameters %s; this pruner has %s)"
+                           % (e.message, list(names), self.names)) from e
+        last = p.last_step
+        self._step = 0 if last is None else last + 1
+        self._gate = (None, False)
 
     # --- lifetime ---------------------------------------------------------------------------
 

@@ -287,77 +287,88 @@ def _build(ctx, sched, arrays, **kw):
     return p
 
 
+def same_stats(p1, p2):
+    """Every TensorStats and StepStats field but the wall-clock seconds."""
+    def strip(st):
+        return {k: v for k, v in vars(st).items() if not k.endswith("seconds")}
+    assert [strip(s) for s in p2.stats()] == [strip(s) for s in p1.stats()]
+    assert strip(p2.step_stats()) == strip(p1.step_stats())
+
+
+def checkpoint_sections(data):
+    """The section tags of a checkpoint (docs/formats.md: section_count at
+    offset 24, header_size at 12, 40-byte entries opening with the tag)."""
+    head, count = int.from_bytes(data[12:16], "little"), int.from_bytes(data[24:28], "little")
+    return [bytes(data[head + 40 * i:head + 40 * i + 4]).decode() for i in range(count)]
+
+
 @pytest.mark.parametrize("granularity", [G.TENSOR, G.ROW, G.GLOBAL, G.NM])
-def test_state_round_trip(ctx, granularity):
+def test_state_resumes_bit_for_bit(ctx, granularity):
+    """N steps, state(), a fresh pruner over copies of the weights (and a
+    companion), load_state(), N more steps == 2N uninterrupted steps."""
     rng = np.random.default_rng(21)
     sched = csp.Schedule.polynomial(ctx, 0.75, end_step=20, frequency=5)
     shapes = [(6, 8), (3, 16), (4, 4)]
     opts = [{}, {"final_sparsity": 0.5 if granularity != G.GLOBAL else None}, {"exclude": True}]
     arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    mom1 = np.full(shapes[0], 2.0, np.float32)
     p1 = _build(ctx, sched, list(zip(arrays, opts)), granularity=granularity)
+    p1.add_companion(0, mom1)
+    deltas = [[0.01 * rng.standard_normal(s).astype(np.float32) for s in shapes]
+              for _ in range(28)]
     for t in range(14):
-        for a in arrays:
-            a += 0.01 * rng.standard_normal(a.shape).astype(np.float32)
+        for a, d in zip(arrays, deltas[t]):
+            a += d
         p1.step(t)
     state = p1.state()
-    assert state["last_step"] == 13 and state["digest"] == p1.digest()
+    assert sorted(state) == ["checkpoint", "format", "version"]
+    assert state["format"] == "csp.Pruner" and state["version"] == 2
+    assert state["checkpoint"] == p1.save() and isinstance(state["checkpoint"], bytes)
 
     # resume: new buffers holding the checkpointed weights, a fresh pruner
     copies = [a.copy() for a in arrays]
-    mom = np.full(shapes[0], 2.0, np.float32)
+    mom2 = mom1.copy()
     p2 = _build(ctx, sched, list(zip(copies, opts)), granularity=granularity)
-    p2.add_companion(0, mom)
+    p2.add_companion(0, mom2)
     p2.load_state(state)
     assert p2.last_step == 13 and p2.digest() == p1.digest()
     for i in range(3):
         np.testing.assert_array_equal(p2.mask(i), p1.mask(i))
-        np.testing.assert_array_equal(copies[i], arrays[i])  # weights untouched
-        s1, s2 = p1.stats(i), p2.stats(i)
-        assert (s1.nnz, s1.target_sparsity, s1.last_event) == \
-            (s2.nnz, s2.target_sparsity, s2.last_event)
-    assert (mom[~p2.mask(0)] == 0).all() and (mom[p2.mask(0)] == 2).all()
+    same_stats(p1, p2)  # the statistics are in the checkpoint too
     # both continue identically
-    for t in range(14, 25):
-        for a, b in zip(arrays, copies):
-            d = 0.01 * rng.standard_normal(a.shape).astype(np.float32)
+    for t in range(14, 28):
+        for a, b, d in zip(arrays, copies, deltas[t]):
             a += d
             b += d
         assert p1.step(t) == p2.step(t)
     assert p2.digest() == p1.digest()
-    for a, b in zip(arrays, copies):
+    for a, b in zip(arrays + [mom1], copies + [mom2]):
         np.testing.assert_array_equal(a, b)
+    same_stats(p1, p2)
 
 
-def test_state_of_a_fresh_pruner(ctx):
-    sched = csp.Schedule.constant(ctx, 0.5)
+def test_state_of_a_fresh_pruner_and_rollback(ctx):
+    sched = csp.Schedule.constant(ctx, 0.5, frequency=2)
+    w = np.arange(1, 9, dtype=np.float32)
     p = csp.Pruner(ctx, sched)
-    p.add_tensor(np.ones(4, np.float32))
-    state = p.state()
-    assert state["last_step"] == -1
+    p.add_tensor(w)
+    fresh = p.state()
     q = csp.Pruner(ctx, sched)
-    q.add_tensor(np.ones(4, np.float32))
-    q.load_state(state)
-    assert q.last_step is None
-
-
-def test_load_state_errors(ctx):
-    sched = csp.Schedule.constant(ctx, 0.5, frequency=1)
-    p = csp.Pruner(ctx, sched)
-    p.add_tensor(np.arange(1, 9, dtype=np.float32))
+    q.add_tensor(np.ones(8, np.float32))
+    q.load_state(fresh)
+    assert q.last_step is None and q.nnz() == 8
     p.step(0)
-    state = p.state()
-    with pytest.raises(ValueError, match="not stepped"):
-        p.load_state(state)
-    q = csp.Pruner(ctx, sched)
-    q.add_tensor(np.ones(9, np.float32))
-    with pytest.raises(ValueError, match="other tensors"):
-        q.load_state(state)
-    with pytest.raises(ValueError, match="version"):
-        q.load_state(dict(state, version=99))
+    p.step(1)
+    at1 = p.state()
+    p.step(2)
+    p.load_state(at1)  # a pruner that stepped may load: a rollback
+    assert p.last_step == 1 and p.step_stats().steps == 2
+    p.load_state(fresh)
+    assert p.last_step is None and p.nnz() == 8 and p.step_stats().steps == 0
 
 
-def test_load_state_refuses_what_it_cannot_replay(ctx):
-    # targets that go down leave more zeros than the last event's budget
+def test_state_restores_what_a_replay_could_not(ctx):
+    # targets that go down: more zeros than the last event's budget
     sched = csp.Schedule.callback(ctx, lambda t: 0.75 if t == 0 else 0.25, 0.75, frequency=1)
     p = csp.Pruner(ctx, sched)
     p.add_tensor(np.arange(1, 9, dtype=np.float32))
@@ -365,9 +376,70 @@ def test_load_state_refuses_what_it_cannot_replay(ctx):
     p.step(1)
     assert p.nnz() == 2
     q = csp.Pruner(ctx, sched)
-    q.add_tensor(np.arange(1, 9, dtype=np.float32))
-    with pytest.raises(ValueError, match="differs"):
-        q.load_state(p.state())
+    w = np.arange(1, 9, dtype=np.float32)
+    q.add_tensor(w)
+    q.load_state(p.state())
+    assert q.nnz() == 2 and q.digest() == p.digest()
+    assert (w != 0).all()  # host buffers untouched by the load ...
+    q.step(1)
+    np.testing.assert_array_equal(w != 0, p.mask(0))  # ... the masks reach them at step()
+
+
+def test_load_state_errors_change_nothing(ctx):
+    sched = csp.Schedule.constant(ctx, 0.5, frequency=1)
+    p = csp.Pruner(ctx, sched)
+    p.add_tensor(np.arange(1, 9, dtype=np.float32), name="w")
+    p.step(0)
+    state = p.state()
+    q = csp.Pruner(ctx, sched)
+    q.add_tensor(np.arange(1, 9, dtype=np.float32), name="w")
+    q.step(0)
+    q.step(1)
+    before = (q.last_step, q.digest(), q.save())
+
+    def refused(bad, status, message):
+        with pytest.raises(csp.CspError) as e:
+            q.load_state(bad)
+        assert e.value.status == status, e.value
+        assert e.value.message.startswith("csp_pruner_load") and message in e.value.message
+        assert (q.last_step, q.digest(), q.save()) == before
+
+    data = state["checkpoint"]
+    refused(dict(state, checkpoint=data[:-1]), csp.Status.E_CORRUPT, "")
+    for at in (0, 40, len(data) // 2, len(data) - 6):  # magic, header, a section, trailer
+        flipped = bytearray(data)
+        flipped[at] ^= 0x10
+        refused(dict(state, checkpoint=bytes(flipped)), csp.Status.E_CORRUPT, "")
+    refused(dict(state, checkpoint=b""), csp.Status.E_CORRUPT, "")
+    # the same checkpoint into pruners configured otherwise: the library says what differs
+    for build, status, message in (
+            (lambda r: r.add_tensor(np.ones(9, np.float32), name="w"), csp.Status.E_SHAPE,
+             "shape differs"),
+            (lambda r: r.add_tensor(np.ones(8), name="w"), csp.Status.E_DTYPE, ""),
+            (lambda r: r.add_tensor(np.ones(8, np.float32), name="v"), csp.Status.E_STATE,
+             "name differs"),
+            (lambda r: [r.add_tensor(np.ones(8, np.float32), name="w"),
+                        r.add_tensor(np.ones(8, np.float32))], csp.Status.E_SHAPE, "tensors")):
+        r = csp.Pruner(ctx, sched)
+        build(r)
+        with pytest.raises(csp.CspError) as e:
+            r.load_state(state)
+        assert e.value.status == status and message in e.value.message, e.value
+        assert r.last_step is None
+    other = csp.Schedule.constant(ctx, 0.6, frequency=1)
+    r = csp.Pruner(ctx, other)
+    r.add_tensor(np.ones(8, np.float32), name="w")
+    with pytest.raises(csp.CspError) as e:
+        r.load_state(state)
+    assert e.value.status == csp.Status.E_STATE and "final_sparsity" in e.value.message
+    # not a state at all: Python errors before the library is asked
+    for bad in (dict(state, version=1), dict(state, format="csp.torch.ModulePruner"),
+                {"format": "csp.Pruner", "version": 2}):
+        with pytest.raises(ValueError, match="csp.Pruner"):
+            q.load_state(bad)
+    with pytest.raises(TypeError, match="dict"):
+        q.load_state(data)
+    assert (q.last_step, q.digest(), q.save()) == before
 
 
 # --- errors -------------------------------------------------------------------------

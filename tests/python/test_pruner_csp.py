@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import csp
-from test_pruner import digest_reference, snapshots
+from test_pruner import checkpoint_sections, digest_reference, same_stats, snapshots
 
 G = csp.Granularity
 S = csp.SensingKind
@@ -559,7 +559,10 @@ def test_bad_csp_options(ctx):
 
 # --- state ------------------------------------------------------------------------------------
 
-def test_csp_state_round_trip_with_the_accumulator(ctx):
+def test_csp_state_resumes_bit_for_bit_with_accumulators_and_lambdas(ctx):
+    """Activations sensing + FISTA (and Gaussian + ISTA, blocks + OMP): state()
+    mid-way through an observation window, after events that left warm-start
+    lambdas, resumes exactly; without the accumulator it would not."""
     rng = np.random.default_rng(12)
     sched = csp.Schedule.polynomial(ctx, 0.8, end_step=20, frequency=5, exponent=1)
     shapes = [(6, 10), (5, 8), (300,)]
@@ -568,8 +571,8 @@ def test_csp_state_round_trip_with_the_accumulator(ctx):
     def build(arrays):
         p = csp.Pruner(ctx, sched, granularity="row", sensing="gaussian",
                        correction="full", observe_window=4)
-        p.add_tensor(arrays[0], sensing="activations", correction="blend")
-        p.add_tensor(arrays[1])
+        p.add_tensor(arrays[0], sensing="activations", solver="fista", correction="blend")
+        p.add_tensor(arrays[1], solver="ista")
         p.add_tensor(arrays[2], block_size=64)
         p.set_callback(lambda *a: calls.append(a[1]))
         return p
@@ -589,22 +592,35 @@ def test_csp_state_round_trip_with_the_accumulator(ctx):
     p1 = build(arrays)
     run(p1, arrays, range(19), deltas)  # mid-window of the event at 20 (17..20)
     state, acc = p1.state(), p1.sensing(0).read_accumulator()
-    assert acc[-1] == 16
+    assert acc[-1] == 16 and p1.stats(0).observed_rows == 16
+    # the library's checkpoint, with the accumulator and the solvers' lambdas
+    assert {"SENS", "WARM", "STAT"} <= set(checkpoint_sections(state["checkpoint"]))
 
     copies = [a.copy() for a in arrays]
     p2 = build(copies)
     n_calls = len(calls)
     v = p2.sensing(1)
     p2.load_state(state)
-    assert len(calls) == n_calls  # the replay does not run the step callback
-    assert v.closed and p2.sensing(1).kind == S.GAUSSIAN  # its own operators are back
-    assert p2.sensing(0).count == 0  # observations are not part of state() ...
-    p2.sensing(0).write_accumulator(acc)  # ... the accumulator carries them
+    assert len(calls) == n_calls  # loading runs no step callback
+    assert not v.closed and v.kind == S.GAUSSIAN  # borrowed views stay valid
+    np.testing.assert_array_equal(p2.sensing(0).read_accumulator(), acc)
+    same_stats(p1, p2)
     for i in range(3):
         np.testing.assert_array_equal(p2.mask(i), p1.mask(i))
+
+    # a control: the same resume without the accumulator goes elsewhere
+    controls = [a.copy() for a in copies]
+    p3 = build(controls)
+    p3.load_state(state)
+    p3.sensing(0).reset()
+
     run(p1, arrays, range(19, 30), deltas)
     run(p2, copies, range(19, 30), deltas)
-    assert len(calls) == n_calls + 22
+    run(p3, controls, range(19, 30), deltas)
+    assert len(calls) == n_calls + 33
     assert p2.digest() == p1.digest()
     for a, b in zip(arrays, copies):
         np.testing.assert_array_equal(a, b)
+    same_stats(p1, p2)
+    assert p1.stats(0).events == 5 and p1.stats(0).solver == M.FISTA
+    assert not np.array_equal(controls[0], arrays[0])

@@ -116,6 +116,33 @@ def _run(model, opt, pruner, x, y, steps):
         pruner.step()
 
 
+def _reload(model, opt, pruner):
+    """torch.save then torch.load of the three states; the pruner's with
+    weights_only=True: it is plain data that loads without unpickling code
+    (torch 1.13's weights_only refuses the optimizer's float options)."""
+    buf, pbuf = io.BytesIO(), io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict()}, buf)
+    torch.save(pruner.state_dict(), pbuf)
+    buf.seek(0)
+    pbuf.seek(0)
+    return dict(torch.load(buf), pruner=torch.load(pbuf, weights_only=True))
+
+
+def _same_state(model, opt, pruner, model2, opt2, pruner2):
+    assert pruner2.digest() == pruner.digest()
+    assert pruner2.last_step == pruner.last_step
+    for (n, a), (_, b) in zip(model.named_parameters(), model2.named_parameters()):
+        assert torch.equal(a, b), n
+    for a, b in zip(model.parameters(), model2.parameters()):
+        for key, v in opt.state[a].items():
+            assert torch.equal(v, opt2.state[b][key]), key
+
+    def strip(st):
+        return {k: v for k, v in vars(st).items() if not k.endswith("seconds")}
+    assert [strip(s) for s in pruner2.stats()] == [strip(s) for s in pruner.stats()]
+    assert strip(pruner2.step_stats()) == strip(pruner.step_stats())
+
+
 def test_state_dict_round_trip_resumes_bit_for_bit():
     x, y = data(2)
     kw = dict(final_sparsity=0.9, end_step=40, frequency=5, granularity="row")
@@ -124,31 +151,24 @@ def test_state_dict_round_trip_resumes_bit_for_bit():
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     pruner = csp.torch.ModulePruner(model, opt, **kw)
     _run(model, opt, pruner, x, y, 22)
-    buf, pbuf = io.BytesIO(), io.BytesIO()
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict()}, buf)
-    torch.save(pruner.state_dict(), pbuf)
-    _run(model, opt, pruner, x, y, 30)
+    ckpt = _reload(model, opt, pruner)
+    sd = ckpt["pruner"]
+    assert sorted(sd) == ["checkpoint", "format", "names", "version"]
+    assert sd["names"] == ["fc1.weight", "fc2.weight"] and sd["version"] == 2
+    assert sd["checkpoint"].dtype == torch.uint8
+    assert bytes(sd["checkpoint"].numpy()) == pruner.pruner.save()
+    _run(model, opt, pruner, x, y, 22)
 
     torch.manual_seed(99)  # different init: everything must come from the checkpoint
     model2 = Net()
     opt2 = torch.optim.Adam(model2.parameters(), lr=1e-2)
-    buf.seek(0)
-    pbuf.seek(0)
-    ckpt = torch.load(buf)
-    try:  # the pruner's state is plain data: it loads without unpickling code
-        pstate = torch.load(pbuf, weights_only=True)
-    except TypeError:  # a torch without weights_only
-        pbuf.seek(0)
-        pstate = torch.load(pbuf)
     model2.load_state_dict(ckpt["model"])
     opt2.load_state_dict(ckpt["opt"])
     pruner2 = csp.torch.ModulePruner(model2, opt2, **kw)
-    pruner2.load_state_dict(pstate)
+    pruner2.load_state_dict(sd)
     assert pruner2.last_step == 21
-    _run(model2, opt2, pruner2, x, y, 30)
-    assert pruner2.digest() == pruner.digest()
-    for (n, a), (_, b) in zip(model.named_parameters(), model2.named_parameters()):
-        assert torch.equal(a, b), n
+    _run(model2, opt2, pruner2, x, y, 22)  # the step counter goes on from 22
+    _same_state(model, opt, pruner, model2, opt2, pruner2)
 
 
 def test_load_state_dict_errors():
@@ -156,14 +176,40 @@ def test_load_state_dict_errors():
     pruner = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1)
     pruner.step()
     sd = pruner.state_dict()
-    with pytest.raises(ValueError, match="not stepped"):
-        pruner.load_state_dict(sd)
+    pruner.step()
+    before = (pruner.last_step, pruner.digest())
+    with pytest.raises(ValueError, match="version 2"):
+        pruner.load_state_dict(dict(sd, version=1))
+    with pytest.raises(ValueError, match="ModulePruner"):
+        pruner.load_state_dict(dict(sd, format="csp.Pruner"))
+    with pytest.raises(ValueError, match="uint8"):
+        pruner.load_state_dict(dict(sd, checkpoint=sd["checkpoint"].to(torch.int64)))
+    bad = sd["checkpoint"].clone()
+    bad[len(bad) // 2] ^= 1
+    with pytest.raises(csp.CspError) as e:
+        pruner.load_state_dict(dict(sd, checkpoint=bad))
+    assert e.value.status == csp.Status.E_CORRUPT and "csp_pruner_load" in e.value.message
+    with pytest.raises(csp.CspError) as e:
+        pruner.load_state_dict(dict(sd, checkpoint=sd["checkpoint"][:-8]))
+    assert e.value.status == csp.Status.E_CORRUPT
+    assert (pruner.last_step, pruner.digest()) == before  # refused: nothing changed
+    # other parameters: the library's message, with both name lists
     other = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1,
                                    overrides={"fc2.weight": {"prune": False}})
-    with pytest.raises(ValueError, match="other parameters"):
+    with pytest.raises(csp.CspError) as e:
         other.load_state_dict(sd)
-    with pytest.raises(ValueError, match="version"):
-        other.load_state_dict(dict(sd, version=7))
+    assert e.value.status == csp.Status.E_SHAPE
+    assert "the checkpoint holds 2 tensors" in e.value.message
+    assert "['fc1.weight', 'fc2.weight']" in e.value.message
+    # other options: the library names the difference
+    other = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row")
+    with pytest.raises(csp.CspError) as e:
+        other.load_state_dict(sd)
+    assert e.value.status == csp.Status.E_STATE and "fc1.weight" in e.value.message
+    assert other.last_step is None
+    pruner.load_state_dict(sd)  # a rollback is a load too
+    assert pruner.last_step == 0 and pruner.step() == csp.Status.PRUNED
+    assert pruner.last_step == 1 and pruner.step_stats().steps == 2
 
 
 class Zoo(nn.Module):
@@ -600,9 +646,12 @@ def test_activation_sensing_fed_by_hand():
 
 
 def test_csp_state_dict_round_trip_resumes_bit_for_bit():
+    """Activations sensing + FISTA: the state is saved mid-way through an
+    observation window (the accumulators hold rows) after events that left
+    FISTA's warm-start lambdas; both come back through the checkpoint."""
     x, y = speech_data(3)
     kw = dict(final_sparsity=0.8, end_step=20, frequency=5, granularity="row",
-              sensing="activations", observe_window=2,
+              sensing="activations", solver="fista", observe_window=3,
               overrides={"fc.weight": {"sensing": "gaussian", "correction": "full"}})
 
     def run(model, opt, pruner, steps):
@@ -616,27 +665,24 @@ def test_csp_state_dict_round_trip_resumes_bit_for_bit():
     model = Speech()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     pruner = csp.torch.ModulePruner(model, opt, **kw)
-    run(model, opt, pruner, 16)  # right after the event at 15: nothing observed since
-    buf = io.BytesIO()
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                "pruner": pruner.state_dict()}, buf)
+    run(model, opt, pruner, 14)  # steps 0..13: events 0, 5, 10; 13 observed for 15
+    rows = [s.observed_rows for s in pruner.stats()]
+    assert rows[:2] == [80, 80] and pruner.stats()[0].events == 3
+    ckpt = _reload(model, opt, pruner)
     run(model, opt, pruner, 10)
 
     torch.manual_seed(10)
     model2 = Speech()
     opt2 = torch.optim.Adam(model2.parameters(), lr=1e-2)
-    buf.seek(0)
-    ckpt = torch.load(buf)
     model2.load_state_dict(ckpt["model"])
     opt2.load_state_dict(ckpt["opt"])
     pruner2 = csp.torch.ModulePruner(model2, opt2, **kw)
     pruner2.load_state_dict(ckpt["pruner"])
-    assert pruner2.last_step == 15
-    assert all(s.observed_rows == 0 for s in pruner2.stats())  # the replay observed nothing
+    assert pruner2.last_step == 13
+    assert [s.observed_rows for s in pruner2.stats()] == rows  # the accumulators came back
     run(model2, opt2, pruner2, 10)
-    assert pruner2.digest() == pruner.digest()
-    for (n, a), (_, b) in zip(model.named_parameters(), model2.named_parameters()):
-        assert torch.equal(a, b), n
+    _same_state(model, opt, pruner, model2, opt2, pruner2)
+    assert pruner.stats()[0].events == 5 and pruner.stats()[0].solver == csp.SolverMethod.FISTA
 
 
 def test_hooks_only_for_the_weights_that_need_them():

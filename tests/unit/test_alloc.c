@@ -536,6 +536,11 @@ END_TEST
 static Suite *alloc_suite(void) {
     Suite *s = suite_create("alloc");
     TCase *tc = tcase_create("oom");
+    /* Every path runs once per allocation it makes (N^2 work): under ASan on
+     * a loaded 2-core machine test_pruner_cs_oom took 5-6 s with OpenBLAS's
+     * worker threads spinning, past Check's default 4 s (meson now runs this
+     * suite with OPENBLAS_NUM_THREADS=1: under 1 s). */
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_context_create_oom);
     tcase_add_test(tc, test_tensor_create_oom);
     tcase_add_test(tc, test_schedule_create_oom);
