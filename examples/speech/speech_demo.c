@@ -688,6 +688,7 @@ typedef struct tensor_report {
     const char *name;
     int64_t rows, cols, numel, nnz, expected_nnz; /* expected -1: not checked */
     int64_t nonzero;                               /* nonzero weight values */
+    int64_t cols_used; /* columns (inputs) that some kept weight still reads */
     int mask_ok;      /* every pruned position: weight and both moments 0 */
     int64_t dense_bytes, csr_bytes, bitmap_bytes;
 } tensor_report;
@@ -732,6 +733,7 @@ static int report_tensors(const demo_state *s, const demo_options *o, tensor_rep
         if (!s->pruner) {
             r->nnz = r->numel;
             r->expected_nnz = r->numel;
+            r->cols_used = r->cols;
         } else {
             int32_t idx = s->index_of[prunable[k]];
             uint8_t *mask = (uint8_t *)malloc((size_t)p->size);
@@ -746,6 +748,12 @@ static int report_tensors(const demo_state *s, const demo_options *o, tensor_rep
                 if (!mask[i] && (p->data[i] != 0.0f || p->exp_avg[i] != 0.0f ||
                                  p->exp_avg_sq[i] != 0.0f))
                     r->mask_ok = 0;
+            for (int64_t c = 0; c < p->cols; c++) {
+                int used = 0;
+                for (int64_t q = 0; q < p->rows && !used; q++)
+                    used = mask[q * p->cols + c];
+                r->cols_used += used;
+            }
             free(mask);
             r->expected_nnz = expected_nnz(sm_granularity(s->method, s->ov, prunable[k]), p->rows,
                                            p->cols, o->sparsity);
@@ -1054,12 +1062,14 @@ int main(int argc, char **argv)
                 expect = -1;
             }
             mask_ok &= r->mask_ok;
-            printf("  %-20s %4lld x %-4lld nnz %6lld / %6lld  sparsity %.4f%s\n", r->name,
-                   (long long)r->rows, (long long)r->cols, (long long)r->nnz,
+            printf("  %-20s %4lld x %-4lld nnz %6lld / %6lld  sparsity %.4f%s; inputs read "
+                   "%lld/%lld\n",
+                   r->name, (long long)r->rows, (long long)r->cols, (long long)r->nnz,
                    (long long)r->numel, 1.0 - (double)r->nnz / (double)r->numel,
                    r->expected_nnz < 0               ? ""
                    : r->nnz == r->expected_nnz ? "  (exact)"
-                                               : "  (NOT the expected count)");
+                                               : "  (NOT the expected count)",
+                   (long long)r->cols_used, (long long)r->cols);
         }
         if (expect < 0)
             exact = -1;
@@ -1108,11 +1118,11 @@ int main(int argc, char **argv)
         for (int k = 0; k < N_PRUNABLE; k++) {
             const tensor_report *r = &rep[k];
             printf("%s{\"name\":\"%s\",\"rows\":%lld,\"cols\":%lld,\"numel\":%lld,\"nnz\":%lld,"
-                   "\"expected_nnz\":%lld,\"nonzero_values\":%lld,\"mask_ok\":%s,"
-                   "\"csr_bytes\":%lld,\"bitmap_bytes\":%lld}",
+                   "\"expected_nnz\":%lld,\"nonzero_values\":%lld,\"cols_used\":%lld,"
+                   "\"mask_ok\":%s,\"csr_bytes\":%lld,\"bitmap_bytes\":%lld}",
                    k ? "," : "", r->name, (long long)r->rows, (long long)r->cols,
                    (long long)r->numel, (long long)r->nnz, (long long)r->expected_nnz,
-                   (long long)r->nonzero, r->mask_ok ? "true" : "false",
+                   (long long)r->nonzero, (long long)r->cols_used, r->mask_ok ? "true" : "false",
                    (long long)r->csr_bytes, (long long)r->bitmap_bytes);
         }
         printf("],\"nnz\":%lld,\"numel\":%lld,\"expected_nnz\":%lld,\"sparsity_achieved\":%.17g,"

@@ -105,6 +105,18 @@ static csp_status act_fista(csp_pruner_options *po)
     return CSP_OK;
 }
 
+/* GMP's support (the k largest |w| per row) with an OBS-style compensation:
+ * the kept weights move a fraction alpha of the way to the least-squares
+ * refit through the activation Gram (support = CSP_SUPPORT_MAGNITUDE). */
+static csp_status obs(csp_pruner_options *po)
+{
+    act(po);
+    po->support = CSP_SUPPORT_MAGNITUDE;
+    po->correction = CSP_CORRECTION_BLEND;
+    po->alpha = 0.2;
+    return CSP_OK;
+}
+
 /* Identity operator (GMP's support) plus the library's between-event shrink
  * of the weights the next event removes. */
 static csp_status shrink(csp_pruner_options *po)
@@ -145,6 +157,10 @@ static const sm_method methods[] = {
     {"csp-act-fista",
      "CSP, activation Gram, FISTA L1 support (lambda calibrated to k), no correction", 1, 1,
      1, act_fista, NULL, sm_observe_activations, 0},
+    {"csp-obs",
+     "CSP, activation Gram, GMP's support (magnitude), blended refit (alpha 0.2): "
+     "OBS-style compensation",
+     1, 1, 1, obs, NULL, sm_observe_activations, 1},
     {"csp-shrink",
      "identity sensing (GMP's support) + libcsp's between-event shrink (tau 0.01) of the "
      "weights the next event removes",
