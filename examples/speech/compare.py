@@ -548,7 +548,7 @@ def write_report(args, data, methods, msum, entries, grid_wall, runner, out_md, 
         pass
     run_sum = sum(e["wall_s"] for e in entries)
     if runner.missing:
-        w(f"Not run ({len(runner.missing)} cells of the grid, left out for time): " + "; ".join(
+        w(f"Not run ({len(runner.missing)} runs of the grid, left out for time): " + "; ".join(
             sorted({f"{c['method']} s={c['sparsity']} {eval_kind(c['eval'])}"
                     for c in runner.missing})) + ".\n")
     w(f"\nThis grid: {len(entries)} runs, each one thread (OPENBLAS_NUM_THREADS=1), on "
