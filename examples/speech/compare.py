@@ -364,6 +364,11 @@ def write_report(args, data, methods, msum, entries, grid_wall, runner, out_md, 
                 cells.append(fmt_pm(v) + note)
         w(f"| {m} | " + " | ".join(cells) + " |")
     w("\n`dense` is not pruned: the same runs are shown under every sparsity.\n")
+    if len(args.seeds) == 1:
+        w("**One seed.** On this benchmark the seed-to-seed sd is 0.5-2 points on the official "
+          "split (one test utterance is 0.4) and 5-9 points per held-out speaker, so a single "
+          "seed cannot rank methods; `docs/results/speech.md` has the full grid with paired "
+          "differences.\n")
 
     # Size table.
     w("## Kept weights and compressed size\n")
