@@ -70,6 +70,7 @@ typedef struct demo_options {
     int64_t espeak_takes;
     int no_generate;
     int list_methods, print_data, quiet;
+    sm_overrides csp;
     sp_train_options train;
 } demo_options;
 
@@ -77,8 +78,14 @@ static void usage(FILE *f, const char *prog)
 {
     fprintf(f,
             "usage: %s [options]\n"
-            "  --method NAME        dense, gmp (row-balanced), gmp-tensor, gmp-global, csp\n"
-            "                       (the library default); --list-methods lists them (gmp)\n"
+            "  --method NAME        dense, gmp (row-balanced), gmp-tensor, csp (the library\n"
+            "                       default), csp-gauss, csp-act, ...; --list-methods (gmp)\n"
+            "  --csp K=V[,K=V...]   override options of the method: sensing (identity|\n"
+            "                       gaussian|rademacher|activations), solver (omp|ista|fista),\n"
+            "                       correction (none|full|blend), support (solver|magnitude),\n"
+            "                       alpha, rho, damping, shrink,\n"
+            "                       redraw (0|1), window (observe window), granularity\n"
+            "                       (row|tensor), tensors (ih+hh+out: which matrices)\n"
             "  --sparsity S         final sparsity of W_ih, W_hh, W_out in [0, 1) (0.95)\n"
             "  --begin F --end F    cubic ramp from F*steps to F*steps (0.1, 0.6)\n"
             "  --frequency N        steps between pruning events; 0 = (end-begin)/events (0)\n"
@@ -139,6 +146,7 @@ static int parse_args(int argc, char **argv, demo_options *o)
     o->threads = 1;
     o->eval = "official";
     o->espeak_takes = 50;
+    sm_overrides_init(&o->csp);
     sp_train_options_init(&o->train);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -171,6 +179,13 @@ static int parse_args(int argc, char **argv, demo_options *o)
         int bad = 0;
         if (!strcmp(a, "--method"))
             o->method = v;
+        else if (!strcmp(a, "--csp")) {
+            char err[256];
+            if (sm_parse_overrides(v, &o->csp, err, sizeof err) != 0) {
+                fprintf(stderr, "%s: %s\n", argv[0], err);
+                return -1;
+            }
+        }
         else if (!strcmp(a, "--sparsity"))
             bad = parse_double(v, &o->sparsity);
         else if (!strcmp(a, "--begin"))
@@ -462,17 +477,62 @@ static void subsample(int64_t *ids, int64_t *count, int64_t n)
 
 /* --------------------------------------------------------- pruning state */
 
+/* What the step callback records of a tensor's CSP statistics: the last
+ * event that removed weights (the cubic schedule's last events often remove
+ * none, and their errors read 0), and sums over such events. */
+typedef struct csp_record {
+    double weight_error, sensing_error; /* at the last event that removed weights */
+    int64_t last_step;                  /* its step, -1 before any */
+    double sum_weight_error, sum_sensing_error;
+    int64_t changing_events;            /* events that removed weights */
+    int64_t iterations, damped, not_converged; /* summed over all events */
+} csp_record;
+
 typedef struct demo_state {
     const sm_method *method;
+    const sm_overrides *ov;
+    csp_status (*observe_fn)(csp_pruner *, int32_t, const float *, int64_t, int64_t);
     csp_context *ctx;
     csp_pruner *pruner;
     sp_model *model;
     int32_t index_of[SP_NPARAMS]; /* pruner index of a parameter, or -1 */
     double t_step, t_event, t_observe;
     int64_t calls, events;
+    int64_t want_step;            /* step whose csp_pruner_wants_observe() is cached */
+    int32_t want;
+    int64_t observed_passes;      /* forward passes observed */
+    csp_record rec[N_PRUNABLE];
     csp_status error;
     int64_t error_step;
 } demo_state;
+
+/* Step callback: after each event, the CSP statistics of every tensor. */
+static csp_status record_event(void *user, const csp_pruner *pruner, int64_t step,
+                               csp_status status, int32_t event)
+{
+    demo_state *s = (demo_state *)user;
+    if (!event || status != CSP_PRUNED)
+        return CSP_OK;
+    for (int k = 0; k < N_PRUNABLE; k++) {
+        csp_tensor_stats ts;
+        csp_tensor_stats_init(&ts, sizeof ts);
+        if (csp_pruner_tensor_stats(pruner, s->index_of[prunable[k]], &ts) != CSP_OK)
+            continue;
+        csp_record *r = &s->rec[k];
+        r->iterations += ts.solver_iterations;
+        r->damped += ts.rows_damped;
+        r->not_converged += ts.rows_not_converged;
+        if (ts.last_event == step && ts.weight_error > 0.0) {
+            r->weight_error = ts.weight_error;
+            r->sensing_error = ts.sensing_error;
+            r->last_step = step;
+            r->sum_weight_error += ts.weight_error;
+            r->sum_sensing_error += ts.sensing_error;
+            r->changing_events++;
+        }
+    }
+    return CSP_OK;
+}
 
 static void after_step(void *user, int64_t step)
 {
@@ -500,10 +560,22 @@ static void observe(void *user, int which, const float *x, int64_t rows, int64_t
     if (!s->pruner || s->error || which < 0 || which >= SP_NPARAMS || s->index_of[which] < 0)
         return;
     const double t0 = now_seconds();
-    csp_status st = s->method->observe(s->pruner, s->index_of[which], x, rows, cols);
+    /* This forward pass is followed by update number calls + 1, and by
+     * csp_step(pruner, calls + 1): observe only when the pruner wants it. */
+    const int64_t step = s->calls + 1;
+    csp_status st = CSP_OK;
+    if (s->want_step != step) {
+        st = csp_pruner_wants_observe(s->pruner, step, &s->want);
+        s->want_step = step;
+        s->observed_passes += st == CSP_OK && s->want;
+    }
+    if (st == CSP_OK && s->want)
+        st = s->observe_fn(s->pruner, s->index_of[which], x, rows, cols);
     s->t_observe += now_seconds() - t0;
-    if (st < 0)
+    if (st < 0) {
         s->error = st;
+        s->error_step = step;
+    }
 }
 
 /* Sparsity of the three pruned matrices, from the weights themselves. */
@@ -563,7 +635,7 @@ static int setup_pruner(demo_state *s, const demo_options *o, int64_t total_step
     csp_pruner_options po;
     csp_pruner_options_init(&po, sizeof po);
     if ((st = csp_schedule_create(&sched, s->ctx, so)) != CSP_OK ||
-        (s->method->configure_pruner && (st = s->method->configure_pruner(&po)) != CSP_OK) ||
+        (st = sm_configure_pruner(s->method, s->ov, &po)) != CSP_OK ||
         (st = csp_pruner_create(&s->pruner, s->ctx, sched, &po)) != CSP_OK) {
         fprintf(stderr, "pruner setup: %s: %s\n", csp_status_name(st),
                 csp_context_last_error(s->ctx));
@@ -592,8 +664,7 @@ static int setup_pruner(demo_state *s, const demo_options *o, int64_t total_step
             if (st != CSP_OK)
                 goto fail;
         }
-        if (s->method->configure_tensor &&
-            (st = s->method->configure_tensor(prunable[k], &to)) != CSP_OK)
+        if ((st = sm_configure_tensor(s->method, s->ov, prunable[k], &to)) != CSP_OK)
             goto fail;
         int32_t index = -1;
         if ((st = csp_pruner_add_tensor(s->pruner, tensors[3 * k], &to, &index)) != CSP_OK ||
@@ -602,6 +673,8 @@ static int setup_pruner(demo_state *s, const demo_options *o, int64_t total_step
             goto fail;
         s->index_of[prunable[k]] = index;
     }
+    if ((st = csp_pruner_set_callback(s->pruner, record_event, s)) != CSP_OK)
+        goto fail;
     return 0;
 fail:
     fprintf(stderr, "pruner setup: %s: %s\n", csp_status_name(st),
@@ -615,6 +688,7 @@ typedef struct tensor_report {
     const char *name;
     int64_t rows, cols, numel, nnz, expected_nnz; /* expected -1: not checked */
     int64_t nonzero;                               /* nonzero weight values */
+    int64_t cols_used; /* columns (inputs) that some kept weight still reads */
     int mask_ok;      /* every pruned position: weight and both moments 0 */
     int64_t dense_bytes, csr_bytes, bitmap_bytes;
 } tensor_report;
@@ -659,6 +733,7 @@ static int report_tensors(const demo_state *s, const demo_options *o, tensor_rep
         if (!s->pruner) {
             r->nnz = r->numel;
             r->expected_nnz = r->numel;
+            r->cols_used = r->cols;
         } else {
             int32_t idx = s->index_of[prunable[k]];
             uint8_t *mask = (uint8_t *)malloc((size_t)p->size);
@@ -673,13 +748,106 @@ static int report_tensors(const demo_state *s, const demo_options *o, tensor_rep
                 if (!mask[i] && (p->data[i] != 0.0f || p->exp_avg[i] != 0.0f ||
                                  p->exp_avg_sq[i] != 0.0f))
                     r->mask_ok = 0;
+            for (int64_t c = 0; c < p->cols; c++) {
+                int used = 0;
+                for (int64_t q = 0; q < p->rows && !used; q++)
+                    used = mask[q * p->cols + c];
+                r->cols_used += used;
+            }
             free(mask);
-            r->expected_nnz = expected_nnz(sm_granularity(s->method, prunable[k]), p->rows,
+            r->expected_nnz = expected_nnz(sm_granularity(s->method, s->ov, prunable[k]), p->rows,
                                            p->cols, o->sparsity);
         }
         sizes(r);
     }
     return 0;
+}
+
+/* ------------------------------------------------------------- CSP stats */
+
+static const char *sensing_name(int32_t k)
+{
+    switch (k) {
+    case CSP_SENSING_IDENTITY: return "identity";
+    case CSP_SENSING_GAUSSIAN: return "gaussian";
+    case CSP_SENSING_RADEMACHER: return "rademacher";
+    case CSP_SENSING_ACTIVATIONS: return "activations";
+    case CSP_SENSING_GRAM: return "gram";
+    default: return "?";
+    }
+}
+
+static const char *solver_name(int32_t k)
+{
+    return k == CSP_SOLVER_OMP     ? "omp"
+           : k == CSP_SOLVER_ISTA  ? "ista"
+           : k == CSP_SOLVER_FISTA ? "fista"
+                                   : "?";
+}
+
+static const char *correction_name(int32_t k)
+{
+    return k == CSP_CORRECTION_NONE    ? "none"
+           : k == CSP_CORRECTION_FULL  ? "full"
+           : k == CSP_CORRECTION_BLEND ? "blend"
+                                       : "?";
+}
+
+/* The CSP statistics: printed (json 0) or as the RESULT member "csp". */
+static void print_csp_stats(FILE *f, const demo_state *s, int json)
+{
+    csp_step_stats ss;
+    csp_step_stats_init(&ss, sizeof ss);
+    if (!s->pruner || csp_pruner_step_stats(s->pruner, &ss) != CSP_OK)
+        return;
+    if (json) {
+        fprintf(f, "\"csp\":{\"overrides\":");
+        json_str(f, s->ov->text);
+        fprintf(f, ",\"events\":%lld,\"event_s\":%.6g,\"last_event_s\":%.6g,"
+                   "\"step_total_s\":%.6g,\"observe_s\":%.6g,\"observed_passes\":%lld,"
+                   "\"tensors\":[",
+                (long long)ss.events, ss.event_seconds, ss.last_event_seconds,
+                ss.total_seconds, s->t_observe, (long long)s->observed_passes);
+    } else {
+        fprintf(f, "csp_step: %lld events in %.3f s (last %.4f s); observing %.3f s over %lld "
+                   "forward passes\n",
+                (long long)ss.events, ss.event_seconds, ss.last_event_seconds, s->t_observe,
+                (long long)s->observed_passes);
+    }
+    for (int k = 0; k < N_PRUNABLE; k++) {
+        csp_tensor_stats ts;
+        csp_tensor_stats_init(&ts, sizeof ts);
+        if (csp_pruner_tensor_stats(s->pruner, s->index_of[prunable[k]], &ts) != CSP_OK)
+            continue;
+        const csp_record *r = &s->rec[k];
+        const double n = r->changing_events > 0 ? (double)r->changing_events : 1.0;
+        const char *name = s->model->p[prunable[k]].name;
+        if (json) {
+            fprintf(f, "%s{\"name\":\"%s\",\"sensing\":\"%s\",\"solver\":\"%s\","
+                       "\"correction\":\"%s\",\"weight_error\":%.6g,\"sensing_error\":%.6g,"
+                       "\"error_step\":%lld,\"mean_weight_error\":%.6g,"
+                       "\"mean_sensing_error\":%.6g,\"changing_events\":%lld,"
+                       "\"iterations\":%lld,\"rows_damped\":%lld,\"rows_not_converged\":%lld,"
+                       "\"event_s\":%.6g,\"total_event_s\":%.6g}",
+                    k ? "," : "", name, sensing_name(ts.sensing), solver_name(ts.solver),
+                    correction_name(ts.correction), r->weight_error, r->sensing_error,
+                    (long long)r->last_step, r->sum_weight_error / n,
+                    r->sum_sensing_error / n, (long long)r->changing_events,
+                    (long long)r->iterations, (long long)r->damped,
+                    (long long)r->not_converged, ts.event_seconds, ts.total_seconds);
+        } else {
+            fprintf(f, "  %-18s %s/%s/%s: last removing event (step %lld): weight error "
+                       "%.4f, sensing error %.4g; mean over %lld such events %.4f / %.4g; "
+                       "solver iterations %lld, damped rows %lld; %.3f s in events\n",
+                    name, sensing_name(ts.sensing), solver_name(ts.solver),
+                    correction_name(ts.correction), (long long)r->last_step, r->weight_error,
+                    r->sensing_error, (long long)r->changing_events, r->sum_weight_error / n,
+                    r->sum_sensing_error / n, (long long)r->iterations, (long long)r->damped,
+                    ts.total_seconds);
+        }
+    }
+    if (json)
+        fprintf(f, "]},");
 }
 
 /* ------------------------------------------------------------------ main */
@@ -701,9 +869,9 @@ int main(int argc, char **argv)
             const sm_method *m = sm_at(i);
             printf("METHOD {\"name\":");
             json_str(stdout, m->name);
-            printf(",\"prunes\":%s,\"is_csp\":%s,\"available\":%s,\"summary\":",
+            printf(",\"prunes\":%s,\"is_csp\":%s,\"available\":%s,\"grid\":%s,\"summary\":",
                    m->prunes ? "true" : "false", m->is_csp ? "true" : "false",
-                   m->available ? "true" : "false");
+                   m->available ? "true" : "false", m->grid ? "true" : "false");
             json_str(stdout, m->summary);
             printf("}\n");
         }
@@ -781,10 +949,15 @@ int main(int argc, char **argv)
     demo_state s;
     memset(&s, 0, sizeof s);
     s.method = method;
+    s.ov = &o.csp;
+    s.observe_fn = method->observe ? method->observe : sm_observe_activations;
+    s.want_step = -1;
     for (int k = 0; k < SP_NPARAMS; k++)
         s.index_of[k] = -1;
+    for (int k = 0; k < N_PRUNABLE; k++)
+        s.rec[k].last_step = -1;
     o.train.after_step = method->prunes ? after_step : NULL;
-    o.train.observe = method->prunes && method->observe ? observe : NULL;
+    o.train.observe = sm_needs_observe(method, &o.csp) ? observe : NULL;
     o.train.user = &s;
     sp_trainer *tr = NULL;
     if (sp_trainer_create(&tr, &o.train, &ds, split.train, split.n_train) != SP_TRAIN_OK) {
@@ -809,6 +982,8 @@ int main(int argc, char **argv)
            (long long)o.train.hidden, (long long)o.train.hidden, (long long)o.train.batch,
            (long long)spe, (long long)o.epochs, (unsigned long long)o.train.seed);
     printf("method: %s - %s\n", method->name, method->summary);
+    if (o.csp.text[0])
+        printf("        with --csp %s\n", o.csp.text);
     if (method->prunes && !rc)
         printf("schedule: polynomial^%g %g -> %g over steps %lld..%lld every %lld "
                "(%lld events) of %lld; W_ih, W_hh, W_out pruned, Adam moments zeroed\n",
@@ -887,12 +1062,14 @@ int main(int argc, char **argv)
                 expect = -1;
             }
             mask_ok &= r->mask_ok;
-            printf("  %-20s %4lld x %-4lld nnz %6lld / %6lld  sparsity %.4f%s\n", r->name,
-                   (long long)r->rows, (long long)r->cols, (long long)r->nnz,
+            printf("  %-20s %4lld x %-4lld nnz %6lld / %6lld  sparsity %.4f%s; inputs read "
+                   "%lld/%lld\n",
+                   r->name, (long long)r->rows, (long long)r->cols, (long long)r->nnz,
                    (long long)r->numel, 1.0 - (double)r->nnz / (double)r->numel,
                    r->expected_nnz < 0               ? ""
                    : r->nnz == r->expected_nnz ? "  (exact)"
-                                               : "  (NOT the expected count)");
+                                               : "  (NOT the expected count)",
+                   (long long)r->cols_used, (long long)r->cols);
         }
         if (expect < 0)
             exact = -1;
@@ -915,6 +1092,7 @@ int main(int argc, char **argv)
                total_s, train_s, eval_s, csp_s, train_s > 0 ? 100.0 * csp_s / train_s : 0.0,
                (long long)s.events, s.t_event, (long long)(s.calls - s.events),
                s.t_step - s.t_event);
+        print_csp_stats(stdout, &s, 0);
         printf("data used: %s (%s)\n", kind_words(di.kind), di.path);
         uint64_t digest = 0;
         if (s.pruner)
@@ -940,11 +1118,11 @@ int main(int argc, char **argv)
         for (int k = 0; k < N_PRUNABLE; k++) {
             const tensor_report *r = &rep[k];
             printf("%s{\"name\":\"%s\",\"rows\":%lld,\"cols\":%lld,\"numel\":%lld,\"nnz\":%lld,"
-                   "\"expected_nnz\":%lld,\"nonzero_values\":%lld,\"mask_ok\":%s,"
-                   "\"csr_bytes\":%lld,\"bitmap_bytes\":%lld}",
+                   "\"expected_nnz\":%lld,\"nonzero_values\":%lld,\"cols_used\":%lld,"
+                   "\"mask_ok\":%s,\"csr_bytes\":%lld,\"bitmap_bytes\":%lld}",
                    k ? "," : "", r->name, (long long)r->rows, (long long)r->cols,
                    (long long)r->numel, (long long)r->nnz, (long long)r->expected_nnz,
-                   (long long)r->nonzero, r->mask_ok ? "true" : "false",
+                   (long long)r->nonzero, (long long)r->cols_used, r->mask_ok ? "true" : "false",
                    (long long)r->csr_bytes, (long long)r->bitmap_bytes);
         }
         printf("],\"nnz\":%lld,\"numel\":%lld,\"expected_nnz\":%lld,\"sparsity_achieved\":%.17g,"
@@ -959,6 +1137,7 @@ int main(int argc, char **argv)
                "\"csp_event_s\":%.6g,\"csp_share\":%.6g,\"events\":%lld,\"csp_calls\":%lld},",
                total_s, train_s, eval_s, csp_s, s.t_event, train_s > 0 ? csp_s / train_s : 0.0,
                (long long)s.events, (long long)s.calls);
+        print_csp_stats(stdout, &s, 1);
         printf("\"digest\":\"%016llx\",\"libcsp\":\"%s\",\"threads\":%d,\"blas_threads\":",
                (unsigned long long)digest, csp_version_string(), (int)o.threads);
         json_str(stdout, blas_threads ? blas_threads : "");

@@ -1,16 +1,20 @@
 /* speech_methods.c - method name -> libcsp pruner configuration, see
  * speech_methods.h.
  *
- * PLUG-IN POINT for the CSP variants (issue 5): add one entry per variant
- * below (e.g. "csp-random-omp", "csp-act-omp", "csp-random-refit", ...)
- * whose configure_pruner / configure_tensor set the sensing operator,
- * solver and correction fields, and an observe function for activation
- * sensing; set SM_LIBRARY_HAS_CSP to 1 once csp_pruner_options_init() gives
- * a CSP configuration, so that "csp" (the library default) counts as CSP.
- * Nothing else in speech_demo.c or compare.py needs to change.
+ * Adding a method: one entry in methods[] below, with configure_pruner /
+ * configure_tensor functions that set the granularity (CSP needs ROW), the
+ * sensing operator, solver, correction and their parameters, and
+ * sm_observe_activations as `observe` when a tensor uses activation sensing.
+ * speech_demo.c and compare.py pick it up by name. SM_LIBRARY_HAS_CSP says
+ * whether csp_pruner_options_init() itself gives a CSP configuration (so
+ * that "csp", the library default, counts as CSP); the library's default is
+ * the identity operator (GMP), so it is 0.
  */
 #include "speech_methods.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lstm.h"
@@ -21,6 +25,11 @@
 #ifndef SM_LIBRARY_HAS_CSP
 #define SM_LIBRARY_HAS_CSP 0
 #endif
+
+/* Activation sensing observes the forward passes of the last SM_ACT_WINDOW
+ * steps before each event (of about 14 steps between events here): 160
+ * pooled vectors for W_out, about 12,000 frames for W_ih and W_hh. */
+#define SM_ACT_WINDOW 5
 
 static csp_status gran_row(csp_pruner_options *po)
 {
@@ -40,22 +49,122 @@ static csp_status gran_global(csp_pruner_options *po)
     return CSP_OK;
 }
 
+/* ---- CSP variants (every one ROW: the CSP problems are per row) ---------- */
+
+/* Paper-literal: classic CS measurements y = Phi w, Gaussian Phi with
+ * m = n/2 rows, one Phi per tensor, OMP support. */
+static csp_status gauss(csp_pruner_options *po)
+{
+    po->granularity = CSP_GRANULARITY_ROW;
+    po->sensing = CSP_SENSING_GAUSSIAN;
+    po->rho = 0.5;
+    po->solver = CSP_SOLVER_OMP;
+    po->correction = CSP_CORRECTION_NONE;
+    return CSP_OK;
+}
+
+static csp_status gauss_refit(csp_pruner_options *po)
+{
+    gauss(po);
+    po->correction = CSP_CORRECTION_FULL;
+    return CSP_OK;
+}
+
+/* Output-preserving: G = X^T X / N + 1% of its mean diagonal, X the layer's
+ * inputs over the last SM_ACT_WINDOW forward passes before each event. */
+static csp_status act(csp_pruner_options *po)
+{
+    po->granularity = CSP_GRANULARITY_ROW;
+    po->sensing = CSP_SENSING_ACTIVATIONS;
+    po->damping = 0.01;
+    po->solver = CSP_SOLVER_OMP;
+    po->correction = CSP_CORRECTION_NONE;
+    po->observe_window = SM_ACT_WINDOW;
+    return CSP_OK;
+}
+
+static csp_status act_refit(csp_pruner_options *po)
+{
+    act(po);
+    po->correction = CSP_CORRECTION_FULL;
+    return CSP_OK;
+}
+
+static csp_status act_blend(csp_pruner_options *po)
+{
+    act(po);
+    po->correction = CSP_CORRECTION_BLEND;
+    po->alpha = 0.2;
+    return CSP_OK;
+}
+
+static csp_status act_fista(csp_pruner_options *po)
+{
+    act(po);
+    po->solver = CSP_SOLVER_FISTA;
+    return CSP_OK;
+}
+
+/* GMP's support (the k largest |w| per row) with an OBS-style compensation:
+ * the kept weights move a fraction alpha of the way to the least-squares
+ * refit through the activation Gram (support = CSP_SUPPORT_MAGNITUDE). */
+static csp_status obs(csp_pruner_options *po)
+{
+    act(po);
+    po->support = CSP_SUPPORT_MAGNITUDE;
+    po->correction = CSP_CORRECTION_BLEND;
+    po->alpha = 0.2;
+    return CSP_OK;
+}
+
+/* Identity operator (GMP's support) plus the library's between-event shrink
+ * of the weights the next event removes. */
+static csp_status shrink(csp_pruner_options *po)
+{
+    po->granularity = CSP_GRANULARITY_ROW;
+    po->shrink = 0.01;
+    return CSP_OK;
+}
+
 static const sm_method methods[] = {
-    {"dense", "no pruning (the reference)", 0, 0, 1, NULL, NULL, NULL},
+    {"dense", "no pruning (the reference)", 0, 0, 1, NULL, NULL, NULL, 1},
     {"gmp", "gradual magnitude pruning, row-balanced budget (round(s*cols) zeros per row)",
-     1, 0, 1, gran_row, NULL, NULL},
+     1, 0, 1, gran_row, NULL, NULL, 1},
     {"gmp-tensor", "gradual magnitude pruning, per-tensor budget", 1, 0, 1, gran_tensor, NULL,
-     NULL},
+     NULL, 1},
     {"gmp-global", "gradual magnitude pruning, one threshold over the three matrices", 1, 0, 1,
-     gran_global, NULL, NULL},
+     gran_global, NULL, NULL, 0},
     {"csp",
 #if SM_LIBRARY_HAS_CSP
      "the library's default CSP configuration (csp_pruner_options_init)",
 #else
-     "the library's default configuration (csp_pruner_options_init); this libcsp has no CSP "
-     "yet, so it is GMP with a per-tensor budget",
+     "the library's default configuration (csp_pruner_options_init): identity sensing, "
+     "i.e. GMP with a per-tensor budget",
 #endif
-     1, SM_LIBRARY_HAS_CSP, 1, NULL, NULL, NULL},
+     1, SM_LIBRARY_HAS_CSP, 1, NULL, NULL, NULL, 0},
+    {"csp-gauss", "CSP, Gaussian Phi (rho 0.5, one per tensor), OMP support, no correction",
+     1, 1, 1, gauss, NULL, NULL, 1},
+    {"csp-gauss-refit", "CSP, Gaussian Phi (rho 0.5), OMP support, full least-squares refit",
+     1, 1, 1, gauss_refit, NULL, NULL, 0},
+    {"csp-act",
+     "CSP, activation Gram (eps 1% of mean diag, last 5 passes before each event), OMP "
+     "support, no correction",
+     1, 1, 1, act, NULL, sm_observe_activations, 1},
+    {"csp-act-refit", "CSP, activation Gram, OMP support, full least-squares refit", 1, 1, 1,
+     act_refit, NULL, sm_observe_activations, 0},
+    {"csp-act-blend", "CSP, activation Gram, OMP support, blended refit (alpha 0.2)", 1, 1, 1,
+     act_blend, NULL, sm_observe_activations, 0},
+    {"csp-act-fista",
+     "CSP, activation Gram, FISTA L1 support (lambda calibrated to k), no correction", 1, 1,
+     1, act_fista, NULL, sm_observe_activations, 0},
+    {"csp-obs",
+     "CSP, activation Gram, GMP's support (magnitude), blended refit (alpha 0.2): "
+     "OBS-style compensation",
+     1, 1, 1, obs, NULL, sm_observe_activations, 1},
+    {"csp-shrink",
+     "identity sensing (GMP's support) + libcsp's between-event shrink (tau 0.01) of the "
+     "weights the next event removes",
+     1, 1, 1, shrink, NULL, NULL, 1},
 };
 
 #define N_METHODS ((int)(sizeof methods / sizeof methods[0]))
@@ -72,18 +181,205 @@ const sm_method *sm_find(const char *name)
     return NULL;
 }
 
-int32_t sm_granularity(const sm_method *m, int which)
+/* ---- overrides ------------------------------------------------------------ */
+
+void sm_overrides_init(sm_overrides *ov)
 {
-    if (!m || !m->prunes)
-        return 0;
+    memset(ov, 0, sizeof *ov);
+    ov->redraw = -1;
+    ov->window = -1;
+    ov->rho = ov->damping = ov->alpha = ov->shrink = -1.0;
+}
+
+static int word(const char *v, const char *const *names, const int32_t *vals, int n,
+                int32_t *out)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v, names[i])) {
+            *out = vals[i];
+            return 0;
+        }
+    return -1;
+}
+
+static int number(const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(d) || d < lo || d > hi)
+        return -1;
+    *out = d;
+    return 0;
+}
+
+int sm_parse_overrides(const char *spec, sm_overrides *ov, char *err, size_t errlen)
+{
+    static const char *const sens_n[] = {"identity", "gaussian", "rademacher", "activations"};
+    static const int32_t sens_v[] = {CSP_SENSING_IDENTITY, CSP_SENSING_GAUSSIAN,
+                                     CSP_SENSING_RADEMACHER, CSP_SENSING_ACTIVATIONS};
+    static const char *const solv_n[] = {"omp", "ista", "fista"};
+    static const int32_t solv_v[] = {CSP_SOLVER_OMP, CSP_SOLVER_ISTA, CSP_SOLVER_FISTA};
+    static const char *const corr_n[] = {"none", "full", "blend"};
+    static const int32_t corr_v[] = {CSP_CORRECTION_NONE, CSP_CORRECTION_FULL,
+                                     CSP_CORRECTION_BLEND};
+    static const char *const supp_n[] = {"solver", "magnitude"};
+    static const int32_t supp_v[] = {CSP_SUPPORT_SOLVER, CSP_SUPPORT_MAGNITUDE};
+    static const char *const gran_n[] = {"row", "tensor"};
+    static const int32_t gran_v[] = {CSP_GRANULARITY_ROW, CSP_GRANULARITY_TENSOR};
+    char buf[256];
+    if (strlen(spec) >= sizeof buf) {
+        snprintf(err, errlen, "--csp: too long");
+        return -1;
+    }
+    strcpy(buf, spec);
+    snprintf(ov->text, sizeof ov->text, "%s", spec);
+    char *save = NULL;
+    for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *v = strchr(kv, '=');
+        if (!v) {
+            snprintf(err, errlen, "--csp: %s is not KEY=VALUE", kv);
+            return -1;
+        }
+        *v++ = '\0';
+        double d = 0.0;
+        int bad = 0;
+        if (!strcmp(kv, "sensing"))
+            bad = word(v, sens_n, sens_v, 4, &ov->sensing);
+        else if (!strcmp(kv, "solver"))
+            bad = word(v, solv_n, solv_v, 3, &ov->solver);
+        else if (!strcmp(kv, "correction"))
+            bad = word(v, corr_n, corr_v, 3, &ov->correction);
+        else if (!strcmp(kv, "support"))
+            bad = word(v, supp_n, supp_v, 2, &ov->support);
+        else if (!strcmp(kv, "granularity"))
+            bad = word(v, gran_n, gran_v, 2, &ov->granularity);
+        else if (!strcmp(kv, "alpha"))
+            bad = number(v, 0.0, 1.0, &ov->alpha);
+        else if (!strcmp(kv, "rho"))
+            bad = number(v, 1e-6, 64.0, &ov->rho);
+        else if (!strcmp(kv, "damping"))
+            bad = number(v, 0.0, 1e6, &ov->damping);
+        else if (!strcmp(kv, "shrink"))
+            bad = number(v, 0.0, 1.0, &ov->shrink);
+        else if (!strcmp(kv, "redraw"))
+            bad = number(v, 0.0, 1.0, &d) || (d != 0.0 && d != 1.0), ov->redraw = (int32_t)d;
+        else if (!strcmp(kv, "window"))
+            bad = number(v, 0.0, 1e9, &d) || d != floor(d), ov->window = (int32_t)d;
+        else if (!strcmp(kv, "tensors")) {
+            ov->tensors = 0;
+            char *save2 = NULL;
+            for (char *t = strtok_r(v, "+", &save2); t && !bad; t = strtok_r(NULL, "+", &save2))
+                if (!strcmp(t, "ih"))
+                    ov->tensors |= 1u << SP_P_W_IH;
+                else if (!strcmp(t, "hh"))
+                    ov->tensors |= 1u << SP_P_W_HH;
+                else if (!strcmp(t, "out"))
+                    ov->tensors |= 1u << SP_P_W_OUT;
+                else
+                    bad = 1;
+            bad |= ov->tensors == 0;
+        } else {
+            snprintf(err, errlen,
+                     "--csp: unknown key %s (sensing, solver, correction, support, alpha, rho, "
+                     "damping, shrink, redraw, window, granularity, tensors)",
+                     kv);
+            return -1;
+        }
+        if (bad) {
+            snprintf(err, errlen, "--csp: bad value for %s: %s", kv, v);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+csp_status sm_configure_pruner(const sm_method *m, const sm_overrides *ov,
+                               csp_pruner_options *po)
+{
+    csp_status st = m->configure_pruner ? m->configure_pruner(po) : CSP_OK;
+    if (st == CSP_OK && ov && ov->window >= 0)
+        po->observe_window = ov->window;
+    if (st == CSP_OK && ov && ov->sensing == CSP_SENSING_ACTIVATIONS && ov->window < 0 &&
+        po->observe_window == 0)
+        po->observe_window = SM_ACT_WINDOW;
+    return st;
+}
+
+csp_status sm_configure_tensor(const sm_method *m, const sm_overrides *ov, int which,
+                               csp_pruner_tensor_options *to)
+{
+    csp_status st = m->configure_tensor ? m->configure_tensor(which, to) : CSP_OK;
+    if (st != CSP_OK || !ov || (ov->tensors && !(ov->tensors & (1u << which))))
+        return st;
+    if (ov->sensing)
+        to->sensing = ov->sensing;
+    if (ov->solver)
+        to->solver = ov->solver;
+    if (ov->correction)
+        to->correction = ov->correction;
+    if (ov->support)
+        to->support = ov->support;
+    if (ov->redraw >= 0)
+        to->redraw = ov->redraw;
+    if (ov->rho >= 0)
+        to->rho = ov->rho;
+    if (ov->damping >= 0)
+        to->damping = ov->damping;
+    if (ov->alpha >= 0)
+        to->alpha = ov->alpha;
+    if (ov->shrink >= 0)
+        to->shrink = ov->shrink;
+    if (ov->granularity)
+        to->granularity = ov->granularity;
+    else if ((ov->sensing && ov->sensing != CSP_SENSING_IDENTITY) || ov->shrink > 0)
+        to->granularity = CSP_GRANULARITY_ROW;
+    return CSP_OK;
+}
+
+/* The options a parameter ends up with (tensor values over pruner ones). */
+static int resolve(const sm_method *m, const sm_overrides *ov, int which, int32_t *gran,
+                   int32_t *sensing)
+{
     csp_pruner_options po;
     csp_pruner_tensor_options to;
     if (csp_pruner_options_init(&po, sizeof po) != CSP_OK ||
-        csp_pruner_tensor_options_init(&to, sizeof to) != CSP_OK)
+        csp_pruner_tensor_options_init(&to, sizeof to) != CSP_OK ||
+        sm_configure_pruner(m, ov, &po) != CSP_OK ||
+        sm_configure_tensor(m, ov, which, &to) != CSP_OK)
+        return -1;
+    *gran = to.granularity ? to.granularity : po.granularity;
+    *sensing = to.sensing ? to.sensing : po.sensing;
+    return 0;
+}
+
+int sm_needs_observe(const sm_method *m, const sm_overrides *ov)
+{
+    if (!m || !m->prunes)
         return 0;
-    if (m->configure_pruner && m->configure_pruner(&po) != CSP_OK)
+    static const int which[3] = {SP_P_W_IH, SP_P_W_HH, SP_P_W_OUT};
+    for (int k = 0; k < 3; k++) {
+        int32_t g, s;
+        if (resolve(m, ov, which[k], &g, &s) == 0 && s == CSP_SENSING_ACTIVATIONS)
+            return 1;
+    }
+    return 0;
+}
+
+csp_status sm_observe_activations(csp_pruner *pruner, int32_t index, const float *x,
+                                  int64_t rows, int64_t cols)
+{
+    csp_sensing *s = NULL;
+    csp_status st = csp_pruner_sensing(pruner, index, &s);
+    if (st != CSP_OK || s == NULL || csp_sensing_kind(s) != CSP_SENSING_ACTIVATIONS)
+        return st;
+    return csp_pruner_observe(pruner, index, x, rows, cols);
+}
+
+int32_t sm_granularity(const sm_method *m, const sm_overrides *ov, int which)
+{
+    if (!m || !m->prunes)
         return 0;
-    if (m->configure_tensor && m->configure_tensor(which, &to) != CSP_OK)
-        return 0;
-    return to.granularity ? to.granularity : po.granularity;
+    int32_t g, s;
+    return resolve(m, ov, which, &g, &s) == 0 ? g : 0;
 }

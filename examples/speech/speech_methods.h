@@ -3,10 +3,14 @@
  * variant: sensing operator, solver, correction) is one entry in the table
  * of speech_methods.c; speech_demo.c and the comparison driver pick it up by
  * name (speech_demo --list-methods).
+ *
+ * On top of a method, `--csp KEY=VALUE,...` (sm_parse_overrides) changes
+ * single options for experiments without a new table entry.
  */
 #ifndef SP_METHODS_H
 #define SP_METHODS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -26,11 +30,25 @@ typedef struct sm_method {
     csp_status (*configure_tensor)(int which, csp_pruner_tensor_options *to);
     /* Activation sensing: called from the trainer's observe hook with the
      * inputs of the prunable matrix added as tensor `index` (see lstm.h for
-     * what x holds). NULL: the method needs no activations and the demo
-     * installs no observe hook (it then costs nothing). */
+     * what x holds), on the forward passes csp_pruner_wants_observe() names.
+     * NULL: the method needs no activations and the demo installs no
+     * observe hook (it then costs nothing). sm_observe_activations() fits
+     * every method. */
     csp_status (*observe)(csp_pruner *pruner, int32_t index, const float *x,
                           int64_t rows, int64_t cols);
+    int grid; /* 1: in compare.py's full grid by default */
 } sm_method;
+
+/** Option overrides on top of a method (`--csp KEY=VALUE,...`). Unset
+ *  fields are negative (0 for the enums). */
+typedef struct sm_overrides {
+    unsigned tensors;   /* bit (1 << which) of the parameters the tensor
+                           options apply to; 0 = all three */
+    int32_t sensing, solver, correction, granularity, support; /* 0: unset */
+    int32_t redraw, window;                           /* -1: unset */
+    double rho, damping, alpha, shrink;               /* < 0: unset */
+    char text[256];                                   /* the spec, for the record */
+} sm_overrides;
 
 /** The method called `name`, or NULL. */
 const sm_method *sm_find(const char *name);
@@ -39,8 +57,37 @@ const sm_method *sm_find(const char *name);
 int sm_count(void);
 const sm_method *sm_at(int i);
 
-/** Granularity that a method's configuration gives prunable parameter
- *  `which` (for the expected-nnz check); 0 when it cannot tell. */
-int32_t sm_granularity(const sm_method *m, int which);
+/** Clear @p ov (nothing overridden). */
+void sm_overrides_init(sm_overrides *ov);
+
+/** Parse "KEY=VALUE[,KEY=VALUE...]" into @p ov. Keys: sensing
+ *  (identity|gaussian|rademacher|activations), solver (omp|ista|fista),
+ *  correction (none|full|blend), support (solver|magnitude), alpha, rho,
+ *  damping, shrink, redraw (0|1),
+ *  window (observe_window), granularity (row|tensor), tensors (ih, hh and
+ *  out joined by '+'). Returns 0, or -1 with a message in @p err. */
+int sm_parse_overrides(const char *spec, sm_overrides *ov, char *err, size_t errlen);
+
+/** The method's configuration with @p ov (may be NULL) applied on top. A
+ *  tensor given a non-identity sensing operator or a shrink by @p ov gets
+ *  ROW granularity, which CSP needs. */
+csp_status sm_configure_pruner(const sm_method *m, const sm_overrides *ov,
+                               csp_pruner_options *po);
+csp_status sm_configure_tensor(const sm_method *m, const sm_overrides *ov, int which,
+                               csp_pruner_tensor_options *to);
+
+/** 1 when some tensor of the configuration uses activation sensing (the
+ *  demo then installs the observe hook). */
+int sm_needs_observe(const sm_method *m, const sm_overrides *ov);
+
+/** Observe function for any method: feeds @p x to tensor @p index when its
+ *  sensing operator is the activations one, else does nothing. */
+csp_status sm_observe_activations(csp_pruner *pruner, int32_t index, const float *x,
+                                  int64_t rows, int64_t cols);
+
+/** Granularity that a method's configuration (with @p ov, may be NULL)
+ *  gives prunable parameter `which` (for the expected-nnz check); 0 when it
+ *  cannot tell. */
+int32_t sm_granularity(const sm_method *m, const sm_overrides *ov, int which);
 
 #endif /* SP_METHODS_H */

@@ -86,6 +86,16 @@ enum csp_correction {
     CSP_CORRECTION_BLEND = 3  /**< x_S = w_S + alpha (x_ls - w_S). */
 };
 
+/**
+ * Where a CSP event's new support comes from.
+ * @since 0.1.0
+ */
+enum csp_support {
+    CSP_SUPPORT_SOLVER = 1,   /**< The solver's (OMP, or calibrated L1) through G. */
+    CSP_SUPPORT_MAGNITUDE = 2 /**< The k largest |w| (GMP's support); G serves only the
+                                   correction and the statistics. */
+};
+
 /** Default block length of rank-1 CSP tensors. @since 0.1.0 */
 #define CSP_DEFAULT_BLOCK_SIZE 128
 
@@ -124,6 +134,10 @@ typedef struct csp_pruner_options {
     double shrink;       /**< tau of the between-event shrink (docs/guide.md), [0, 1];
                               default 0 = off. ROW granularity only. */
     double solver_tol;   /**< ISTA/FISTA relative duality gap, (0, 1); default 1e-4. */
+    int32_t support;     /**< Default ::csp_support of CSP tensors; default
+                              #CSP_SUPPORT_SOLVER. #CSP_SUPPORT_MAGNITUDE keeps GMP's support
+                              and uses G for the correction only (with
+                              #CSP_CORRECTION_NONE such a tensor prunes exactly like GMP). */
 } csp_pruner_options;
 
 /**
@@ -161,6 +175,7 @@ typedef struct csp_pruner_tensor_options {
                                 pruner's. */
     double alpha;          /**< Blend factor, or negative (default -1) for the pruner's. */
     double shrink;         /**< Shrink tau, or negative (default -1) for the pruner's. */
+    int32_t support;       /**< ::csp_support, or 0 (default) for the pruner's. */
 } csp_pruner_tensor_options;
 
 /**

@@ -249,6 +249,9 @@ csp_status csp__cs_event(csp_pruner *p, int32_t index, double ts, int64_t e,
     const int64_t wn = csp__mask_words(n);
     const bool l1 = pt->conf.solver != CSP_SOLVER_OMP;
     const bool corr = pt->conf.correction != CSP_CORRECTION_NONE;
+    /* CSP_SUPPORT_MAGNITUDE: the solvers run on G = I (the k largest |w|, as
+     * for GMP); G is for the correction and the statistics only. */
+    const bool by_magnitude = pt->conf.support == CSP_SUPPORT_MAGNITUDE;
     const double alpha = pt->conf.correction == CSP_CORRECTION_FULL ? 1.0 : pt->conf.alpha;
     char msg[CSP_ERROR_MAX];
 
@@ -385,13 +388,14 @@ csp_status csp__cs_event(csp_pruner *p, int32_t index, double ts, int64_t e,
     /* Solve, then correct, the compacted rows. */
     csp_solver_batch b;
     csp_status st = CSP_OK, sst = CSP_OK;
+    csp__gram tail_identity = {tail, NULL, NULL, 1.0, 1.0, 1.0, true};
     if (ns > 0) {
         make_batch(&b, &s, 0, ns, n, n, wn, s.rs);
-        st = csp__solver_run(cs->solver, g, &b);
+        st = csp__solver_run(cs->solver, by_magnitude ? &identity_gram : g, &b);
     }
     if (st >= 0 && tail_solved) {
         make_batch(&b, &s, ns, 1, tail, n, wn, s.rs);
-        sst = csp__solver_run(cs->solver, &s.tail_gram, &b);
+        sst = csp__solver_run(cs->solver, by_magnitude ? &tail_identity : &s.tail_gram, &b);
         st = sst < 0 || st == CSP_OK ? sst : st;
     }
     if (st >= 0 && corr && ns > 0) {

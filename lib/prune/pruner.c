@@ -31,6 +31,7 @@ CSP_API csp_status csp_pruner_options_init(csp_pruner_options *opts, size_t stru
     opts->alpha = 0.1;
     opts->shrink = 0.0;
     opts->solver_tol = 1e-4;
+    opts->support = CSP_SUPPORT_SOLVER;
     return CSP_OK;
 }
 
@@ -99,6 +100,9 @@ static csp_status check_conf(csp_context *ctx, const char *fn, const csp__csconf
     if (!(c->shrink >= 0.0 && c->shrink <= 1.0))
         return csp__error(ctx, CSP_E_RANGE, "%s: shrink = %g is outside [0, 1]", fn,
                           c->shrink);
+    if (c->support != CSP_SUPPORT_SOLVER && c->support != CSP_SUPPORT_MAGNITUDE)
+        return csp__error(ctx, CSP_E_ENUM, "%s: support %d is not a csp_support", fn,
+                          (int)c->support);
     return CSP_OK;
 }
 
@@ -129,7 +133,7 @@ CSP_API csp_status csp_pruner_create(csp_pruner **out, csp_context *ctx,
         return st;
     csp__csconf conf = {opts->sensing, opts->solver,  opts->correction, opts->block_size,
                         opts->redraw,  opts->rho,     opts->damping,    opts->alpha,
-                        opts->shrink};
+                        opts->shrink,  opts->support};
     st = check_conf(ctx, fn, &conf);
     if (st != CSP_OK)
         return st;
@@ -262,7 +266,8 @@ CSP_API csp_status csp_pruner_add_tensor(csp_pruner *pruner, csp_tensor *weight,
         opts->rho != 0.0 ? opts->rho : d->rho,
         opts->damping >= 0.0 || isnan(opts->damping) ? opts->damping : d->damping,
         opts->alpha >= 0.0 || isnan(opts->alpha) ? opts->alpha : d->alpha,
-        opts->shrink >= 0.0 || isnan(opts->shrink) ? opts->shrink : d->shrink};
+        opts->shrink >= 0.0 || isnan(opts->shrink) ? opts->shrink : d->shrink,
+        opts->support != 0 ? opts->support : d->support};
     st = check_conf(ctx, fn, &conf);
     if (st != CSP_OK)
         return st;

@@ -24,6 +24,7 @@ typedef struct csp__csconf {
     int32_t block_size; /* rank-1 block length */
     int32_t redraw;     /* 0/1 */
     double rho, damping, alpha, shrink;
+    int32_t support;    /* csp_support */
 } csp__csconf;
 
 /* Statistics of a tensor. Serialisable (stats). */

@@ -911,6 +911,96 @@ START_TEST(test_correction_and_stats) {
 }
 END_TEST
 
+/* ---- 5b. support = magnitude: GMP's support, G only for the correction ------------- */
+
+/* Rig b (Gram sensing, magnitude support, no correction) prunes exactly like
+ * rig a (GMP, ROW) at every step; rig c (the same with a blended refit)
+ * keeps, per row, the k largest |w| of its own weights (lower column first
+ * among equals) and refits them through G. */
+START_TEST(test_support_magnitude) {
+    uint64_t seed = csp_test_seed() + 13;
+    csp_schedule_options so = cubic_opts(0, 60, 10, 0.8);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    ck_assert_int_eq(po.support, CSP_SUPPORT_SOLVER);
+    po.granularity = CSP_GRANULARITY_ROW;
+    rig a, b, c;
+    rig_init(&a, 1, 5, seed, &so, &po);
+    po.sensing = CSP_SENSING_GRAM;
+    po.support = CSP_SUPPORT_MAGNITUDE;
+    rig_init(&b, 2, 5, seed, &so, &po);
+    po.correction = CSP_CORRECTION_BLEND;
+    po.alpha = 0.3;
+    rig_init(&c, 1, 5, seed, &so, &po);
+    static const int64_t s0[2] = {12, 20}, s1[2] = {7, 33};
+    rig *rs[3] = {&a, &b, &c};
+    for (int k = 0; k < 3; k++) {
+        rig_add(rs[k], 2, s0, 0, CSP_DTYPE_F32, NULL);
+        rig_add(rs[k], 2, s1, 2, CSP_DTYPE_F64, NULL);
+    }
+    test_rng gr;
+    test_rng_init(&gr, seed + 99);
+    double *G[2] = {good_gram(&gr, 20), good_gram(&gr, 33)};
+    for (int k = 1; k < 3; k++)
+        for (int i = 0; i < 2; i++)
+            set_handle_gram(rs[k], &rs[k]->t[i], G[i]);
+    int64_t events = 0;
+    for (int64_t step = 0; step <= 70; step++) {
+        snap sn[2];
+        for (int k = 0; k < 3; k++)
+            rig_update(rs[k]);
+        for (int i = 0; i < 2; i++)
+            snap_take(&sn[i], &c, &c.t[i]);
+        csp_status st[3];
+        for (int k = 0; k < 3; k++) {
+            st[k] = csp_step(rs[k]->p, step);
+            REQUIRE(st[k] == CSP_PRUNED || st[k] == CSP_MASKED, "step %lld rig %d: %s",
+                    (long long)step, k, csp_context_last_error(rs[k]->ctx));
+        }
+        ck_assert_int_eq(st[0], st[1]);
+        ck_assert_int_eq(st[0], st[2]);
+        same_rigs(&a, &b, step);
+        if (st[2] == CSP_PRUNED && step > 0) {
+            events++;
+            for (int i = 0; i < 2; i++) {
+                const ten *t = &c.t[i];
+                csp_tensor_stats ts;
+                csp_tensor_stats_init(&ts, sizeof ts);
+                ck_assert_int_eq(csp_pruner_tensor_stats(c.p, t->index, &ts), CSP_OK);
+                check_event(&c, t, &sn[i], ts.target_sparsity, false, step);
+                uint8_t *now = mask_of(&c, t);
+                for (int64_t r = 0; r < t->rows; r++)
+                    for (int64_t x = 0; x < t->cols; x++)
+                        for (int64_t y = 0; y < t->cols; y++) {
+                            int64_t fx = r * t->cols + x, fy = r * t->cols + y;
+                            if (!now[fx] || now[fy] || !sn[i].mask[fy])
+                                continue;
+                            double ax = fabs(sn[i].w[fx]), ay = fabs(sn[i].w[fy]);
+                            REQUIRE(ax > ay || (ax == ay && x < y),
+                                    "step %lld tensor %d row %lld: kept |w| %g (col %lld) "
+                                    "below dropped %g (col %lld)",
+                                    (long long)step, i, (long long)r, ax, (long long)x, ay,
+                                    (long long)y);
+                        }
+                free(now);
+                ref_stats ref = {0};
+                check_correction(&c, t, &sn[i], G[i], 0.3, false, &ref, step);
+                ck_assert_int_eq(ts.sensing, CSP_SENSING_GRAM);
+                ck_assert_double_eq_tol(ts.sensing_error, ref.seGe / ref.swGw,
+                                        1e-5 * (ref.seGe / ref.swGw) + 1e-12);
+            }
+        }
+        for (int i = 0; i < 2; i++)
+            snap_free(&sn[i]);
+    }
+    ck_assert_int_eq(events, 6);
+    free(G[0]);
+    free(G[1]);
+    for (int k = 0; k < 3; k++)
+        rig_free(rs[k]);
+}
+END_TEST
+
 /* ---- 5. random sensing: reproducible, thread-count free, keyed by seed and event ---- */
 
 START_TEST(test_random_reproducible) {
@@ -1497,6 +1587,8 @@ START_TEST(test_bad_input) {
     PCASE(solver, 4, CSP_E_ENUM);
     PCASE(correction, 0, CSP_E_ENUM);
     PCASE(correction, 4, CSP_E_ENUM);
+    PCASE(support, 0, CSP_E_ENUM);
+    PCASE(support, 3, CSP_E_ENUM);
     PCASE(block_size, 0, CSP_E_RANGE);
     PCASE(block_size, CSP_SENSING_MAX_N + 1, CSP_E_RANGE);
     PCASE(redraw, 2, CSP_E_RANGE);
@@ -1561,6 +1653,8 @@ START_TEST(test_bad_input) {
     TCASE(sensing, -1, CSP_E_ENUM);
     TCASE(solver, -3, CSP_E_ENUM);
     TCASE(correction, 7, CSP_E_ENUM);
+    TCASE(support, 3, CSP_E_ENUM);
+    TCASE(support, -2, CSP_E_ENUM);
     TCASE(block_size, -1, CSP_E_RANGE);
     TCASE(redraw, 3, CSP_E_RANGE);
     TCASE(rho, -1.0, CSP_E_RANGE);
@@ -1811,6 +1905,7 @@ static Suite *csp_suite(void) {
     tcase_add_test(tc, test_user_gram_identity_is_gmp_row);
     tcase_add_test(tc, test_cs_masks);
     tcase_add_test(tc, test_correction_and_stats);
+    tcase_add_test(tc, test_support_magnitude);
     tcase_add_test(tc, test_random_reproducible);
     tcase_add_test(tc, test_observe);
     tcase_add_test(tc, test_data_parallel_threads);
