@@ -47,7 +47,7 @@ static void cspc_write(const csp_pruner *p, csp__wbuf *w) {
         csp__w_i32(w, c->solver);
         csp__w_i32(w, c->correction);
         csp__w_i32(w, c->block_size);
-        csp__w_u32(w, 0);
+        csp__w_i32(w, c->support);
         csp__w_f64(w, c->rho);
         csp__w_f64(w, c->damping);
         csp__w_f64(w, c->alpha);
@@ -121,7 +121,7 @@ static csp_status cspc_check(csp__ckpt_load *l) {
         (void)csp__r_u8(&r);
         int32_t sensing = csp__r_i32(&r), solver = csp__r_i32(&r);
         int32_t correction = csp__r_i32(&r), block = csp__r_i32(&r);
-        (void)csp__r_u32(&r);
+        int32_t support = csp__r_i32(&r);
         double rho = csp__r_f64(&r), damping = csp__r_f64(&r);
         double alpha = csp__r_f64(&r), shrink = csp__r_f64(&r);
         if (sensing != c->sensing)
@@ -142,6 +142,8 @@ static csp_status cspc_check(csp__ckpt_load *l) {
             return differs_i(l, i, "solver", solver, c->solver);
         if (correction != c->correction)
             return differs_i(l, i, "correction", correction, c->correction);
+        if (support != c->support)
+            return differs_i(l, i, "support", support, c->support);
         if (block != c->block_size && pt->weight->rank == 1)
             return differs_i(l, i, "block_size", block, c->block_size);
         if (redraw != (c->redraw != 0))

@@ -23,8 +23,8 @@ system loader. ``csp.torch`` prunes an ``nn.Module`` during training.
 """
 
 from ._core import (Context, Correction, CspError, DType, ExportFormat, Granularity, LogLevel,
-                    RowFlag, ScheduleKind, SensingKind, SolverMethod, Status, Tensor, status_name,
-                    status_str, version)
+                    RowFlag, ScheduleKind, SensingKind, SolverMethod, Status, Support, Tensor,
+                    status_name, status_str, version)
 from ._io import ExportInfo, ExportStats, export_decode, export_info
 from ._lib import (ABI_VERSION, DEFAULT_BLOCK_SIZE, MAX_NAME, MAX_RANK, MAX_THREADS, NM_MAX_M,
                    SENSING_MAX_N)
@@ -41,7 +41,7 @@ __version__ = "%d.%d.%d" % _VERSION
 __all__ = ["Context", "Correction", "CspError", "DType", "ExportFormat", "ExportInfo",
            "ExportStats", "Granularity", "LogLevel", "Pruner", "RowFlag", "Schedule",
            "ScheduleKind", "Sensing", "SensingKind", "SolveResult", "Solver", "SolverMethod",
-           "Status", "StepStats", "Tensor", "TensorStats", "export_decode", "export_info",
+           "Status", "StepStats", "Support", "Tensor", "TensorStats", "export_decode", "export_info",
            "row_stats_dtype", "status_name", "status_str", "version", "ABI_VERSION",
            "DEFAULT_BLOCK_SIZE", "MAX_NAME", "MAX_RANK", "MAX_THREADS", "NM_MAX_M",
            "SENSING_MAX_N", "library_path"]

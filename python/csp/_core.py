@@ -92,6 +92,12 @@ class Correction(enum.IntEnum):
     BLEND = 3  #: x_S = w_S + alpha (refit - w_S)
 
 
+class Support(enum.IntEnum):
+    """Where a CSP event's new support comes from (``enum csp_support``)."""
+    SOLVER = 1     #: the solver's (OMP, or calibrated L1) through G
+    MAGNITUDE = 2  #: the k largest |w| (GMP's support); G serves the correction only
+
+
 class ExportFormat(enum.IntEnum):
     """Compressed export formats (``enum csp_export_format``)."""
     CSR = 1     #: row pointers, column indices, values

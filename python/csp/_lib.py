@@ -142,6 +142,7 @@ class PrunerOptions(ctypes.Structure):
         ("alpha", c_double),
         ("shrink", c_double),
         ("solver_tol", c_double),
+        ("support", i32),
     ]
 
 
@@ -163,6 +164,7 @@ class PrunerTensorOptions(ctypes.Structure):
         ("damping", c_double),
         ("alpha", c_double),
         ("shrink", c_double),
+        ("support", i32),
     ]
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 from . import _lib
 from . import _io
-from ._core import (Context, Correction, ExportFormat, Granularity, SensingKind, SolverMethod,
+from ._core import (Context, Correction, ExportFormat, Support, Granularity, SensingKind, SolverMethod,
                     Status, Tensor, _Handle, _numpy, check, expect, row_view, to_enum)
 from ._schedule import Schedule
 from ._sensing import Sensing, _BorrowedSensing
@@ -141,6 +141,7 @@ def _redraw_opt(value):
 # (name, kind) of the CSP options of csp_pruner_options; the last three are
 # pruner-wide (csp_pruner_tensor_options has no such field).
 _CSP_OPTIONS = (("sensing", SensingKind), ("solver", SolverMethod), ("correction", Correction),
+                ("support", Support),
                 ("block_size", int), ("redraw", bool), ("rho", float), ("damping", float),
                 ("alpha", float), ("shrink", float), ("observe_window", int),
                 ("solver_max_iter", int), ("solver_tol", float))
@@ -162,7 +163,8 @@ def _set_csp_options(opts, values, per_tensor):
         value = values.get(name)
         if value is None:
             continue
-        if isinstance(kind, type) and issubclass(kind, (SensingKind, SolverMethod, Correction)):
+        if isinstance(kind, type) and issubclass(kind, (SensingKind, SolverMethod, Correction,
+                                                         Support)):
             value = int(to_enum(kind, value, name))
         elif kind is bool:
             value = _redraw_opt(value)
@@ -204,7 +206,8 @@ class Pruner(_Handle):
     CSP (docs/guide.md, "CSP"): the defaults of added tensors, each None for
     the library's default: ``sensing`` (SensingKind; anything but IDENTITY
     makes a tensor CSP, which needs ROW granularity), ``solver``
-    (SolverMethod), ``correction`` (Correction), ``block_size`` (rank-1
+    (SolverMethod), ``correction`` (Correction), ``support`` (Support),
+    ``block_size`` (rank-1
     tensors), ``redraw`` (bool), ``rho``, ``damping``, ``alpha``, ``shrink``;
     and, pruner-wide, ``observe_window``, ``solver_max_iter``, ``solver_tol``.
     Types are checked here (TypeError, ValueError for an unknown enum name);
@@ -218,9 +221,9 @@ class Pruner(_Handle):
     _free = lib.csp_pruner_free
 
     def __init__(self, ctx, schedule, *, granularity=Granularity.TENSOR, nm=(2, 4),
-                 sensing=None, solver=None, correction=None, block_size=None, redraw=None,
-                 rho=None, damping=None, alpha=None, shrink=None, observe_window=None,
-                 solver_max_iter=None, solver_tol=None):
+                 sensing=None, solver=None, correction=None, support=None, block_size=None,
+                 redraw=None, rho=None, damping=None, alpha=None, shrink=None,
+                 observe_window=None, solver_max_iter=None, solver_tol=None):
         super().__init__()
         self.ctx = expect(ctx, Context, "ctx")
         expect(schedule, Schedule, "schedule")
@@ -230,9 +233,9 @@ class Pruner(_Handle):
         opts.granularity = int(self.granularity)
         opts.nm_n, opts.nm_m = _nm(nm, "nm")
         _set_csp_options(opts, dict(
-            sensing=sensing, solver=solver, correction=correction, block_size=block_size,
-            redraw=redraw, rho=rho, damping=damping, alpha=alpha, shrink=shrink,
-            observe_window=observe_window, solver_max_iter=solver_max_iter,
+            sensing=sensing, solver=solver, correction=correction, support=support,
+            block_size=block_size, redraw=redraw, rho=rho, damping=damping, alpha=alpha,
+            shrink=shrink, observe_window=observe_window, solver_max_iter=solver_max_iter,
             solver_tol=solver_tol), per_tensor=False)
         self._callback = schedule._callback  # C copied the schedule, and its thunk pointer
         self._step_callback = None  # _StepCallback of set_callback()
@@ -272,8 +275,8 @@ class Pruner(_Handle):
 
     def add_tensor(self, weight, name=None, *, granularity=None, group=0, nm=None,
                    exclude=False, final_sparsity=None, sensing=None, solver=None,
-                   correction=None, block_size=None, redraw=None, rho=None, damping=None,
-                   alpha=None, shrink=None):
+                   correction=None, support=None, block_size=None, redraw=None, rho=None,
+                   damping=None, alpha=None, shrink=None):
         """Add a weight tensor (before the first step()); returns its index.
 
         @param weight          A Tensor, or a numpy array / torch tensor viewed
@@ -285,8 +288,8 @@ class Pruner(_Handle):
         @param exclude         Never pruned nor masked (its mask reads all ones).
         @param final_sparsity  Own final sparsity in [0, 1): the schedule's
                                targets scaled by final_sparsity / s_f.
-        @param sensing, solver, correction, block_size, redraw, rho, damping,
-               alpha, shrink
+        @param sensing, solver, correction, support, block_size, redraw, rho,
+               damping, alpha, shrink
                                This tensor's CSP options; None for the
                                pruner's. A value the library would read as
                                "the pruner's" (block_size < 1, rho <= 0, a
@@ -302,9 +305,9 @@ class Pruner(_Handle):
         opts.exclude = 1 if exclude else 0
         opts.final_sparsity = -1.0 if final_sparsity is None else final_sparsity
         _set_csp_options(opts, dict(
-            sensing=sensing, solver=solver, correction=correction, block_size=block_size,
-            redraw=redraw, rho=rho, damping=damping, alpha=alpha, shrink=shrink),
-            per_tensor=True)
+            sensing=sensing, solver=solver, correction=correction, support=support,
+            block_size=block_size, redraw=redraw, rho=rho, damping=damping, alpha=alpha,
+            shrink=shrink), per_tensor=True)
         t = self._as_tensor(weight, name)
         index = ctypes.c_int32(-1)
         try:

@@ -82,15 +82,15 @@ class ModulePruner:
                            nm, exclude (registered, never pruned), prune (True
                            forces a parameter in, False leaves it out), and the
                            per-tensor CSP options (sensing, solver, correction,
-                           block_size, redraw, rho, damping, alpha, shrink).
+                           support, block_size, redraw, rho, damping, alpha, shrink).
                            Later patterns win; an exact name wins over
                            patterns; a pattern that matches nothing is an
                            error.
     @param include         ``include(name, module, param) -> bool``: the
                            parameters to prune (default: default_include).
     @param companion_keys  Optimizer-state keys registered as companions.
-    @param sensing, solver, correction, block_size, redraw, rho, damping,
-           alpha, shrink, observe_window, solver_max_iter, solver_tol
+    @param sensing, solver, correction, support, block_size, redraw, rho,
+           damping, alpha, shrink, observe_window, solver_max_iter, solver_tol
                            The CSP configuration of csp.Pruner (docs/guide.md,
                            "CSP"; None: the library's default, GMP). CSP
                            tensors need granularity "row".
@@ -112,9 +112,9 @@ class ModulePruner:
                  exponent=3.0, granularity=Granularity.TENSOR, nm=(2, 4), overrides=None,
                  include=default_include, companion_keys=DEFAULT_COMPANION_KEYS,
                  observe=None, observer=None, ctx=None, seed=0, num_threads=1,
-                 sensing=None, solver=None, correction=None, block_size=None, redraw=None,
-                 rho=None, damping=None, alpha=None, shrink=None, observe_window=None,
-                 solver_max_iter=None, solver_tol=None):
+                 sensing=None, solver=None, correction=None, support=None, block_size=None,
+                 redraw=None, rho=None, damping=None, alpha=None, shrink=None,
+                 observe_window=None, solver_max_iter=None, solver_tol=None):
         if not isinstance(model, nn.Module):
             raise TypeError("model must be a torch.nn.Module, not %s" % type(model).__name__)
         self.model = model
@@ -164,7 +164,7 @@ class ModulePruner:
             self.schedule = sched
             self._owned_schedule = sched if own_schedule else None
             self._pruner = Pruner(ctx, sched, granularity=granularity, nm=nm, sensing=sensing,
-                                  solver=solver, correction=correction,
+                                  solver=solver, correction=correction, support=support,
                                   block_size=block_size, redraw=redraw, rho=rho,
                                   damping=damping, alpha=alpha, shrink=shrink,
                                   observe_window=observe_window,

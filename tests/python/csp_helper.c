@@ -87,6 +87,7 @@ static int layout(void) {
     OFF(csp_pruner_options, alpha);
     OFF(csp_pruner_options, shrink);
     OFF(csp_pruner_options, solver_tol);
+    OFF(csp_pruner_options, support);
     SIZE(csp_pruner_tensor_options);
     OFF(csp_pruner_tensor_options, struct_size);
     OFF(csp_pruner_tensor_options, granularity);
@@ -104,6 +105,7 @@ static int layout(void) {
     OFF(csp_pruner_tensor_options, damping);
     OFF(csp_pruner_tensor_options, alpha);
     OFF(csp_pruner_tensor_options, shrink);
+    OFF(csp_pruner_tensor_options, support);
     SIZE(csp_tensor_stats);
     OFF(csp_tensor_stats, struct_size);
     OFF(csp_tensor_stats, numel);
@@ -232,6 +234,8 @@ static int layout(void) {
     ENUM(CSP_CORRECTION_NONE);
     ENUM(CSP_CORRECTION_FULL);
     ENUM(CSP_CORRECTION_BLEND);
+    ENUM(CSP_SUPPORT_SOLVER);
+    ENUM(CSP_SUPPORT_MAGNITUDE);
     ENUM(CSP_SENSING_IDENTITY);
     ENUM(CSP_SENSING_GAUSSIAN);
     ENUM(CSP_SENSING_RADEMACHER);

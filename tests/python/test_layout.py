@@ -35,6 +35,7 @@ ENUMS = {
     "CSP_SCHEDULE_": csp.ScheduleKind,
     "CSP_GRANULARITY_": csp.Granularity,
     "CSP_CORRECTION_": csp.Correction,
+    "CSP_SUPPORT_": csp.Support,
     "CSP_SENSING_": csp.SensingKind,
     "CSP_SOLVER_": csp.SolverMethod,
     "CSP_ROW_": csp.RowFlag,

@@ -33,11 +33,12 @@ typedef struct {
     /* CSP (0: the pruner's defaults, i.e. GMP) */
     int32_t sensing, solver, correction, block, redraw;
     double shrink;
-    int32_t attach; /* 1: a host activations operator, attached */
+    int32_t attach;  /* 1: a host activations operator, attached */
+    int32_t support; /* 0: the pruner's (CSP_SUPPORT_SOLVER) */
 } spec;
 
 /* The CSP fields of a GMP tensor. */
-#define GMP 0, 0, 0, 0, 0, 0.0, 0
+#define GMP 0, 0, 0, 0, 0, 0.0, 0, 0
 
 #define MAXT 8
 typedef struct {
@@ -80,15 +81,15 @@ static const sched_spec default_sched = {CSP_SCHEDULE_POLYNOMIAL, 0.1, 0.85, 3.0
  * a GMP tensor with the between-event shrink. */
 static const spec csp_specs[] = {
     {6, 24, 28, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "cs.act",
-     CSP_SENSING_ACTIVATIONS, CSP_SOLVER_FISTA, CSP_CORRECTION_FULL, 0, 0, 0.0, 0},
+     CSP_SENSING_ACTIVATIONS, CSP_SOLVER_FISTA, CSP_CORRECTION_FULL, 0, 0, 0.0, 0, 0},
     {5, 16, 0, 2, CSP_DTYPE_F64, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "cs.gauss",
-     CSP_SENSING_GAUSSIAN, CSP_SOLVER_OMP, CSP_CORRECTION_BLEND, 0, 1, 0.0, 0},
+     CSP_SENSING_GAUSSIAN, CSP_SOLVER_OMP, CSP_CORRECTION_BLEND, 0, 1, 0.0, 0, 0},
     {1, 50, 0, 1, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "cs.rank1",
-     CSP_SENSING_RADEMACHER, CSP_SOLVER_ISTA, 0, 16, 0, 0.0, 0},
+     CSP_SENSING_RADEMACHER, CSP_SOLVER_ISTA, 0, 16, 0, 0.0, 0, 0},
     {4, 12, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "cs.host",
-     0, CSP_SOLVER_ISTA, 0, 0, 0, 0.0, 1},
+     0, CSP_SOLVER_ISTA, 0, 0, 0, 0.0, 1, 0},
     {7, 20, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "gmp.shrink",
-     0, 0, 0, 0, 0, 0.3, 0},
+     0, 0, 0, 0, 0, 0.3, 0, 0},
     {5, 5, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_TENSOR, 0, 0, 0, 1, -1.0, "bias", GMP},
 };
 #define NCSP ((int)(sizeof csp_specs / sizeof csp_specs[0]))
@@ -162,6 +163,7 @@ static void model_init(model *m, const spec *specs, int nt, const sched_spec *ss
         to.sensing = x->sensing;
         to.solver = x->solver;
         to.correction = x->correction;
+        to.support = x->support;
         to.block_size = x->block;
         to.redraw = x->redraw ? 1 : -1;
         to.shrink = x->shrink > 0.0 ? x->shrink : -1.0;
@@ -1144,6 +1146,7 @@ START_TEST(test_csp_mismatches_and_payloads) {
         {6, "tensor 4 ('gmp.shrink'): CSP shrink differs"},
         {7, "the pruner's observe_window differs: checkpoint 0, pruner 2"},
         {8, "the context seed differs: checkpoint 0, context 9 (it keys tensor 1's random"},
+        {9, "tensor 1 ('cs.gauss'): CSP support differs: checkpoint 1, pruner 2"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         spec sp[MAXT];
@@ -1159,6 +1162,7 @@ START_TEST(test_csp_mismatches_and_payloads) {
         case 6: sp[4].shrink = 0.2; break;
         case 7: ss.observe_window = 2; break;
         case 8: ss.seed = 9; break;
+        case 9: sp[1].support = CSP_SUPPORT_MAGNITUDE; break;
         }
         model b;
         model_init(&b, sp, NCSP, &ss, 1, seed);
