@@ -373,14 +373,17 @@ def write_report(args, data, methods, msum, entries, grid_wall, runner, out_md, 
     # Size table.
     w("## Kept weights and compressed size\n")
     w("Over the three pruned matrices (87,296 weights, 349,184 B as float32; the biases, "
-      "4,136 B, stay dense). Bytes are **computed by speech_demo from the masks** (CSR: "
-      "int32 row pointers, uint16 column indices, float32 values; bitmap: 1 bit per weight "
-      "+ float32 values), not yet by a libcsp export. Every run's nnz equals the schedule's "
-      "exact count where the granularity defines one (row: rows x (cols - round(s cols)); "
-      "tensor: numel - round(s numel)).\n")
+      "4,136 B, stay dense). For pruned runs the bytes are those of **libcsp's exports** "
+      "(`csp_pruner_export()`; CSR: header, int32 row pointers, uint16 column indices, "
+      "float32 values; bitmap: header, 1 bit per weight, float32 values; "
+      "`docs/formats.md`), and the demo decodes the CSR export back and compares it with "
+      "the weights bit for bit (column \"round trip\"). The dense run has no pruner: its "
+      "bytes are computed by speech_demo with the same layouts, without headers. Every "
+      "run's nnz equals the schedule's exact count where the granularity defines one (row: "
+      "rows x (cols - round(s cols)); tensor: numel - round(s numel)).\n")
     w("| method | s | nnz | sparsity | CSR bytes | bitmap bytes | CSR % of dense | exact | "
-      "masked moments zero |")
-    w("|---|---|---|---|---|---|---|---|---|")
+      "masked moments zero | bytes from | round trip |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
     for m in methods:
         for s in (args.sparsities if m != "dense" else [None]):
             es = [e for k in kinds for e in rows.get((m, s, k), [])]
@@ -395,9 +398,14 @@ def write_report(args, data, methods, msum, entries, grid_wall, runner, out_md, 
                     "n/a" if all(x is None for x in exact) else "NO")
             mok = "yes" if all(e["result"]["mask_ok"] for e in es) else "NO"
             sa = mean([e["result"]["sparsity_achieved"] for e in es])
+            src = "/".join(sorted({e["result"]["bytes"].get("source", "speech_demo")
+                                   for e in es}))
+            rt = [e["result"]["bytes"].get("export_roundtrip") for e in es]
+            rt_s = ("n/a" if any(x is None for x in rt) else
+                    "yes" if all(rt) else "NO")
             w(f"| {m} | {s if s is not None else '-'} | "
               f"{'/'.join(str(x) for x in nnz)} | {sa:.4f} | {csr:,.0f} | {bmp:,.0f} | "
-              f"{100 * csr / dense_b:.2f} | {ex_s} | {mok} |")
+              f"{100 * csr / dense_b:.2f} | {ex_s} | {mok} | {src} | {rt_s} |")
     w("")
 
     # Paired differences.

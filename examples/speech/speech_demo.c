@@ -691,6 +691,7 @@ typedef struct tensor_report {
     int64_t cols_used; /* columns (inputs) that some kept weight still reads */
     int mask_ok;      /* every pruned position: weight and both moments 0 */
     int64_t dense_bytes, csr_bytes, bitmap_bytes;
+    int export_ok;    /* the CSR export decodes back to the weights, bit for bit */
 } tensor_report;
 
 static int64_t expected_nnz(int32_t gran, int64_t rows, int64_t cols, double s)
@@ -705,16 +706,50 @@ static int64_t expected_nnz(int32_t gran, int64_t rows, int64_t cols, double s)
     }
 }
 
-/* Compressed bytes computed here from the masks (libcsp's own export comes
- * with issue 5): CSR = int32 row pointers (rows + 1), uint16 column indices
- * when cols < 65536 (else int32), float32 values; bitmap = 1 bit per weight
- * (rounded up to bytes) + float32 values of the kept weights. */
-static void sizes(tensor_report *r)
+/* Compressed bytes of an unpruned (dense) run, which has no pruner to
+ * export: CSR = int32 row pointers (rows + 1), uint16 column indices when
+ * cols < 65536 (else int32), float32 values; bitmap = 1 bit per weight
+ * (rounded up to bytes) + float32 values. libcsp's exports add a small
+ * header to these. */
+static void dense_sizes(tensor_report *r)
 {
     const int64_t idx = r->cols < 65536 ? 2 : 4;
-    r->dense_bytes = 4 * r->numel;
     r->csr_bytes = 4 * (r->rows + 1) + (idx + 4) * r->nnz;
     r->bitmap_bytes = (r->numel + 7) / 8 + 4 * r->nnz;
+    r->export_ok = 1;
+}
+
+/* Compressed bytes from libcsp's exports (CSR and bitmap), and a round trip:
+ * the CSR export decodes back to the host's weights bit for bit. */
+static int export_sizes(const csp_pruner *pruner, csp_context *ctx, int32_t idx,
+                        const sp_param *p, tensor_report *r)
+{
+    csp_export_options eo;
+    csp_export_stats es;
+    csp_export_options_init(&eo, sizeof eo);
+    csp_export_stats_init(&es, sizeof es);
+    eo.format = CSP_EXPORT_BITMAP;
+    if (csp_pruner_export_stats(pruner, idx, &eo, &es) != CSP_OK)
+        return -1;
+    r->bitmap_bytes = es.bytes;
+    eo.format = CSP_EXPORT_CSR;
+    int64_t size = 0;
+    if (csp_pruner_export(pruner, idx, &eo, NULL, 0, &size) != CSP_OK)
+        return -1;
+    void *buf = malloc((size_t)size);
+    float *back = (float *)malloc((size_t)p->size * sizeof *back);
+    int rc = -1;
+    if (buf && back &&
+        csp_pruner_export(pruner, idx, &eo, buf, size, &size) == CSP_OK &&
+        csp_export_decode(ctx, buf, size, back, CSP_DTYPE_F32, p->cols,
+                          p->size * (int64_t)sizeof *back) == CSP_OK) {
+        r->csr_bytes = size;
+        r->export_ok = memcmp(back, p->data, (size_t)p->size * sizeof *back) == 0;
+        rc = 0;
+    }
+    free(buf);
+    free(back);
+    return rc;
 }
 
 static int report_tensors(const demo_state *s, const demo_options *o, tensor_report *rep)
@@ -758,7 +793,11 @@ static int report_tensors(const demo_state *s, const demo_options *o, tensor_rep
             r->expected_nnz = expected_nnz(sm_granularity(s->method, s->ov, prunable[k]), p->rows,
                                            p->cols, o->sparsity);
         }
-        sizes(r);
+        r->dense_bytes = 4 * r->numel;
+        if (!s->pruner)
+            dense_sizes(r);
+        else if (export_sizes(s->pruner, s->ctx, s->index_of[prunable[k]], p, r) != 0)
+            return -1;
     }
     return 0;
 }
@@ -1041,7 +1080,7 @@ int main(int argc, char **argv)
     }
     if (!rc) {
         int64_t nnz = 0, numel = 0, expect = 0, dense_b = 0, csr_b = 0, bitmap_b = 0;
-        int exact = 1, mask_ok = 1;
+        int exact = 1, mask_ok = 1, export_ok = 1;
         int64_t bias_bytes = 0;
         for (int k = 0; k < SP_NPARAMS; k++)
             if (!s.model->p[k].prunable)
@@ -1062,6 +1101,7 @@ int main(int argc, char **argv)
                 expect = -1;
             }
             mask_ok &= r->mask_ok;
+            export_ok &= r->export_ok;
             printf("  %-20s %4lld x %-4lld nnz %6lld / %6lld  sparsity %.4f%s; inputs read "
                    "%lld/%lld\n",
                    r->name, (long long)r->rows, (long long)r->cols, (long long)r->nnz,
@@ -1077,11 +1117,14 @@ int main(int argc, char **argv)
                "moments zero: %s\n",
                "total", (long long)nnz, (long long)numel, 1.0 - (double)nnz / (double)numel,
                mask_ok ? "yes" : "NO");
-        printf("compressed size of the 3 matrices (computed by speech_demo from the masks;\n"
-               "libcsp's own export comes with issue 5), biases (%lld B) dense:\n"
+        printf("compressed size of the 3 matrices (%s), biases (%lld B) dense:\n"
                "  dense float32            %8lld B\n"
                "  CSR (u16 col, i32 rowptr, f32)  %8lld B  (%.2f%% of dense)\n"
                "  bitmap + f32 values      %8lld B  (%.2f%% of dense)\n",
+               s.pruner ? (export_ok ? "libcsp's exports; the CSR export decodes back to the "
+                                       "weights bit for bit"
+                                     : "libcsp's exports; the CSR round trip DIFFERS")
+                        : "unpruned: computed by speech_demo",
                (long long)bias_bytes, (long long)dense_b, (long long)csr_b,
                100.0 * (double)csr_b / (double)dense_b, (long long)bitmap_b,
                100.0 * (double)bitmap_b / (double)dense_b);
@@ -1131,8 +1174,9 @@ int main(int argc, char **argv)
                1.0 - (double)nnz / (double)numel,
                exact < 0 ? "null" : exact ? "true" : "false", mask_ok ? "true" : "false");
         printf("\"bytes\":{\"dense\":%lld,\"csr\":%lld,\"bitmap\":%lld,\"biases\":%lld,"
-               "\"source\":\"speech_demo\"},",
-               (long long)dense_b, (long long)csr_b, (long long)bitmap_b, (long long)bias_bytes);
+               "\"source\":\"%s\",\"export_roundtrip\":%s},",
+               (long long)dense_b, (long long)csr_b, (long long)bitmap_b, (long long)bias_bytes,
+               s.pruner ? "libcsp" : "speech_demo", export_ok ? "true" : "false");
         printf("\"time\":{\"total_s\":%.6g,\"train_s\":%.6g,\"eval_s\":%.6g,\"csp_s\":%.6g,"
                "\"csp_event_s\":%.6g,\"csp_share\":%.6g,\"events\":%lld,\"csp_calls\":%lld},",
                total_s, train_s, eval_s, csp_s, s.t_event, train_s > 0 ? csp_s / train_s : 0.0,

@@ -84,6 +84,9 @@ def check_result(label, p, r, sparsity):
         check(t["nonzero_values"] <= t["nnz"], f"{label}: {t['name']} has values off the mask")
     check(abs(r["sparsity_achieved"] - sparsity) < 0.05,
           f"{label}: achieved sparsity {r['sparsity_achieved']} far from {sparsity}")
+    check(r["bytes"]["source"] == "libcsp" and r["bytes"]["export_roundtrip"] is True,
+          f"{label}: sizes not from libcsp's export, or its CSR round trip differs")
+    check(r["bytes"]["csr"] < r["bytes"]["dense"], f"{label}: CSR export not smaller than dense")
     check(r["time"]["events"] > 0, f"{label}: no pruning event ran")
     check(r["time"]["csp_calls"] == r["steps"], f"{label}: csp_step not called every step")
 
