@@ -317,8 +317,14 @@ def write_report(args, data, methods, msum, entries, grid_wall, runner, out_md, 
           f"({data['files']} files, speakers {', '.join(data['speakers'])}; fingerprint "
           f"`{data['fingerprint']}`).\n")
     ex = entries[0]["result"] if entries else {}
-    pruned = [e["result"] for e in entries
-              if e["config"]["method"] != "dense" and e["config"]["eval"] == "official"]
+    # The schedule is described from an official-split run when there is one,
+    # else from the first pruned run (a leave-one-speaker-out fold has fewer
+    # training steps, so its event steps differ).
+    pruned = sorted((e for e in entries if e["config"]["method"] != "dense"),
+                    key=lambda e: e["config"]["eval"] != "official")
+    sch_split = ("official split" if pruned and pruned[0]["config"]["eval"] == "official"
+                 else f"fold {pruned[0]['config']['eval']}" if pruned else "official split")
+    pruned = [e["result"] for e in pruned]
     sch = pruned[0]["schedule"] if pruned else {}
     hid = ex.get("hidden", 128)
     steps = pruned[0]["steps"] if pruned else 0
@@ -329,7 +335,7 @@ def write_report(args, data, methods, msum, entries, grid_wall, runner, out_md, 
       "update prunes `W_ih`, `W_hh` and `W_out` (not the biases) and zeroes their Adam moments; "
       f"cubic schedule from 0 ramping over {ramp} of the training steps, about "
       f"{sch.get('events', 50)} events "
-      f"(official split: steps {sch.get('begin_step', '?')}..{sch.get('end_step', '?')} every "
+      f"({sch_split}: steps {sch.get('begin_step', '?')}..{sch.get('end_step', '?')} every "
       f"{sch.get('frequency', '?')}), monotone masks; the same schedule for every method"
       + (f"; extra speech_demo flags `{args.extra}`" if args.extra else "") + ". "
       f"Seeds {', '.join(map(str, args.seeds))}. Official split: index 0-4 test (250), "
