@@ -1,7 +1,8 @@
 #!/bin/sh
-# Write the ABI baseline of a release: tests/abi/libcsp.so.<N>.abi.
+# Write the ABI baseline of a release: tests/abi/libcsp.so.<N>.abi and the
+# list of released enumerators, tests/abi/constants.txt.
 # Run it only when a release ships (or after a deliberate, soname-bumping
-# break); the `abi` test compares every build against this file.
+# break); the `abi` and `constants` tests compare every build with them.
 set -eu
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,3 +11,5 @@ lib=$(ls "$build"/lib/libcsp.so.*.*.* | head -n 1)
 so=$(readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')
 abidw --headers-dir "$root/include/csp" --no-corpus-path --no-comp-dir-path --out-file "$root/tests/abi/$so.abi" "$lib"
 echo "wrote tests/abi/$so.abi from $lib"
+python3 "$root/tests/scripts/check_constants.py" --include "$root/include/csp" \
+    --write "$root/tests/abi/constants.txt"
