@@ -637,20 +637,36 @@ CSP_API csp_status csp_pruner_last_step(const csp_pruner *pruner, int64_t *step)
 
 /* ---- masks and stats -------------------------------------------------------- */
 
-CSP_API csp_status csp_pruner_mask_words(const csp_pruner *pruner, int32_t index, uint64_t *words,
-                                         int64_t num_words) {
-    const char *fn = "csp_pruner_mask_words";
-    if (pruner == NULL)
-        return CSP_E_NULL;
-    CSP_CHECK_NULL(pruner->ctx, words, "words");
+/* The checks shared by the mask readers: tensor `index` exists and `out`
+ * is a non-NULL buffer of at least `have` units (64-bit words or bytes)
+ * that holds its mask. */
+static csp_status mask_output(const csp_pruner *pruner, int32_t index, const void *out,
+                              int64_t have, int64_t unit_bits, const char *fn,
+                              const csp__ptensor **pt) {
+    const char *what = unit_bits == 64 ? "words" : "bytes";
+    if (out == NULL)
+        return csp__error(pruner->ctx, CSP_E_NULL, "%s: %s is NULL", fn, what);
     csp_status st = check_index(pruner, index, fn);
     if (st != CSP_OK)
         return st;
-    const csp__ptensor *pt = &pruner->tensors[index];
+    *pt = &pruner->tensors[index];
+    int64_t numel = (*pt)->weight->numel;
+    int64_t needed = unit_bits == 64 ? csp__mask_words(numel) : numel;
+    if (have < needed)
+        return csp__error(pruner->ctx, CSP_E_BUFFER, "%s: %lld %s needed, %lld given", fn,
+                          (long long)needed, what, (long long)have);
+    return CSP_OK;
+}
+
+CSP_API csp_status csp_pruner_mask_words(const csp_pruner *pruner, int32_t index, uint64_t *words,
+                                         int64_t num_words) {
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    const csp__ptensor *pt = NULL;
+    csp_status st = mask_output(pruner, index, words, num_words, 64, "csp_pruner_mask_words", &pt);
+    if (st != CSP_OK)
+        return st;
     int64_t nw = csp__mask_words(pt->weight->numel);
-    if (num_words < nw)
-        return csp__error(pruner->ctx, CSP_E_BUFFER, "%s: %lld words needed, %lld given", fn,
-                          (long long)nw, (long long)num_words);
     if (pt->excluded)
         csp__mask_fill(words, pt->weight->numel);
     else
@@ -660,18 +676,13 @@ CSP_API csp_status csp_pruner_mask_words(const csp_pruner *pruner, int32_t index
 
 CSP_API csp_status csp_pruner_mask_bytes(const csp_pruner *pruner, int32_t index, uint8_t *bytes,
                                          int64_t num_bytes) {
-    const char *fn = "csp_pruner_mask_bytes";
     if (pruner == NULL)
         return CSP_E_NULL;
-    CSP_CHECK_NULL(pruner->ctx, bytes, "bytes");
-    csp_status st = check_index(pruner, index, fn);
+    const csp__ptensor *pt = NULL;
+    csp_status st = mask_output(pruner, index, bytes, num_bytes, 8, "csp_pruner_mask_bytes", &pt);
     if (st != CSP_OK)
         return st;
-    const csp__ptensor *pt = &pruner->tensors[index];
     int64_t numel = pt->weight->numel;
-    if (num_bytes < numel)
-        return csp__error(pruner->ctx, CSP_E_BUFFER, "%s: %lld bytes needed, %lld given", fn,
-                          (long long)numel, (long long)num_bytes);
     if (pt->excluded) {
         memset(bytes, 1, (size_t)numel);
         return CSP_OK;

@@ -16,12 +16,6 @@
 
 #include "../fuzz/reseal.h"
 
-#define REQUIRE(cond, ...)                                                                         \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            ck_abort_msg(__VA_ARGS__);                                                             \
-    } while (0)
-
 /* ---- a small model ------------------------------------------------------------ */
 
 typedef struct {

@@ -13,12 +13,6 @@
 
 #include "prune/pruner_internal.h"
 
-#define REQUIRE(cond, ...)                                                                         \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            ck_abort_msg(__VA_ARGS__);                                                             \
-    } while (0)
-
 static int64_t zeros_for(double s, int64_t n) { return (int64_t)nearbyint(s * (double)n); }
 
 /* ---- a tensor with its host buffers ------------------------------------------ */
@@ -63,16 +57,6 @@ typedef struct {
     test_rng rng;
 } rig;
 
-static csp_context *new_ctx(int32_t threads, uint64_t seed) {
-    csp_context_options o;
-    csp_context_options_init(&o, sizeof o);
-    o.num_threads = threads;
-    o.seed = seed;
-    csp_context *ctx = NULL;
-    ck_assert_int_eq(csp_context_create(&ctx, &o), CSP_OK);
-    return ctx;
-}
-
 static csp_schedule_options cubic_opts(int64_t t0, int64_t t_end, int64_t dt, double sf) {
     csp_schedule_options o;
     csp_schedule_options_init(&o, sizeof o);
@@ -86,7 +70,7 @@ static csp_schedule_options cubic_opts(int64_t t0, int64_t t_end, int64_t dt, do
 static void rig_init(rig *g, int32_t threads, uint64_t ctx_seed, uint64_t data_seed,
                      const csp_schedule_options *so, const csp_pruner_options *po) {
     memset(g, 0, sizeof *g);
-    g->ctx = new_ctx(threads, ctx_seed);
+    g->ctx = test_context(threads, ctx_seed);
     test_rng_init(&g->rng, data_seed);
     ck_assert_status(g->ctx, csp_schedule_create(&g->sched, g->ctx, so), CSP_OK);
     ck_assert_status(g->ctx, csp_pruner_create(&g->p, g->ctx, g->sched, po), CSP_OK);
@@ -1562,7 +1546,7 @@ END_TEST
 /* ---- 10. bad input ------------------------------------------------------------------- */
 
 START_TEST(test_bad_input) {
-    csp_context *ctx = new_ctx(1, 3), *other = new_ctx(1, 3);
+    csp_context *ctx = test_context(1, 3), *other = test_context(1, 3);
     csp_schedule_options so = cubic_opts(0, 100, 10, 0.9);
     csp_schedule *s = NULL;
     ck_assert_int_eq(csp_schedule_create(&s, ctx, &so), CSP_OK);

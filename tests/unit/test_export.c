@@ -16,12 +16,6 @@
 #include "prune/mask.h"
 #include "prune/pruner_internal.h"
 
-#define REQUIRE(cond, ...)                                                                         \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            ck_abort_msg(__VA_ARGS__);                                                             \
-    } while (0)
-
 typedef struct {
     int32_t rank;
     int64_t shape[4];

@@ -9,22 +9,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* Check records every ck_assert (a write per call): inner loops use this. */
-#define REQUIRE(cond, ...)                                                                         \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            ck_abort_msg(__VA_ARGS__);                                                             \
-    } while (0)
-
-static csp_context *new_ctx(int32_t threads) {
-    csp_context_options o;
-    csp_context_options_init(&o, sizeof o);
-    o.num_threads = threads;
-    csp_context *ctx = NULL;
-    ck_assert_int_eq(csp_context_create(&ctx, &o), CSP_OK);
-    return ctx;
-}
-
 static csp_schedule *cubic(csp_context *ctx, int64_t t0, int64_t t_end, int64_t dt, double sf) {
     csp_schedule_options o;
     csp_schedule_options_init(&o, sizeof o);
@@ -137,7 +121,7 @@ static void add(model *m, int64_t rows, int64_t cols, int64_t pad, int32_t dtype
 static void model_init(model *m, int32_t threads, uint64_t seed, int mode, csp_schedule *sched,
                        csp_context *ctx) {
     memset(m, 0, sizeof *m);
-    m->ctx = ctx != NULL ? ctx : new_ctx(threads);
+    m->ctx = ctx != NULL ? ctx : test_context(threads, 0);
     test_rng_init(&m->rng, seed);
     m->mode = mode;
     m->sched = sched != NULL ? sched : cubic(m->ctx, 0, 100, 10, 0.9);
@@ -520,7 +504,7 @@ START_TEST(test_threads_and_digest) {
     uint64_t seed = csp_test_seed() + 30;
     for (int k = 0; k < 3; k++) {
         model m;
-        csp_context *ctx = new_ctx(k + 1);
+        csp_context *ctx = test_context(k + 1, 0);
         model_init(&m, 0, seed, 2, cubic(ctx, 0, 50, 5, 0.8), ctx);
         add(&m, 300, 700, 0, CSP_DTYPE_F32, CSP_GRANULARITY_TENSOR, 0, 0, 0, 0, -1);
         add(&m, 50, 64, 0, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1);
@@ -574,7 +558,7 @@ static csp_status failing_cb(void *user, int64_t step, double *target) {
 
 /* A callback schedule drives the pruner; its failure touches nothing. */
 START_TEST(test_callback_schedule) {
-    csp_context *ctx = new_ctx(1);
+    csp_context *ctx = test_context(1, 0);
     int calls = 0;
     csp_schedule_options o;
     csp_schedule_options_init(&o, sizeof o);
@@ -622,7 +606,7 @@ START_TEST(test_k_rounding) {
         {0.85, 2, 10, CSP_GRANULARITY_TENSOR, 3} /* 17 zeros of 20 */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        csp_context *ctx = new_ctx(1);
+        csp_context *ctx = test_context(1, 0);
         csp_schedule_options so;
         csp_schedule_options_init(&so, sizeof so);
         so.kind = CSP_SCHEDULE_CONSTANT;
@@ -674,8 +658,8 @@ START_TEST(test_mask_readers) {
 END_TEST
 
 START_TEST(test_bad_input) {
-    csp_context *ctx = new_ctx(1);
-    csp_context *other = new_ctx(1);
+    csp_context *ctx = test_context(1, 0);
+    csp_context *other = test_context(1, 0);
     csp_schedule *s = cubic(ctx, 0, 100, 10, 0.9);
     csp_pruner *p = (csp_pruner *)&ctx;
     /* create */

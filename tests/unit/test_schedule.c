@@ -6,19 +6,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* Check records every ck_assert (a write per call): inner loops use this. */
-#define REQUIRE(cond, ...)                                                                         \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            ck_abort_msg(__VA_ARGS__);                                                             \
-    } while (0)
-
-static csp_context *new_ctx(void) {
-    csp_context *ctx = NULL;
-    ck_assert_int_eq(csp_context_create(&ctx, NULL), CSP_OK);
-    return ctx;
-}
-
 static csp_schedule_options poly(int64_t t0, int64_t t_end, int64_t dt, double si, double sf,
                                  double p) {
     csp_schedule_options o;
@@ -68,7 +55,7 @@ START_TEST(test_options_init) {
 END_TEST
 
 START_TEST(test_polynomial_closed_form) {
-    csp_context *ctx = new_ctx();
+    csp_context *ctx = test_context(1, 0);
     test_rng r;
     test_rng_init(&r, csp_test_seed());
     for (int trial = 0; trial < 60; trial++) {
@@ -116,7 +103,7 @@ END_TEST
 /* Events, next and last event equal brute force over the grid definition,
  * for every kind, aligned and unaligned ends, and no end. */
 START_TEST(test_event_grid) {
-    csp_context *ctx = new_ctx();
+    csp_context *ctx = test_context(1, 0);
     test_rng r;
     test_rng_init(&r, csp_test_seed() + 1);
     for (int trial = 0; trial < 60; trial++) {
@@ -167,7 +154,7 @@ END_TEST
 /* TF-MOT's PolynomialDecay prunes where begin <= t <= end and
  * (t - begin) % frequency == 0; with an aligned end that is our grid. */
 START_TEST(test_tfmot_alignment) {
-    csp_context *ctx = new_ctx();
+    csp_context *ctx = test_context(1, 0);
     csp_schedule_options o = poly(2000, 10000, 100, 0.0, 0.9, 3.0);
     csp_schedule *s = NULL;
     ck_assert_int_eq(csp_schedule_create(&s, ctx, &o), CSP_OK);
@@ -213,7 +200,7 @@ static csp_status cb_target(void *user, int64_t step, double *target) {
 }
 
 START_TEST(test_callback) {
-    csp_context *ctx = new_ctx();
+    csp_context *ctx = test_context(1, 0);
     cb_state cs = {0, 5, 0.0};
     csp_schedule_options o;
     ck_assert_int_eq(csp_schedule_options_init(&o, sizeof o), CSP_OK);
@@ -247,7 +234,7 @@ START_TEST(test_callback) {
 END_TEST
 
 START_TEST(test_bad_input) {
-    csp_context *ctx = new_ctx();
+    csp_context *ctx = test_context(1, 0);
     csp_schedule *s = (csp_schedule *)&ctx; /* must be reset to NULL */
     csp_schedule_options o = poly(0, 100, 10, 0.0, 0.5, 3.0);
     ck_assert_int_eq(csp_schedule_create(NULL, ctx, &o), CSP_E_NULL);

@@ -9,22 +9,6 @@
 #include "prune/mask.h"
 #include "select/select.h"
 
-/* Check records every ck_assert (a write per call): inner loops use this. */
-#define REQUIRE(cond, ...)                                                                         \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            ck_abort_msg(__VA_ARGS__);                                                             \
-    } while (0)
-
-static csp_context *new_ctx(int32_t threads) {
-    csp_context_options o;
-    csp_context_options_init(&o, sizeof o);
-    o.num_threads = threads;
-    csp_context *ctx = NULL;
-    ck_assert_int_eq(csp_context_create(&ctx, &o), CSP_OK);
-    return ctx;
-}
-
 /* Values with many exact ties: mode 0 normal, 1 a few levels (+-0 included),
  * 2 half and half, 3 one value everywhere. */
 static double draw(test_rng *r, int mode) {
@@ -222,7 +206,7 @@ END_TEST
 /* Per tensor: every path (sampled window, histogram, tiny buffer with every
  * refinement pass), both dtypes, strided and contiguous, with ties. */
 START_TEST(test_topk_matches_sort) {
-    csp_context *ctx = new_ctx(1);
+    csp_context *ctx = test_context(1, 0);
     test_rng r;
     test_rng_init(&r, csp_test_seed() + 2);
     for (int trial = 0; trial < 48; trial++) {
@@ -255,7 +239,7 @@ END_TEST
 /* The fast path must find the threshold on ordinary (normal) data, both
  * dtypes, first event and later ones, every sparsity; the result is exact. */
 START_TEST(test_topk_sampled_path_hits) {
-    csp_context *ctx = new_ctx(1);
+    csp_context *ctx = test_context(1, 0);
     test_rng r;
     test_rng_init(&r, csp_test_seed() + 9);
     for (int trial = 0; trial < 8; trial++) {
@@ -276,7 +260,7 @@ END_TEST
 
 /* Global: one threshold over several tensors == concatenate and sort. */
 START_TEST(test_global_matches_concatenation) {
-    csp_context *ctx = new_ctx(1);
+    csp_context *ctx = test_context(1, 0);
     test_rng r;
     test_rng_init(&r, csp_test_seed() + 3);
     for (int trial = 0; trial < 24; trial++) {
@@ -306,7 +290,7 @@ START_TEST(test_global_matches_concatenation) {
 END_TEST
 
 START_TEST(test_rows_match_sort) {
-    csp_context *ctx = new_ctx(1);
+    csp_context *ctx = test_context(1, 0);
     test_rng r;
     test_rng_init(&r, csp_test_seed() + 4);
     for (int trial = 0; trial < 40; trial++) {
@@ -348,7 +332,7 @@ START_TEST(test_rows_match_sort) {
 END_TEST
 
 START_TEST(test_nm_matches_sort) {
-    csp_context *ctx = new_ctx(1);
+    csp_context *ctx = test_context(1, 0);
     test_rng r;
     test_rng_init(&r, csp_test_seed() + 5);
     static const int ms[] = {4, 8, 2, 16, 32};
@@ -385,7 +369,7 @@ END_TEST
 
 /* A NaN or infinity anywhere (kept or already pruned) is refused. */
 START_TEST(test_nonfinite_refused) {
-    csp_context *ctx = new_ctx(1);
+    csp_context *ctx = test_context(1, 0);
     test_rng r;
     test_rng_init(&r, csp_test_seed() + 6);
     const double bad[] = {NAN, INFINITY, -INFINITY};
@@ -418,7 +402,7 @@ START_TEST(test_mask_apply) {
     for (int trial = 0; trial < 16; trial++) {
         int32_t dtype = (trial & 1) ? CSP_DTYPE_F64 : CSP_DTYPE_F32;
         int32_t threads = 1 + trial % 3;
-        csp_context *ctx = new_ctx(threads);
+        csp_context *ctx = test_context(threads, 0);
         bool big = trial >= 12;
         int64_t rows = big ? 1500 : 1 + (int64_t)(test_rng_u64(&r) % 40);
         int64_t cols = big ? 3000 : 1 + (int64_t)(test_rng_u64(&r) % 300);

@@ -17,18 +17,8 @@ static csp_sensing *make(csp_context *ctx, int32_t kind, int64_t n, int64_t m) {
     return s;
 }
 
-static csp_context *ctx_seeded(uint64_t seed, int32_t threads) {
-    csp_context_options o;
-    csp_context_options_init(&o, sizeof o);
-    o.seed = seed;
-    o.num_threads = threads;
-    csp_context *ctx = NULL;
-    ck_assert_int_eq(csp_context_create(&ctx, &o), CSP_OK);
-    return ctx;
-}
-
 START_TEST(test_options_and_create) {
-    csp_context *ctx = ctx_seeded(1, 1);
+    csp_context *ctx = test_context(1, 1);
     csp_sensing_options o;
     ck_assert_int_eq(csp_sensing_options_init(NULL, sizeof o), CSP_E_NULL);
     ck_assert_int_eq(csp_sensing_options_init(&o, 3), CSP_E_STRUCT_SIZE);
@@ -82,7 +72,7 @@ START_TEST(test_options_and_create) {
 END_TEST
 
 START_TEST(test_identity) {
-    csp_context *ctx = ctx_seeded(csp_test_seed(), 1);
+    csp_context *ctx = test_context(1, csp_test_seed());
     csp_sensing *s = make(ctx, CSP_SENSING_IDENTITY, 5, 0);
     ck_assert_int_eq(csp_sensing_m(s), 5);
     double G[5 * 6];
@@ -108,7 +98,7 @@ END_TEST
 /* G = Phi^T Phi (to rounding), symmetric, and E[G] = I. */
 static void check_random(int32_t kind) {
     uint64_t seed = csp_test_seed();
-    csp_context *ctx = ctx_seeded(seed, 1);
+    csp_context *ctx = test_context(1, seed);
     enum { N = 40, M = 24 };
     csp_sensing *s = make(ctx, kind, N, M);
     ck_assert_int_eq(csp_sensing_m(s), M);
@@ -181,7 +171,7 @@ START_TEST(test_random_deterministic) {
     for (int kind = CSP_SENSING_GAUSSIAN; kind <= CSP_SENSING_RADEMACHER; kind++) {
         double ref[N * N];
         for (int threads = 1; threads <= 4; threads++) {
-            csp_context *ctx = ctx_seeded(42, threads);
+            csp_context *ctx = test_context(threads, 42);
             csp_sensing_options o;
             csp_sensing_options_init(&o, sizeof o);
             o.kind = kind;
@@ -227,7 +217,7 @@ START_TEST(test_random_threads) {
     static double ref[N * N], G[N * N];
     for (int kind = CSP_SENSING_GAUSSIAN; kind <= CSP_SENSING_RADEMACHER; kind++)
         for (int threads = 1; threads <= 3; threads++) {
-            csp_context *ctx = ctx_seeded(seed, threads);
+            csp_context *ctx = test_context(threads, seed);
             csp_sensing *s = make(ctx, kind, N, M);
             ck_assert_status(ctx, csp_sensing_gram(s, 0, 9, G, N), CSP_OK);
             if (threads == 1)
@@ -249,7 +239,7 @@ START_TEST(test_activations) {
     uint64_t seed = csp_test_seed();
     test_rng rng;
     test_rng_init(&rng, seed);
-    csp_context *ctx = ctx_seeded(seed, 1);
+    csp_context *ctx = test_context(1, seed);
     enum { N = 17, R1 = 300, R2 = 45, STRIDE = 20 };
     csp_sensing *a = make(ctx, CSP_SENSING_ACTIVATIONS, N, 0);
     csp_sensing *b = make(ctx, CSP_SENSING_ACTIVATIONS, N, 0);
@@ -378,7 +368,7 @@ START_TEST(test_user_gram) {
     uint64_t seed = csp_test_seed();
     test_rng rng;
     test_rng_init(&rng, seed);
-    csp_context *ctx = ctx_seeded(seed, 1);
+    csp_context *ctx = test_context(1, seed);
     enum { N = 9, K = 5, LD = 11 };
     csp_sensing *s = make(ctx, CSP_SENSING_GRAM, N, 0);
     double G[N * LD], H[N * N];

@@ -18,16 +18,6 @@ static bool under_valgrind(void) {
     return e != NULL && e[0] == '1';
 }
 
-static csp_context *ctx_threads(int32_t threads) {
-    csp_context_options o;
-    csp_context_options_init(&o, sizeof o);
-    o.seed = csp_test_seed();
-    o.num_threads = threads;
-    csp_context *ctx = NULL;
-    ck_assert_int_eq(csp_context_create(&ctx, &o), CSP_OK);
-    return ctx;
-}
-
 static csp_sensing *make_sensing(csp_context *ctx, int32_t kind, int64_t n, int64_t m) {
     csp_sensing_options o;
     csp_sensing_options_init(&o, sizeof o);
@@ -239,7 +229,7 @@ static void omp_vs_reference(bool masked) {
     uint64_t seed = csp_test_seed();
     test_rng rng;
     test_rng_init(&rng, seed ^ (masked ? 77 : 0));
-    csp_context *ctx = ctx_threads(1);
+    csp_context *ctx = test_context(1, csp_test_seed());
     enum { N = 128, M = 64, MAXROWS = 300, K = 12 };
     int ROWS = under_valgrind() ? 100 : MAXROWS;
     csp_sensing *sen = make_sensing(ctx, CSP_SENSING_GAUSSIAN, N, M);
@@ -320,7 +310,7 @@ END_TEST
 START_TEST(test_omp_exact_recovery) {
     test_rng rng;
     test_rng_init(&rng, csp_test_seed() + 1);
-    csp_context *ctx = ctx_threads(1);
+    csp_context *ctx = test_context(1, csp_test_seed());
     enum { N = 1024, K = 10 };
     const int ROWS = under_valgrind() ? 40 : 400;
     int m = (int)ceil(2.0 * K * log((double)N / K)); /* 93 */
@@ -390,7 +380,7 @@ END_TEST
 START_TEST(test_identity_is_magnitude) {
     test_rng rng;
     test_rng_init(&rng, csp_test_seed() + 2);
-    csp_context *ctx = ctx_threads(1);
+    csp_context *ctx = test_context(1, csp_test_seed());
     enum { N = 70, ROWS = 40 };
     csp_sensing *id = make_sensing(ctx, CSP_SENSING_IDENTITY, N, 0);
     csp_sensing *ug = make_sensing(ctx, CSP_SENSING_GRAM, N, 0);
@@ -469,7 +459,7 @@ END_TEST
 START_TEST(test_omp_damping) {
     test_rng rng;
     test_rng_init(&rng, csp_test_seed() + 3);
-    csp_context *ctx = ctx_threads(1);
+    csp_context *ctx = test_context(1, csp_test_seed());
     enum { N = 64, M = 16, ROWS = 30, K = 24 };
     csp_sensing *sen = make_sensing(ctx, CSP_SENSING_RADEMACHER, N, M);
     csp_solver *sv = make_solver(ctx, CSP_SOLVER_OMP, 1, 0.0, 1e-4);
@@ -513,7 +503,7 @@ END_TEST
 START_TEST(test_l1_reference) {
     test_rng rng;
     test_rng_init(&rng, csp_test_seed() + 4);
-    csp_context *ctx = ctx_threads(1);
+    csp_context *ctx = test_context(1, csp_test_seed());
     enum { N = 48, M = 32, MAXROWS = 12 };
     const int ROWS = under_valgrind() ? 3 : MAXROWS;
     csp_sensing *sen = make_sensing(ctx, CSP_SENSING_GAUSSIAN, N, M);
@@ -589,7 +579,7 @@ END_TEST
 START_TEST(test_l1_calibration) {
     test_rng rng;
     test_rng_init(&rng, csp_test_seed() + 5);
-    csp_context *ctx = ctx_threads(1);
+    csp_context *ctx = test_context(1, csp_test_seed());
     enum { N = 64, MAXROWS = 24 };
     const int ROWS = under_valgrind() ? 5 : MAXROWS;
     for (int kind = 0; kind < 3; kind++) {
@@ -678,7 +668,7 @@ START_TEST(test_threads_and_in_place) {
             if ((method == CSP_SOLVER_OMP && cal == 0) || method == CSP_SOLVER_ISTA)
                 continue;
             for (int threads = 1; threads <= 3; threads += 2) {
-                csp_context *ctx = ctx_threads(threads);
+                csp_context *ctx = test_context(threads, csp_test_seed());
                 csp_sensing *sen = make_sensing(ctx, CSP_SENSING_GAUSSIAN, N, 48);
                 csp_solver *sv = make_solver(ctx, method, cal, 0.3, 1e-4);
                 csp_solver_batch b = batch_of(rows, N, w, threads == 1 ? x1 : x2, K, NULL);
@@ -713,7 +703,7 @@ END_TEST
 START_TEST(test_packed_masks_and_strides) {
     test_rng rng;
     test_rng_init(&rng, csp_test_seed() + 8);
-    csp_context *ctx = ctx_threads(2);
+    csp_context *ctx = test_context(2, csp_test_seed());
     enum { N = 70, ROWS = 9, WS = 75, K = 6 };
     csp_sensing *sen = make_sensing(ctx, CSP_SENSING_RADEMACHER, N, 40);
     static float w[ROWS * WS], wd[ROWS * N], xa[ROWS * N], xb[ROWS * 80];
@@ -765,7 +755,7 @@ END_TEST
 START_TEST(test_refit_and_errors) {
     test_rng rng;
     test_rng_init(&rng, csp_test_seed() + 7);
-    csp_context *ctx = ctx_threads(2);
+    csp_context *ctx = test_context(2, csp_test_seed());
     enum { N = 40, ROWS = 20, K = 8 };
     csp_sensing *sen = make_sensing(ctx, CSP_SENSING_GAUSSIAN, N, 30);
     csp__gram *g = NULL;
@@ -845,7 +835,7 @@ END_TEST
 /* ---- bad input -------------------------------------------------------------------------- */
 
 START_TEST(test_bad_input) {
-    csp_context *ctx = ctx_threads(1);
+    csp_context *ctx = test_context(1, csp_test_seed());
     enum { N = 16, ROWS = 4 };
     csp_sensing *sen = make_sensing(ctx, CSP_SENSING_GAUSSIAN, N, 8);
     float w[N * ROWS], x[N * ROWS];

@@ -3,14 +3,8 @@
 
 #include <string.h>
 
-static csp_context *new_ctx(void) {
-    csp_context *ctx = NULL;
-    ck_assert_int_eq(csp_context_create(&ctx, NULL), CSP_OK);
-    return ctx;
-}
-
 START_TEST(test_views_without_copy) {
-    csp_context *ctx = new_ctx();
+    csp_context *ctx = test_context(1, 0);
     test_rng r;
     test_rng_init(&r, csp_test_seed());
     for (int32_t rank = 1; rank <= CSP_MAX_RANK; rank++) {
@@ -45,7 +39,7 @@ START_TEST(test_views_without_copy) {
 END_TEST
 
 START_TEST(test_row_strided_f64) {
-    csp_context *ctx = new_ctx();
+    csp_context *ctx = test_context(1, 0);
     double buf[5 * 8];
     int64_t shape[2] = {5, 6};
     csp_tensor *t = NULL;
@@ -66,7 +60,7 @@ START_TEST(test_row_strided_f64) {
 END_TEST
 
 START_TEST(test_bad_input) {
-    csp_context *ctx = new_ctx();
+    csp_context *ctx = test_context(1, 0);
     float buf[64];
     int64_t shape[4] = {4, 4, 2, 2};
     csp_tensor *t = (csp_tensor *)buf;

@@ -80,6 +80,16 @@ void test_free_fn(void *user, void *ptr) {
     free(h);
 }
 
+csp_context *test_context(int32_t threads, uint64_t seed) {
+    csp_context_options o;
+    ck_assert_int_eq(csp_context_options_init(&o, sizeof o), CSP_OK);
+    o.num_threads = threads;
+    o.seed = seed;
+    csp_context *ctx = NULL;
+    ck_assert_int_eq(csp_context_create(&ctx, &o), CSP_OK);
+    return ctx;
+}
+
 csp_context *test_context_with_alloc(test_alloc *a) {
     csp_context_options o;
     ck_assert_int_eq(csp_context_options_init(&o, sizeof o), CSP_OK);

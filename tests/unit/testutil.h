@@ -34,6 +34,10 @@ void test_alloc_reset(test_alloc *a, int64_t fail_at);
 void *test_alloc_fn(void *user, size_t size);
 void test_free_fn(void *user, void *ptr);
 
+/* A context with @p threads worker threads and seed @p seed (asserts
+ * success). */
+csp_context *test_context(int32_t threads, uint64_t seed);
+
 /* A context using the test allocator (asserts success). */
 csp_context *test_context_with_alloc(test_alloc *a);
 
@@ -45,6 +49,13 @@ csp_context *test_context_with_alloc(test_alloc *a);
         ck_assert_msg(got_ == (expected), "%s returned %s (%d), expected %s: %s",     \
                       #expr, csp_status_name(got_), (int)got_,                        \
                       csp_status_name(expected), csp_context_last_error(ctx));        \
+    } while (0)
+
+/* Check records every ck_assert (a write per call): inner loops use this. */
+#define REQUIRE(cond, ...)          \
+    do {                            \
+        if (!(cond))                \
+            ck_abort_msg(__VA_ARGS__); \
     } while (0)
 
 /* Run one suite; the exit status is the number of failures. */
