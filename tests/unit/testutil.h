@@ -52,9 +52,9 @@ csp_context *test_context_with_alloc(test_alloc *a);
     } while (0)
 
 /* Check records every ck_assert (a write per call): inner loops use this. */
-#define REQUIRE(cond, ...)          \
-    do {                            \
-        if (!(cond))                \
+#define REQUIRE(cond, ...)             \
+    do {                               \
+        if (!(cond))                   \
             ck_abort_msg(__VA_ARGS__); \
     } while (0)
 
