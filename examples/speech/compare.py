@@ -57,6 +57,23 @@ PYTORCH_STUDY = {
 # ------------------------------------------------------------------ stats
 
 
+def portable(obj, data):
+    """obj with this machine's paths made relative to the source tree: the
+    data directory becomes its display path and any other absolute path
+    inside the tree is made relative, so a report can be committed."""
+    if isinstance(obj, dict):
+        return {k: portable(v, data) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable(v, data) for v in obj]
+    if isinstance(obj, str) and os.path.isabs(obj):
+        if os.path.normpath(obj) == os.path.normpath(data["path"]):
+            return data["display_path"]
+        if os.path.commonpath([obj, ROOT]) == ROOT:
+            return os.path.relpath(obj, ROOT)
+    return obj
+
+
+
 def mean(xs):
     return sum(xs) / len(xs) if xs else float("nan")
 
@@ -807,9 +824,9 @@ def main():
     write_report(args, data, methods, msum, entries, grid_wall, runner, out_md,
                  os.path.basename(out_png) if tool else None, tool)
     with open(out_json, "w") as f:
-        json.dump({"command": args.cmdline, "data": data, "grid_wall_s": grid_wall,
-                   "runs": [{"config": e["config"], "wall_s": e["wall_s"],
-                             "result": e["result"]} for e in entries]},
+        json.dump(portable({"command": args.cmdline, "data": data, "grid_wall_s": grid_wall,
+                            "runs": [{"config": e["config"], "wall_s": e["wall_s"],
+                                      "result": e["result"]} for e in entries]}, data),
                   f, indent=0, sort_keys=True)
         f.write("\n")
     with open(out_md) as f:  # the main table, on the terminal too
