@@ -73,7 +73,6 @@ def portable(obj, data):
     return obj
 
 
-
 def mean(xs):
     return sum(xs) / len(xs) if xs else float("nan")
 
