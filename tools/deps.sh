@@ -5,7 +5,8 @@
 set -eu
 
 pkgs_build="gcc g++ libc6-dev make meson ninja-build pkg-config libopenblas-dev"
-pkgs_test="check python3 binutils abigail-tools python3-numpy python3-pytest python3-torch libopenmpi-dev openmpi-bin"
+# python3-sklearn: the OMP cross-check against orthogonal_mp_gram (skipped without it).
+pkgs_test="check python3 binutils abigail-tools python3-numpy python3-pytest python3-torch python3-sklearn libopenmpi-dev openmpi-bin"
 # The demo: python3 runs the comparison driver (standard library only),
 # espeak-ng + sox synthesise spoken digits when FSDD is absent, gnuplot-nox
 # draws the plot (lighter than python3-matplotlib, which the driver also takes).
