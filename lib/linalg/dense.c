@@ -46,20 +46,6 @@ int64_t csp__cholesky(double *A, int64_t ld, int64_t s, double tau) {
     return -1;
 }
 
-int64_t csp__bit_count(const uint64_t *bits, int64_t start, int64_t len) {
-    int64_t count = 0;
-    int64_t i = start, end = start + len;
-    while (i < end && (i & 63) != 0) {
-        count += csp__bit_get(bits, i);
-        i++;
-    }
-    for (; i + 64 <= end; i += 64)
-        count += __builtin_popcountll(bits[i >> 6]);
-    for (; i < end; i++)
-        count += csp__bit_get(bits, i);
-    return count;
-}
-
 /* ---- the prepared Gram ----------------------------------------------------- */
 
 csp_status csp__gram_alloc(csp_context *ctx, csp__gram *g, int64_t n) {

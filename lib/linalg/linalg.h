@@ -10,6 +10,7 @@
 #ifndef CSP_LINALG_H
 #define CSP_LINALG_H
 
+#include "core/bits.h"
 #include "core/internal.h"
 
 /* ---- the prepared Gram matrix -------------------------------------------- */
@@ -88,20 +89,5 @@ double csp__dot64(const double *a, const double *b, int64_t n);
  * Returns -1 on success, else the index of the first pivot d with
  * !(d > tau * A_ii) (the matrix is numerically singular there). */
 int64_t csp__cholesky(double *A, int64_t ld, int64_t s, double tau);
-
-/* ---- bits ------------------------------------------------------------------ */
-
-static inline bool csp__bit_get(const uint64_t *bits, int64_t i) {
-    return (bits[i >> 6] >> (i & 63)) & 1u;
-}
-static inline void csp__bit_set(uint64_t *bits, int64_t i, bool v) {
-    uint64_t m = (uint64_t)1 << (i & 63);
-    if (v)
-        bits[i >> 6] |= m;
-    else
-        bits[i >> 6] &= ~m;
-}
-/* Number of set bits among bits [start, start + len). */
-int64_t csp__bit_count(const uint64_t *bits, int64_t start, int64_t len);
 
 #endif /* CSP_LINALG_H */

@@ -126,14 +126,6 @@ static double quad_sparse(const csp__gram *g, const double *e, const int32_t *nz
     return s;
 }
 
-/* Copy bits [pos, pos + n) of @p src to bits [0, n) of @p dst (words). */
-static void bits_extract(uint64_t *dst, const uint64_t *src, int64_t pos, int64_t n) {
-    for (int64_t c = 0; c < n; c += 64) {
-        int piece = n - c < 64 ? (int)(n - c) : 64;
-        dst[c >> 6] = csp__bits_load(src, pos + c, piece);
-    }
-}
-
 /* The message of the last error, copied (csp__error formats into the same
  * buffer). */
 static void last_message(const csp_context *ctx, char *buf, size_t size) {
@@ -141,18 +133,6 @@ static void last_message(const csp_context *ctx, char *buf, size_t size) {
 }
 
 /* ---- an event ------------------------------------------------------------------ */
-
-/* Write the low @p n bits of @p v to bits [pos, pos + n) of @p w, n <= 64,
- * within one word pair. */
-static void bits_store(uint64_t *w, int64_t pos, int n, uint64_t v) {
-    int64_t q = pos >> 6;
-    int r = (int)(pos & 63);
-    uint64_t m = csp__lowmask(n);
-    v &= m;
-    w[q] = (w[q] & ~(m << r)) | (v << r);
-    if (r + n > 64)
-        w[q + 1] = (w[q + 1] & ~(m >> (64 - r))) | (v >> (64 - r));
-}
 
 /* Rows of the energy pass per GEMM (fixed: results never depend on it). */
 #define ENERGY_CHUNK 256
@@ -369,7 +349,7 @@ csp_status csp__cs_event(csp_pruner *p, int32_t index, double ts, int64_t e,
             int64_t r = r0 + i;
             if (ci < nc && s.sel[ci] == r) {
                 memcpy(s.wc + ci * n, w, (size_t)len * sizeof(float));
-                bits_extract(s.allowed + ci * wn, pt->mask, r * n, len);
+                csp__bits_extract(s.allowed + ci * wn, pt->mask, r * n, len);
                 s.kc[ci] = s.k[r];
                 if (l1)
                     s.lamc[ci] = s.lam[r];
@@ -429,10 +409,7 @@ csp_status csp__cs_event(csp_pruner *p, int32_t index, double ts, int64_t e,
         for (int64_t i = 0; i < cnt; i++) {
             int64_t c = c0 + i, r = s.sel[c];
             const uint64_t *sup = s.support + c * wn;
-            for (int64_t q = 0; q < len; q += 64) {
-                int piece = len - q < 64 ? (int)(len - q) : 64;
-                bits_store(pt->next, r * n + q, piece, sup[q >> 6]);
-            }
+            csp__bits_insert(pt->next, r * n, sup, len);
             const float *wr = s.wc + c * n;
             const float *xr = s.xc + c * n;
             double *er = s.e + i * n;

@@ -2,6 +2,8 @@
  * patterns of |w|, row-balanced and N:M variants. See select.h. */
 #include "select/select.h"
 
+#include "core/walk.h"
+
 #include <math.h>
 #include <string.h>
 

@@ -21,8 +21,8 @@
 #ifndef CSP_SELECT_SELECT_H
 #define CSP_SELECT_SELECT_H
 
+#include "core/bits.h"
 #include "core/internal.h"
-#include "prune/mask.h"
 
 /* Number of zeros for sparsity @p s of @p n weights: s * n in double,
  * rounded half to even (Python's round()). 0 <= result <= n. */

@@ -158,7 +158,7 @@ static void finish_row(const l1_ctx *c, int64_t r, const float *xr, const uint64
             if (xr[j] != 0.0f)
                 csp__bit_set(bits, j, true);
     }
-    st->nnz = (int32_t)csp__bit_count(bits, 0, n);
+    st->nnz = (int32_t)csp__mask_popcount_range(bits, 0, n);
     float *x = b->x + r * b->xs;
     if (x != xr)
         memcpy(x, xr, (size_t)n * sizeof(float));

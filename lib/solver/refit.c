@@ -153,7 +153,7 @@ csp_status csp__solver_refit_ex(csp_solver *s, const csp__gram *g, const csp_sol
         return st;
     int64_t n = g->n, kcap = 1;
     for (int64_t r = 0; r < b.rows; r++) {
-        int64_t c = csp__bit_count(b.support, r * b.sbits, n);
+        int64_t c = csp__mask_popcount_range(b.support, r * b.sbits, n);
         kcap = c > kcap ? c : kcap;
     }
     int64_t workers = ctx->num_threads < b.rows ? ctx->num_threads : b.rows;

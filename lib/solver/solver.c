@@ -239,7 +239,7 @@ static csp_status resolve_batch(const csp_solver *s, int64_t n, const csp_solver
                 return csp__error(ctx, CSP_E_RANGE, "%s: k = %d for row %lld is outside 0..%lld",
                                   fn, (int)k, (long long)r, (long long)n);
             if (b->allowed != NULL) {
-                int64_t avail = csp__bit_count(b->allowed, r * b->abits, n);
+                int64_t avail = csp__mask_popcount_range(b->allowed, r * b->abits, n);
                 if (k > avail)
                     return csp__error(ctx, CSP_E_RANGE,
                                       "%s: k = %d for row %lld but its allowed support has "
