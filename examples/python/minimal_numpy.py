@@ -14,11 +14,11 @@ import sys
 import numpy as np
 
 try:
-    import csp
+    import csprune as csp
 except ImportError:  # run from the source tree
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                     "python"))
-    import csp
+    import csprune as csp
 
 rng = np.random.default_rng(0)
 weights = rng.standard_normal((4, 8)).astype(np.float32)  # the host owns its buffers

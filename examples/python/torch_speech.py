@@ -5,7 +5,7 @@ The model and features of examples/speech (README there): 40 log-mel bands
 -> LSTM(40 -> 128) -> mean over the valid frames -> Linear(128 -> 10), Adam
 with gradient-norm clipping, on the Free Spoken Digit Dataset (FSDD, Zohar
 Jackson et al., CC BY-SA 4.0; official split: recordings 0-4 of every
-speaker and digit are the test set). csp.torch.ModulePruner prunes the LSTM
+speaker and digit are the test set). csprune.torch.ModulePruner prunes the LSTM
 and output matrices to --sparsity with a cubic schedule (row-balanced by
 default) and zeroes Adam's moments of the pruned weights. By magnitude (GMP)
 by default; --sensing gaussian|rademacher|activations prunes with CSP
@@ -36,11 +36,11 @@ import torch
 from torch import nn
 
 try:
-    import csp
+    import csprune
 except ImportError:  # run from the source tree
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "python"))
-    import csp
-import csp.torch  # noqa: E402
+    import csprune
+import csprune.torch  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -194,7 +194,7 @@ def main(argv=None):
     if args.sparsity > 0:
         begin = int(args.begin * total)
         end = max(begin + 1, int(args.end * total))
-        pruner = csp.torch.ModulePruner(
+        pruner = csprune.torch.ModulePruner(
             model, opt, final_sparsity=args.sparsity, begin_step=begin, end_step=end,
             frequency=max(1, (end - begin) // args.events), granularity=args.granularity,
             observe=True if args.observe else None, seed=args.seed, num_threads=args.threads,

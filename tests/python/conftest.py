@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python")
 
 @pytest.fixture
 def ctx():
-    import csp
+    import csprune as csp
     with csp.Context(seed=7) as c:
         yield c
 

@@ -5,7 +5,7 @@ import gc
 import numpy as np
 import pytest
 
-import csp
+import csprune as csp
 
 
 def test_version_and_handshake():

@@ -5,7 +5,7 @@ format against numpy, decode, info, stats."""
 import numpy as np
 import pytest
 
-import csp
+import csprune as csp
 
 G = csp.Granularity
 F = csp.ExportFormat

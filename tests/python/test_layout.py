@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-import csp
-from csp import _lib
+import csprune as csp
+from csprune import _lib
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
@@ -107,7 +107,7 @@ def test_every_exported_function_is_bound():
     assert exported, "no symbols parsed from lib/csp.map"
     assert _lib.DECLARED - exported == set(), "bound but not exported"
     assert exported - _lib.DECLARED == set(), \
-        "exported by libcsp but not bound in python/csp/_lib.py"
+        "exported by libcsp but not bound in python/csprune/_lib.py"
 
 
 def test_enum_members_are_complete():

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-import csp
+import csprune as csp
 
 G = csp.Granularity
 
@@ -433,7 +433,7 @@ def test_load_state_errors_change_nothing(ctx):
         r.load_state(state)
     assert e.value.status == csp.Status.E_STATE and "final_sparsity" in e.value.message
     # not a state at all: Python errors before the library is asked
-    for bad in (dict(state, version=1), dict(state, format="csp.torch.ModulePruner"),
+    for bad in (dict(state, version=1), dict(state, format="csprune.torch.ModulePruner"),
                 {"format": "csp.Pruner", "version": 2}):
         with pytest.raises(ValueError, match="csp.Pruner"):
             q.load_state(bad)

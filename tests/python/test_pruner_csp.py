@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-import csp
+import csprune as csp
 from test_pruner import checkpoint_sections, digest_reference, same_stats, snapshots
 
 G = csp.Granularity

@@ -5,7 +5,7 @@ import gc
 import numpy as np
 import pytest
 
-import csp
+import csprune as csp
 
 
 def test_polynomial_targets_follow_the_formula(ctx):

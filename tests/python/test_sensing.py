@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-import csp
+import csprune as csp
 
 E = csp.Status
 
@@ -308,13 +308,13 @@ def test_create_errors(ctx):
 
 def test_module_pruner_hooks_feed_activation_sensing():
     torch = torch_or_skip()
-    import csp.torch
+    import csprune.torch
     model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with csp.Context(seed=1) as ctx:
         sens = {"0.weight": csp.Sensing.activations(ctx, 6),
                 "2.weight": csp.Sensing.activations(ctx, 5)}
-        with csp.torch.ModulePruner(model, opt, final_sparsity=0.5, ctx=ctx, observe=True,
+        with csprune.torch.ModulePruner(model, opt, final_sparsity=0.5, ctx=ctx, observe=True,
                                     observer=lambda name, x: sens[name].observe(x)):
             x = torch.randn(10, 6)
             with torch.no_grad():

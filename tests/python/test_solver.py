@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-import csp
+import csprune as csp
 
 E = csp.Status
 

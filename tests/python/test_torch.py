@@ -1,4 +1,4 @@
-"""csp.torch: pruning an nn.Module during training."""
+"""csprune.torch: pruning an nn.Module during training."""
 
 import io
 import os
@@ -13,8 +13,8 @@ if os.environ.get("CSP_TEST_SKIP_TORCH"):
 torch = pytest.importorskip("torch", reason="PyTorch (Debian python3-torch) is not installed")
 from torch import nn  # noqa: E402
 
-import csp  # noqa: E402
-import csp.torch  # noqa: E402
+import csprune as csp  # noqa: E402
+import csprune.torch  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -50,7 +50,7 @@ def test_adam_reaches_the_scheduled_sparsity_and_pruned_weights_stay_zero():
     model = Net()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     x, y = data()
-    pruner = csp.torch.ModulePruner(model, opt, final_sparsity=0.8, begin_step=5, end_step=45,
+    pruner = csprune.torch.ModulePruner(model, opt, final_sparsity=0.8, begin_step=5, end_step=45,
                                     frequency=10)
     assert pruner.names == ["fc1.weight", "fc2.weight"]  # no biases, no norms
     params = dict(model.named_parameters())
@@ -89,7 +89,7 @@ def test_sgd_momentum_is_a_companion_and_row_granularity():
     model = Net()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     x, y = data(1)
-    pruner = csp.torch.ModulePruner(model, opt, final_sparsity=0.5, granularity="row",
+    pruner = csprune.torch.ModulePruner(model, opt, final_sparsity=0.5, granularity="row",
                                     frequency=1)
     for _ in range(3):
         train_step(model, opt, x, y)
@@ -104,7 +104,7 @@ def test_sgd_momentum_is_a_companion_and_row_granularity():
 def test_sgd_without_momentum_has_no_companion():
     model = Net()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    pruner = csp.torch.ModulePruner(model, opt, final_sparsity=0.5, frequency=1)
+    pruner = csprune.torch.ModulePruner(model, opt, final_sparsity=0.5, frequency=1)
     train_step(model, opt, *data())
     pruner.step()
     assert not pruner.pruner.companions(0)
@@ -149,7 +149,7 @@ def test_state_dict_round_trip_resumes_bit_for_bit():
     torch.manual_seed(3)
     model = Net()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    pruner = csp.torch.ModulePruner(model, opt, **kw)
+    pruner = csprune.torch.ModulePruner(model, opt, **kw)
     _run(model, opt, pruner, x, y, 22)
     ckpt = _reload(model, opt, pruner)
     sd = ckpt["pruner"]
@@ -164,7 +164,7 @@ def test_state_dict_round_trip_resumes_bit_for_bit():
     opt2 = torch.optim.Adam(model2.parameters(), lr=1e-2)
     model2.load_state_dict(ckpt["model"])
     opt2.load_state_dict(ckpt["opt"])
-    pruner2 = csp.torch.ModulePruner(model2, opt2, **kw)
+    pruner2 = csprune.torch.ModulePruner(model2, opt2, **kw)
     pruner2.load_state_dict(sd)
     assert pruner2.last_step == 21
     _run(model2, opt2, pruner2, x, y, 22)  # the step counter goes on from 22
@@ -173,7 +173,7 @@ def test_state_dict_round_trip_resumes_bit_for_bit():
 
 def test_load_state_dict_errors():
     model = Net()
-    pruner = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1)
+    pruner = csprune.torch.ModulePruner(model, final_sparsity=0.5, frequency=1)
     pruner.step()
     sd = pruner.state_dict()
     pruner.step()
@@ -194,7 +194,7 @@ def test_load_state_dict_errors():
     assert e.value.status == csp.Status.E_CORRUPT
     assert (pruner.last_step, pruner.digest()) == before  # refused: nothing changed
     # other parameters: the library's message, with both name lists
-    other = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1,
+    other = csprune.torch.ModulePruner(model, final_sparsity=0.5, frequency=1,
                                    overrides={"fc2.weight": {"prune": False}})
     with pytest.raises(csp.CspError) as e:
         other.load_state_dict(sd)
@@ -202,7 +202,7 @@ def test_load_state_dict_errors():
     assert "the checkpoint holds 2 tensors" in e.value.message
     assert "['fc1.weight', 'fc2.weight']" in e.value.message
     # other options: the library names the difference
-    other = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row")
+    other = csprune.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row")
     with pytest.raises(csp.CspError) as e:
         other.load_state_dict(sd)
     assert e.value.status == csp.Status.E_STATE and "fc1.weight" in e.value.message
@@ -228,7 +228,7 @@ class Zoo(nn.Module):
 
 def test_default_selection_and_overrides():
     model = Zoo()
-    p = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1)
+    p = csprune.torch.ModulePruner(model, final_sparsity=0.5, frequency=1)
     assert p.names == ["emb.weight", "conv.weight", "conv3.weight", "lstm.weight_ih_l0",
                        "lstm.weight_hh_l0", "fc.weight"]
     p.step()
@@ -238,7 +238,7 @@ def test_default_selection_and_overrides():
     p.close()
 
     model = Zoo()
-    p = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, overrides={
+    p = csprune.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, overrides={
         "lstm.*": {"granularity": "row", "sparsity": 0.25},
         "lstm.weight_hh_l0": {"sparsity": 0.4},
         "emb.weight": {"exclude": True},
@@ -259,36 +259,36 @@ def test_default_selection_and_overrides():
 
 def test_override_errors():
     with pytest.raises(ValueError, match="unknown keys"):
-        csp.torch.ModulePruner(Net(), final_sparsity=0.5, overrides={"fc1.weight": {"amount": 1}})
+        csprune.torch.ModulePruner(Net(), final_sparsity=0.5, overrides={"fc1.weight": {"amount": 1}})
     with pytest.raises(ValueError, match="match no parameter"):
-        csp.torch.ModulePruner(Net(), final_sparsity=0.5, overrides={"fc9.*": {"sparsity": 0.1}})
+        csprune.torch.ModulePruner(Net(), final_sparsity=0.5, overrides={"fc9.*": {"sparsity": 0.1}})
     with pytest.raises(ValueError, match="granularity"):
-        csp.torch.ModulePruner(Net(), final_sparsity=0.5,
+        csprune.torch.ModulePruner(Net(), final_sparsity=0.5,
                                overrides={"fc1.weight": {"granularity": "block"}})
     with pytest.raises(ValueError, match="final_sparsity"):
-        csp.torch.ModulePruner(Net())
+        csprune.torch.ModulePruner(Net())
     with pytest.raises(TypeError, match="nn.Module"):
-        csp.torch.ModulePruner(object(), final_sparsity=0.5)
+        csprune.torch.ModulePruner(object(), final_sparsity=0.5)
 
 
 def test_parameters_that_would_need_a_copy_are_refused():
     model = Net()
     model.fc1.weight = nn.Parameter(torch.randn(12, 32).t())  # non-contiguous view
     with pytest.raises(ValueError, match="fc1.weight.*not contiguous"):
-        csp.torch.ModulePruner(model, final_sparsity=0.5)
+        csprune.torch.ModulePruner(model, final_sparsity=0.5)
     with pytest.raises(TypeError, match="fc1.weight.*float16"):
-        csp.torch.ModulePruner(Net().half(), final_sparsity=0.5)
+        csprune.torch.ModulePruner(Net().half(), final_sparsity=0.5)
     with pytest.raises(TypeError, match="bfloat16"):
-        csp.torch.ModulePruner(Net().to(torch.bfloat16), final_sparsity=0.5)
+        csprune.torch.ModulePruner(Net().to(torch.bfloat16), final_sparsity=0.5)
     # another device (no GPU needed: the meta device stands in for one)
     meta = Net().to("meta")
     with pytest.raises(ValueError, match="device 'meta'"):
-        csp.torch.ModulePruner(meta, final_sparsity=0.5)
+        csprune.torch.ModulePruner(meta, final_sparsity=0.5)
     if torch.cuda.is_available():  # pragma: no cover - CI has no GPU
         with pytest.raises(ValueError, match="device 'cuda"):
-            csp.torch.ModulePruner(Net().cuda(), final_sparsity=0.5)
+            csprune.torch.ModulePruner(Net().cuda(), final_sparsity=0.5)
     # float64 is viewed as well
-    p = csp.torch.ModulePruner(Net().double(), final_sparsity=0.5, frequency=1)
+    p = csprune.torch.ModulePruner(Net().double(), final_sparsity=0.5, frequency=1)
     assert p.step() == csp.Status.PRUNED
 
 
@@ -296,7 +296,7 @@ def test_reallocated_parameters_and_state_are_followed():
     model = Net()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     x, y = data()
-    pruner = csp.torch.ModulePruner(model, opt, final_sparsity=0.5, frequency=1)
+    pruner = csprune.torch.ModulePruner(model, opt, final_sparsity=0.5, frequency=1)
     train_step(model, opt, x, y)
     pruner.step()
     # the host gives a parameter new memory: the view follows it
@@ -322,7 +322,7 @@ def test_reallocated_parameters_and_state_are_followed():
 
 def test_close_and_context_manager():
     model = Net()
-    with csp.torch.ModulePruner(model, final_sparsity=0.5, observe=True) as p:
+    with csprune.torch.ModulePruner(model, final_sparsity=0.5, observe=True) as p:
         assert model.fc1._forward_hooks
     assert p.closed and not model.fc1._forward_hooks
     assert p.schedule.closed and p.ctx.closed  # made here, closed here
@@ -331,18 +331,18 @@ def test_close_and_context_manager():
     with pytest.raises(ValueError, match="closed"):
         p.state_dict()
     p.close()
-    assert repr(p) == "<csp.torch.ModulePruner closed>"
+    assert repr(p) == "<csprune.torch.ModulePruner closed>"
 
 
 def test_shared_context_and_schedule_object():
     with csp.Context(seed=3) as ctx:
         sched = csp.Schedule.constant(ctx, 0.5, frequency=2)
-        p = csp.torch.ModulePruner(Net(), schedule=sched)
+        p = csprune.torch.ModulePruner(Net(), schedule=sched)
         assert p.ctx is ctx and p.step() == csp.Status.PRUNED
     assert p.closed  # closing the context closed the pruner
     with pytest.raises(ValueError, match="another context"):
         with csp.Context() as a, csp.Context() as b:
-            csp.torch.ModulePruner(Net(), schedule=csp.Schedule.constant(a, 0.5), ctx=b)
+            csprune.torch.ModulePruner(Net(), schedule=csp.Schedule.constant(a, 0.5), ctx=b)
 
 
 def test_callback_schedule_and_its_errors():
@@ -351,7 +351,7 @@ def test_callback_schedule_and_its_errors():
             raise KeyError("no target")
         return 0.25
     model = Net()
-    p = csp.torch.ModulePruner(model, schedule=fn, final_sparsity=0.25, frequency=1)
+    p = csprune.torch.ModulePruner(model, schedule=fn, final_sparsity=0.25, frequency=1)
     assert p.step() == csp.Status.PRUNED
     before = model.fc1.weight.detach().clone()
     p.step()
@@ -389,7 +389,7 @@ class Seq(nn.Module):
 
 def observed(model, run):
     seen = {}
-    p = csp.torch.ModulePruner(model, final_sparsity=0.5, observe=True,
+    p = csprune.torch.ModulePruner(model, final_sparsity=0.5, observe=True,
                                observer=lambda n, x: seen.setdefault(n, []).append(x.clone()))
     run()
     return p, {n: torch.cat(v) for n, v in seen.items()}
@@ -442,15 +442,15 @@ def test_hooks_skip_eval_and_report_what_they_cannot_see():
     p, seen = observed(model, lambda: (model.eval(), model(torch.randn(4, 2, 5))))
     assert seen == {} and sum(p.observed_rows.values()) == 0
     with pytest.warns(UserWarning, match="lstm.weight_ih_l1"):
-        p2 = csp.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, observe=True)
+        p2 = csprune.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, observe=True)
     assert sorted(p2.unobserved) == ["lstm.weight_hh_l0", "lstm.weight_ih_l1"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        csp.torch.ModulePruner(Seq(), final_sparsity=0.5, observe=True)
+        csprune.torch.ModulePruner(Seq(), final_sparsity=0.5, observe=True)
 
 
 def test_observe_checks_the_shape():
-    p = csp.torch.ModulePruner(Net(), final_sparsity=0.5)
+    p = csprune.torch.ModulePruner(Net(), final_sparsity=0.5)
     p.observe("fc1.weight", torch.randn(4, 12, dtype=torch.float64))
     assert p.observed_rows["fc1.weight"] == 4
     with pytest.raises(ValueError, match="rows x 12"):
@@ -461,7 +461,7 @@ def test_masks_match_numpy_reference_on_a_module():
     torch.manual_seed(6)
     model = Net()
     w0 = model.fc1.weight.detach().numpy().copy()
-    p = csp.torch.ModulePruner(model, final_sparsity=0.3, frequency=1)
+    p = csprune.torch.ModulePruner(model, final_sparsity=0.3, frequency=1)
     p.step()
     order = np.lexsort((-np.arange(w0.size), np.abs(w0.ravel())))
     want = np.ones(w0.size, bool)
@@ -494,7 +494,7 @@ def test_hooks_feed_activation_sensing_exactly_what_method_md_says():
     torch.manual_seed(7)
     model = Speech()
     x, _ = speech_data(1)
-    p = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=4, granularity="row",
+    p = csprune.torch.ModulePruner(model, final_sparsity=0.5, frequency=4, granularity="row",
                                sensing="activations", observe_window=2)
     assert model.lstm._forward_hooks and model.fc._forward_hooks  # observe=None: auto
     assert [p.pruner.sensing_kind(i) for i in range(3)] == [csp.SensingKind.ACTIVATIONS] * 3
@@ -540,7 +540,7 @@ def test_adam_with_activation_sensing_reaches_exact_sparsity():
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     x, y = speech_data(2)
     events = [2, 7, 12, 17, 22]
-    p = csp.torch.ModulePruner(model, opt, final_sparsity=0.75, begin_step=2, end_step=22,
+    p = csprune.torch.ModulePruner(model, opt, final_sparsity=0.75, begin_step=2, end_step=22,
                                frequency=5, granularity="row", sensing="activations",
                                correction="blend", alpha=0.2, observe_window=3)
     params = dict(model.named_parameters())
@@ -579,7 +579,7 @@ def test_adam_with_activation_sensing_reaches_exact_sparsity():
 
 def test_csp_options_and_per_parameter_overrides():
     model = Net()
-    p = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row",
+    p = csprune.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row",
                                sensing="gaussian", rho=0.5, overrides={
                                    "fc1.weight": {"correction": "full", "rho": 0.25},
                                    "fc2.weight": {"sensing": "identity"}})
@@ -596,27 +596,27 @@ def test_csp_options_and_per_parameter_overrides():
 
 def test_csp_option_errors():
     with pytest.raises(csp.CspError) as e:  # CSP needs row granularity
-        csp.torch.ModulePruner(Net(), final_sparsity=0.5, sensing="gaussian")
+        csprune.torch.ModulePruner(Net(), final_sparsity=0.5, sensing="gaussian")
     assert e.value.status == csp.Status.E_UNSUPPORTED
     assert "parameter fc1.weight" in e.value.message
     with pytest.raises(ValueError, match="parameter fc1.weight: rho = 0.0"):
-        csp.torch.ModulePruner(Net(), final_sparsity=0.5, granularity="row",
+        csprune.torch.ModulePruner(Net(), final_sparsity=0.5, granularity="row",
                                overrides={"fc1.weight": {"rho": 0}})
     with pytest.raises(ValueError, match="unknown sensing"):
-        csp.torch.ModulePruner(Net(), final_sparsity=0.5, sensing="activation")
+        csprune.torch.ModulePruner(Net(), final_sparsity=0.5, sensing="activation")
     with pytest.raises(ValueError, match="unknown keys"):
-        csp.torch.ModulePruner(Net(), final_sparsity=0.5,
+        csprune.torch.ModulePruner(Net(), final_sparsity=0.5,
                                overrides={"fc1.weight": {"observe_window": 3}})
     # activations on weights no hook can feed
     with pytest.raises(ValueError, match="emb.weight, conv.weight, conv3.weight"):
-        csp.torch.ModulePruner(Zoo(), final_sparsity=0.5, granularity="row",
+        csprune.torch.ModulePruner(Zoo(), final_sparsity=0.5, granularity="row",
                                sensing="activations")
     with pytest.raises(ValueError, match="lstm.weight_ih_l1"):
-        csp.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, granularity="row",
+        csprune.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, granularity="row",
                                sensing="activations")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the other unobserved weight needs no inputs
-        p = csp.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, granularity="row",
+        p = csprune.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, granularity="row",
                                    sensing="activations", overrides={
                                        "lstm.weight_ih_l1": {"sensing": "gaussian"},
                                        "lstm.weight_hh_l0": {"sensing": "identity"}})
@@ -625,7 +625,7 @@ def test_csp_option_errors():
 
 def test_activation_sensing_fed_by_hand():
     model = Net()
-    p = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=2, granularity="row",
+    p = csprune.torch.ModulePruner(model, final_sparsity=0.5, frequency=2, granularity="row",
                                sensing="activations", observe=False)
     assert not model.fc1._forward_hooks
     model(torch.randn(4, 12))
@@ -664,7 +664,7 @@ def test_csp_state_dict_round_trip_resumes_bit_for_bit():
     torch.manual_seed(9)
     model = Speech()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    pruner = csp.torch.ModulePruner(model, opt, **kw)
+    pruner = csprune.torch.ModulePruner(model, opt, **kw)
     run(model, opt, pruner, 14)  # steps 0..13: events 0, 5, 10; 13 observed for 15
     rows = [s.observed_rows for s in pruner.stats()]
     assert rows[:2] == [80, 80] and pruner.stats()[0].events == 3
@@ -676,7 +676,7 @@ def test_csp_state_dict_round_trip_resumes_bit_for_bit():
     opt2 = torch.optim.Adam(model2.parameters(), lr=1e-2)
     model2.load_state_dict(ckpt["model"])
     opt2.load_state_dict(ckpt["opt"])
-    pruner2 = csp.torch.ModulePruner(model2, opt2, **kw)
+    pruner2 = csprune.torch.ModulePruner(model2, opt2, **kw)
     pruner2.load_state_dict(ckpt["pruner"])
     assert pruner2.last_step == 13
     assert [s.observed_rows for s in pruner2.stats()] == rows  # the accumulators came back
@@ -687,7 +687,7 @@ def test_csp_state_dict_round_trip_resumes_bit_for_bit():
 
 def test_hooks_only_for_the_weights_that_need_them():
     model = Speech()
-    p = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row",
+    p = csprune.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row",
                                sensing="activations", overrides={
                                    "fc.weight": {"sensing": "gaussian"},
                                    "lstm.weight_hh_l0": {"sensing": "identity"}})
@@ -697,7 +697,7 @@ def test_hooks_only_for_the_weights_that_need_them():
                                "fc.weight": 0}
     assert p.step() == csp.Status.PRUNED
     seen = []  # an observer sees every weight the hooks can feed
-    p2 = csp.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row",
+    p2 = csprune.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row",
                                 sensing="activations", observer=lambda n, x: seen.append(n),
                                 overrides={"fc.weight": {"sensing": "gaussian"}})
     model(speech_data()[0])

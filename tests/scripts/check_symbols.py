@@ -90,7 +90,7 @@ def main():
         if kind != "T":
             errors.append(f"export {name} is not a function (nm kind {kind})")
         if version not in nodes:
-            errors.append(f"export {name} has no version node from csp.map ({version or 'none'})")
+            errors.append(f"export {name} has no version node from csprune.map ({version or 'none'})")
     so = soname(a.library)
     if so != a.soname:
         errors.append(f"soname is {so}, expected {a.soname}")

@@ -1,8 +1,8 @@
-"""csp.torch: prune a ``torch.nn.Module`` during training with libcsp.
+"""csprune.torch: prune a ``torch.nn.Module`` during training with libcsp.
 
-    import csp.torch
+    import csprune.torch
     model = ...; opt = torch.optim.Adam(model.parameters(), 1e-3)
-    pruner = csp.torch.ModulePruner(model, opt, final_sparsity=0.9,
+    pruner = csprune.torch.ModulePruner(model, opt, final_sparsity=0.9,
                                     begin_step=0, end_step=2000, frequency=50)
     for x, y in data:
         opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
@@ -16,7 +16,7 @@ says what to change.
 CSP (compressed-sensing pruning) is chosen with ``sensing=`` and friends,
 e.g. activation sensing, whose layer inputs the forward hooks feed:
 
-    pruner = csp.torch.ModulePruner(model, opt, final_sparsity=0.9, end_step=2000,
+    pruner = csprune.torch.ModulePruner(model, opt, final_sparsity=0.9, end_step=2000,
                                     granularity="row", sensing="activations",
                                     observe_window=20)
 """
@@ -46,7 +46,7 @@ _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalRe
 _OVERRIDE_KEYS = {"sparsity", "final_sparsity", "granularity", "group", "nm", "exclude",
                   "prune"} | set(TENSOR_CSP_OPTIONS)
 
-MODULE_STATE_FORMAT = "csp.torch.ModulePruner"
+MODULE_STATE_FORMAT = "csprune.torch.ModulePruner"
 MODULE_STATE_VERSION = 2
 
 
@@ -471,7 +471,7 @@ class ModulePruner:
 
     def state_dict(self):
         """The pruner's state for torch.save next to the model's and
-        optimizer's: ``{"format": "csp.torch.ModulePruner", "version": 2,
+        optimizer's: ``{"format": "csprune.torch.ModulePruner", "version": 2,
         "names": [...], "checkpoint": uint8 tensor}``, the checkpoint being
         the library's (csp.Pruner.save(): masks, schedule position, activation
         accumulators, ISTA/FISTA lambdas, statistics) and ``names`` the
@@ -549,8 +549,8 @@ class ModulePruner:
 
     def __repr__(self):
         if self.closed:
-            return "<csp.torch.ModulePruner closed>"
-        return "<csp.torch.ModulePruner %d parameters, step %d, sparsity %.3f>" % (
+            return "<csprune.torch.ModulePruner closed>"
+        return "<csprune.torch.ModulePruner %d parameters, step %d, sparsity %.3f>" % (
             len(self.names), self._step, self.sparsity())
 
 

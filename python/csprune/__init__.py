@@ -8,9 +8,10 @@ a pruner; ``Pruner.export()`` and ``export_decode()`` write and read
 zero-weight compressed tensors (CSR, bitmap, N:M).
 The library is found through $CSP_LIBRARY, the source tree's build
 directories, the prefix this package was installed with, pkg-config, or the
-system loader. ``csp.torch`` prunes an ``nn.Module`` during training.
+system loader. ``csprune.torch`` prunes an ``nn.Module`` during training.
 
-    import numpy as np, csp
+    import numpy as np
+    import csprune as csp
     w = np.random.default_rng(0).standard_normal((64, 64), dtype=np.float32)
     with csp.Context(seed=1) as ctx:
         sched = csp.Schedule.polynomial(ctx, 0.8, end_step=100, frequency=10)
