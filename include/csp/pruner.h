@@ -256,6 +256,53 @@ CSP_API csp_status csp_pruner_add_companion(csp_pruner *pruner, int32_t index,
                                             csp_tensor *companion);
 
 /**
+ * @brief Register a gradient buffer of tensor @p index, for
+ * csp_pruner_mask_gradients(). Allowed at any time.
+ *
+ * Pruned weights still receive gradients. A trainer that clips by the global
+ * gradient norm, or whose optimizer reads the whole gradient (LAMB, LARS),
+ * must mask them first, or the pruned weights' gradients shrink the kept
+ * weights' updates: call csp_pruner_mask_gradients() after the backward pass
+ * and before clipping and the optimizer update (docs/guide.md, "Training
+ * loop").
+ * @param[in] pruner    Pruner.
+ * @param[in] index     Index of a non-excluded tensor.
+ * @param[in] gradient  Tensor of the same rank and shape (either dtype),
+ *                      borrowed like the weight.
+ * @return #CSP_OK, #CSP_E_NULL, #CSP_E_RANGE (index), #CSP_E_SHAPE,
+ *         #CSP_E_INVALID (a buffer already bound to the pruner, an excluded
+ *         tensor, another context), #CSP_E_NOMEM.
+ * @since 0.1.0
+ */
+CSP_API csp_status csp_pruner_add_gradient(csp_pruner *pruner, int32_t index,
+                                           csp_tensor *gradient);
+
+/**
+ * @brief Zero every registered gradient buffer (csp_pruner_add_gradient())
+ * wherever its tensor's mask is 0. Values at kept positions are not read or
+ * written.
+ * @param[in] pruner  Pruner.
+ * @return #CSP_OK or #CSP_E_NULL.
+ * @since 0.1.0
+ */
+CSP_API csp_status csp_pruner_mask_gradients(csp_pruner *pruner);
+
+/**
+ * @brief Zero @p buffer wherever tensor @p index's mask is 0: the mask
+ * applied to any buffer shaped like the weights (a gradient, an optimizer
+ * state the pruner does not know, a copy of the weights), once.
+ * @param[in] pruner  Pruner.
+ * @param[in] index   Index of a non-excluded tensor.
+ * @param[in] buffer  Tensor of the same rank and shape (either dtype); it
+ *                    need not be registered.
+ * @return #CSP_OK, #CSP_E_NULL, #CSP_E_RANGE (index), #CSP_E_SHAPE,
+ *         #CSP_E_INVALID (an excluded tensor, another context).
+ * @since 0.1.0
+ */
+CSP_API csp_status csp_pruner_apply_mask(const csp_pruner *pruner, int32_t index,
+                                         csp_tensor *buffer);
+
+/**
  * @brief Number of tensors added (0 for NULL).
  * @since 0.1.0
  */

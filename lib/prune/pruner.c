@@ -170,7 +170,8 @@ CSP_API csp_status csp_pruner_create(csp_pruner **out, csp_context *ctx,
 static void free_ptensor(csp_context *ctx, csp__ptensor *pt) {
     csp__cs_free(ctx, pt->cs);
     pt->cs = NULL;
-    csp__free(ctx, pt->companions);
+    csp__free(ctx, pt->companions.v);
+    csp__free(ctx, pt->gradients.v);
     csp__free_aligned(ctx, pt->mask);
     csp__free_aligned(ctx, pt->next);
 }
@@ -198,17 +199,40 @@ static bool same_shape(const csp_tensor *a, const csp_tensor *b) {
     return true;
 }
 
-/* Is @p data already bound as a weight or a companion? */
+static bool list_has(const csp__tlist *l, const void *data) {
+    for (int32_t c = 0; c < l->n; c++)
+        if (l->v[c]->data == data)
+            return true;
+    return false;
+}
+
+/* Is @p data already bound as a weight, a companion or a gradient? */
 static bool buffer_taken(const csp_pruner *p, const void *data) {
     for (int32_t i = 0; i < p->num_tensors; i++) {
         const csp__ptensor *pt = &p->tensors[i];
-        if (pt->weight->data == data)
+        if (pt->weight->data == data || list_has(&pt->companions, data) ||
+            list_has(&pt->gradients, data))
             return true;
-        for (int32_t c = 0; c < pt->num_companions; c++)
-            if (pt->companions[c]->data == data)
-                return true;
     }
     return false;
+}
+
+static csp_status list_push(csp_context *ctx, csp__tlist *l, csp_tensor *t, const char *fn) {
+    if (l->n == l->cap) {
+        if (l->cap > INT32_MAX / 2)
+            return csp__error(ctx, CSP_E_OVERFLOW, "%s: too many buffers", fn);
+        int32_t cap = l->cap == 0 ? 4 : l->cap * 2;
+        csp_tensor **grown = csp__calloc(ctx, (size_t)cap, sizeof *grown);
+        if (grown == NULL)
+            return csp__error(ctx, CSP_E_NOMEM, "%s: out of memory", fn);
+        if (l->n > 0)
+            memcpy(grown, l->v, (size_t)l->n * sizeof *grown);
+        csp__free(ctx, l->v);
+        l->v = grown;
+        l->cap = cap;
+    }
+    l->v[l->n++] = t;
+    return CSP_OK;
 }
 
 CSP_API csp_status csp_pruner_add_tensor(csp_pruner *pruner, csp_tensor *weight,
@@ -368,39 +392,73 @@ static csp_status check_index(const csp_pruner *p, int32_t index, const char *fn
     return CSP_OK;
 }
 
-CSP_API csp_status csp_pruner_add_companion(csp_pruner *pruner, int32_t index,
-                                            csp_tensor *companion) {
-    const char *fn = "csp_pruner_add_companion";
-    if (pruner == NULL)
-        return CSP_E_NULL;
+/* The checks shared by the calls that bind or mask a buffer shaped like
+ * tensor @p index's weights; @p what names the buffer in messages. */
+static csp_status check_shaped(const csp_pruner *pruner, int32_t index, const csp_tensor *t,
+                               const char *what, const char *fn) {
     csp_context *ctx = pruner->ctx;
-    CSP_CHECK_NULL(ctx, companion, "companion");
+    if (t == NULL)
+        return csp__error(ctx, CSP_E_NULL, "%s: %s is NULL", fn, what);
     csp_status st = check_index(pruner, index, fn);
     if (st != CSP_OK)
         return st;
-    csp__ptensor *pt = &pruner->tensors[index];
+    const csp__ptensor *pt = &pruner->tensors[index];
     if (pt->excluded)
         return csp__error(ctx, CSP_E_INVALID, "%s: tensor %d is excluded (it has no mask)", fn,
                           (int)index);
-    if (companion->ctx != ctx)
-        return csp__error(ctx, CSP_E_INVALID, "%s: the tensor belongs to another context", fn);
-    if (!same_shape(companion, pt->weight))
-        return csp__error(ctx, CSP_E_SHAPE, "%s: the companion's shape differs from tensor %d's",
-                          fn, (int)index);
-    if (buffer_taken(pruner, companion->data))
-        return csp__error(ctx, CSP_E_INVALID, "%s: this buffer is already bound to the pruner", fn);
-    if (pt->num_companions == pt->cap_companions) {
-        int32_t cap = pt->cap_companions == 0 ? 4 : pt->cap_companions * 2;
-        csp_tensor **grown = csp__calloc(ctx, (size_t)cap, sizeof *grown);
-        if (grown == NULL)
-            return csp__error(ctx, CSP_E_NOMEM, "%s: out of memory", fn);
-        if (pt->num_companions > 0)
-            memcpy(grown, pt->companions, (size_t)pt->num_companions * sizeof *grown);
-        csp__free(ctx, pt->companions);
-        pt->companions = grown;
-        pt->cap_companions = cap;
+    if (t->ctx != ctx)
+        return csp__error(ctx, CSP_E_INVALID, "%s: the %s belongs to another context", fn, what);
+    if (!same_shape(t, pt->weight))
+        return csp__error(ctx, CSP_E_SHAPE, "%s: the %s's shape differs from tensor %d's", fn,
+                          what, (int)index);
+    return CSP_OK;
+}
+
+/* Bind @p t to tensor @p index's list @p which ("companion" or "gradient"). */
+static csp_status bind_shaped(csp_pruner *pruner, int32_t index, csp_tensor *t, bool gradient,
+                              const char *fn) {
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    const char *what = gradient ? "gradient" : "companion";
+    csp_status st = check_shaped(pruner, index, t, what, fn);
+    if (st != CSP_OK)
+        return st;
+    if (buffer_taken(pruner, t->data))
+        return csp__error(pruner->ctx, CSP_E_INVALID,
+                          "%s: this buffer is already bound to the pruner", fn);
+    csp__ptensor *pt = &pruner->tensors[index];
+    return list_push(pruner->ctx, gradient ? &pt->gradients : &pt->companions, t, fn);
+}
+
+CSP_API csp_status csp_pruner_add_companion(csp_pruner *pruner, int32_t index,
+                                            csp_tensor *companion) {
+    return bind_shaped(pruner, index, companion, false, "csp_pruner_add_companion");
+}
+
+CSP_API csp_status csp_pruner_add_gradient(csp_pruner *pruner, int32_t index,
+                                           csp_tensor *gradient) {
+    return bind_shaped(pruner, index, gradient, true, "csp_pruner_add_gradient");
+}
+
+CSP_API csp_status csp_pruner_mask_gradients(csp_pruner *pruner) {
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    for (int32_t i = 0; i < pruner->num_tensors; i++) {
+        const csp__ptensor *pt = &pruner->tensors[i];
+        for (int32_t c = 0; c < pt->gradients.n; c++)
+            csp__mask_apply(pruner->ctx, pt->gradients.v[c], pt->mask);
     }
-    pt->companions[pt->num_companions++] = companion;
+    return CSP_OK;
+}
+
+CSP_API csp_status csp_pruner_apply_mask(const csp_pruner *pruner, int32_t index,
+                                         csp_tensor *buffer) {
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    csp_status st = check_shaped(pruner, index, buffer, "buffer", "csp_pruner_apply_mask");
+    if (st != CSP_OK)
+        return st;
+    csp__mask_apply(pruner->ctx, buffer, pruner->tensors[index].mask);
     return CSP_OK;
 }
 
@@ -423,8 +481,8 @@ static void apply_all(csp_pruner *p) {
         if (pt->excluded)
             continue;
         csp__mask_apply(p->ctx, pt->weight, pt->mask);
-        for (int32_t c = 0; c < pt->num_companions; c++)
-            csp__mask_apply(p->ctx, pt->companions[c], pt->mask);
+        for (int32_t c = 0; c < pt->companions.n; c++)
+            csp__mask_apply(p->ctx, pt->companions.v[c], pt->mask);
     }
 }
 

@@ -61,12 +61,17 @@ typedef struct csp__pcs {
      * operators hold no state (Phi is keyed). */
 } csp__pcs;
 
+/* A growable list of borrowed tensor views. */
+typedef struct csp__tlist {
+    csp_tensor **v;
+    int32_t n, cap;
+} csp__tlist;
+
 /* One weight tensor bound to the pruner. */
 typedef struct csp__ptensor {
-    csp_tensor *weight;      /* borrowed view */
-    csp_tensor **companions; /* borrowed views, zeroed where the mask is 0 */
-    int32_t num_companions;
-    int32_t cap_companions;
+    csp_tensor *weight;    /* borrowed view */
+    csp__tlist companions; /* borrowed views, zeroed by csp_step() where the mask is 0 */
+    csp__tlist gradients;  /* borrowed views, zeroed by csp_pruner_mask_gradients() */
     int32_t granularity; /* resolved csp_granularity */
     int32_t group;       /* global group id */
     int32_t nm_n, nm_m;  /* resolved N:M */

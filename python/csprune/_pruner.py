@@ -336,6 +336,35 @@ class Pruner(_Handle):
         self._companions.setdefault(index, []).append(t)
         return t
 
+    def add_gradient(self, index, gradient, name=None):
+        """Register a gradient buffer of tensor ``index`` (same shape, either
+        dtype) for mask_gradients(). Returns its Tensor."""
+        self._live()
+        t = self._as_tensor(gradient, name)
+        try:
+            check(lib.csp_pruner_add_gradient(self._handle, index, t._live()), self.ctx)
+        except Exception:
+            self._release(t)
+            raise
+        self._companions.setdefault(index, []).append(t)
+        return t
+
+    def mask_gradients(self):
+        """Zero every registered gradient (add_gradient()) wherever its
+        tensor's mask is 0: call after backward(), before gradient clipping
+        and the optimizer update."""
+        check(lib.csp_pruner_mask_gradients(self._live()), self.ctx)
+
+    def apply_mask(self, index, buffer):
+        """Zero ``buffer`` (an array or tensor shaped like tensor ``index``,
+        viewed in place) wherever that tensor's mask is 0, once."""
+        self._live()
+        if isinstance(buffer, Tensor):
+            check(lib.csp_pruner_apply_mask(self._handle, index, buffer._live()), self.ctx)
+            return
+        with Tensor(self.ctx, buffer) as t:
+            check(lib.csp_pruner_apply_mask(self._handle, index, t._live()), self.ctx)
+
     def _closed(self):
         owned, self._owned = self._owned, []
         for t in owned:

@@ -645,3 +645,31 @@ def test_repr():
         p.add_tensor(np.ones(4, np.float32), "fc.weight")
         assert repr(p) == "<csp.Pruner 1 tensors, last step None>"
         assert repr(p.tensor(0)) == "<csp.Tensor 'fc.weight' F32 (4,)>"
+
+
+def test_gradients_masked_only_on_request(ctx):
+    rng = np.random.default_rng()
+    w = rng.standard_normal((6, 16)).astype(np.float32)
+    g = np.zeros_like(w)
+    other = np.zeros((6, 16), np.float64)
+    sched = csp.Schedule.polynomial(ctx, 0.5, end_step=4, frequency=2)
+    p = csp.Pruner(ctx, sched, granularity="row")
+    i = p.add_tensor(w, "w")
+    p.add_gradient(i, g)
+    with pytest.raises(csp.CspError):
+        p.add_gradient(i, g)                  # already bound
+    with pytest.raises(csp.CspError):
+        p.apply_mask(i, np.zeros((16, 6), np.float32))
+    for step in range(6):
+        g[:] = rng.standard_normal(g.shape) + 5.0
+        before = g.copy()
+        p.step(step)
+        assert np.array_equal(g, before)      # step() leaves gradients alone
+        keep = p.mask(i).astype(bool)
+        p.mask_gradients()
+        assert np.array_equal(g[keep], before[keep]) and not g[~keep].any()
+        other[:] = 1.0
+        p.apply_mask(i, other)
+        assert np.array_equal(other != 0, keep)
+    assert (~p.mask(i).astype(bool)).sum() == 6 * 8
+    p.close()

@@ -657,6 +657,87 @@ START_TEST(test_mask_readers) {
 }
 END_TEST
 
+/* Gradient buffers: masked only by csp_pruner_mask_gradients(), never by
+ * csp_step(); csp_pruner_apply_mask() masks any buffer once; kept positions
+ * are never written; bad input refused. */
+START_TEST(test_gradients) {
+    uint64_t seed = csp_test_seed();
+    test_rng rng;
+    test_rng_init(&rng, seed);
+    csp_context *ctx = test_context(1, 1);
+    csp_schedule *sched = cubic(ctx, 0, 10, 5, 0.75);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    po.granularity = CSP_GRANULARITY_ROW;
+    csp_pruner *p = NULL;
+    ck_assert_status(ctx, csp_pruner_create(&p, ctx, sched, &po), CSP_OK);
+    enum { R = 7, C = 24 };
+    float w[R * C], g[R * C], g2[R * C];
+    double buf[R * C];
+    for (int i = 0; i < R * C; i++)
+        w[i] = (float)test_rng_normal(&rng);
+    int64_t shape[2] = {R, C};
+    csp_tensor *tw = NULL, *tg = NULL, *tg2 = NULL, *tb = NULL, *tbad = NULL;
+    ck_assert_status(ctx, csp_tensor_create(&tw, ctx, w, CSP_DTYPE_F32, 2, shape, 0, "w"), CSP_OK);
+    ck_assert_status(ctx, csp_tensor_create(&tg, ctx, g, CSP_DTYPE_F32, 2, shape, 0, "g"), CSP_OK);
+    ck_assert_status(ctx, csp_tensor_create(&tg2, ctx, g2, CSP_DTYPE_F32, 2, shape, 0, "g2"),
+                     CSP_OK);
+    ck_assert_status(ctx, csp_tensor_create(&tb, ctx, buf, CSP_DTYPE_F64, 2, shape, 0, "b"),
+                     CSP_OK);
+    int64_t bad_shape[2] = {C, R};
+    ck_assert_status(ctx, csp_tensor_create(&tbad, ctx, g2, CSP_DTYPE_F32, 2, bad_shape, 0, NULL),
+                     CSP_OK);
+    int32_t idx = -1;
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, tw, NULL, &idx), CSP_OK);
+    ck_assert_status(ctx, csp_pruner_add_gradient(p, idx, tg), CSP_OK);
+    /* Bad input. */
+    ck_assert_status(ctx, csp_pruner_add_gradient(NULL, idx, tg2), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_add_gradient(p, idx, NULL), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_add_gradient(p, 1, tg2), CSP_E_RANGE);
+    ck_assert_status(ctx, csp_pruner_add_gradient(p, idx, tg), CSP_E_INVALID);
+    ck_assert_status(ctx, csp_pruner_add_gradient(p, idx, tw), CSP_E_INVALID);
+    ck_assert_status(ctx, csp_pruner_add_gradient(p, idx, tbad), CSP_E_SHAPE);
+    ck_assert_status(ctx, csp_pruner_apply_mask(p, idx, tbad), CSP_E_SHAPE);
+    ck_assert_status(ctx, csp_pruner_apply_mask(p, -1, tb), CSP_E_RANGE);
+    ck_assert_status(ctx, csp_pruner_apply_mask(p, idx, NULL), CSP_E_NULL);
+    ck_assert_status(ctx, csp_pruner_mask_gradients(NULL), CSP_E_NULL);
+    uint8_t mask[R * C];
+    for (int64_t step = 0; step <= 12; step++) {
+        for (int i = 0; i < R * C; i++) {
+            g[i] = (float)test_rng_normal(&rng) + 3.0f; /* never 0 */
+            buf[i] = test_rng_normal(&rng) - 3.0;
+        }
+        memcpy(g2, g, sizeof g);
+        /* csp_step() does not touch a gradient. */
+        ck_assert_int_ge(csp_step(p, step), 0);
+        REQUIRE(memcmp(g, g2, sizeof g) == 0, "step %lld wrote the gradient", (long long)step);
+        ck_assert_status(ctx, csp_pruner_mask_bytes(p, idx, mask, R * C), CSP_OK);
+        ck_assert_status(ctx, csp_pruner_mask_gradients(p), CSP_OK);
+        double before[R * C];
+        memcpy(before, buf, sizeof buf);
+        ck_assert_status(ctx, csp_pruner_apply_mask(p, idx, tb), CSP_OK);
+        int64_t zeros = 0;
+        for (int i = 0; i < R * C; i++) {
+            REQUIRE(mask[i] ? g[i] == g2[i] : g[i] == 0.0f, "gradient %d at step %lld", i,
+                    (long long)step);
+            REQUIRE(mask[i] ? buf[i] == before[i] : buf[i] == 0.0, "buffer %d at step %lld", i,
+                    (long long)step);
+            zeros += !mask[i];
+        }
+        if (step >= 10)
+            ck_assert_int_eq(zeros, R * zeros_for(0.75, C));
+    }
+    csp_pruner_free(p);
+    csp_tensor_free(tw);
+    csp_tensor_free(tg);
+    csp_tensor_free(tg2);
+    csp_tensor_free(tb);
+    csp_tensor_free(tbad);
+    csp_schedule_free(sched);
+    csp_context_free(ctx);
+}
+END_TEST
+
 START_TEST(test_bad_input) {
     csp_context *ctx = test_context(1, 0);
     csp_context *other = test_context(1, 0);
@@ -871,6 +952,7 @@ static Suite *pruner_suite(void) {
     tcase_add_test(tc, test_callback_schedule);
     tcase_add_test(tc, test_k_rounding);
     tcase_add_test(tc, test_mask_readers);
+    tcase_add_test(tc, test_gradients);
     tcase_add_test(tc, test_bad_input);
     suite_add_tcase(s, tc);
     return s;
