@@ -2,7 +2,10 @@
 
 import ctypes
 import enum
+import functools
 import itertools
+import operator
+import os
 import weakref
 
 from . import _lib
@@ -123,9 +126,9 @@ def to_enum(cls, value, what):
             return cls[value.upper()]
         except KeyError:
             pass
-    elif isinstance(value, int) and not isinstance(value, bool):
+    elif not _is_bool(value) and hasattr(type(value), "__index__"):
         try:
-            return cls(value)
+            return cls(operator.index(value))
         except ValueError:
             pass
     else:
@@ -134,6 +137,90 @@ def to_enum(cls, value, what):
     raise ValueError("unknown %s %r; one of %s" % (
         what, value, ", ".join("%s (%d)" % (m.name.lower(), m.value) for m in cls)))
 
+
+# --- values crossing into C ---------------------------------------------------
+# Every integer and string handed to a C function or written into a C struct
+# goes through c_int() or c_str(): ctypes itself wraps integers modulo 2^bits
+# and cuts strings at the first NUL, silently.
+
+#: (lowest, highest) value of each C integer type the library's API uses.
+C_INT_RANGES = {
+    "int32": (-2 ** 31, 2 ** 31 - 1),
+    "int64": (-2 ** 63, 2 ** 63 - 1),
+    "uint32": (0, 2 ** 32 - 1),
+    "uint64": (0, 2 ** 64 - 1),
+    "size_t": (0, 2 ** (8 * ctypes.sizeof(ctypes.c_size_t)) - 1),
+}
+
+
+def _is_bool(value):
+    """bool, numpy.bool_ and bool arrays/tensors: not integers here (True
+    must not pass as 1 where C takes a count, a step or an index)."""
+    if isinstance(value, bool):
+        return True
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and (getattr(dtype, "kind", None) == "b"
+                                  or str(dtype) == "torch.bool")
+
+
+def _where(name, fn):
+    return "%s(): %s" % (fn, name) if fn else name
+
+
+def c_int(value, ctype, name, fn=None):
+    """@p value as a Python int for a C argument or field of type @p ctype
+    ("int32", "int64", "uint32", "uint64", "size_t"). Integers of any kind
+    are accepted (int, numpy integer scalars, anything with __index__); a
+    bool, a float or anything else is TypeError, and a value outside the C
+    type's range is OverflowError naming @p name (in public function @p fn)
+    and the range. The library checks what the value means."""
+    if _is_bool(value):
+        raise TypeError("%s must be an int, not a bool" % _where(name, fn))
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError("%s must be an int, not %s"
+                        % (_where(name, fn), type(value).__name__)) from None
+    lo, hi = C_INT_RANGES[ctype]
+    if not lo <= v <= hi:
+        raise OverflowError("%s = %d is out of range: the C argument is %s (%d..%d)"
+                            % (_where(name, fn), v, ctype, lo, hi))
+    return v
+
+
+def c_str(value, name, fn=None, *, path=False, max_bytes=None):
+    """@p value as NUL-terminated bytes for a C string: a str (UTF-8), or
+    for a @p path a str, bytes or os.PathLike (os.fsencode). A NUL byte,
+    which C would take for the end of the string, is ValueError, as is more
+    than @p max_bytes bytes; another type is TypeError."""
+    if path:
+        try:
+            raw = os.fsencode(value)
+        except TypeError:
+            raise TypeError("%s must be a str, bytes or os.PathLike path, not %s"
+                            % (_where(name, fn), type(value).__name__)) from None
+    elif isinstance(value, str):
+        raw = value.encode()
+    else:
+        raise TypeError("%s must be a str, not %s" % (_where(name, fn), type(value).__name__))
+    if b"\0" in raw:
+        raise ValueError("%s %r contains a NUL character, which C would read as its end"
+                         % (_where(name, fn), value))
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise ValueError("%s is %d bytes long; at most %d" % (_where(name, fn), len(raw),
+                                                             max_bytes))
+    return raw
+
+
+
+def c_int_pair(pair, name, fn=None):
+    """An (N, M) pair of int32 values (N:M sparsity) through c_int()."""
+    try:
+        n, m = pair
+    except (TypeError, ValueError):
+        raise TypeError("%s must be a pair (N, M), e.g. (2, 4), not %r"
+                        % (_where(name, fn), pair)) from None
+    return c_int(n, "int32", name + "[0]", fn), c_int(m, "int32", name + "[1]", fn)
 
 # --- errors -------------------------------------------------------------------
 
@@ -155,12 +242,12 @@ class CspError(Exception):
 
 def status_name(status):
     """Symbolic name of a status code, e.g. "CSP_E_RANGE"."""
-    return lib.csp_status_name(int(status)).decode()
+    return lib.csp_status_name(c_int(status, "int32", "status", "status_name")).decode()
 
 
 def status_str(status):
     """One-line English description of a status code."""
-    return lib.csp_status_str(int(status)).decode()
+    return lib.csp_status_str(c_int(status, "int32", "status", "status_str")).decode()
 
 
 def check(status, ctx=None, callback=None, pending=None):
@@ -210,6 +297,46 @@ def _handshake():
 _serial = itertools.count()
 
 
+def _running_error(what):
+    return CspError(Status.E_STATE,
+                    "%s: refused while a libcsp call of its context is running (this was "
+                    "called from inside a step, schedule or log callback, or from another "
+                    "thread); inside a callback, objects of that context may be read but not "
+                    "closed, stepped or changed: do it after the call returns" % what)
+
+
+def refuse_while_running(objects, what):
+    """Raise CspError (E_STATE) naming public function @p what when a libcsp
+    call of the context of any of @p objects, or of anything depending on
+    them (what close() would close too), is running: a callback of it is on
+    the stack, or another thread is inside it. Closing or changing those
+    objects then would free or change memory the running call uses."""
+    seen = set()
+    todo = [o for o in objects if o is not None]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or obj._closing:
+            continue
+        seen.add(id(obj))
+        ctx = obj._context()
+        if ctx is not None and ctx._running:
+            raise _running_error(what)
+        todo.extend(obj._users)
+
+
+def modifies(method):
+    """Decorator of the methods that free or change libcsp state (those
+    whose C call takes a non-const object, or that write memory libcsp
+    reads): refused by refuse_while_running() before anything is done."""
+    what = method.__qualname__ + "()"
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        refuse_while_running((self,), what)
+        return method(self, *args, **kwargs)
+    return guarded
+
+
 class _Handle:
     """Base of every wrapper: owns one C handle, freed by close().
 
@@ -222,11 +349,19 @@ class _Handle:
       nothing pins it, so no C object is ever freed before one that uses it;
     - an explicit close() first closes every live object that depends on this
       one (newest first): closing a context closes everything made from it,
-      closing a tensor closes the pruners bound to it.
+      closing a tensor closes the pruners bound to it;
+    - close() and every method that changes libcsp state are refused while a
+      libcsp call of the context runs (refuse_while_running): from a callback
+      they would free or change what that call is using. Garbage collection
+      closes without that check: an unreachable object is in no running call.
     A closed object raises ValueError when used, even while its C handle
     waits for its dependents to go.
+
+    Wrappers cannot be copied or pickled (a copy would own the same C object
+    and free it a second time): _copy_hint says what to do instead.
     """
     _free = None
+    _copy_hint = "create another one"
 
     def __init__(self):
         self._handle = None
@@ -236,6 +371,35 @@ class _Handle:
         self._deps = []                  # objects this one depends on (pinned)
         self._pins = 0
         self._freed = False
+
+    def _context(self):
+        """The Context whose calls this object's C object takes part in."""
+        return getattr(self, "ctx", None)
+
+    @classmethod
+    def _public_name(cls):
+        return next(c.__name__ for c in cls.__mro__ if not c.__name__.startswith("_"))
+
+    # --- no copies ------------------------------------------------------------
+
+    def _no_copy(self):
+        return TypeError("csp.%s cannot be copied or pickled: it owns a libcsp object, which a "
+                         "copy would share (and free twice); %s"
+                         % (self._public_name(), self._copy_hint))
+
+    def __copy__(self):
+        raise self._no_copy()
+
+    def __deepcopy__(self, memo):
+        raise self._no_copy()
+
+    def __reduce_ex__(self, protocol):
+        raise self._no_copy()
+
+    def __reduce__(self):
+        raise self._no_copy()
+
+    # --- lifetime -------------------------------------------------------------
 
     def _depend_on(self, other):
         other._users.add(self)
@@ -253,11 +417,18 @@ class _Handle:
 
     def close(self):
         """Close this object (and first every object that depends on it).
-        Idempotent."""
+        Idempotent. Refused (CspError E_STATE) from inside a callback of a
+        libcsp call of its context: close it after that call returns."""
+        if self._closing:
+            return
+        refuse_while_running((self,), "%s.close()" % self._public_name())
+        self._close()
+
+    def _close(self):
         if self._closing:
             return
         for user in sorted(list(self._users), key=lambda u: -u._serial):
-            user.close()
+            user._close()
         self._closing = True
         self._maybe_free()
 
@@ -288,13 +459,13 @@ class _Handle:
 
     def __del__(self):
         try:
-            self.close()
+            self._close()
         except Exception:
             pass
 
     def _live(self):
         if self._closing or not self._handle:
-            raise ValueError("%s is closed" % type(self).__name__)
+            raise ValueError("%s is closed" % self._public_name())
         return self._handle
 
 
@@ -305,18 +476,22 @@ class Context(_Handle):
     the context closes them. Use a context (and its objects) from one thread
     at a time, as in C.
 
-    @param seed         Seed of every random choice.
+    @param seed         Seed of every random choice (0..2^64-1).
     @param num_threads  Worker threads, 1..256; results never depend on it.
     @param log          Callable ``log(level: LogLevel, message: str)`` or None.
     @param log_level    Messages up to this level go to @p log.
     """
     _free = lib.csp_context_free
+    _copy_hint = ("create another: csp.Context(seed=ctx.seed, num_threads=ctx.num_threads, "
+                  "log=...)")
 
     def __init__(self, seed=0, num_threads=1, log=None, log_level=LogLevel.WARN):
         super().__init__()
+        #: libcsp calls of this context in progress (refuse_while_running)
+        self._running = 0
         opts = _lib.init_struct(_lib.ContextOptions)
-        opts.seed = seed
-        opts.num_threads = num_threads
+        opts.seed = c_int(seed, "uint64", "seed", "Context")
+        opts.num_threads = c_int(num_threads, "int32", "num_threads", "Context")
         opts.log_level = int(to_enum(LogLevel, log_level, "log_level"))
         self._log_cb = self._make_log(log)
         if self._log_cb is not None:
@@ -325,18 +500,35 @@ class Context(_Handle):
         check(lib.csp_context_create(ctypes.byref(handle), ctypes.byref(opts)))
         self._handle = handle
 
-    @staticmethod
-    def _make_log(log):
+    def _context(self):
+        return self
+
+    def _enter(self):
+        """Mark a libcsp call of this context as running (until _leave())."""
+        self._running += 1
+
+    def _leave(self):
+        self._running -= 1
+
+    def _make_log(self, log):
         if log is None:
             return None
+        ref = weakref.ref(self)
 
         def trampoline(user, level, message):
+            me = ref()
+            if me is not None:
+                me._enter()  # a log message comes from inside a call of this context
             try:
                 log(LogLevel(level), message.decode(errors="replace"))
             except Exception:  # nowhere to report it: a log hook must not fail
                 pass
+            finally:
+                if me is not None:
+                    me._leave()
         return _lib.LOG_FN(trampoline)
 
+    @modifies
     def set_log(self, log, level=LogLevel.WARN):
         """Replace the log hook (None stops logging) and level."""
         cb = self._make_log(log)
@@ -356,6 +548,8 @@ class Context(_Handle):
 
     @num_threads.setter
     def num_threads(self, n):
+        refuse_while_running((self,), "setting Context.num_threads")
+        n = c_int(n, "int32", "num_threads", "Context.num_threads")
         check(lib.csp_context_set_num_threads(self._live(), n), self)
 
     @property
@@ -368,6 +562,7 @@ class Context(_Handle):
         """Status of the last failed call made with this context (OK if none)."""
         return Status(lib.csp_context_last_status(self._live()))
 
+    @modifies
     def clear_error(self):
         lib.csp_context_clear_error(self._live())
 
@@ -513,13 +708,14 @@ class Tensor(_Handle):
     reads and writes that memory in place.
     """
     _free = lib.csp_tensor_free
+    _copy_hint = "make another view of the same memory: csp.Tensor(ctx, t.buffer, t.name)"
 
     def __init__(self, ctx, buffer, name=None):
         super().__init__()
         expect(ctx, Context, "ctx")
         ptr, shape, dtype = describe_buffer(buffer)
-        if name is not None and len(name.encode()) > _lib.MAX_NAME:
-            raise ValueError("tensor names are at most %d bytes" % _lib.MAX_NAME)
+        cname = None if name is None else c_str(name, "name", "Tensor",
+                                                max_bytes=_lib.MAX_NAME)
         self.ctx = ctx
         self.buffer = buffer
         self.shape = shape          #: the buffer's own shape
@@ -528,11 +724,11 @@ class Tensor(_Handle):
         dims = (ctypes.c_int64 * len(folded))(*folded)
         handle = ctypes.c_void_p()
         check(lib.csp_tensor_create(ctypes.byref(handle), ctx._live(), ptr, int(dtype),
-                                    len(folded), dims, 0,
-                                    None if name is None else name.encode()), ctx)
+                                    len(folded), dims, 0, cname), ctx)
         self._handle = handle
         self._depend_on(ctx)
 
+    @modifies
     def set_data(self, buffer):
         """Point the view at another buffer of the same shape and dtype (for a
         host that reallocated its parameters); keeps the new buffer alive."""

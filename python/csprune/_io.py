@@ -2,11 +2,11 @@
 
 import ctypes
 import dataclasses
-import os
 from typing import Optional, Tuple
 
 from . import _lib
-from ._core import CspError, DType, ExportFormat, Status, _numpy, check, to_enum
+from ._core import (CspError, DType, ExportFormat, Status, _numpy, c_int, c_int_pair, c_str,
+                    check, to_enum)
 from ._lib import lib
 
 
@@ -39,15 +39,12 @@ class ExportInfo:
     bytes: int
 
 
-def _options(format, value_dtype, nm):
+def _options(format, value_dtype, nm, fn):
     o = _lib.init_struct(_lib.ExportOptions)
     o.format = int(to_enum(ExportFormat, format, "format"))
     o.value_dtype = 0 if value_dtype is None else int(to_enum(DType, value_dtype, "value_dtype"))
     if nm is not None:
-        try:
-            o.nm_n, o.nm_m = (int(v) for v in nm)
-        except (TypeError, ValueError):
-            raise TypeError("nm must be a pair (N, M), e.g. (2, 4), not %r" % (nm,)) from None
+        o.nm_n, o.nm_m = c_int_pair(nm, "nm", fn)
     return o
 
 
@@ -78,16 +75,19 @@ def load(pruner, data):
 
 
 def save_file(pruner, path):
-    check(lib.csp_pruner_save_file(pruner._live(), os.fsencode(path)), pruner.ctx)
+    path = c_str(path, "path", "Pruner.save_file", path=True)
+    check(lib.csp_pruner_save_file(pruner._live(), path), pruner.ctx)
 
 
 def load_file(pruner, path):
-    check(lib.csp_pruner_load_file(pruner._live(), os.fsencode(path)), pruner.ctx)
+    path = c_str(path, "path", "Pruner.load_file", path=True)
+    check(lib.csp_pruner_load_file(pruner._live(), path), pruner.ctx)
 
 
 def export(pruner, index, format, value_dtype, nm):
     h = pruner._live()
-    o = _options(format, value_dtype, nm)
+    index = c_int(index, "int32", "index", "Pruner.export")
+    o = _options(format, value_dtype, nm, "Pruner.export")
     size = ctypes.c_int64()
     check(lib.csp_pruner_export(h, index, ctypes.byref(o), None, 0, ctypes.byref(size)),
           pruner.ctx)
@@ -98,10 +98,11 @@ def export(pruner, index, format, value_dtype, nm):
 
 
 def export_stats(pruner, index, format, value_dtype, nm):
-    o = _options(format, value_dtype, nm)
+    index = -1 if index is None else c_int(index, "int32", "index", "Pruner.export_stats")
+    o = _options(format, value_dtype, nm, "Pruner.export_stats")
     st = _lib.init_struct(_lib.ExportStats)
-    check(lib.csp_pruner_export_stats(pruner._live(), -1 if index is None else index,
-                                      ctypes.byref(o), ctypes.byref(st)), pruner.ctx)
+    check(lib.csp_pruner_export_stats(pruner._live(), index, ctypes.byref(o),
+                                      ctypes.byref(st)), pruner.ctx)
     return ExportStats(numel=st.numel, nnz=st.nnz, bytes=st.bytes, dense_bytes=st.dense_bytes,
                        header_bytes=st.header_bytes, index_bytes=st.index_bytes,
                        value_bytes=st.value_bytes, ratio=st.ratio)

@@ -9,7 +9,8 @@ from typing import Optional
 from . import _lib
 from . import _io
 from ._core import (Context, Correction, ExportFormat, Support, Granularity, SensingKind, SolverMethod,
-                    Status, Tensor, _Handle, _numpy, check, expect, row_view, to_enum)
+                    Status, Tensor, _Handle, _numpy, c_int, c_int_pair, check, expect, modifies,
+                    row_view, to_enum)
 from ._schedule import Schedule
 from ._sensing import Sensing, _BorrowedSensing
 from ._lib import lib
@@ -118,10 +119,9 @@ class _StepCallback:
         return err
 
 
-def _int_opt(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError("%s must be an int, not %s" % (what, type(value).__name__))
-    return int(value)
+def _int_opt(value, what, fn=None):
+    # every int option of both structs is an int32 field
+    return c_int(value, "int32", what, fn)
 
 
 def _float_opt(value, what):
@@ -169,7 +169,7 @@ def _set_csp_options(opts, values, per_tensor):
         elif kind is bool:
             value = _redraw_opt(value)
         elif kind is int:
-            value = _int_opt(value, name)
+            value = _int_opt(value, name, "Pruner.add_tensor" if per_tensor else "Pruner")
         else:
             value = _float_opt(value, name)
         if per_tensor and name in _TENSOR_FLOOR:
@@ -182,14 +182,8 @@ def _set_csp_options(opts, values, per_tensor):
         setattr(opts, name, value)
 
 
-def _nm(nm, what):
-    if nm is None:
-        return 0, 0
-    try:
-        n, m = nm
-    except (TypeError, ValueError):
-        raise TypeError("%s must be a pair (N, M), e.g. (2, 4), not %r" % (what, nm)) from None
-    return int(n), int(m)
+def _nm(nm, what, fn):
+    return (0, 0) if nm is None else c_int_pair(nm, what, fn)
 
 
 class Pruner(_Handle):
@@ -219,6 +213,9 @@ class Pruner(_Handle):
     buffer it prunes alive.
     """
     _free = lib.csp_pruner_free
+    _copy_hint = ("its weights are your arrays, which a copy would still prune: build a new "
+                  "Pruner the same way over the copied arrays and restore this one's state "
+                  "into it (new.load_state(pruner.state()))")
 
     def __init__(self, ctx, schedule, *, granularity=Granularity.TENSOR, nm=(2, 4),
                  sensing=None, solver=None, correction=None, support=None, block_size=None,
@@ -231,7 +228,7 @@ class Pruner(_Handle):
         opts = _lib.init_struct(_lib.PrunerOptions)
         self.granularity = to_enum(Granularity, granularity, "granularity")
         opts.granularity = int(self.granularity)
-        opts.nm_n, opts.nm_m = _nm(nm, "nm")
+        opts.nm_n, opts.nm_m = _nm(nm, "nm", "Pruner")
         _set_csp_options(opts, dict(
             sensing=sensing, solver=solver, correction=correction, support=support,
             block_size=block_size, redraw=redraw, rho=rho, damping=damping, alpha=alpha,
@@ -271,8 +268,9 @@ class Pruner(_Handle):
         self._undepend(t)
         if t in self._owned:
             self._owned.remove(t)
-            t.close()
+            t._close()
 
+    @modifies
     def add_tensor(self, weight, name=None, *, granularity=None, group=0, nm=None,
                    exclude=False, final_sparsity=None, sensing=None, solver=None,
                    correction=None, support=None, block_size=None, redraw=None, rho=None,
@@ -300,8 +298,8 @@ class Pruner(_Handle):
         opts = _lib.init_struct(_lib.PrunerTensorOptions)
         opts.granularity = 0 if granularity is None else int(
             to_enum(Granularity, granularity, "granularity"))
-        opts.group = group
-        opts.nm_n, opts.nm_m = _nm(nm, "nm")
+        opts.group = c_int(group, "int32", "group", "Pruner.add_tensor")
+        opts.nm_n, opts.nm_m = _nm(nm, "nm", "Pruner.add_tensor")
         opts.exclude = 1 if exclude else 0
         opts.final_sparsity = -1.0 if final_sparsity is None else final_sparsity
         _set_csp_options(opts, dict(
@@ -321,12 +319,14 @@ class Pruner(_Handle):
         self._kinds.append(self.stats(index.value).sensing)
         return index.value
 
+    @modifies
     def add_companion(self, index, companion, name=None):
         """Register an optimizer-state buffer of tensor ``index`` (same shape,
         either dtype; SGD momentum, Adam's exp_avg and exp_avg_sq): step()
         zeroes it wherever the weight's mask is 0. Allowed at any time; the
         masks reach it from the next step(). Returns its Tensor."""
         self._live()
+        index = c_int(index, "int32", "index", "Pruner.add_companion")
         t = self._as_tensor(companion, name)
         try:
             check(lib.csp_pruner_add_companion(self._handle, index, t._live()), self.ctx)
@@ -336,10 +336,12 @@ class Pruner(_Handle):
         self._companions.setdefault(index, []).append(t)
         return t
 
+    @modifies
     def add_gradient(self, index, gradient, name=None):
         """Register a gradient buffer of tensor ``index`` (same shape, either
         dtype) for mask_gradients(). Returns its Tensor."""
         self._live()
+        index = c_int(index, "int32", "index", "Pruner.add_gradient")
         t = self._as_tensor(gradient, name)
         try:
             check(lib.csp_pruner_add_gradient(self._handle, index, t._live()), self.ctx)
@@ -349,16 +351,19 @@ class Pruner(_Handle):
         self._companions.setdefault(index, []).append(t)
         return t
 
+    @modifies
     def mask_gradients(self):
         """Zero every registered gradient (add_gradient()) wherever its
         tensor's mask is 0: call after backward(), before gradient clipping
         and the optimizer update."""
         check(lib.csp_pruner_mask_gradients(self._live()), self.ctx)
 
+    @modifies
     def apply_mask(self, index, buffer):
         """Zero ``buffer`` (an array or tensor shaped like tensor ``index``,
         viewed in place) wherever that tensor's mask is 0, once."""
         self._live()
+        index = c_int(index, "int32", "index", "Pruner.apply_mask")
         if isinstance(buffer, Tensor):
             check(lib.csp_pruner_apply_mask(self._handle, index, buffer._live()), self.ctx)
             return
@@ -368,17 +373,27 @@ class Pruner(_Handle):
     def _closed(self):
         owned, self._owned = self._owned, []
         for t in owned:
-            t.close()
+            t._close()
 
     # --- stepping ---------------------------------------------------------------
 
+    @modifies
     def step(self, step):
         """Call after every optimizer update: prunes at pruning events, else
         re-applies the masks to the weights and their companions. Returns
         Status.PRUNED or Status.MASKED; raises CspError otherwise (every
         buffer and mask is then left untouched, except when the step callback
-        failed: E_CALLBACK after a step that stays applied)."""
-        st = lib.csp_step(self._live(), step)
+        failed: E_CALLBACK after a step that stays applied). ``step`` is an
+        int64 (OverflowError outside it, TypeError for a bool or a float).
+        Refused (CspError E_STATE) from inside a callback of its context."""
+        step = c_int(step, "int64", "step", "Pruner.step")
+        h = self._live()
+        ctx = self.ctx
+        ctx._enter()  # callbacks (step, schedule, log) run inside: see refuse_while_running
+        try:
+            st = lib.csp_step(h, step)
+        finally:
+            ctx._leave()
         self._retired = []
         pending = self._callback.take() if self._callback is not None else None
         mine = self._step_callback.take() if self._step_callback is not None else None
@@ -436,6 +451,7 @@ class Pruner(_Handle):
             self._views[index] = view
         return view
 
+    @modifies
     def set_sensing(self, index, sensing):
         """Attach a csp.Sensing you made to tensor ``index``
         (``csp_pruner_set_sensing``), replacing its operator for the
@@ -457,7 +473,7 @@ class Pruner(_Handle):
         check(lib.csp_pruner_set_sensing(h, index, ptr), self.ctx)
         view = self._views.pop(index, None)
         if view is not None:
-            view.close()
+            view._close()
         old = self._attached.pop(index, None)
         if sensing is not None:
             self._depend_on(sensing)
@@ -469,6 +485,7 @@ class Pruner(_Handle):
             old._unpin()
         self._kinds[index] = self.stats(index).sensing
 
+    @modifies
     def observe(self, index, x):
         """Feed layer inputs to tensor ``index``'s activations operator
         (``csp_pruner_observe``: S += x^T x, N += rows). ``x`` is a (rows,
@@ -494,6 +511,7 @@ class Pruner(_Handle):
         activations sensing and the next event is within observe_window
         steps (any event when the window is 0). Advice only: observe() is
         never refused."""
+        step = c_int(step, "int64", "step", "Pruner.wants_observe")
         out = ctypes.c_int32()
         check(lib.csp_pruner_wants_observe(self._live(), step, ctypes.byref(out)), self.ctx)
         return bool(out.value)
@@ -531,7 +549,7 @@ class Pruner(_Handle):
         return list(self._companions.get(self._index(index), []))
 
     def _index(self, index):
-        index = int(index)
+        index = c_int(index, "int32", "index")
         if not 0 <= index < len(self._tensors):
             raise IndexError("tensor index %d out of range (0..%d)"
                              % (index, len(self._tensors) - 1))
@@ -542,7 +560,8 @@ class Pruner(_Handle):
         (True = kept). An excluded tensor reads all True."""
         np = _numpy()
         h = self._live()
-        t = self.tensor(index)
+        index = self._index(index)
+        t = self._tensors[index]
         out = np.empty(t.numel, np.uint8)
         check(lib.csp_pruner_mask_bytes(h, index,
                                         out.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
@@ -554,7 +573,8 @@ class Pruner(_Handle):
         row-major flat index is bit i % 64 of word i // 64, 1 = kept."""
         np = _numpy()
         h = self._live()
-        t = self.tensor(index)
+        index = self._index(index)
+        t = self._tensors[index]
         out = np.empty((t.numel + 63) // 64, np.uint64)
         check(lib.csp_pruner_mask_words(h, index,
                                         out.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)),
@@ -564,9 +584,9 @@ class Pruner(_Handle):
     def nnz(self, index=None):
         """Kept weights of tensor ``index``, or of all tensors (None; excluded
         tensors count whole)."""
+        index = -1 if index is None else c_int(index, "int32", "index", "Pruner.nnz")
         out = ctypes.c_int64()
-        check(lib.csp_pruner_nnz(self._live(), -1 if index is None else index,
-                                 ctypes.byref(out)), self.ctx)
+        check(lib.csp_pruner_nnz(self._live(), index, ctypes.byref(out)), self.ctx)
         return out.value
 
     def digest(self):
@@ -579,6 +599,7 @@ class Pruner(_Handle):
         """TensorStats of tensor ``index``, or a list for every tensor (None)."""
         if index is None:
             return [self.stats(i) for i in range(len(self))]
+        index = c_int(index, "int32", "index", "Pruner.stats")
         st = _lib.init_struct(_lib.TensorStats)
         check(lib.csp_pruner_tensor_stats(self._live(), index, ctypes.byref(st)), self.ctx)
         return TensorStats(index=index, name=self.tensor(index).name, numel=st.numel,
@@ -619,6 +640,7 @@ class Pruner(_Handle):
         attached with set_sensing() are the host's to save."""
         return {"format": STATE_FORMAT, "version": STATE_VERSION, "checkpoint": self.save()}
 
+    @modifies
     def load_state(self, state):
         """Restore state() into this pruner, built the same way (same tensors
         in the same order, options, schedule, context seed; operators the host
@@ -639,6 +661,7 @@ class Pruner(_Handle):
         are not in it: save them with the host's tools."""
         return _io.save(self)
 
+    @modifies
     def load(self, data):
         """Restore a checkpoint (bytes-like) into this pruner, built the same
         way (same tensors in the same order, options and schedule). Everything
@@ -652,6 +675,7 @@ class Pruner(_Handle):
         rename); CspError E_IO names the failing operation."""
         _io.save_file(self, path)
 
+    @modifies
     def load_file(self, path):
         """load() from a file written by save_file() (or save())."""
         _io.load_file(self, path)

@@ -3,7 +3,7 @@
 import ctypes
 
 from . import _lib
-from ._core import Context, ScheduleKind, Status, _Handle, check, expect, to_enum
+from ._core import Context, ScheduleKind, Status, _Handle, c_int, check, expect, to_enum
 from ._lib import lib
 
 
@@ -51,6 +51,8 @@ class Schedule(_Handle):
     once its pruners exist (a callback stays alive with them).
     """
     _free = lib.csp_schedule_free
+    _copy_hint = ("a schedule is immutable: share this one, or create another with the same "
+                  "arguments")
 
     def __init__(self, ctx, kind=ScheduleKind.POLYNOMIAL, *, initial_sparsity=0.0,
                  final_sparsity=0.5, exponent=3.0, begin_step=0, end_step=-1,
@@ -63,16 +65,17 @@ class Schedule(_Handle):
         opts.initial_sparsity = initial_sparsity
         opts.final_sparsity = final_sparsity
         opts.exponent = exponent
-        opts.begin_step = begin_step
-        opts.end_step = -1 if end_step is None else end_step
-        opts.frequency = frequency
+        opts.begin_step = c_int(begin_step, "int64", "begin_step", "Schedule")
+        opts.end_step = -1 if end_step is None else c_int(end_step, "int64", "end_step",
+                                                          "Schedule")
+        opts.frequency = c_int(frequency, "int64", "frequency", "Schedule")
         self._callback = None
         if callback is not None:
             self._callback = _Callback(callback)
             opts.callback = self._callback.thunk
-        self.begin_step = int(begin_step)
+        self.begin_step = int(opts.begin_step)
         self.end_step = int(opts.end_step)
-        self.frequency = int(frequency)
+        self.frequency = int(opts.frequency)
         self.initial_sparsity = float(initial_sparsity)
         self.exponent = float(exponent)
         handle = ctypes.c_void_p()
@@ -115,24 +118,34 @@ class Schedule(_Handle):
 
     def target(self, step):
         """Target sparsity at ``step`` (>= 0)."""
+        step = c_int(step, "int64", "step", "Schedule.target")
+        h = self._live()
         out = ctypes.c_double()
-        self._check(lib.csp_schedule_target(self._live(), step, ctypes.byref(out)))
+        self.ctx._enter()  # a callback schedule runs Python inside this call
+        try:
+            st = lib.csp_schedule_target(h, step, ctypes.byref(out))
+        finally:
+            self.ctx._leave()
+        self._check(st)
         return out.value
 
     def is_event(self, step):
         """Is ``step`` a pruning event?"""
+        step = c_int(step, "int64", "step", "Schedule.is_event")
         out = ctypes.c_int32()
         self._check(lib.csp_schedule_is_event(self._live(), step, ctypes.byref(out)))
         return bool(out.value)
 
     def next_event(self, step=-1):
         """The first event strictly after ``step`` (-1: the very first), or None."""
+        step = c_int(step, "int64", "step", "Schedule.next_event")
         out = ctypes.c_int64()
         self._check(lib.csp_schedule_next_event(self._live(), step, ctypes.byref(out)))
         return None if out.value < 0 else out.value
 
     def last_event(self, step):
         """The last event at or before ``step``, or None."""
+        step = c_int(step, "int64", "step", "Schedule.last_event")
         out = ctypes.c_int64()
         self._check(lib.csp_schedule_last_event(self._live(), step, ctypes.byref(out)))
         return None if out.value < 0 else out.value

@@ -3,8 +3,8 @@
 import ctypes
 
 from . import _lib
-from ._core import (Context, SensingKind, _Handle, _numpy, check, expect, row_view,
-                    to_enum)
+from ._core import (Context, SensingKind, _Handle, _numpy, c_int, check, expect, modifies,
+                    row_view, to_enum)
 from ._lib import lib
 
 
@@ -41,6 +41,9 @@ class Sensing(_Handle):
     Keyword arguments left as None take the library's defaults.
     """
     _free = lib.csp_sensing_free
+    _copy_hint = ("create another with the same arguments; read_accumulator() and "
+                  "write_accumulator() (or merge()) carry an activations operator's "
+                  "observations over")
     #: False for operators made here; True for views of a pruner's own
     #: operators (Pruner.sensing()).
     borrowed = False
@@ -53,9 +56,12 @@ class Sensing(_Handle):
             raise TypeError("Sensing needs the row length n")
         opts = _lib.init_struct(_lib.SensingOptions)
         opts.kind = int(to_enum(SensingKind, kind, "sensing kind"))
-        opts.n = n
-        for field, value in (("m", m), ("rho", rho), ("damping", damping),
-                             ("tensor_id", tensor_id)):
+        opts.n = c_int(n, "int64", "n", "Sensing")
+        if m is not None:
+            opts.m = c_int(m, "int64", "m", "Sensing")
+        if tensor_id is not None:
+            opts.tensor_id = c_int(tensor_id, "uint64", "tensor_id", "Sensing")
+        for field, value in (("rho", rho), ("damping", damping)):
             if value is not None:
                 setattr(opts, field, value)
         handle = ctypes.c_void_p()
@@ -130,11 +136,16 @@ class Sensing(_Handle):
 
     # --- G and Phi ----------------------------------------------------------------
 
+    @modifies
     def gram(self, row_block=0, event=0, *, out=None):
         """The Gram matrix G as an (n, n) float64 numpy array. Random kinds
         draw Phi keyed by (ctx seed, tensor_id, row_block, event): the same
         key gives the same G bit for bit. ``out`` (float64, (n, n),
-        C-contiguous or row-strided) is written in place and returned."""
+        C-contiguous or row-strided) is written in place and returned. It
+        uses the operator's scratch memory (a non-const C call): refused
+        inside callbacks like the methods that change the operator."""
+        row_block = c_int(row_block, "int64", "row_block", "Sensing.gram")
+        event = c_int(event, "int64", "event", "Sensing.gram")
         h = self._live()
         n = self.n
         out, ptr, ld = _out_matrix(out, n, n, "out")
@@ -144,11 +155,14 @@ class Sensing(_Handle):
     def phi(self, row_block=0, event=0, *, out=None):
         """The random measurement matrix Phi (m x n float64) of a GAUSSIAN or
         RADEMACHER operator, keyed like :meth:`gram` (G = Phi^T Phi)."""
+        row_block = c_int(row_block, "int64", "row_block", "Sensing.phi")
+        event = c_int(event, "int64", "event", "Sensing.phi")
         h = self._live()
         out, ptr, ld = _out_matrix(out, self.m, self.n, "out")
         check(lib.csp_sensing_phi(h, row_block, event, ptr, ld), self.ctx)
         return out
 
+    @modifies
     def set_gram(self, G):
         """Set the Gram of a GRAM operator (copied): an (n, n) float64 array,
         C-contiguous or row-strided; it must be finite, symmetric, with a
@@ -163,6 +177,7 @@ class Sensing(_Handle):
 
     # --- activations --------------------------------------------------------------
 
+    @modifies
     def observe(self, x):
         """Accumulate layer inputs: S += x^T x (float64), N += rows. ``x`` is
         a (rows, n) float32 numpy array or CPU torch tensor, one sample per
@@ -175,10 +190,12 @@ class Sensing(_Handle):
             raise ValueError("x must be 2-D (rows, n), not of shape %s" % (tuple(x.shape),))
         check(lib.csp_sensing_observe(h, ptr if rows else None, rows, cols, stride), self.ctx)
 
+    @modifies
     def reset(self):
         """Forget every observed row (S = 0, N = 0)."""
         check(lib.csp_sensing_reset(self._live()), self.ctx)
 
+    @modifies
     def merge(self, other):
         """Add the observations of ``other`` (an activations Sensing of the
         same n) to this one; ``other`` is unchanged."""
@@ -202,6 +219,7 @@ class Sensing(_Handle):
         check(lib.csp_sensing_read_accumulator(h, ptr, c), self.ctx)
         return out
 
+    @modifies
     def write_accumulator(self, buf):
         """Replace the accumulator with ``buf`` (1-D float64, the layout of
         :meth:`read_accumulator`), validated first: finite, S symmetric with
@@ -240,6 +258,7 @@ class _BorrowedSensing(Sensing):
     the view (the C pointer is only valid until another operator is attached).
     """
     _free = staticmethod(_free_nothing)
+    _copy_hint = "it is a borrowed view: ask the pruner again (pruner.sensing(index))"
     borrowed = True
 
     def __init__(self, pruner, handle):  # pylint: disable=super-init-not-called

@@ -5,8 +5,8 @@ import dataclasses
 from typing import Any
 
 from . import _lib
-from ._core import (Context, SolverMethod, Status, _Handle, _numpy, check, expect,
-                    row_view, to_enum)
+from ._core import (Context, SolverMethod, Status, _Handle, _numpy, c_int, check, expect,
+                    modifies, row_view, to_enum)
 from ._lib import lib
 from ._sensing import Sensing
 
@@ -15,6 +15,7 @@ _OPTION_FIELDS = {"tol": "tol", "eps": "eps", "lam": "lambda_", "damping": "damp
                   "dependence_tol": "dependence_tol", "max_iter": "max_iter",
                   "calibrate": "calibrate", "max_bisect": "max_bisect", "restart": "restart"}
 _BOOL_OPTIONS = ("calibrate", "restart")
+_INT_OPTIONS = ("max_iter", "max_bisect")  # int32 fields
 
 _row_stats_dtype = None
 
@@ -156,7 +157,7 @@ def _allowed_words(allowed, rows, n, row_bits):
             raise ValueError("1-D allowed words need allowed_row_bits (e.g. n for a "
                              "Pruner.mask_words() of a 2-D tensor)")
         row_bits = 64 * allowed.shape[1]
-    row_bits = int(row_bits)
+    row_bits = c_int(row_bits, "int64", "allowed_row_bits", "Solver.solve")
     if row_bits < n:
         raise ValueError("allowed_row_bits = %d is below n = %d" % (row_bits, n))
     need = ((rows - 1) * row_bits + n + 63) // 64 if rows else 0
@@ -188,6 +189,7 @@ class Solver(_Handle):
     the values in use.
     """
     _free = lib.csp_solver_free
+    _copy_hint = "create another: csp.Solver(ctx, solver.method, **solver.options)"
 
     def __init__(self, ctx, method=SolverMethod.OMP, **options):
         super().__init__()
@@ -205,6 +207,8 @@ class Solver(_Handle):
                 if not isinstance(value, (bool, int)):
                     raise TypeError("%s must be a bool, not %s" % (key, type(value).__name__))
                 value = 1 if value else 0
+            elif key in _INT_OPTIONS:
+                value = c_int(value, "int32", key, "Solver")
             setattr(opts, _OPTION_FIELDS[key], value)
         self.options = {key: getattr(opts, field) for key, field in _OPTION_FIELDS.items()}
         for key in _BOOL_OPTIONS:
@@ -234,6 +238,7 @@ class Solver(_Handle):
     def _uses_k(self):
         return self.method == SolverMethod.OMP or self.options["calibrate"]
 
+    @modifies
     def solve(self, sensing, w, k=None, *, lam=None, allowed=None, allowed_row_bits=None,
               row_block=0, event=0, out=None, warm_start=False):
         """Solve every row of ``w`` through the Gram of ``sensing`` at
@@ -262,6 +267,8 @@ class Solver(_Handle):
         Status.NOT_CONVERGED are reported in the result, not raised.
         """
         np = _numpy()
+        row_block = c_int(row_block, "int64", "row_block", "Solver.solve")
+        event = c_int(event, "int64", "event", "Solver.solve")
         h = self._live()
         expect(sensing, Sensing, "sensing")
         sh = sensing._live()
@@ -286,10 +293,7 @@ class Solver(_Handle):
                                  % ("OMP" if self.method == SolverMethod.OMP
                                     else "calibrated %s" % self.method.name))
             if isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)):
-                i32 = np.iinfo(np.int32)
-                if not i32.min <= int(k) <= i32.max:  # the library checks 0..n
-                    raise ValueError("k = %d must be in 0..n" % int(k))
-                batch.k_all = int(k)
+                batch.k_all = c_int(k, "int32", "k", "Solver.solve")  # the library checks 0..n
             else:
                 karr = _int32_rows(k, rows)
                 keep.append(karr)

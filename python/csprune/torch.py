@@ -28,7 +28,8 @@ import weakref
 import torch
 from torch import nn
 
-from ._core import Context, CspError, Granularity, SensingKind, describe_buffer
+from ._core import (Context, CspError, Granularity, SensingKind, describe_buffer,
+                    refuse_while_running)
 from ._pruner import TENSOR_CSP_OPTIONS, Pruner, _checkpoint_of
 from ._schedule import Schedule
 
@@ -181,7 +182,7 @@ class ModulePruner:
             if observe:
                 self._install_hooks()
         except BaseException:
-            self.close()
+            self._close()  # what was made here is in no running libcsp call
             raise
 
     # --- registration ---------------------------------------------------------------
@@ -294,6 +295,7 @@ class ModulePruner:
         default counted here). Returns csp.Status.PRUNED at pruning events,
         else csp.Status.MASKED; pruned weights and their optimizer state are
         exactly zero afterwards."""
+        self._refuse_while_running("ModulePruner.step()")
         if step is None:
             step = self._step
         self._sync()
@@ -330,8 +332,8 @@ class ModulePruner:
         first (a copy of the input, not of a parameter). The forward hooks
         call this; call it yourself for layers they do not see (observe=False,
         or parameters listed in ``unobserved``)."""
-        index = self._name_index[name] if isinstance(name, str) else int(name)
         p = self._live()
+        index = self._name_index[name] if isinstance(name, str) else p._index(name)
         x = x.detach()
         if x.device.type != "cpu":
             raise ValueError("observe(%s): the inputs are on device '%s'; libcsp reads CPU "
@@ -388,7 +390,7 @@ class ModulePruner:
                 if self._observable(module.weight, name) and (everything or name in acts):
                     fed.add(name)
                     self._hooks.append(module.register_forward_hook(
-                        _linear_hook(active, feed, name)))
+                        _linear_hook(active, feed, module, name)))
             elif isinstance(module, nn.LSTM):
                 seen = _lstm_fed(module)
                 targets = {}
@@ -492,6 +494,7 @@ class ModulePruner:
         restored last step. Nothing is written to the parameters or the
         optimizer state here: the masks reach them at the next step() (a model
         saved with the pruner's state is already masked)."""
+        self._refuse_while_running("ModulePruner.load_state_dict()")
         data = _checkpoint_of(state, MODULE_STATE_FORMAT, MODULE_STATE_VERSION)
         if isinstance(data, torch.Tensor):
             if data.dtype != torch.uint8 or data.dim() != 1 or data.device.type != "cpu":
@@ -522,18 +525,45 @@ class ModulePruner:
     def closed(self):
         return self._pruner is None or self._pruner.closed
 
+    def _refuse_while_running(self, what):
+        refuse_while_running((self._pruner, self._owned_schedule, self._owned_ctx), what)
+
     def close(self):
         """Remove the hooks and free the library objects (the model and the
-        optimizer are untouched). Idempotent."""
+        optimizer are untouched). Idempotent. Refused (CspError E_STATE),
+        with nothing changed, from inside a callback of the pruner's context
+        (a callable schedule, a step callback, a log hook): close it after
+        the call returns."""
+        self._refuse_while_running("ModulePruner.close()")
+        self._close()
+
+    def _close(self):
         for h in self._hooks:
             h.remove()
         self._hooks = []
-        if self._pruner is not None:
-            self._pruner.close()
-        if self._owned_schedule is not None:
-            self._owned_schedule.close()
-        if self._owned_ctx is not None:
-            self._owned_ctx.close()
+        for obj in (self._pruner, self._owned_schedule, self._owned_ctx):
+            if obj is not None:
+                obj._close()
+
+    # A copy would share the pruner (closing either closes both) and its hooks.
+    def _no_copy(self):
+        return TypeError("csprune.torch.ModulePruner cannot be copied or pickled: it owns a "
+                         "libcsp pruner over the model's own parameters, which a copy would "
+                         "share; build a new ModulePruner over the copied model (and its "
+                         "optimizer) and restore this one's state into it "
+                         "(new.load_state_dict(pruner.state_dict()))")
+
+    def __copy__(self):
+        raise self._no_copy()
+
+    def __deepcopy__(self, memo):
+        raise self._no_copy()
+
+    def __reduce_ex__(self, protocol):
+        raise self._no_copy()
+
+    def __reduce__(self):
+        raise self._no_copy()
 
     def __enter__(self):
         return self
@@ -556,11 +586,14 @@ class ModulePruner:
 
 # --- forward hooks ---------------------------------------------------------------------------
 
-def _linear_hook(active, feed, name):
+def _linear_hook(active, feed, linear, name):
     """nn.Linear: the weight (out, in) is fed the layer input, every leading
-    dimension flattened into rows: (N, in)."""
+    dimension flattened into rows: (N, in). Only for @p linear itself: a
+    copy of the model (copy.deepcopy copies hooks along) feeds nothing."""
+    target = weakref.ref(linear)
+
     def hook(module, inputs, output):
-        if module.training and inputs and active():
+        if module is target() and module.training and inputs and active():
             x = inputs[0]
             feed(name, x.detach().reshape(-1, x.shape[-1]))
     return hook
@@ -583,11 +616,13 @@ def _lstm_hook(active, feed, lstm, targets):
     packed order); the last layer's forward weight_hh, (4H, H), is fed the
     previous hidden state h_{t-1} of the same frames (h_0 for the first frame:
     the hx given to the LSTM, else zeros), since W_hh multiplies h_{t-1} in
-    the gates W_ih x_t + W_hh h_{t-1} + b."""
+    the gates W_ih x_t + W_hh h_{t-1} + b. Only for @p lstm itself (not a
+    copy of the model)."""
     last_hh = "weight_hh_l%d" % (lstm.num_layers - 1)
+    target = weakref.ref(lstm)
 
     def hook(module, inputs, output):
-        if not module.training or not inputs or not active():
+        if module is not target() or not module.training or not inputs or not active():
             return
         x = inputs[0]
         hx = inputs[1] if len(inputs) > 1 else None
