@@ -9,6 +9,8 @@
  *
  *   OPENBLAS_NUM_THREADS=1 build/bench/bench_csp [reps] [threads] */
 #include <csp/csp.h>
+#define CSP_EXPERIMENTAL_API
+#include <csp/experimental.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -74,8 +76,8 @@ static void one_event(csp_context *ctx, const config *c, int late, float *const 
     csp_pruner_options po;
     csp_pruner_options_init(&po, sizeof po);
     po.granularity = CSP_GRANULARITY_ROW;
-    po.sensing = c->sensing;
-    po.solver = c->solver;
+    po.sensing.kind = c->sensing;
+    po.solver.method = c->solver;
     po.correction = c->correction;
     csp_pruner *p = NULL;
     if (csp_pruner_create(&p, ctx, s, &po) != CSP_OK)

@@ -9,6 +9,8 @@
  *
  * Exit status 0 when every rank ends with the same digest and weights. */
 #include <csp/csp.h>
+#define CSP_EXPERIMENTAL_API
+#include <csp/experimental.h>
 
 #include <mpi.h>
 #include <math.h>
@@ -85,9 +87,10 @@ int main(int argc, char **argv) {
     csp_pruner_options po;
     csp_pruner_options_init(&po, sizeof po);
     po.granularity = CSP_GRANULARITY_ROW;
-    po.observe_window = 4; /* observe only the last 4 steps before an event */
     csp_pruner *p = NULL;
     CHECK(csp_pruner_create(&p, ctx, sched, &po));
+    /* Observe only the last 4 steps before an event. */
+    CHECK(csp_pruner_set_experimental(p, -1, CSP_X_OBSERVE_WINDOW, 4));
 
     /* An input layer (activation sensing, refit) and a recurrent one
      * (random Gaussian sensing). */
@@ -103,13 +106,13 @@ int main(int argc, char **argv) {
     CHECK(csp_tensor_create(&t_ih, ctx, w_ih, CSP_DTYPE_F32, 2, s_ih, 0, "W_ih"));
     CHECK(csp_tensor_create(&t_hh, ctx, w_hh, CSP_DTYPE_F32, 2, s_hh, 0, "W_hh"));
     csp_pruner_tensor_options to;
-    csp_pruner_tensor_options_init(&to, sizeof to);
-    to.sensing = CSP_SENSING_ACTIVATIONS;
+    csp_pruner_tensor_options_init(&to, sizeof to, p);
+    to.sensing.kind = CSP_SENSING_ACTIVATIONS;
     to.correction = CSP_CORRECTION_BLEND;
-    to.alpha = 0.2;
     int32_t i_ih = -1, i_hh = -1;
     CHECK(csp_pruner_add_tensor(p, t_ih, &to, &i_ih));
-    to.sensing = CSP_SENSING_GAUSSIAN;
+    CHECK(csp_pruner_set_experimental(p, i_ih, CSP_X_ALPHA, 0.2));
+    to.sensing.kind = CSP_SENSING_GAUSSIAN;
     to.correction = CSP_CORRECTION_NONE;
     CHECK(csp_pruner_add_tensor(p, t_hh, &to, &i_hh));
 

@@ -199,7 +199,7 @@ def main(argv=None):
             frequency=max(1, (end - begin) // args.events), granularity=args.granularity,
             observe=True if args.observe else None, seed=args.seed, num_threads=args.threads,
             sensing=args.sensing, solver=args.solver, correction=args.correction,
-            rho=args.rho, observe_window=args.observe_window)
+            sensing_rho=args.rho, observe_window=args.observe_window)
         print("pruning %s to %.2f (%s, sensing %s), steps %d..%d of %d"
               % (", ".join(pruner.names), args.sparsity, args.granularity, args.sensing,
                  begin, end, total))

@@ -33,6 +33,9 @@
 #include "dataset.h"
 #include "lstm.h"
 #include "speech_methods.h"
+
+#define CSP_EXPERIMENTAL_API
+#include <csp/experimental.h>
 #include "train.h"
 
 #ifndef SP_ESPEAK_SCRIPT
@@ -632,11 +635,12 @@ static int setup_pruner(demo_state *s, const demo_options *o, int64_t total_step
             so->frequency = 1;
     }
     csp_schedule *sched = NULL;
-    csp_pruner_options po;
-    csp_pruner_options_init(&po, sizeof po);
+    sm_config cfg;
+    csp_pruner_options_init(&cfg.po, sizeof cfg.po);
     if ((st = csp_schedule_create(&sched, s->ctx, so)) != CSP_OK ||
-        (st = sm_configure_pruner(s->method, s->ov, &po)) != CSP_OK ||
-        (st = csp_pruner_create(&s->pruner, s->ctx, sched, &po)) != CSP_OK) {
+        (st = sm_configure_pruner(s->method, s->ov, &cfg)) != CSP_OK ||
+        (st = csp_pruner_create(&s->pruner, s->ctx, sched, &cfg.po)) != CSP_OK ||
+        (st = sm_apply_experimental(s->pruner, -1, &cfg.x)) != CSP_OK) {
         fprintf(stderr, "pruner setup: %s: %s\n", csp_status_name(st),
                 csp_context_last_error(s->ctx));
         csp_schedule_free(sched);
@@ -654,7 +658,8 @@ static int setup_pruner(demo_state *s, const demo_options *o, int64_t total_step
         int64_t shape[2] = {p->rows, p->cols};
         float *bufs[3] = {p->data, p->exp_avg, p->exp_avg_sq};
         csp_pruner_tensor_options to;
-        csp_pruner_tensor_options_init(&to, sizeof to);
+        sm_experimental tx;
+        csp_pruner_tensor_options_init(&to, sizeof to, s->pruner);
         for (int b = 0; b < 3; b++) {
             char name[128];
             snprintf(name, sizeof name, "%s%s", p->name,
@@ -664,10 +669,11 @@ static int setup_pruner(demo_state *s, const demo_options *o, int64_t total_step
             if (st != CSP_OK)
                 goto fail;
         }
-        if ((st = sm_configure_tensor(s->method, s->ov, prunable[k], &to)) != CSP_OK)
+        if ((st = sm_configure_tensor(s->method, s->ov, prunable[k], &to, &tx)) != CSP_OK)
             goto fail;
         int32_t index = -1;
         if ((st = csp_pruner_add_tensor(s->pruner, tensors[3 * k], &to, &index)) != CSP_OK ||
+            (st = sm_apply_experimental(s->pruner, index, &tx)) != CSP_OK ||
             (st = csp_pruner_add_companion(s->pruner, index, tensors[3 * k + 1])) != CSP_OK ||
             (st = csp_pruner_add_companion(s->pruner, index, tensors[3 * k + 2])) != CSP_OK)
             goto fail;

@@ -12,6 +12,9 @@
  */
 #include "speech_methods.h"
 
+#define CSP_EXPERIMENTAL_API
+#include <csp/experimental.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -31,21 +34,21 @@
  * pooled vectors for W_out, about 12,000 frames for W_ih and W_hh. */
 #define SM_ACT_WINDOW 5
 
-static csp_status gran_row(csp_pruner_options *po)
+static csp_status gran_row(sm_config *c)
 {
-    po->granularity = CSP_GRANULARITY_ROW;
+    c->po.granularity = CSP_GRANULARITY_ROW;
     return CSP_OK;
 }
 
-static csp_status gran_tensor(csp_pruner_options *po)
+static csp_status gran_tensor(sm_config *c)
 {
-    po->granularity = CSP_GRANULARITY_TENSOR;
+    c->po.granularity = CSP_GRANULARITY_TENSOR;
     return CSP_OK;
 }
 
-static csp_status gran_global(csp_pruner_options *po)
+static csp_status gran_global(sm_config *c)
 {
-    po->granularity = CSP_GRANULARITY_GLOBAL;
+    c->po.granularity = CSP_GRANULARITY_GLOBAL;
     return CSP_OK;
 }
 
@@ -53,76 +56,76 @@ static csp_status gran_global(csp_pruner_options *po)
 
 /* Paper-literal: classic CS measurements y = Phi w, Gaussian Phi with
  * m = n/2 rows, one Phi per tensor, OMP support. */
-static csp_status gauss(csp_pruner_options *po)
+static csp_status gauss(sm_config *c)
 {
-    po->granularity = CSP_GRANULARITY_ROW;
-    po->sensing = CSP_SENSING_GAUSSIAN;
-    po->rho = 0.5;
-    po->solver = CSP_SOLVER_OMP;
-    po->correction = CSP_CORRECTION_NONE;
+    c->po.granularity = CSP_GRANULARITY_ROW;
+    c->po.sensing.kind = CSP_SENSING_GAUSSIAN;
+    c->po.sensing.rho = 0.5;
+    c->po.solver.method = CSP_SOLVER_OMP;
+    c->po.correction = CSP_CORRECTION_NONE;
     return CSP_OK;
 }
 
-static csp_status gauss_refit(csp_pruner_options *po)
+static csp_status gauss_refit(sm_config *c)
 {
-    gauss(po);
-    po->correction = CSP_CORRECTION_FULL;
+    gauss(c);
+    c->po.correction = CSP_CORRECTION_FULL;
     return CSP_OK;
 }
 
 /* Output-preserving: G = X^T X / N + 1% of its mean diagonal, X the layer's
  * inputs over the last SM_ACT_WINDOW forward passes before each event. */
-static csp_status act(csp_pruner_options *po)
+static csp_status act(sm_config *c)
 {
-    po->granularity = CSP_GRANULARITY_ROW;
-    po->sensing = CSP_SENSING_ACTIVATIONS;
-    po->damping = 0.01;
-    po->solver = CSP_SOLVER_OMP;
-    po->correction = CSP_CORRECTION_NONE;
-    po->observe_window = SM_ACT_WINDOW;
+    c->po.granularity = CSP_GRANULARITY_ROW;
+    c->po.sensing.kind = CSP_SENSING_ACTIVATIONS;
+    c->po.sensing.damping = 0.01;
+    c->po.solver.method = CSP_SOLVER_OMP;
+    c->po.correction = CSP_CORRECTION_NONE;
+    c->x.window = SM_ACT_WINDOW;
     return CSP_OK;
 }
 
-static csp_status act_refit(csp_pruner_options *po)
+static csp_status act_refit(sm_config *c)
 {
-    act(po);
-    po->correction = CSP_CORRECTION_FULL;
+    act(c);
+    c->po.correction = CSP_CORRECTION_FULL;
     return CSP_OK;
 }
 
-static csp_status act_blend(csp_pruner_options *po)
+static csp_status act_blend(sm_config *c)
 {
-    act(po);
-    po->correction = CSP_CORRECTION_BLEND;
-    po->alpha = 0.2;
+    act(c);
+    c->po.correction = CSP_CORRECTION_BLEND;
+    c->x.alpha = 0.2;
     return CSP_OK;
 }
 
-static csp_status act_fista(csp_pruner_options *po)
+static csp_status act_fista(sm_config *c)
 {
-    act(po);
-    po->solver = CSP_SOLVER_FISTA;
+    act(c);
+    c->po.solver.method = CSP_SOLVER_FISTA;
     return CSP_OK;
 }
 
 /* GMP's support (the k largest |w| per row) with an OBS-style compensation:
  * the kept weights move a fraction alpha of the way to the least-squares
  * refit through the activation Gram (support = CSP_SUPPORT_MAGNITUDE). */
-static csp_status obs(csp_pruner_options *po)
+static csp_status obs(sm_config *c)
 {
-    act(po);
-    po->support = CSP_SUPPORT_MAGNITUDE;
-    po->correction = CSP_CORRECTION_BLEND;
-    po->alpha = 0.2;
+    act(c);
+    c->x.support = CSP_SUPPORT_MAGNITUDE;
+    c->po.correction = CSP_CORRECTION_BLEND;
+    c->x.alpha = 0.2;
     return CSP_OK;
 }
 
 /* Identity operator (GMP's support) plus the library's between-event shrink
  * of the weights the next event removes. */
-static csp_status shrink(csp_pruner_options *po)
+static csp_status shrink(sm_config *c)
 {
-    po->granularity = CSP_GRANULARITY_ROW;
-    po->shrink = 0.01;
+    c->po.granularity = CSP_GRANULARITY_ROW;
+    c->x.shrink = 0.01;
     return CSP_OK;
 }
 
@@ -294,42 +297,60 @@ int sm_parse_overrides(const char *spec, sm_overrides *ov, char *err, size_t err
     return 0;
 }
 
-csp_status sm_configure_pruner(const sm_method *m, const sm_overrides *ov,
-                               csp_pruner_options *po)
+void sm_experimental_init(sm_experimental *x)
 {
-    csp_status st = m->configure_pruner ? m->configure_pruner(po) : CSP_OK;
+    x->shrink = x->alpha = x->support = x->redraw = x->window = NAN;
+}
+
+csp_status sm_apply_experimental(csp_pruner *pruner, int32_t index, const sm_experimental *x)
+{
+    const double v[5] = {x->shrink, x->alpha, x->support, x->redraw, x->window};
+    static const int32_t param[5] = {CSP_X_SHRINK, CSP_X_ALPHA, CSP_X_SUPPORT, CSP_X_REDRAW,
+                                     CSP_X_OBSERVE_WINDOW};
+    csp_status st = CSP_OK;
+    for (int k = 0; k < 5 && st == CSP_OK; k++)
+        if (!isnan(v[k]) && (index < 0 || param[k] != CSP_X_OBSERVE_WINDOW))
+            st = csp_pruner_set_experimental(pruner, index, param[k], v[k]);
+    return st;
+}
+
+csp_status sm_configure_pruner(const sm_method *m, const sm_overrides *ov, sm_config *c)
+{
+    sm_experimental_init(&c->x);
+    csp_status st = m->configure_pruner ? m->configure_pruner(c) : CSP_OK;
     if (st == CSP_OK && ov && ov->window >= 0)
-        po->observe_window = ov->window;
+        c->x.window = ov->window;
     if (st == CSP_OK && ov && ov->sensing == CSP_SENSING_ACTIVATIONS && ov->window < 0 &&
-        po->observe_window == 0)
-        po->observe_window = SM_ACT_WINDOW;
+        isnan(c->x.window))
+        c->x.window = SM_ACT_WINDOW;
     return st;
 }
 
 csp_status sm_configure_tensor(const sm_method *m, const sm_overrides *ov, int which,
-                               csp_pruner_tensor_options *to)
+                               csp_pruner_tensor_options *to, sm_experimental *x)
 {
-    csp_status st = m->configure_tensor ? m->configure_tensor(which, to) : CSP_OK;
+    sm_experimental_init(x);
+    csp_status st = m->configure_tensor ? m->configure_tensor(which, to, x) : CSP_OK;
     if (st != CSP_OK || !ov || (ov->tensors && !(ov->tensors & (1u << which))))
         return st;
     if (ov->sensing)
-        to->sensing = ov->sensing;
+        to->sensing.kind = ov->sensing;
     if (ov->solver)
-        to->solver = ov->solver;
+        to->solver.method = ov->solver;
     if (ov->correction)
         to->correction = ov->correction;
     if (ov->support)
-        to->support = ov->support;
+        x->support = ov->support;
     if (ov->redraw >= 0)
-        to->redraw = ov->redraw;
+        x->redraw = ov->redraw;
     if (ov->rho >= 0)
-        to->rho = ov->rho;
+        to->sensing.rho = ov->rho;
     if (ov->damping >= 0)
-        to->damping = ov->damping;
+        to->sensing.damping = ov->damping;
     if (ov->alpha >= 0)
-        to->alpha = ov->alpha;
+        x->alpha = ov->alpha;
     if (ov->shrink >= 0)
-        to->shrink = ov->shrink;
+        x->shrink = ov->shrink;
     if (ov->granularity)
         to->granularity = ov->granularity;
     else if ((ov->sensing && ov->sensing != CSP_SENSING_IDENTITY) || ov->shrink > 0)
@@ -337,20 +358,33 @@ csp_status sm_configure_tensor(const sm_method *m, const sm_overrides *ov, int w
     return CSP_OK;
 }
 
-/* The options a parameter ends up with (tensor values over pruner ones). */
+/* The options a parameter ends up with: through a throwaway pruner of the
+ * configuration (a tensor's options start as a copy of its pruner's). */
 static int resolve(const sm_method *m, const sm_overrides *ov, int which, int32_t *gran,
                    int32_t *sensing)
 {
-    csp_pruner_options po;
+    sm_config c;
     csp_pruner_tensor_options to;
-    if (csp_pruner_options_init(&po, sizeof po) != CSP_OK ||
-        csp_pruner_tensor_options_init(&to, sizeof to) != CSP_OK ||
-        sm_configure_pruner(m, ov, &po) != CSP_OK ||
-        sm_configure_tensor(m, ov, which, &to) != CSP_OK)
-        return -1;
-    *gran = to.granularity ? to.granularity : po.granularity;
-    *sensing = to.sensing ? to.sensing : po.sensing;
-    return 0;
+    sm_experimental x;
+    csp_context *ctx = NULL;
+    csp_schedule *sched = NULL;
+    csp_pruner *p = NULL;
+    csp_schedule_options so;
+    int ok = csp_pruner_options_init(&c.po, sizeof c.po) == CSP_OK &&
+             sm_configure_pruner(m, ov, &c) == CSP_OK && csp_context_create(&ctx, NULL) == CSP_OK &&
+             csp_schedule_options_init(&so, sizeof so) == CSP_OK &&
+             (so.kind = CSP_SCHEDULE_CONSTANT, csp_schedule_create(&sched, ctx, &so) == CSP_OK) &&
+             csp_pruner_create(&p, ctx, sched, &c.po) == CSP_OK &&
+             csp_pruner_tensor_options_init(&to, sizeof to, p) == CSP_OK &&
+             sm_configure_tensor(m, ov, which, &to, &x) == CSP_OK;
+    if (ok) {
+        *gran = to.granularity;
+        *sensing = to.sensing.kind;
+    }
+    csp_pruner_free(p);
+    csp_schedule_free(sched);
+    csp_context_free(ctx);
+    return ok ? 0 : -1;
 }
 
 int sm_needs_observe(const sm_method *m, const sm_overrides *ov)

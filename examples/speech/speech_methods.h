@@ -16,18 +16,34 @@
 
 #include <csp/csp.h>
 
+/* A configuration's experimental parameters (<csp/experimental.h>), set on
+ * the pruner after it is created (NaN: not set). */
+typedef struct sm_experimental {
+    double shrink, alpha, support, redraw, window;
+} sm_experimental;
+
+/* A method's pruner configuration: the options and the experimental
+ * parameters. */
+typedef struct sm_config {
+    csp_pruner_options po;
+    sm_experimental x;
+} sm_config;
+
 typedef struct sm_method {
     const char *name;    /* --method NAME */
     const char *summary; /* one line, printed in the run header and reports */
     int prunes;          /* 0: dense training, no pruner */
     int is_csp;          /* 1: a compressed-sensing configuration (not GMP) */
     int available;       /* 0: this libcsp cannot run it (the reason is in summary) */
-    /* Fill the pruner options (already csp_pruner_options_init()ed); NULL
-     * keeps the library defaults. Returns 0 or a negative csp_status. */
-    csp_status (*configure_pruner)(csp_pruner_options *po);
+    /* Fill the configuration (options already csp_pruner_options_init()ed,
+     * nothing experimental set); NULL keeps the library defaults. Returns 0
+     * or a negative csp_status. */
+    csp_status (*configure_pruner)(sm_config *c);
     /* Fill the options of prunable parameter `which` (SP_P_W_IH, SP_P_W_HH
-     * or SP_P_W_OUT; already _init()ed); NULL keeps the defaults. */
-    csp_status (*configure_tensor)(int which, csp_pruner_tensor_options *to);
+     * or SP_P_W_OUT; already _init()ed from the pruner) and its
+     * experimental parameters; NULL keeps the pruner's. */
+    csp_status (*configure_tensor)(int which, csp_pruner_tensor_options *to,
+                                   sm_experimental *x);
     /* Activation sensing: called from the trainer's observe hook with the
      * inputs of the prunable matrix added as tensor `index` (see lstm.h for
      * what x holds), on the forward passes csp_pruner_wants_observe() names.
@@ -71,10 +87,16 @@ int sm_parse_overrides(const char *spec, sm_overrides *ov, char *err, size_t err
 /** The method's configuration with @p ov (may be NULL) applied on top. A
  *  tensor given a non-identity sensing operator or a shrink by @p ov gets
  *  ROW granularity, which CSP needs. */
-csp_status sm_configure_pruner(const sm_method *m, const sm_overrides *ov,
-                               csp_pruner_options *po);
+csp_status sm_configure_pruner(const sm_method *m, const sm_overrides *ov, sm_config *c);
 csp_status sm_configure_tensor(const sm_method *m, const sm_overrides *ov, int which,
-                               csp_pruner_tensor_options *to);
+                               csp_pruner_tensor_options *to, sm_experimental *x);
+
+/** Clear @p x (nothing set). */
+void sm_experimental_init(sm_experimental *x);
+
+/** Set the parameters of @p x that are set on tensor @p index (-1: the
+ *  pruner's defaults) of @p pruner. */
+csp_status sm_apply_experimental(csp_pruner *pruner, int32_t index, const sm_experimental *x);
 
 /** 1 when some tensor of the configuration uses activation sensing (the
  *  demo then installs the observe hook). */

@@ -194,6 +194,11 @@ enum csp_log_level {
     CSP_LOG_DEBUG = 4    /**< Verbose tracing. */
 };
 
+/** No versioned struct is ever larger: every struct_size up to this many bytes is
+ * accepted when the bytes this library does not know are zero, so a binding may
+ * allocate this much, fill it with an `_init` function and pass it on. */
+#define CSP_STRUCT_MAX_SIZE 4096
+
 /** Largest thread count a context accepts. */
 #define CSP_MAX_THREADS 256
 

@@ -77,67 +77,54 @@ enum csp_granularity {
 /**
  * How a CSP event sets the weights it keeps (S: the new support, x_ls the
  * least-squares fit `w_S + G_SS^-1 G_{S,S^c} w_{S^c}` of the row through G).
- * Rows where the event prunes nothing are never rewritten.
+ * Rows where the event prunes nothing are never rewritten. A third,
+ * experimental value blends the two (`CSP_CORRECTION_BLEND`,
+ * <csp/experimental.h>).
  * @since 0.1.0
  */
 enum csp_correction {
     CSP_CORRECTION_NONE = 1,  /**< x_S = w_S: kept weights unchanged. */
-    CSP_CORRECTION_FULL = 2,  /**< x_S = x_ls: full least-squares refit. */
-    CSP_CORRECTION_BLEND = 3  /**< x_S = w_S + alpha (x_ls - w_S). */
-};
-
-/**
- * Where a CSP event's new support comes from.
- * @since 0.1.0
- */
-enum csp_support {
-    CSP_SUPPORT_SOLVER = 1,   /**< The solver's (OMP, or calibrated L1) through G. */
-    CSP_SUPPORT_MAGNITUDE = 2 /**< The k largest |w| (GMP's support); G serves only the
-                                   correction and the statistics. */
+    CSP_CORRECTION_FULL = 2   /**< x_S = x_ls: full least-squares refit. */
 };
 
 /** Default block length of rank-1 CSP tensors. @since 0.1.0 */
 #define CSP_DEFAULT_BLOCK_SIZE 128
 
 /**
- * @brief Options for csp_pruner_create(). Fill with csp_pruner_options_init().
+ * @brief Options for csp_pruner_create(): the defaults of every tensor added
+ * (each tensor may change them, csp_pruner_tensor_options). Fill with
+ * csp_pruner_options_init().
+ *
+ * The sensing operator and the solver of CSP tensors are configured through
+ * the embedded csp_sensing_options and csp_solver_options, field for field
+ * as for csp_sensing_create() and csp_solver_create(), except the fields the
+ * pruner sets itself, which must keep their defaults: `sensing.n` and
+ * `sensing.tensor_id` (the pruner uses the row length and the tensor index),
+ * `solver.calibrate` (always 1: every row gets exactly its budget),
+ * `solver.lambda` and `solver.eps` (0). The options, their ranges and
+ * defaults are also listed at run time by csp_pruner_option_info().
  * @since 0.1.0
  */
 typedef struct csp_pruner_options {
     size_t struct_size;  /**< sizeof(csp_pruner_options), set by _init. */
-    int32_t granularity; /**< Default ::csp_granularity of added tensors; default TENSOR. */
-    int32_t nm_n;        /**< Default N of N:M, 1..M-1; default 2. */
-    int32_t nm_m;        /**< Default M of N:M, 2..#CSP_NM_MAX_M; default 4. */
-    int32_t sensing;     /**< Default ::csp_sensing_kind of added tensors; default
-                              #CSP_SENSING_IDENTITY (magnitude pruning, GMP). Any other
-                              kind makes the tensor CSP (needs ROW granularity);
-                              #CSP_SENSING_GRAM: the pruner owns an operator whose Gram the
-                              host sets through csp_pruner_sensing(). */
-    int32_t solver;      /**< Default ::csp_solver_method; default #CSP_SOLVER_OMP. ISTA and
-                              FISTA always calibrate lambda to the exact k of each row. */
-    int32_t correction;  /**< Default ::csp_correction; default #CSP_CORRECTION_NONE. */
+    int32_t granularity; /**< ::csp_granularity of added tensors; default TENSOR. */
+    int32_t nm_n;        /**< N of N:M, 1..M-1; default 2. */
+    int32_t nm_m;        /**< M of N:M, 2..#CSP_NM_MAX_M; default 4. */
+    int32_t correction;  /**< ::csp_correction of CSP tensors; default #CSP_CORRECTION_NONE. */
     int32_t block_size;  /**< Block length of rank-1 CSP tensors (the last block may be
                               shorter), 1..#CSP_SENSING_MAX_N; default
                               #CSP_DEFAULT_BLOCK_SIZE. */
-    int32_t redraw;      /**< Random sensing: 0 (default) = one Phi per tensor, keyed by
-                              (seed, tensor index, 0, 0); 1 = a new Phi at every event,
-                              keyed by (seed, tensor index, 0, event step). */
-    int32_t observe_window; /**< Activations: csp_pruner_wants_observe() says yes for the
-                              last observe_window steps up to and including each event;
-                              0 (default) = at every step before an event. >= 0. */
-    int32_t solver_max_iter; /**< ISTA/FISTA iterations per solve, >= 1; default 1000. */
-    double rho;          /**< Random sensing: m = ceil(rho n) rows of Phi; (0, 64]; default
-                              0.5. */
-    double damping;      /**< Activations: G = X^T X / N + eps I with eps = damping *
-                              mean(diag(X^T X / N)); [0, 1e6]; default 0.01. */
-    double alpha;        /**< Blend factor of #CSP_CORRECTION_BLEND, [0, 1]; default 0.1. */
-    double shrink;       /**< tau of the between-event shrink (docs/guide.md), [0, 1];
-                              default 0 = off. ROW granularity only. */
-    double solver_tol;   /**< ISTA/FISTA relative duality gap, (0, 1); default 1e-4. */
-    int32_t support;     /**< Default ::csp_support of CSP tensors; default
-                              #CSP_SUPPORT_SOLVER. #CSP_SUPPORT_MAGNITUDE keeps GMP's support
-                              and uses G for the correction only (with
-                              #CSP_CORRECTION_NONE such a tensor prunes exactly like GMP). */
+    int32_t reserved0;   /**< Must be 0. */
+    /** The sensing operator: `sensing.kind` #CSP_SENSING_IDENTITY (the default) is
+     * magnitude pruning (GMP); any other kind makes the tensor CSP (it then needs
+     * #CSP_GRANULARITY_ROW). Random kinds use `rho` (or `m`); activations use
+     * `damping`; #CSP_SENSING_GRAM: the pruner owns an operator whose Gram the host
+     * sets through csp_pruner_sensing(). */
+    csp_sensing_options sensing;
+    /** The solver of CSP tensors: `solver.method` (default #CSP_SOLVER_OMP), and for
+     * ISTA/FISTA `tol`, `max_iter`, `max_bisect`, `restart`; `damping` and
+     * `dependence_tol` for singular systems. */
+    csp_solver_options solver;
 } csp_pruner_options;
 
 /**
@@ -151,42 +138,104 @@ CSP_API csp_status csp_pruner_options_init(csp_pruner_options *opts, size_t stru
 
 /**
  * @brief Per-tensor options for csp_pruner_add_tensor(). Fill with
- * csp_pruner_tensor_options_init().
+ * csp_pruner_tensor_options_init(), which copies the pruner's options: a
+ * tensor gets exactly the values its options hold (there is no "use the
+ * pruner's" sentinel).
  * @since 0.1.0
  */
 typedef struct csp_pruner_tensor_options {
     size_t struct_size;    /**< sizeof(csp_pruner_tensor_options), set by _init. */
-    int32_t granularity;   /**< ::csp_granularity, or 0 (default) for the pruner's. */
+    int32_t granularity;   /**< ::csp_granularity. */
+    int32_t nm_n;          /**< N of N:M. */
+    int32_t nm_m;          /**< M of N:M. */
+    int32_t correction;    /**< ::csp_correction. */
+    int32_t block_size;    /**< Rank-1 CSP block length. */
+    int32_t exclude;       /**< Nonzero: never pruned nor masked (no mask is kept); default 0. */
     int32_t group;         /**< Global group id >= 0 (GLOBAL only); default 0. */
-    int32_t nm_n;          /**< N of N:M, or 0 (default) for the pruner's. */
-    int32_t nm_m;          /**< M of N:M, or 0 (default) for the pruner's. */
-    int32_t exclude;       /**< Nonzero: never pruned nor masked (no mask is kept). */
-    double final_sparsity; /**< Override of the final sparsity in [0, 1): the tensor's
-                                target is the schedule's scaled by final_sparsity / s_f
-                                (capped at final_sparsity); negative (default -1) for
-                                none. All members of a global group need the same. */
-    int32_t sensing;       /**< ::csp_sensing_kind, or 0 (default) for the pruner's. */
-    int32_t solver;        /**< ::csp_solver_method, or 0 (default) for the pruner's. */
-    int32_t correction;    /**< ::csp_correction, or 0 (default) for the pruner's. */
-    int32_t block_size;    /**< Rank-1 block length, or 0 (default) for the pruner's. */
-    int32_t redraw;        /**< 0 or 1, or -1 (default) for the pruner's. */
-    double rho;            /**< Random sensing rho, or 0 (default) for the pruner's. */
-    double damping;        /**< Activations damping, or negative (default -1) for the
-                                pruner's. */
-    double alpha;          /**< Blend factor, or negative (default -1) for the pruner's. */
-    double shrink;         /**< Shrink tau, or negative (default -1) for the pruner's. */
-    int32_t support;       /**< ::csp_support, or 0 (default) for the pruner's. */
+    int32_t reserved0;     /**< Must be 0. */
+    double final_sparsity; /**< The tensor's final sparsity f in [0, 1): its target is the
+                                schedule's scaled by f / s_f (capped at f); default the
+                                schedule's s_f (no scaling). A different value needs s_f > 0.
+                                All members of a global group need the same. */
+    csp_sensing_options sensing; /**< As csp_pruner_options::sensing. */
+    csp_solver_options solver;   /**< As csp_pruner_options::solver. */
 } csp_pruner_tensor_options;
 
 /**
- * @brief Fill @p opts with defaults.
+ * @brief Fill @p opts with the pruner's options for the tensors it adds.
  * @param[out] opts         Options to fill; must not be NULL.
  * @param[in]  struct_size  sizeof(csp_pruner_tensor_options) as the caller sees it.
+ * @param[in]  pruner       The pruner the tensor will be added to; must not be NULL.
  * @return #CSP_OK, #CSP_E_NULL or #CSP_E_STRUCT_SIZE.
  * @since 0.1.0
  */
 CSP_API csp_status csp_pruner_tensor_options_init(csp_pruner_tensor_options *opts,
-                                                  size_t struct_size);
+                                                  size_t struct_size, const csp_pruner *pruner);
+
+/** Value types of csp_option_info::type. @since 0.1.0 */
+enum csp_option_type {
+    CSP_OPTION_INT32 = 1,  /**< int32_t. */
+    CSP_OPTION_INT64 = 2,  /**< int64_t. */
+    CSP_OPTION_UINT64 = 3, /**< uint64_t. */
+    CSP_OPTION_DOUBLE = 4, /**< double. */
+    CSP_OPTION_ENUM = 5    /**< int32_t holding the enumerators of csp_option_info::enum_name. */
+};
+
+/** Bits of csp_option_info::flags. @since 0.1.0 */
+enum csp_option_flag {
+    CSP_OPTION_PRUNER = 1,       /**< A field of csp_pruner_options (pruner_offset). */
+    CSP_OPTION_TENSOR = 2,       /**< A field of csp_pruner_tensor_options (tensor_offset). */
+    CSP_OPTION_EXPERIMENTAL = 4, /**< Set with csp_pruner_set_experimental() (param);
+                                      <csp/experimental.h>. */
+    CSP_OPTION_FIXED = 8,        /**< Set by the pruner itself: must keep its default. */
+    CSP_OPTION_CSP_ONLY = 16,    /**< Used by CSP tensors only (GMP tensors ignore it). */
+    CSP_OPTION_MIN_OPEN = 32,    /**< The minimum is excluded from the range. */
+    CSP_OPTION_MAX_OPEN = 64     /**< The maximum is excluded from the range. */
+};
+
+/**
+ * @brief One option of a pruner, as csp_pruner_option_info() describes it.
+ * @since 0.1.0
+ */
+typedef struct csp_option_info {
+    size_t struct_size;      /**< sizeof(csp_option_info), set by _init. */
+    const char *name;        /**< The member path, e.g. "sensing.damping" (static). */
+    const char *description; /**< One line (static). */
+    const char *enum_name;   /**< #CSP_OPTION_ENUM: the enum, e.g. "csp_sensing_kind"; else "". */
+    int32_t type;            /**< ::csp_option_type. */
+    int32_t flags;           /**< ::csp_option_flag bits. */
+    int64_t pruner_offset;   /**< Byte offset in csp_pruner_options, or -1. */
+    int64_t tensor_offset;   /**< Byte offset in csp_pruner_tensor_options, or -1. */
+    int32_t param;           /**< Experimental: the csp_experimental_param; else 0. */
+    int32_t reserved0;       /**< 0. */
+    double min;              /**< Smallest value (see #CSP_OPTION_MIN_OPEN). */
+    double max;              /**< Largest value (see #CSP_OPTION_MAX_OPEN). */
+    double default_value;    /**< Default (of csp_pruner_options_init()). */
+} csp_option_info;
+
+/**
+ * @brief Prepare @p info for csp_pruner_option_info().
+ * @return #CSP_OK, #CSP_E_NULL or #CSP_E_STRUCT_SIZE.
+ * @since 0.1.0
+ */
+CSP_API csp_status csp_option_info_init(csp_option_info *info, size_t struct_size);
+
+/**
+ * @brief Number of options csp_pruner_option_info() describes.
+ * @since 0.1.0
+ */
+CSP_API int32_t csp_pruner_option_count(void);
+
+/**
+ * @brief Describe option @p index (0..csp_pruner_option_count()-1): its
+ * name, type, where it lives, range and default. For bindings and tools;
+ * C programs set the fields directly.
+ * @param[in]     index  Option index.
+ * @param[in,out] info   Filled; its struct_size must come from csp_option_info_init().
+ * @return #CSP_OK, #CSP_E_NULL, #CSP_E_RANGE (index) or #CSP_E_STRUCT_SIZE.
+ * @since 0.1.0
+ */
+CSP_API csp_status csp_pruner_option_info(int32_t index, csp_option_info *info);
 
 /**
  * @brief Create a pruner.

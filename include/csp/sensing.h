@@ -52,6 +52,11 @@ enum csp_sensing_kind {
 /**
  * @brief Options for csp_sensing_create(). Fill with
  * csp_sensing_options_init(), then set at least @c kind and @c n.
+ *
+ * The struct is embedded in csp_pruner_options and
+ * csp_pruner_tensor_options, so its size never changes: later fields take
+ * the place of @c reserved words, and a zero there always means the
+ * behaviour of this release (docs/abi.md).
  * @since 0.1.0
  */
 typedef struct csp_sensing_options {
@@ -63,6 +68,8 @@ typedef struct csp_sensing_options {
                               default 0.01. Ignored by the other kinds. */
     uint64_t tensor_id;  /**< Random kinds: key coordinate naming the tensor; default 0. */
     int32_t kind;        /**< ::csp_sensing_kind; default #CSP_SENSING_IDENTITY. */
+    int32_t reserved0;   /**< Must be 0. */
+    uint64_t reserved[6]; /**< Must be 0: room for later fields. */
 } csp_sensing_options;
 
 /**

@@ -58,6 +58,11 @@ enum csp_row_flag {
 /**
  * @brief Options for csp_solver_create(). Fill with
  * csp_solver_options_init() first.
+ *
+ * The struct is embedded in csp_pruner_options and
+ * csp_pruner_tensor_options, so its size never changes: later fields take
+ * the place of @c reserved words, and a zero there always means the
+ * behaviour of this release (docs/abi.md).
  * @since 0.1.0
  */
 typedef struct csp_solver_options {
@@ -83,6 +88,8 @@ typedef struct csp_solver_options {
     int32_t max_bisect;     /**< Calibration: most lambda trials per row; >= 1; default 60. */
     int32_t restart;        /**< FISTA: 1 (default) = adaptive momentum restart
                                  (O'Donoghue & Candes 2015); 0 = plain FISTA. */
+    int32_t reserved0;      /**< Must be 0. */
+    uint64_t reserved[8];   /**< Must be 0: room for later fields. */
 } csp_solver_options;
 
 /**

@@ -1,6 +1,8 @@
 /* The context: allocator, log hook, threads, seed and the last error. */
 #include "internal.h"
 
+#include "core/abi.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,59 +106,31 @@ char *csp__strdup(csp_context *ctx, const char *s) {
     return d;
 }
 
-/* ---- options ------------------------------------------------------------ */
-
-csp_status csp__check_options(csp_context *ctx, const void *opts, size_t known_size,
-                              const char *what) {
-    size_t size;
-    memcpy(&size, opts, sizeof size);
-    if (size < known_size || size > CSP_OPTIONS_MAX_SIZE)
-        return csp__error(ctx, CSP_E_STRUCT_SIZE,
-                          "%s: struct_size %zu is not a known size (this library knows %zu); "
-                          "fill the struct with its _init function",
-                          what, size, known_size);
-    const unsigned char *bytes = opts;
-    for (size_t i = known_size; i < size; i++)
-        if (bytes[i] != 0)
-            return csp__error(ctx, CSP_E_RESERVED,
-                              "%s: byte %zu is past the %zu bytes this library knows and is "
-                              "not zero (a newer header's option this library cannot honour)",
-                              what, i, known_size);
-    return CSP_OK;
-}
-
-csp_status csp__init_options(void *opts, size_t struct_size, size_t known_size) {
-    if (struct_size < known_size || struct_size > CSP_OPTIONS_MAX_SIZE)
-        return CSP_E_STRUCT_SIZE;
-    memset(opts, 0, struct_size);
-    memcpy(opts, &struct_size, sizeof struct_size);
-    return CSP_OK;
-}
-
 /* ---- public ------------------------------------------------------------- */
 
-CSP_API csp_status csp_context_options_init(csp_context_options *opts, size_t struct_size) {
-    if (opts == NULL)
-        return CSP_E_NULL;
-    csp_status st = csp__init_options(opts, struct_size, sizeof *opts);
-    if (st != CSP_OK)
-        return st;
-    opts->log_level = CSP_LOG_WARN;
-    opts->num_threads = 1;
-    return CSP_OK;
+static void context_defaults(void *full) {
+    csp_context_options *o = full;
+    o->log_level = CSP_LOG_WARN;
+    o->num_threads = 1;
 }
 
-CSP_API csp_status csp_context_create(csp_context **out, const csp_context_options *opts) {
+static const csp__struct_desc context_options_desc = {
+    "csp_context_options", CSP__FIRST_SIZE_CONTEXT_OPTIONS, sizeof(csp_context_options),
+    context_defaults};
+
+CSP_API csp_status csp_context_options_init(csp_context_options *opts, size_t struct_size) {
+    return csp__struct_init(&context_options_desc, opts, struct_size);
+}
+
+CSP_API csp_status csp_context_create(csp_context **out, const csp_context_options *caller) {
     if (out == NULL)
         return CSP_E_NULL;
     *out = NULL;
-    csp_context_options defaults;
-    if (opts == NULL) {
-        csp_context_options_init(&defaults, sizeof defaults);
-        opts = &defaults;
-    }
     /* No context exists yet to carry a message: the status says it all. */
-    csp_status st = csp__check_options(NULL, opts, sizeof *opts, "csp_context_create");
+    csp_context_options full;
+    const csp_context_options *opts = &full;
+    csp_status st = csp__struct_in(NULL, &context_options_desc, caller, &full,
+                                   "csp_context_create");
     if (st != CSP_OK)
         return st;
     if ((opts->alloc == NULL) != (opts->free == NULL))

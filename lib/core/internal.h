@@ -91,23 +91,6 @@ static inline bool csp__mul_size(size_t a, size_t b, size_t *out) {
     return !__builtin_mul_overflow(a, b, out);
 }
 
-/* ---- options structs ---------------------------------------------------- */
-
-/* Validate an options struct whose first field is size_t struct_size and
- * whose layout the library knows as @p known_size bytes. Sizes smaller than
- * known_size are unknown (nothing smaller was ever released); larger sizes up
- * to CSP_OPTIONS_MAX_SIZE are accepted when every byte past known_size is
- * zero. */
-csp_status csp__check_options(csp_context *ctx, const void *opts, size_t known_size,
-                              const char *what);
-
-/* _init helper: zero @p struct_size bytes, set struct_size, and report
- * whether the size is acceptable. */
-csp_status csp__init_options(void *opts, size_t struct_size, size_t known_size);
-
-/* Largest struct_size ever accepted (guards against reading wild memory). */
-#define CSP_OPTIONS_MAX_SIZE 4096
-
 /* ---- tensors ------------------------------------------------------------ */
 
 static inline size_t csp__dtype_size(int32_t dtype) {
@@ -127,6 +110,11 @@ typedef void (*csp__range_fn)(void *arg, int64_t begin, int64_t end, int32_t wor
  * calling thread. Worker threads must not allocate through the context. */
 csp_status csp__parallel_for(csp_context *ctx, int64_t n, int64_t grain, csp__range_fn fn,
                              void *arg);
+
+/* ---- time ---------------------------------------------------------------- */
+
+/* Monotonic wall clock in seconds (lib/core/clock.c). */
+double csp__now(void);
 
 /* ---- counter-based random numbers --------------------------------------- */
 

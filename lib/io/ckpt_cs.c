@@ -20,88 +20,187 @@ static const char *tname(const csp__ptensor *pt) {
     return pt->weight->name != NULL ? pt->weight->name : "";
 }
 
-/* ---- CSPC: the CSP configuration --------------------------------------------- */
+/* ---- CSPC: the configuration, table-driven ------------------------------------ *
+ * Every option of the pruner's table (lib/prune/options.c) that a tensor
+ * has, as (name, type, 64 value bits) records, so that adding an option
+ * changes nothing here. On load each option that matters for the tensor is
+ * compared; an option the file lacks counts as its default, one this
+ * library does not know is accepted only at 0 (the growth rule of the
+ * options: 0 = the older behaviour). docs/formats.md has the layout. */
 
-#define CSPC_HEAD 32u
-#define CSPC_REC 56u
+#define CSPC_VERSION 2
+
+/* Does row @p o belong to every tensor's record list (written and read)? */
+static bool per_tensor(const csp__option *o) {
+    if (o->flags & (CSP_OPTION_FIXED | CSP__OPTION_PRUNER_WIDE))
+        return false;
+    return o->off[CSP__SLOT_TENSOR] >= 0 || o->off[CSP__SLOT_X] >= 0;
+}
+
+/* Does tensor @p pt's value of @p o change how it is pruned? */
+static bool relevant(const csp__option *o, const csp__ptensor *pt) {
+    const csp_pruner_tensor_options *c = &pt->conf;
+    if ((o->flags & CSP_OPTION_CSP_ONLY) && pt->cs == NULL)
+        return false;
+    if ((o->flags & CSP__OPTION_RANK1_ONLY) && pt->weight->rank != 1)
+        return false;
+    if ((o->flags & CSP__OPTION_NM_ONLY) && c->granularity != CSP_GRANULARITY_NM)
+        return false;
+    if ((o->flags & CSP__OPTION_GLOBAL_ONLY) && c->granularity != CSP_GRANULARITY_GLOBAL)
+        return false;
+    return !csp__excluded(pt) || strcmp(o->name, "exclude") == 0;
+}
+
+static uint64_t tensor_bits(const csp__option *o, const csp__ptensor *pt) {
+    return o->off[CSP__SLOT_TENSOR] >= 0 ? csp__option_bits(o, CSP__SLOT_TENSOR, &pt->conf)
+                                         : csp__option_bits(o, CSP__SLOT_X, &pt->x);
+}
+
+static uint64_t default_bits(const csp__option *o) {
+    double v = o->def;
+    if (o->type == CSP_OPTION_DOUBLE)
+        return csp__f64_bits(v);
+    return o->type == CSP_OPTION_UINT64 ? (uint64_t)v : (uint64_t)(int64_t)v;
+}
+
+static uint64_t record_size(const csp__option *o) { return 1 + strlen(o->name) + 1 + 8; }
+
+static void write_record(csp__wbuf *w, const csp__option *o, uint64_t bits) {
+    size_t len = strlen(o->name);
+    csp__w_u8(w, (uint8_t)len);
+    csp__w_bytes(w, o->name, len);
+    csp__w_u8(w, (uint8_t)o->type);
+    csp__w_u64(w, bits);
+}
 
 static uint64_t cspc_size(const csp_pruner *p) {
-    return CSPC_HEAD + (uint64_t)p->num_tensors * CSPC_REC;
+    uint64_t tensor = 8, wide = 0;
+    for (size_t k = 0; k < csp__num_pruner_options; k++) {
+        const csp__option *o = &csp__pruner_options[k];
+        if (per_tensor(o))
+            tensor += record_size(o);
+        else if (o->flags & CSP__OPTION_PRUNER_WIDE)
+            wide += record_size(o);
+    }
+    return 24 + wide + (uint64_t)p->num_tensors * tensor;
 }
 
 static void cspc_write(const csp_pruner *p, csp__wbuf *w) {
+    uint32_t nt = 0, nw = 0;
+    for (size_t k = 0; k < csp__num_pruner_options; k++) {
+        nt += per_tensor(&csp__pruner_options[k]);
+        nw += (csp__pruner_options[k].flags & CSP__OPTION_PRUNER_WIDE) != 0;
+    }
     csp__w_u32(w, (uint32_t)p->num_tensors);
+    csp__w_u32(w, nt);
+    csp__w_u32(w, nw);
     csp__w_u32(w, 0);
-    csp__w_i32(w, p->observe_window);
-    csp__w_i32(w, p->solver_max_iter);
-    csp__w_f64(w, p->solver_tol);
     csp__w_u64(w, p->ctx->seed);
+    for (size_t k = 0; k < csp__num_pruner_options; k++) {
+        const csp__option *o = &csp__pruner_options[k];
+        if (o->flags & CSP__OPTION_PRUNER_WIDE)
+            write_record(w, o, csp__option_bits(o, CSP__SLOT_X, &p->x));
+    }
     for (int32_t i = 0; i < p->num_tensors; i++) {
         const csp__ptensor *pt = &p->tensors[i];
-        const csp__csconf *c = &pt->conf;
         csp__w_u8(w, pt->cs != NULL);
         csp__w_u8(w, pt->cs != NULL && pt->cs->attached != NULL);
-        csp__w_u8(w, (uint8_t)(c->redraw != 0));
-        csp__w_u8(w, 0);
-        csp__w_i32(w, c->sensing);
-        csp__w_i32(w, c->solver);
-        csp__w_i32(w, c->correction);
-        csp__w_i32(w, c->block_size);
-        csp__w_i32(w, c->support);
-        csp__w_f64(w, c->rho);
-        csp__w_f64(w, c->damping);
-        csp__w_f64(w, c->alpha);
-        csp__w_f64(w, c->shrink);
+        csp__w_u16(w, 0);
+        csp__w_u32(w, 0);
+        for (size_t k = 0; k < csp__num_pruner_options; k++)
+            if (per_tensor(&csp__pruner_options[k]))
+                write_record(w, &csp__pruner_options[k],
+                             tensor_bits(&csp__pruner_options[k], pt));
     }
 }
 
-static csp_status differs_i(csp__ckpt_load *l, int32_t i, const char *what, long long file,
-                            long long mine) {
-    const csp__ptensor *pt = &l->pruner->tensors[i];
-    return csp__error(l->pruner->ctx, CSP_E_STATE,
-                      "csp_pruner_load: tensor %d ('%s'): CSP %s differs: checkpoint %lld, "
-                      "pruner %lld",
-                      (int)i, tname(pt), what, file, mine);
+/* One record: its name (NUL-terminated into @p name), type and bits. */
+static bool read_record(csp__rbuf *r, char name[256], uint8_t *type, uint64_t *bits) {
+    uint8_t len = csp__r_u8(r);
+    const uint8_t *src = csp__r_take(r, len);
+    if (!r->ok || len == 0)
+        return false;
+    memcpy(name, src, len);
+    name[len] = 0;
+    *type = csp__r_u8(r);
+    *bits = csp__r_u64(r);
+    return r->ok && memchr(name, 0, len) == NULL;
 }
 
-static csp_status differs_f(csp__ckpt_load *l, int32_t i, const char *what, double file,
-                            double mine) {
-    if (i < 0)
-        return csp__error(l->pruner->ctx, CSP_E_STATE,
-                          "csp_pruner_load: the pruner's %s differs: checkpoint %.17g, pruner "
-                          "%.17g",
-                          what, file, mine);
-    const csp__ptensor *pt = &l->pruner->tensors[i];
+static const csp__option *row_named(const char *name) {
+    for (size_t k = 0; k < csp__num_pruner_options; k++)
+        if (strcmp(csp__pruner_options[k].name, name) == 0)
+            return &csp__pruner_options[k];
+    return NULL;
+}
+
+static void format_bits(const csp__option *o, uint64_t bits, char *buf, size_t size) {
+    double v = o->type == CSP_OPTION_DOUBLE   ? csp__bits_f64(bits)
+               : o->type == CSP_OPTION_UINT64 ? (double)bits
+                                              : (double)(int64_t)bits;
+    csp__option_format(o, v, buf, size);
+}
+
+static csp_status differs(csp__ckpt_load *l, int32_t i, const csp__option *o, uint64_t file,
+                          uint64_t mine) {
+    char a[40], b[40], who[300] = "the pruner's ";
+    format_bits(o, file, a, sizeof a);
+    format_bits(o, mine, b, sizeof b);
+    if (i >= 0)
+        snprintf(who, sizeof who, "tensor %d ('%s'): ", (int)i, tname(&l->pruner->tensors[i]));
     return csp__error(l->pruner->ctx, CSP_E_STATE,
-                      "csp_pruner_load: tensor %d ('%s'): CSP %s differs: checkpoint %.17g, "
-                      "pruner %.17g",
-                      (int)i, tname(pt), what, file, mine);
+                      "csp_pruner_load: %soption %s differs: checkpoint %s, pruner %s", who,
+                      o->name, a, b);
+}
+
+/* Check @p count records against the values @p mine gives (tensor @p i, or
+ * -1 for the pruner-wide ones); @p seen marks the rows present. */
+static csp_status check_records(csp__ckpt_load *l, csp__rbuf *r, uint32_t count, int32_t i,
+                                bool *seen) {
+    const csp_pruner *p = l->pruner;
+    const csp__ptensor *pt = i >= 0 ? &p->tensors[i] : NULL;
+    memset(seen, 0, csp__num_pruner_options * sizeof *seen);
+    for (uint32_t k = 0; k < count; k++) {
+        char name[256];
+        uint8_t type;
+        uint64_t bits;
+        if (!read_record(r, name, &type, &bits))
+            return corrupt(l, "CSPC", "truncated or malformed option record");
+        const csp__option *o = row_named(name);
+        if (o == NULL || (pt != NULL) != per_tensor(o)) {
+            if (bits == 0)
+                continue; /* a newer writer's option at its older behaviour */
+            return csp__error(p->ctx, CSP_E_STATE,
+                              "csp_pruner_load: the checkpoint sets option '%s', which this "
+                              "library does not know",
+                              name);
+        }
+        if (type != o->type)
+            return corrupt(l, "CSPC", "an option record has the wrong type");
+        seen[o - csp__pruner_options] = true;
+        uint64_t mine = pt != NULL ? tensor_bits(o, pt) : csp__option_bits(o, CSP__SLOT_X, &p->x);
+        if ((pt == NULL || relevant(o, pt)) && bits != mine)
+            return differs(l, i, o, bits, mine);
+    }
+    for (size_t k = 0; k < csp__num_pruner_options; k++) {
+        const csp__option *o = &csp__pruner_options[k];
+        bool mine_here = pt != NULL ? per_tensor(o) : (o->flags & CSP__OPTION_PRUNER_WIDE) != 0;
+        if (!mine_here || seen[k])
+            continue;
+        uint64_t mine = pt != NULL ? tensor_bits(o, pt) : csp__option_bits(o, CSP__SLOT_X, &p->x);
+        if ((pt == NULL || relevant(o, pt)) && mine != default_bits(o))
+            return differs(l, i, o, default_bits(o), mine);
+    }
+    return CSP_OK;
 }
 
 static const char *cs_text(int has_cs, int attached) {
     return !has_cs ? "GMP" : attached ? "CSP with a host operator" : "CSP with its own operator";
 }
 
-static csp_status cspc_check(csp__ckpt_load *l) {
+/* The seed keys the random operators' Phi: it matters when one is used. */
+static csp_status check_seed(csp__ckpt_load *l, uint64_t seed) {
     const csp_pruner *p = l->pruner;
-    csp__rbuf r;
-    csp__r_init(&r, l->payload, l->len);
-    uint32_t count = csp__r_u32(&r);
-    (void)csp__r_u32(&r);
-    int32_t window = csp__r_i32(&r), max_iter = csp__r_i32(&r);
-    double tol = csp__r_f64(&r);
-    uint64_t seed = csp__r_u64(&r);
-    if (!r.ok || l->len != CSPC_HEAD + (uint64_t)count * CSPC_REC)
-        return corrupt(l, "CSPC", "wrong length");
-    if ((int64_t)count != (int64_t)p->num_tensors)
-        return corrupt(l, "CSPC", "tensor count differs from PRUN's");
-    if (window != p->observe_window)
-        return differs_f(l, -1, "observe_window", window, p->observe_window);
-    if (max_iter != p->solver_max_iter)
-        return differs_f(l, -1, "solver_max_iter", max_iter, p->solver_max_iter);
-    if (tol != p->solver_tol)
-        return differs_f(l, -1, "solver_tol", tol, p->solver_tol);
-    /* The seed keys the random operators' Phi: it matters when one is used. */
     for (int32_t i = 0; i < p->num_tensors; i++) {
         const csp__ptensor *pt = &p->tensors[i];
         bool random = pt->cs != NULL && pt->cs->owned != NULL &&
@@ -114,48 +213,52 @@ static csp_status cspc_check(csp__ckpt_load *l) {
                               (unsigned long long)seed, (unsigned long long)p->ctx->seed,
                               (int)i);
     }
-    for (int32_t i = 0; i < p->num_tensors; i++) {
-        const csp__ptensor *pt = &p->tensors[i];
-        const csp__csconf *c = &pt->conf;
-        int has_cs = csp__r_u8(&r), attached = csp__r_u8(&r), redraw = csp__r_u8(&r);
-        (void)csp__r_u8(&r);
-        int32_t sensing = csp__r_i32(&r), solver = csp__r_i32(&r);
-        int32_t correction = csp__r_i32(&r), block = csp__r_i32(&r);
-        int32_t support = csp__r_i32(&r);
-        double rho = csp__r_f64(&r), damping = csp__r_f64(&r);
-        double alpha = csp__r_f64(&r), shrink = csp__r_f64(&r);
-        if (sensing != c->sensing)
-            return differs_i(l, i, "sensing kind", sensing, c->sensing);
-        if (shrink != c->shrink)
-            return differs_f(l, i, "shrink", shrink, c->shrink);
-        if (has_cs != (pt->cs != NULL) ||
-            attached != (pt->cs != NULL && pt->cs->attached != NULL))
-            return csp__error(p->ctx, CSP_E_STATE,
-                              "csp_pruner_load: tensor %d ('%s'): CSP state differs: checkpoint "
-                              "%s, pruner %s (attach host operators with "
-                              "csp_pruner_set_sensing() before loading)",
-                              (int)i, tname(pt), cs_text(has_cs, attached),
-                              cs_text(pt->cs != NULL, pt->cs != NULL && pt->cs->attached != NULL));
-        if (pt->cs == NULL)
-            continue; /* GMP: the rest is not used */
-        if (solver != c->solver)
-            return differs_i(l, i, "solver", solver, c->solver);
-        if (correction != c->correction)
-            return differs_i(l, i, "correction", correction, c->correction);
-        if (support != c->support)
-            return differs_i(l, i, "support", support, c->support);
-        if (block != c->block_size && pt->weight->rank == 1)
-            return differs_i(l, i, "block_size", block, c->block_size);
-        if (redraw != (c->redraw != 0))
-            return differs_i(l, i, "redraw", redraw, c->redraw != 0);
-        if (rho != c->rho)
-            return differs_f(l, i, "rho", rho, c->rho);
-        if (damping != c->damping)
-            return differs_f(l, i, "damping", damping, c->damping);
-        if (alpha != c->alpha)
-            return differs_f(l, i, "alpha", alpha, c->alpha);
+    return CSP_OK;
+}
+
+static csp_status check_tensor_head(csp__ckpt_load *l, csp__rbuf *r, int32_t i) {
+    const csp__ptensor *pt = &l->pruner->tensors[i];
+    int has_cs = csp__r_u8(r), attached = csp__r_u8(r);
+    if (csp__r_u16(r) != 0 || csp__r_u32(r) != 0 || has_cs > 1 || attached > 1)
+        return corrupt(l, "CSPC", "reserved bytes are not zero");
+    int my_cs = pt->cs != NULL, my_att = pt->cs != NULL && pt->cs->attached != NULL;
+    if (has_cs != my_cs || attached != my_att)
+        return csp__error(l->pruner->ctx, CSP_E_STATE,
+                          "csp_pruner_load: tensor %d ('%s'): CSP state differs: checkpoint "
+                          "%s, pruner %s (attach host operators with csp_pruner_set_sensing() "
+                          "before loading)",
+                          (int)i, tname(pt), cs_text(has_cs, attached), cs_text(my_cs, my_att));
+    return CSP_OK;
+}
+
+static csp_status cspc_check(csp__ckpt_load *l) {
+    const csp_pruner *p = l->pruner;
+    if (l->version < CSPC_VERSION)
+        return csp__error(p->ctx, CSP_E_VERSION,
+                          "csp_pruner_load: section CSPC version %u (a pre-release libcsp's) is "
+                          "not read",
+                          (unsigned)l->version);
+    csp__rbuf r;
+    csp__r_init(&r, l->payload, l->len);
+    uint32_t count = csp__r_u32(&r), per = csp__r_u32(&r), wide = csp__r_u32(&r);
+    uint32_t zero = csp__r_u32(&r);
+    uint64_t seed = csp__r_u64(&r);
+    if (!r.ok || zero != 0)
+        return corrupt(l, "CSPC", "bad header");
+    if ((int64_t)count != (int64_t)p->num_tensors)
+        return corrupt(l, "CSPC", "tensor count differs from PRUN's");
+    bool seen[CSP__MAX_OPTIONS];
+    csp_status st = check_records(l, &r, wide, -1, seen);
+    if (st == CSP_OK)
+        st = check_seed(l, seed);
+    for (int32_t i = 0; i < p->num_tensors && st == CSP_OK; i++) {
+        st = check_tensor_head(l, &r, i);
+        if (st == CSP_OK)
+            st = check_records(l, &r, per, i, seen);
     }
-    return r.ok ? CSP_OK : corrupt(l, "CSPC", "truncated");
+    if (st == CSP_OK && r.pos != r.len)
+        st = corrupt(l, "CSPC", "bytes after the last record");
+    return st;
 }
 
 static void cspc_commit(csp__ckpt_load *l) { (void)l; /* configuration only */ }
@@ -459,7 +562,7 @@ static void stat_absent_commit(csp__ckpt_load *l) {
 /* ---- the codecs ------------------------------------------------------------------ */
 
 const csp__ckpt_codec csp__ckpt_codec_cspc = {
-    .tag = CSP__TAG('C', 'S', 'P', 'C'), .version = 1, .flags = CSP__SECTION_REQUIRED,
+    .tag = CSP__TAG('C', 'S', 'P', 'C'), .version = CSPC_VERSION, .flags = CSP__SECTION_REQUIRED,
     .size = cspc_size, .write = cspc_write, .check = cspc_check, .commit = cspc_commit,
     .name = "CSP configuration"};
 

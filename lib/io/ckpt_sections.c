@@ -143,16 +143,16 @@ static void tnsr_write(const csp_pruner *p, csp__wbuf *w) {
         uint64_t nl = name_len(pt);
         csp__w_u8(w, (uint8_t)t->dtype);
         csp__w_u8(w, (uint8_t)t->rank);
-        csp__w_u8(w, (uint8_t)pt->granularity);
-        csp__w_u8(w, (uint8_t)(pt->excluded ? 1 : 0));
-        csp__w_u8(w, (uint8_t)pt->nm_n);
-        csp__w_u8(w, (uint8_t)pt->nm_m);
+        csp__w_u8(w, (uint8_t)pt->conf.granularity);
+        csp__w_u8(w, (uint8_t)(csp__excluded(pt) ? 1 : 0));
+        csp__w_u8(w, (uint8_t)pt->conf.nm_n);
+        csp__w_u8(w, (uint8_t)pt->conf.nm_m);
         csp__w_u16(w, (uint16_t)nl);
-        csp__w_i32(w, pt->group);
+        csp__w_i32(w, pt->conf.group);
         csp__w_u32(w, 0);
         for (int d = 0; d < CSP_MAX_RANK; d++)
             csp__w_i64(w, d < t->rank ? t->shape[d] : 0);
-        csp__w_f64(w, pt->final_override);
+        csp__w_f64(w, pt->conf.final_sparsity);
         csp__w_i64(w, pt->nnz);
         csp__w_f64(w, pt->target);
         csp__w_i64(w, pt->last_event);
@@ -227,23 +227,10 @@ static csp_status tnsr_check_one(csp__ckpt_load *l, int32_t i, const tnsr_rec *x
                           "%d), pruner %s (rank %d)",
                           (int)i, tname(pt), a, (int)x->rank, b, (int)t->rank);
     }
-    if (x->excluded != (pt->excluded ? 1 : 0))
-        return tensor_differs(l, CSP_E_STATE, i, "exclude", x->excluded, pt->excluded);
-    if (x->granularity != pt->granularity)
-        return tensor_differs(l, CSP_E_STATE, i, "granularity", x->granularity, pt->granularity);
-    if (x->group != pt->group)
-        return tensor_differs(l, CSP_E_STATE, i, "global group", x->group, pt->group);
-    if (pt->granularity == CSP_GRANULARITY_NM && (x->nm_n != pt->nm_n || x->nm_m != pt->nm_m))
-        return csp__error(ctx, CSP_E_STATE,
-                          "csp_pruner_load: tensor %d ('%s'): N:M differs: checkpoint %d:%d, "
-                          "pruner %d:%d",
-                          (int)i, tname(pt), (int)x->nm_n, (int)x->nm_m, (int)pt->nm_n,
-                          (int)pt->nm_m);
-    if (!same_f64(x->final_override, pt->final_override))
-        return csp__error(ctx, CSP_E_STATE,
-                          "csp_pruner_load: tensor %d ('%s'): final_sparsity override differs: "
-                          "checkpoint %.17g, pruner %.17g (negative: none)",
-                          (int)i, tname(pt), x->final_override, pt->final_override);
+    /* The rest of the configuration is compared option by option by CSPC
+     * (lib/io/ckpt_cs.c); whether a tensor has a mask is structure. */
+    if (x->excluded != (csp__excluded(pt) ? 1 : 0))
+        return tensor_differs(l, CSP_E_STATE, i, "exclude", x->excluded, csp__excluded(pt));
     const char *mine = tname(pt);
     if (x->name_len > 0 && mine[0] != '\0' &&
         (strlen(mine) != x->name_len || memcmp(mine, x->name, x->name_len) != 0))
@@ -306,7 +293,7 @@ static uint64_t mask_bytes(int64_t numel) { return ((uint64_t)numel + 7) / 8; }
 static uint64_t mask_size(const csp_pruner *p) {
     uint64_t n = 0;
     for (int32_t i = 0; i < p->num_tensors; i++)
-        if (!p->tensors[i].excluded)
+        if (!csp__excluded(&p->tensors[i]))
             n += MASK_FIXED + csp__pad8(mask_bytes(p->tensors[i].weight->numel));
     return n;
 }
@@ -314,7 +301,7 @@ static uint64_t mask_size(const csp_pruner *p) {
 static void mask_write(const csp_pruner *p, csp__wbuf *w) {
     for (int32_t i = 0; i < p->num_tensors; i++) {
         const csp__ptensor *pt = &p->tensors[i];
-        if (pt->excluded)
+        if (csp__excluded(pt))
             continue;
         int64_t numel = pt->weight->numel;
         csp__w_u32(w, (uint32_t)i);
@@ -351,7 +338,7 @@ static csp_status mask_check(csp__ckpt_load *l) {
     csp__r_init(&r, l->payload, l->len);
     for (int32_t i = 0; i < p->num_tensors; i++) {
         const csp__ptensor *pt = &p->tensors[i];
-        if (pt->excluded)
+        if (csp__excluded(pt))
             continue;
         uint32_t index = csp__r_u32(&r);
         (void)csp__r_u32(&r);
@@ -387,7 +374,7 @@ static void mask_commit(csp__ckpt_load *l) {
     csp__r_init(&r, l->payload, l->len);
     for (int32_t i = 0; i < p->num_tensors; i++) {
         csp__ptensor *pt = &p->tensors[i];
-        if (pt->excluded)
+        if (csp__excluded(pt))
             continue;
         (void)csp__r_u64(&r);
         int64_t numel = csp__r_i64(&r);

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "core/abi.h"
 #include "io/bytes.h"
 #include "prune/mask.h"
 #include "prune/pruner_internal.h"
@@ -79,26 +80,26 @@ static bool compute_layout(layout *L) {
 
 /* ---- options ------------------------------------------------------------------- */
 
+static void export_defaults(void *full) { ((csp_export_options *)full)->format = CSP_EXPORT_CSR; }
+
+static const csp__struct_desc export_options_desc = {
+    "csp_export_options", CSP__FIRST_SIZE_EXPORT_OPTIONS, sizeof(csp_export_options),
+    export_defaults};
+static const csp__struct_desc export_stats_desc = {
+    "csp_export_stats", CSP__FIRST_SIZE_EXPORT_STATS, sizeof(csp_export_stats), NULL};
+static const csp__struct_desc export_info_desc = {
+    "csp_export_info", CSP__FIRST_SIZE_EXPORT_INFO, sizeof(csp_export_info), NULL};
+
 CSP_API csp_status csp_export_options_init(csp_export_options *opts, size_t struct_size) {
-    if (opts == NULL)
-        return CSP_E_NULL;
-    csp_status st = csp__init_options(opts, struct_size, sizeof *opts);
-    if (st != CSP_OK)
-        return st;
-    opts->format = CSP_EXPORT_CSR;
-    return CSP_OK;
+    return csp__struct_init(&export_options_desc, opts, struct_size);
 }
 
 CSP_API csp_status csp_export_stats_init(csp_export_stats *stats, size_t struct_size) {
-    if (stats == NULL)
-        return CSP_E_NULL;
-    return csp__init_options(stats, struct_size, sizeof *stats);
+    return csp__struct_init(&export_stats_desc, stats, struct_size);
 }
 
 CSP_API csp_status csp_export_info_init(csp_export_info *info, size_t struct_size) {
-    if (info == NULL)
-        return CSP_E_NULL;
-    return csp__init_options(info, struct_size, sizeof *info);
+    return csp__struct_init(&export_info_desc, info, struct_size);
 }
 
 /* ---- export ---------------------------------------------------------------------- */
@@ -147,19 +148,19 @@ static csp_status resolve(const csp_pruner *p, const csp__ptensor *pt, int32_t i
     L->vdtype = o->value_dtype == 0 ? t->dtype : o->value_dtype;
     L->rows = (uint64_t)t->rows;
     L->cols = (uint64_t)t->cols;
-    L->nnz = (uint64_t)(pt->excluded ? t->numel : pt->nnz);
+    L->nnz = (uint64_t)(csp__excluded(pt) ? t->numel : pt->nnz);
     if (o->format == CSP_EXPORT_CSR) {
         L->idxw = t->cols < 65536 ? 2 : (t->cols - 1 <= INT32_MAX ? 4 : 8);
         L->ptrw = L->nnz <= (uint64_t)INT32_MAX ? 4 : 8;
     } else if (o->format == CSP_EXPORT_NM) {
         int32_t n = o->nm_n, m = o->nm_m;
         if (n == 0 && m == 0) {
-            if (pt->excluded || pt->granularity != CSP_GRANULARITY_NM)
+            if (csp__excluded(pt) || pt->conf.granularity != CSP_GRANULARITY_NM)
                 return csp__error(ctx, CSP_E_STATE,
                                   "%s: tensor %d has no N:M granularity: set nm_n and nm_m", fn,
                                   (int)index);
-            n = pt->nm_n;
-            m = pt->nm_m;
+            n = pt->conf.nm_n;
+            m = pt->conf.nm_m;
         }
         if (m < 2 || m > CSP_NM_MAX_M || n < 1 || n >= m)
             return csp__error(ctx, CSP_E_RANGE, "%s: N:M = %d:%d needs 1 <= N < M <= %d", fn,
@@ -189,9 +190,6 @@ static csp_status resolve(const csp_pruner *p, const csp__ptensor *pt, int32_t i
 }
 
 static csp_status check_opts(const csp_pruner *p, const csp_export_options *o, const char *fn) {
-    csp_status st = csp__check_options(p->ctx, o, sizeof *o, fn);
-    if (st != CSP_OK)
-        return st;
     if (o->format < CSP_EXPORT_CSR || o->format > CSP_EXPORT_NM)
         return csp__error(p->ctx, CSP_E_ENUM, "%s: unknown format %d", fn, (int)o->format);
     if (o->value_dtype != 0 && o->value_dtype != CSP_DTYPE_F32 && o->value_dtype != CSP_DTYPE_F64)
@@ -299,18 +297,16 @@ static void write_payload(const csp__ptensor *pt, const layout *L, uint8_t *b) {
 
 static csp_status export_prepare(const csp_pruner *pruner, int32_t index,
                                  const csp_export_options *opts, layout *L, const char *fn) {
-    csp_export_options defaults;
-    if (opts == NULL) {
-        csp_export_options_init(&defaults, sizeof defaults);
-        opts = &defaults;
-    }
-    csp_status st = check_opts(pruner, opts, fn);
+    csp_export_options full;
+    csp_status st = csp__struct_in(pruner->ctx, &export_options_desc, opts, &full, fn);
+    if (st == CSP_OK)
+        st = check_opts(pruner, &full, fn);
     if (st != CSP_OK)
         return st;
     if (index < 0 || index >= pruner->num_tensors)
         return csp__error(pruner->ctx, CSP_E_RANGE, "%s: tensor index %d is outside 0..%d", fn,
                           (int)index, (int)pruner->num_tensors - 1);
-    return resolve(pruner, &pruner->tensors[index], index, opts, L, fn);
+    return resolve(pruner, &pruner->tensors[index], index, &full, L, fn);
 }
 
 CSP_API csp_status csp_pruner_export(const csp_pruner *pruner, int32_t index,
@@ -352,8 +348,7 @@ CSP_API csp_status csp_pruner_export_stats(const csp_pruner *pruner, int32_t ind
     if (pruner == NULL)
         return CSP_E_NULL;
     csp_context *ctx = pruner->ctx;
-    CSP_CHECK_NULL(ctx, stats, "stats");
-    csp_status st = csp__check_options(ctx, stats, sizeof *stats, fn);
+    csp_status st = csp__struct_out_check(ctx, &export_stats_desc, stats, fn);
     if (st != CSP_OK)
         return st;
     if (index < -1 || index >= pruner->num_tensors)
@@ -364,7 +359,7 @@ CSP_API csp_status csp_pruner_export_stats(const csp_pruner *pruner, int32_t ind
     memset(&s, 0, sizeof s);
     for (int32_t i = lo; i < hi; i++) {
         const csp__ptensor *pt = &pruner->tensors[i];
-        if (index < 0 && pt->excluded)
+        if (index < 0 && csp__excluded(pt))
             continue;
         layout L;
         st = export_prepare(pruner, i, opts, &L, fn);
@@ -386,8 +381,7 @@ CSP_API csp_status csp_pruner_export_stats(const csp_pruner *pruner, int32_t ind
         }
     }
     s.ratio = s.dense_bytes > 0 ? (double)s.bytes / (double)s.dense_bytes : 0.0;
-    s.struct_size = stats->struct_size;
-    memcpy(stats, &s, sizeof s);
+    csp__struct_out(&export_stats_desc, &s, stats);
     return CSP_OK;
 }
 
@@ -504,8 +498,7 @@ CSP_API csp_status csp_export_inspect(csp_context *ctx, const void *buf, int64_t
     csp_status st = check_null_size(ctx, buf, size, fn);
     if (st != CSP_OK)
         return st;
-    CSP_CHECK_NULL(ctx, info, "info");
-    st = csp__check_options(ctx, info, sizeof *info, fn);
+    st = csp__struct_out_check(ctx, &export_info_desc, info, fn);
     if (st != CSP_OK)
         return st;
     layout L;
@@ -514,7 +507,6 @@ CSP_API csp_status csp_export_inspect(csp_context *ctx, const void *buf, int64_t
     st = parse(ctx, buf, (uint64_t)size, &L, &x.rank, x.shape, fn);
     if (st != CSP_OK)
         return st;
-    x.struct_size = info->struct_size;
     x.format = L.format;
     x.value_dtype = L.vdtype;
     x.nm_n = (int32_t)L.n;
@@ -526,7 +518,7 @@ CSP_API csp_status csp_export_inspect(csp_context *ctx, const void *buf, int64_t
     x.cols = (int64_t)L.cols;
     x.nnz = (int64_t)L.nnz;
     x.bytes = (int64_t)L.total;
-    memcpy(info, &x, sizeof x);
+    csp__struct_out(&export_info_desc, &x, info);
     return CSP_OK;
 }
 

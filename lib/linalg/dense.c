@@ -46,6 +46,24 @@ int64_t csp__cholesky(double *A, int64_t ld, int64_t s, double tau) {
     return -1;
 }
 
+double csp__quad_sparse(const csp__gram *g, const double *e, const int32_t *nz, int64_t cnt) {
+    double s = 0.0;
+    if (g->g64 == NULL) {
+        for (int64_t a = 0; a < cnt; a++)
+            s += e[nz[a]] * e[nz[a]];
+        return s;
+    }
+    int64_t n = g->n;
+    for (int64_t a = 0; a < cnt; a++) {
+        const double *row = g->g64 + (int64_t)nz[a] * n;
+        double acc = 0.0;
+        for (int64_t q = 0; q < cnt; q++)
+            acc += row[nz[q]] * e[nz[q]];
+        s += e[nz[a]] * acc;
+    }
+    return s;
+}
+
 /* ---- the prepared Gram ----------------------------------------------------- */
 
 csp_status csp__gram_alloc(csp_context *ctx, csp__gram *g, int64_t n) {

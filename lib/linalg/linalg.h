@@ -85,6 +85,10 @@ void csp__trsv_lower(const double *L, int64_t ld, int64_t s, double *y);
 void csp__trsv_lower_t(const double *L, int64_t ld, int64_t s, double *y);
 double csp__dot64(const double *a, const double *b, int64_t n);
 
+/* e^T G e over the @p cnt nonzeros @p nz of e (float64), G = I when
+ * g->g64 is NULL: O(cnt^2). */
+double csp__quad_sparse(const csp__gram *g, const double *e, const int32_t *nz, int64_t cnt);
+
 /* Factor A = L L^T in place (lower triangle, leading dimension ld, s x s).
  * Returns -1 on success, else the index of the first pivot d with
  * !(d > tau * A_ii) (the matrix is numerically singular there). */

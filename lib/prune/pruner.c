@@ -1,151 +1,31 @@
-/* The pruner: tensors + masks + schedule; csp_step(). */
+/* The pruner: tensors, masks, schedule; csp_step() (the event itself is
+ * lib/prune/event.c, the strategies lib/prune/strategy_*.c). */
 #include "prune/pruner_internal.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "prune/mask.h"
-#include "select/select.h"
+#include "prune/strategy.h"
 #include "sensing/sensing_internal.h"
-
-/* ---- options ------------------------------------------------------------- */
-
-CSP_API csp_status csp_pruner_options_init(csp_pruner_options *opts, size_t struct_size) {
-    if (opts == NULL)
-        return CSP_E_NULL;
-    csp_status st = csp__init_options(opts, struct_size, sizeof *opts);
-    if (st != CSP_OK)
-        return st;
-    opts->granularity = CSP_GRANULARITY_TENSOR;
-    opts->nm_n = 2;
-    opts->nm_m = 4;
-    opts->sensing = CSP_SENSING_IDENTITY;
-    opts->solver = CSP_SOLVER_OMP;
-    opts->correction = CSP_CORRECTION_NONE;
-    opts->block_size = CSP_DEFAULT_BLOCK_SIZE;
-    opts->redraw = 0;
-    opts->observe_window = 0;
-    opts->solver_max_iter = 1000;
-    opts->rho = 0.5;
-    opts->damping = 0.01;
-    opts->alpha = 0.1;
-    opts->shrink = 0.0;
-    opts->solver_tol = 1e-4;
-    opts->support = CSP_SUPPORT_SOLVER;
-    return CSP_OK;
-}
-
-CSP_API csp_status csp_pruner_tensor_options_init(csp_pruner_tensor_options *opts,
-                                                  size_t struct_size) {
-    if (opts == NULL)
-        return CSP_E_NULL;
-    csp_status st = csp__init_options(opts, struct_size, sizeof *opts);
-    if (st != CSP_OK)
-        return st;
-    opts->final_sparsity = -1.0;
-    opts->redraw = -1;
-    opts->damping = -1.0;
-    opts->alpha = -1.0;
-    opts->shrink = -1.0;
-    return CSP_OK;
-}
-
-CSP_API csp_status csp_step_stats_init(csp_step_stats *stats, size_t struct_size) {
-    if (stats == NULL)
-        return CSP_E_NULL;
-    return csp__init_options(stats, struct_size, sizeof *stats);
-}
-
-CSP_API csp_status csp_tensor_stats_init(csp_tensor_stats *stats, size_t struct_size) {
-    if (stats == NULL)
-        return CSP_E_NULL;
-    return csp__init_options(stats, struct_size, sizeof *stats);
-}
-
-static bool valid_granularity(int32_t g) {
-    return g >= CSP_GRANULARITY_TENSOR && g <= CSP_GRANULARITY_NM;
-}
-
-static csp_status check_nm(csp_context *ctx, const char *fn, int32_t n, int32_t m) {
-    if (m < 2 || m > CSP_NM_MAX_M || n < 1 || n >= m)
-        return csp__error(ctx, CSP_E_RANGE, "%s: N:M = %d:%d needs 1 <= N < M <= %d", fn, (int)n,
-                          (int)m, CSP_NM_MAX_M);
-    return CSP_OK;
-}
-
-/* The CSP options of a pruner or (resolved) of a tensor. */
-static csp_status check_conf(csp_context *ctx, const char *fn, const csp__csconf *c) {
-    if (c->sensing < CSP_SENSING_IDENTITY || c->sensing > CSP_SENSING_GRAM)
-        return csp__error(ctx, CSP_E_ENUM, "%s: sensing %d is not a csp_sensing_kind", fn,
-                          (int)c->sensing);
-    if (c->solver < CSP_SOLVER_OMP || c->solver > CSP_SOLVER_FISTA)
-        return csp__error(ctx, CSP_E_ENUM, "%s: solver %d is not a csp_solver_method", fn,
-                          (int)c->solver);
-    if (c->correction < CSP_CORRECTION_NONE || c->correction > CSP_CORRECTION_BLEND)
-        return csp__error(ctx, CSP_E_ENUM, "%s: correction %d is not a csp_correction", fn,
-                          (int)c->correction);
-    if (c->block_size < 1 || c->block_size > CSP_SENSING_MAX_N)
-        return csp__error(ctx, CSP_E_RANGE, "%s: block_size = %d is outside 1..%d", fn,
-                          (int)c->block_size, CSP_SENSING_MAX_N);
-    if (c->redraw != 0 && c->redraw != 1)
-        return csp__error(ctx, CSP_E_RANGE, "%s: redraw = %d must be 0 or 1", fn,
-                          (int)c->redraw);
-    if (!(c->rho > 0.0 && c->rho <= 64.0))
-        return csp__error(ctx, CSP_E_RANGE, "%s: rho = %g is outside (0, 64]", fn, c->rho);
-    if (!(c->damping >= 0.0 && c->damping <= 1e6))
-        return csp__error(ctx, CSP_E_RANGE, "%s: damping = %g is outside [0, 1e6]", fn,
-                          c->damping);
-    if (!(c->alpha >= 0.0 && c->alpha <= 1.0))
-        return csp__error(ctx, CSP_E_RANGE, "%s: alpha = %g is outside [0, 1]", fn, c->alpha);
-    if (!(c->shrink >= 0.0 && c->shrink <= 1.0))
-        return csp__error(ctx, CSP_E_RANGE, "%s: shrink = %g is outside [0, 1]", fn,
-                          c->shrink);
-    if (c->support != CSP_SUPPORT_SOLVER && c->support != CSP_SUPPORT_MAGNITUDE)
-        return csp__error(ctx, CSP_E_ENUM, "%s: support %d is not a csp_support", fn,
-                          (int)c->support);
-    return CSP_OK;
-}
 
 /* ---- create / free ------------------------------------------------------- */
 
 CSP_API csp_status csp_pruner_create(csp_pruner **out, csp_context *ctx,
                                      const csp_schedule *schedule, const csp_pruner_options *opts) {
-    const char *fn = "csp_pruner_create";
+    static const char fn[] = "csp_pruner_create";
     if (out == NULL)
         return csp__error(ctx, CSP_E_NULL, "%s: out is NULL", fn);
     *out = NULL;
     if (ctx == NULL)
         return CSP_E_NULL;
     CSP_CHECK_NULL(ctx, schedule, "schedule");
-    csp_pruner_options defaults;
-    if (opts == NULL) {
-        csp_pruner_options_init(&defaults, sizeof defaults);
-        opts = &defaults;
-    }
-    csp_status st = csp__check_options(ctx, opts, sizeof *opts, fn);
+    csp_pruner_options full;
+    csp_status st = csp__struct_in(ctx, &csp__pruner_options_desc, opts, &full, fn);
+    if (st == CSP_OK)
+        st = csp__pruner_options_check(ctx, fn, &full);
     if (st != CSP_OK)
         return st;
-    if (!valid_granularity(opts->granularity))
-        return csp__error(ctx, CSP_E_ENUM, "%s: unknown granularity %d", fn,
-                          (int)opts->granularity);
-    st = check_nm(ctx, fn, opts->nm_n, opts->nm_m);
-    if (st != CSP_OK)
-        return st;
-    csp__csconf conf = {opts->sensing, opts->solver,  opts->correction, opts->block_size,
-                        opts->redraw,  opts->rho,     opts->damping,    opts->alpha,
-                        opts->shrink,  opts->support};
-    st = check_conf(ctx, fn, &conf);
-    if (st != CSP_OK)
-        return st;
-    if (opts->observe_window < 0)
-        return csp__error(ctx, CSP_E_RANGE, "%s: observe_window = %d is negative", fn,
-                          (int)opts->observe_window);
-    if (opts->solver_max_iter < 1)
-        return csp__error(ctx, CSP_E_RANGE, "%s: solver_max_iter = %d must be >= 1", fn,
-                          (int)opts->solver_max_iter);
-    if (!(opts->solver_tol > 0.0 && opts->solver_tol < 1.0))
-        return csp__error(ctx, CSP_E_RANGE, "%s: solver_tol = %g is outside (0, 1)", fn,
-                          opts->solver_tol);
     csp_pruner *p = csp__calloc(ctx, 1, sizeof *p);
     if (p == NULL)
         return csp__error(ctx, CSP_E_NOMEM, "%s: out of memory", fn);
@@ -154,13 +34,8 @@ CSP_API csp_status csp_pruner_create(csp_pruner **out, csp_context *ctx,
         csp__free(ctx, p);
         return csp__error(ctx, CSP_E_NOMEM, "%s: out of memory for the schedule", fn);
     }
-    p->granularity = opts->granularity;
-    p->nm_n = opts->nm_n;
-    p->nm_m = opts->nm_m;
-    p->conf = conf;
-    p->observe_window = opts->observe_window;
-    p->solver_max_iter = opts->solver_max_iter;
-    p->solver_tol = opts->solver_tol;
+    p->opts = full;
+    csp__xconf_defaults(&p->x);
     p->last_step = -1;
     p->last_event = -1;
     *out = p;
@@ -168,8 +43,8 @@ CSP_API csp_status csp_pruner_create(csp_pruner **out, csp_context *ctx,
 }
 
 static void free_ptensor(csp_context *ctx, csp__ptensor *pt) {
-    csp__cs_free(ctx, pt->cs);
-    pt->cs = NULL;
+    if (pt->strategy != NULL && pt->strategy->unbind != NULL)
+        pt->strategy->unbind(ctx, pt);
     csp__free(ctx, pt->companions.v);
     csp__free(ctx, pt->gradients.v);
     csp__free_aligned(ctx, pt->mask);
@@ -188,6 +63,31 @@ CSP_API void csp_pruner_free(csp_pruner *pruner) {
     csp__free(ctx, pruner);
 }
 
+/* ---- a tensor's options ------------------------------------------------------ */
+
+/* The pruner's options as a tensor's (the defaults of csp_pruner_tensor_options). */
+static void tensor_defaults(const csp_pruner *p, csp_pruner_tensor_options *t) {
+    csp__struct_defaults(&csp__pruner_tensor_options_desc, t);
+    const csp_pruner_options *o = &p->opts;
+    t->granularity = o->granularity;
+    t->nm_n = o->nm_n;
+    t->nm_m = o->nm_m;
+    t->correction = o->correction;
+    t->block_size = o->block_size;
+    t->sensing = o->sensing;
+    t->solver = o->solver;
+    t->final_sparsity = p->schedule->o.final_sparsity;
+}
+
+CSP_API csp_status csp_pruner_tensor_options_init(csp_pruner_tensor_options *opts,
+                                                  size_t struct_size, const csp_pruner *pruner) {
+    if (opts == NULL || pruner == NULL)
+        return CSP_E_NULL;
+    csp_pruner_tensor_options full;
+    tensor_defaults(pruner, &full);
+    return csp__struct_init_from(&csp__pruner_tensor_options_desc, &full, opts, struct_size);
+}
+
 /* ---- tensors --------------------------------------------------------------- */
 
 static bool same_shape(const csp_tensor *a, const csp_tensor *b) {
@@ -199,22 +99,40 @@ static bool same_shape(const csp_tensor *a, const csp_tensor *b) {
     return true;
 }
 
-static bool list_has(const csp__tlist *l, const void *data) {
+/* The bytes from the first to one past the last element of @p t. */
+static void span_of(const csp_tensor *t, uintptr_t *lo, uintptr_t *hi) {
+    size_t es = csp__dtype_size(t->dtype);
+    *lo = (uintptr_t)t->data;
+    *hi = *lo + ((size_t)(t->rows - 1) * (size_t)t->row_stride + (size_t)t->cols) * es;
+}
+
+static bool overlaps(const csp_tensor *a, const csp_tensor *b) {
+    uintptr_t alo, ahi, blo, bhi;
+    span_of(a, &alo, &ahi);
+    span_of(b, &blo, &bhi);
+    return alo < bhi && blo < ahi;
+}
+
+static bool list_overlaps(const csp__tlist *l, const csp_tensor *t) {
     for (int32_t c = 0; c < l->n; c++)
-        if (l->v[c]->data == data)
+        if (overlaps(l->v[c], t))
             return true;
     return false;
 }
 
-/* Is @p data already bound as a weight, a companion or a gradient? */
-static bool buffer_taken(const csp_pruner *p, const void *data) {
+/* Does @p t's memory overlap a buffer already bound (a weight, a companion
+ * or a gradient)? Then CSP_E_INVALID: the pruner would write one through the
+ * other. */
+static csp_status check_unbound(const csp_pruner *p, const csp_tensor *t, const char *fn) {
     for (int32_t i = 0; i < p->num_tensors; i++) {
         const csp__ptensor *pt = &p->tensors[i];
-        if (pt->weight->data == data || list_has(&pt->companions, data) ||
-            list_has(&pt->gradients, data))
-            return true;
+        if (overlaps(pt->weight, t) || list_overlaps(&pt->companions, t) ||
+            list_overlaps(&pt->gradients, t))
+            return csp__error(p->ctx, CSP_E_INVALID,
+                              "%s: the buffer overlaps one already bound to tensor %d ('%s')", fn,
+                              (int)i, csp_tensor_name(pt->weight));
     }
-    return false;
+    return CSP_OK;
 }
 
 static csp_status list_push(csp_context *ctx, csp__tlist *l, csp_tensor *t, const char *fn) {
@@ -235,21 +153,96 @@ static csp_status list_push(csp_context *ctx, csp__tlist *l, csp_tensor *t, cons
     return CSP_OK;
 }
 
+/* The checks of a tensor's options that involve its shape, its pruner or
+ * the other tensors (the table checked ranges and enums already). */
+static csp_status check_tensor_conf(const csp_pruner *p, const csp_tensor *w,
+                                    const csp_pruner_tensor_options *c, const char *fn) {
+    csp_context *ctx = p->ctx;
+    if (c->exclude)
+        return CSP_OK;
+    if (p->x.shrink > 0.0 && c->granularity != CSP_GRANULARITY_ROW)
+        return csp__error(ctx, CSP_E_UNSUPPORTED,
+                          "%s: the between-event shrink (the pruner's experimental shrink = %g) "
+                          "needs CSP_GRANULARITY_ROW; granularity %d is not supported",
+                          fn, p->x.shrink, (int)c->granularity);
+    double sf = p->schedule->o.final_sparsity;
+    if (c->final_sparsity != sf && !(sf > 0.0))
+        return csp__error(ctx, CSP_E_RANGE,
+                          "%s: final_sparsity %g: the schedule's final sparsity is 0, so there is "
+                          "nothing to scale",
+                          fn, c->final_sparsity);
+    bool is_cs = c->sensing.kind != CSP_SENSING_IDENTITY;
+    if (is_cs && c->granularity != CSP_GRANULARITY_ROW)
+        return csp__error(ctx, CSP_E_UNSUPPORTED,
+                          "%s: compressed-sensing pruning (sensing.kind other than identity) needs "
+                          "CSP_GRANULARITY_ROW (the problems are per row, with a row-balanced "
+                          "budget); granularity %d is not supported",
+                          fn, (int)c->granularity);
+    int64_t cs_len = w->rank == 1 ? c->block_size : w->cols;
+    if (w->rank == 1 && cs_len > w->numel)
+        cs_len = w->numel;
+    if (is_cs && cs_len > CSP_SENSING_MAX_N)
+        return csp__error(ctx, CSP_E_SHAPE,
+                          "%s: CSP rows of %lld weights are longer than CSP_SENSING_MAX_N = %d",
+                          fn, (long long)cs_len, CSP_SENSING_MAX_N);
+    if (c->granularity == CSP_GRANULARITY_NM && w->cols % c->nm_m != 0)
+        return csp__error(ctx, CSP_E_SHAPE, "%s: %lld columns are not a multiple of M = %d", fn,
+                          (long long)w->cols, (int)c->nm_m);
+    if (c->granularity != CSP_GRANULARITY_GLOBAL)
+        return CSP_OK;
+    for (int32_t i = 0; i < p->num_tensors; i++) {
+        const csp__ptensor *o = &p->tensors[i];
+        if (csp__excluded(o) || o->conf.granularity != CSP_GRANULARITY_GLOBAL ||
+            o->conf.group != c->group)
+            continue;
+        if (o->weight->dtype != w->dtype)
+            return csp__error(ctx, CSP_E_DTYPE, "%s: global group %d mixes float32 and float64",
+                              fn, (int)c->group);
+        if (o->conf.final_sparsity != c->final_sparsity)
+            return csp__error(ctx, CSP_E_INVALID,
+                              "%s: members of global group %d need the same final_sparsity", fn,
+                              (int)c->group);
+        if (o->strategy != &csp__strategy_magnitude)
+            return csp__error(ctx, CSP_E_INVALID,
+                              "%s: global group %d: tensor %d is pruned by compressed sensing",
+                              fn, (int)c->group, (int)i);
+    }
+    return CSP_OK;
+}
+
+static csp_status grow_tensors(csp_pruner *p, const char *fn) {
+    if (p->num_tensors < p->cap_tensors)
+        return CSP_OK;
+    if (p->cap_tensors > INT32_MAX / 2)
+        return csp__error(p->ctx, CSP_E_OVERFLOW, "%s: too many tensors", fn);
+    int32_t cap = p->cap_tensors == 0 ? 8 : p->cap_tensors * 2;
+    csp__ptensor *grown = csp__calloc(p->ctx, (size_t)cap, sizeof *grown);
+    if (grown == NULL)
+        return csp__error(p->ctx, CSP_E_NOMEM, "%s: out of memory", fn);
+    if (p->num_tensors > 0)
+        memcpy(grown, p->tensors, (size_t)p->num_tensors * sizeof *grown);
+    csp__free(p->ctx, p->tensors);
+    p->tensors = grown;
+    p->cap_tensors = cap;
+    return CSP_OK;
+}
+
 CSP_API csp_status csp_pruner_add_tensor(csp_pruner *pruner, csp_tensor *weight,
                                          const csp_pruner_tensor_options *opts, int32_t *index) {
-    const char *fn = "csp_pruner_add_tensor";
+    static const char fn[] = "csp_pruner_add_tensor";
     if (index != NULL)
         *index = -1;
     if (pruner == NULL)
         return CSP_E_NULL;
     csp_context *ctx = pruner->ctx;
     CSP_CHECK_NULL(ctx, weight, "weight");
-    csp_pruner_tensor_options defaults;
-    if (opts == NULL) {
-        csp_pruner_tensor_options_init(&defaults, sizeof defaults);
-        opts = &defaults;
-    }
-    csp_status st = csp__check_options(ctx, opts, sizeof *opts, fn);
+    csp_pruner_tensor_options conf;
+    tensor_defaults(pruner, &conf);
+    csp_status st = opts == NULL ? CSP_OK
+                                 : csp__struct_in_over(ctx, &csp__pruner_tensor_options_desc,
+                                                       opts, &conf, fn);
+    if (st == CSP_OK)
+        st = csp__tensor_options_check(ctx, fn, "", &conf);
     if (st != CSP_OK)
         return st;
     if (pruner->last_step >= 0)
@@ -257,127 +250,37 @@ CSP_API csp_status csp_pruner_add_tensor(csp_pruner *pruner, csp_tensor *weight,
                           fn);
     if (weight->ctx != ctx)
         return csp__error(ctx, CSP_E_INVALID, "%s: the tensor belongs to another context", fn);
-    if (buffer_taken(pruner, weight->data))
-        return csp__error(ctx, CSP_E_INVALID, "%s: this buffer is already bound to the pruner", fn);
-    if (pruner->num_tensors == INT32_MAX)
-        return csp__error(ctx, CSP_E_OVERFLOW, "%s: too many tensors", fn);
-    int32_t gran = opts->granularity == 0 ? pruner->granularity : opts->granularity;
-    if (!valid_granularity(gran))
-        return csp__error(ctx, CSP_E_ENUM, "%s: unknown granularity %d", fn,
-                          (int)opts->granularity);
-    int32_t nm_n = opts->nm_n == 0 ? pruner->nm_n : opts->nm_n;
-    int32_t nm_m = opts->nm_m == 0 ? pruner->nm_m : opts->nm_m;
-    st = check_nm(ctx, fn, nm_n, nm_m);
+    st = check_unbound(pruner, weight, fn);
+    if (st == CSP_OK)
+        st = check_tensor_conf(pruner, weight, &conf, fn);
+    if (st == CSP_OK)
+        st = grow_tensors(pruner, fn);
     if (st != CSP_OK)
         return st;
-    if (opts->group < 0)
-        return csp__error(ctx, CSP_E_RANGE, "%s: group %d is negative", fn, (int)opts->group);
-    double f = opts->final_sparsity;
-    if (isnan(f) || f >= 1.0)
-        return csp__error(ctx, CSP_E_RANGE, "%s: final_sparsity %g is not in [0, 1) or < 0", fn, f);
-    if (f >= 0.0 && !(pruner->schedule->o.final_sparsity > 0.0))
-        return csp__error(ctx, CSP_E_RANGE,
-                          "%s: the schedule's final sparsity is 0, so an override has nothing "
-                          "to scale",
-                          fn);
-    const csp__csconf *d = &pruner->conf;
-    csp__csconf conf = {
-        opts->sensing != 0 ? opts->sensing : d->sensing,
-        opts->solver != 0 ? opts->solver : d->solver,
-        opts->correction != 0 ? opts->correction : d->correction,
-        opts->block_size != 0 ? opts->block_size : d->block_size,
-        opts->redraw >= 0 ? opts->redraw : d->redraw,
-        opts->rho != 0.0 ? opts->rho : d->rho,
-        opts->damping >= 0.0 || isnan(opts->damping) ? opts->damping : d->damping,
-        opts->alpha >= 0.0 || isnan(opts->alpha) ? opts->alpha : d->alpha,
-        opts->shrink >= 0.0 || isnan(opts->shrink) ? opts->shrink : d->shrink,
-        opts->support != 0 ? opts->support : d->support};
-    st = check_conf(ctx, fn, &conf);
-    if (st != CSP_OK)
-        return st;
-    bool excluded = opts->exclude != 0;
-    bool is_cs = !excluded && conf.sensing != CSP_SENSING_IDENTITY;
-    if (!excluded && (is_cs || conf.shrink > 0.0) && gran != CSP_GRANULARITY_ROW)
-        return csp__error(ctx, CSP_E_UNSUPPORTED,
-                          "%s: %s needs CSP_GRANULARITY_ROW (the problems are per row, with a "
-                          "row-balanced budget); granularity %d is not supported",
-                          fn, is_cs ? "compressed-sensing pruning (sensing other than identity)"
-                                    : "the between-event shrink",
-                          (int)gran);
-    int64_t cs_len = weight->rank == 1 ? conf.block_size : weight->cols;
-    if (weight->rank == 1 && cs_len > weight->numel)
-        cs_len = weight->numel;
-    if (is_cs && cs_len > CSP_SENSING_MAX_N)
-        return csp__error(ctx, CSP_E_SHAPE,
-                          "%s: CSP rows of %lld weights are longer than CSP_SENSING_MAX_N = %d",
-                          fn, (long long)cs_len, CSP_SENSING_MAX_N);
-    if (!excluded && gran == CSP_GRANULARITY_NM && weight->cols % nm_m != 0)
-        return csp__error(ctx, CSP_E_SHAPE, "%s: %lld columns are not a multiple of M = %d", fn,
-                          (long long)weight->cols, (int)nm_m);
-    if (!excluded && gran == CSP_GRANULARITY_GLOBAL) {
-        for (int32_t i = 0; i < pruner->num_tensors; i++) {
-            const csp__ptensor *o = &pruner->tensors[i];
-            if (o->excluded || o->granularity != CSP_GRANULARITY_GLOBAL || o->group != opts->group)
-                continue;
-            if (o->weight->dtype != weight->dtype)
-                return csp__error(ctx, CSP_E_DTYPE, "%s: global group %d mixes float32 and float64",
-                                  fn, (int)opts->group);
-            if ((o->final_override < 0.0) != (f < 0.0) || (f >= 0.0 && o->final_override != f))
-                return csp__error(ctx, CSP_E_INVALID,
-                                  "%s: members of global group %d need the same final_sparsity", fn,
-                                  (int)opts->group);
-        }
-    }
-
-    if (pruner->num_tensors == pruner->cap_tensors) {
-        int32_t cap = pruner->cap_tensors == 0 ? 8 : pruner->cap_tensors * 2;
-        if (cap < pruner->cap_tensors)
-            cap = INT32_MAX;
-        csp__ptensor *grown = csp__calloc(ctx, (size_t)cap, sizeof *grown);
-        if (grown == NULL)
-            return csp__error(ctx, CSP_E_NOMEM, "%s: out of memory", fn);
-        if (pruner->num_tensors > 0)
-            memcpy(grown, pruner->tensors, (size_t)pruner->num_tensors * sizeof *grown);
-        csp__free(ctx, pruner->tensors);
-        pruner->tensors = grown;
-        pruner->cap_tensors = cap;
-    }
-    csp__ptensor pt;
-    memset(&pt, 0, sizeof pt);
-    pt.weight = weight;
-    pt.granularity = gran;
-    pt.group = opts->group;
-    pt.nm_n = nm_n;
-    pt.nm_m = nm_m;
-    pt.excluded = excluded ? 1 : 0;
-    pt.final_override = f < 0.0 ? -1.0 : f;
-    pt.conf = conf;
-    pt.nnz = weight->numel;
-    pt.last_event = -1;
-    if (!excluded) {
+    csp__ptensor *pt = &pruner->tensors[pruner->num_tensors];
+    memset(pt, 0, sizeof *pt);
+    pt->weight = weight;
+    pt->conf = conf;
+    pt->x = pruner->x;
+    pt->nnz = weight->numel;
+    pt->last_event = -1;
+    if (!csp__excluded(pt)) {
         size_t bytes = (size_t)csp__mask_words(weight->numel) * sizeof(uint64_t);
-        pt.mask = csp__malloc_aligned(ctx, bytes);
-        pt.next = pt.mask == NULL ? NULL : csp__malloc_aligned(ctx, bytes);
-        if (pt.next == NULL) {
-            free_ptensor(ctx, &pt);
-            return csp__error(ctx, CSP_E_NOMEM, "%s: out of memory for the mask", fn);
+        pt->mask = csp__malloc_aligned(ctx, bytes);
+        pt->next = pt->mask == NULL ? NULL : csp__malloc_aligned(ctx, bytes);
+        st = pt->next == NULL ? csp__error(ctx, CSP_E_NOMEM, "%s: out of memory for the mask", fn)
+                              : CSP_OK;
+        if (st == CSP_OK) {
+            csp__mask_fill(pt->mask, weight->numel);
+            st = csp__strategy_rebind(pruner, pruner->num_tensors, false);
         }
-        csp__mask_fill(pt.mask, weight->numel);
+        if (st == CSP_OK && pt->x.shrink > 0.0)
+            st = csp__shrink_reserve(pruner, csp__shrink_row_length(pt));
     }
-    if (!excluded && conf.shrink > 0.0) {
-        st = csp__shrink_reserve(pruner, is_cs ? cs_len : weight->cols);
-        if (st != CSP_OK) {
-            free_ptensor(ctx, &pt);
-            return st;
-        }
-    }
-    pruner->tensors[pruner->num_tensors] = pt;
-    if (is_cs) {
-        st = csp__cs_create(pruner, pruner->num_tensors, &pruner->tensors[pruner->num_tensors].cs);
-        if (st != CSP_OK) {
-            free_ptensor(ctx, &pruner->tensors[pruner->num_tensors]);
-            return st;
-        }
+    if (st != CSP_OK) {
+        free_ptensor(ctx, pt);
+        memset(pt, 0, sizeof *pt);
+        return st;
     }
     if (index != NULL)
         *index = pruner->num_tensors;
@@ -403,7 +306,7 @@ static csp_status check_shaped(const csp_pruner *pruner, int32_t index, const cs
     if (st != CSP_OK)
         return st;
     const csp__ptensor *pt = &pruner->tensors[index];
-    if (pt->excluded)
+    if (csp__excluded(pt))
         return csp__error(ctx, CSP_E_INVALID, "%s: tensor %d is excluded (it has no mask)", fn,
                           (int)index);
     if (t->ctx != ctx)
@@ -423,9 +326,9 @@ static csp_status bind_shaped(csp_pruner *pruner, int32_t index, csp_tensor *t, 
     csp_status st = check_shaped(pruner, index, t, what, fn);
     if (st != CSP_OK)
         return st;
-    if (buffer_taken(pruner, t->data))
-        return csp__error(pruner->ctx, CSP_E_INVALID,
-                          "%s: this buffer is already bound to the pruner", fn);
+    st = check_unbound(pruner, t, fn);
+    if (st != CSP_OK)
+        return st;
     csp__ptensor *pt = &pruner->tensors[index];
     return list_push(pruner->ctx, gradient ? &pt->gradients : &pt->companions, t, fn);
 }
@@ -469,156 +372,11 @@ CSP_API int32_t csp_pruner_num_tensors(const csp_pruner *pruner) {
 /* ---- stepping ------------------------------------------------------------- */
 
 double csp__tensor_target(const csp_pruner *p, const csp__ptensor *pt, double s) {
-    if (pt->final_override < 0.0)
+    double f = pt->conf.final_sparsity, sf = p->schedule->o.final_sparsity;
+    if (f == sf)
         return s;
-    double scaled = s * (pt->final_override / p->schedule->o.final_sparsity);
-    return scaled < pt->final_override ? scaled : pt->final_override;
-}
-
-static void apply_all(csp_pruner *p) {
-    for (int32_t i = 0; i < p->num_tensors; i++) {
-        csp__ptensor *pt = &p->tensors[i];
-        if (pt->excluded)
-            continue;
-        csp__mask_apply(p->ctx, pt->weight, pt->mask);
-        for (int32_t c = 0; c < pt->companions.n; c++)
-            csp__mask_apply(p->ctx, pt->companions.v[c], pt->mask);
-    }
-}
-
-static csp__select_src src_of(const csp__ptensor *pt) {
-    csp__select_src s = {pt->weight, pt->mask, pt->next};
-    return s;
-}
-
-/* Select every GMP tensor's next mask for schedule target @p s; writes
- * nothing but the `next` scratch masks. Each tensor's time goes to
- * seconds[i] (a global group's to its first member). */
-static csp_status select_all(csp_pruner *p, double s, double *seconds) {
-    csp_context *ctx = p->ctx;
-    csp__select_src *group = NULL;
-    csp_status st = CSP_OK;
-    for (int32_t i = 0; i < p->num_tensors && st == CSP_OK; i++) {
-        csp__ptensor *pt = &p->tensors[i];
-        if (pt->excluded || pt->cs != NULL)
-            continue;
-        double t0 = csp__now();
-        const csp_tensor *w = pt->weight;
-        double ts = csp__tensor_target(p, pt, s);
-        csp__select_src src = src_of(pt);
-        switch (pt->granularity) {
-        case CSP_GRANULARITY_TENSOR:
-            st = csp__select_topk(ctx, &src, 1, w->numel - csp__round_count(ts, w->numel));
-            break;
-        case CSP_GRANULARITY_ROW:
-            st = csp__select_rows(ctx, &src, w->cols - csp__round_count(ts, w->cols));
-            break;
-        case CSP_GRANULARITY_NM: {
-            int64_t z = csp__round_count(ts, pt->nm_m);
-            if (z > pt->nm_m - pt->nm_n)
-                z = pt->nm_m - pt->nm_n;
-            st = csp__select_nm(ctx, &src, pt->nm_m, (int32_t)(pt->nm_m - z));
-            break;
-        }
-        default: { /* GLOBAL: the group is selected at its first member */
-            bool first = true;
-            for (int32_t j = 0; j < i && first; j++) {
-                const csp__ptensor *o = &p->tensors[j];
-                first = o->excluded || o->granularity != CSP_GRANULARITY_GLOBAL ||
-                        o->group != pt->group;
-            }
-            if (!first)
-                break;
-            if (group == NULL) {
-                group = csp__calloc(ctx, (size_t)p->num_tensors, sizeof *group);
-                if (group == NULL) {
-                    st = csp__error(ctx, CSP_E_NOMEM, "csp_step: out of memory");
-                    break;
-                }
-            }
-            int32_t ng = 0;
-            int64_t total = 0;
-            for (int32_t j = i; j < p->num_tensors; j++) {
-                const csp__ptensor *o = &p->tensors[j];
-                if (o->excluded || o->granularity != CSP_GRANULARITY_GLOBAL ||
-                    o->group != pt->group)
-                    continue;
-                group[ng++] = src_of(o);
-                total += o->weight->numel;
-            }
-            st = csp__select_topk(ctx, group, ng, total - csp__round_count(ts, total));
-            break;
-        }
-        }
-        seconds[i] = csp__now() - t0;
-    }
-    csp__free(ctx, group);
-    return st;
-}
-
-/* A pruning event to schedule event @p e. Phase 1 computes every new mask
- * (GMP selections, CSP solves, corrections) into scratch and can fail;
- * phase 2 commits and cannot. */
-static csp_status prune_event(csp_pruner *pruner, int64_t e, int64_t step) {
-    csp_context *ctx = pruner->ctx;
-    double s;
-    csp_status st = csp__schedule_target(pruner->schedule, e, &s);
-    if (st != CSP_OK)
-        return st;
-    int32_t nt = pruner->num_tensors;
-    double *seconds = csp__calloc(ctx, (size_t)(nt > 0 ? nt : 1), sizeof *seconds);
-    csp__cs_result *res = csp__calloc(ctx, (size_t)(nt > 0 ? nt : 1), sizeof *res);
-    if (seconds == NULL || res == NULL) {
-        csp__free(ctx, seconds);
-        csp__free(ctx, res);
-        return csp__error(ctx, CSP_E_NOMEM, "csp_step: out of memory");
-    }
-    st = select_all(pruner, s, seconds);
-    for (int32_t i = 0; i < nt && st == CSP_OK; i++) {
-        csp__ptensor *pt = &pruner->tensors[i];
-        if (!pt->excluded && pt->cs != NULL)
-            st = csp__cs_event(pruner, i, csp__tensor_target(pruner, pt, s), e, &res[i]);
-    }
-    if (st != CSP_OK) {
-        for (int32_t i = 0; i < nt; i++)
-            csp__cs_result_free(ctx, &res[i]);
-        csp__free(ctx, res);
-        csp__free(ctx, seconds);
-        return st;
-    }
-    /* Phase 2: nothing below can fail. */
-    for (int32_t i = 0; i < nt; i++) {
-        csp__ptensor *pt = &pruner->tensors[i];
-        if (pt->excluded)
-            continue;
-        double t0 = csp__now();
-        if (pt->cs == NULL) {
-            csp__tstats *ts = &pt->stats;
-            csp__gmp_event_errors(pt, &ts->weight_error, &ts->sensing_error);
-            ts->iterations = ts->iterations_max = ts->not_converged = ts->damped = 0;
-        }
-        uint64_t *old = pt->mask;
-        pt->mask = pt->next;
-        pt->next = old;
-        pt->nnz = csp__mask_popcount(pt->mask, pt->weight->numel);
-        pt->target = csp__tensor_target(pruner, pt, s);
-        pt->last_event = e;
-        if (pt->cs != NULL) {
-            csp__cs_commit(pruner, pt, &res[i]); /* sets stats, event_seconds */
-        } else {
-            pt->stats.event_seconds = seconds[i];
-        }
-        pt->stats.event_seconds += csp__now() - t0;
-        pt->stats.total_seconds += pt->stats.event_seconds;
-        pt->stats.events++;
-    }
-    csp__free(ctx, res);
-    csp__free(ctx, seconds);
-    apply_all(pruner);
-    pruner->last_event = e;
-    csp__log(ctx, CSP_LOG_INFO, "csp_step: pruning event %lld at step %lld, target %.6f",
-             (long long)e, (long long)step, s);
-    return CSP_PRUNED;
+    double scaled = s * (f / sf);
+    return scaled < f ? scaled : f;
 }
 
 static csp_status step_inner(csp_pruner *pruner, int64_t step, int32_t *event) {
@@ -632,21 +390,17 @@ static csp_status step_inner(csp_pruner *pruner, int64_t step, int32_t *event) {
                           (long long)step, (long long)pruner->last_step);
     int64_t e = csp__schedule_last_event(pruner->schedule, step);
     if (step == pruner->last_step || e < 0 || e <= pruner->last_step) {
-        bool shrink = false;
-        double s_next = 0.0, progress = 0.0;
+        csp__apply_all(pruner);
         if (step != pruner->last_step) {
-            csp_status st = csp__shrink_prepare(pruner, step, &shrink, &s_next, &progress);
+            csp_status st = csp__shrink_step(pruner, step);
             if (st != CSP_OK)
                 return st;
         }
-        apply_all(pruner);
-        if (shrink)
-            csp__shrink_apply(pruner, s_next, progress);
         pruner->last_step = step;
         return CSP_MASKED;
     }
     *event = 1;
-    csp_status st = prune_event(pruner, e, step);
+    csp_status st = csp__event_run(pruner, e, step);
     if (st == CSP_PRUNED)
         pruner->last_step = step;
     return st;
@@ -725,7 +479,7 @@ CSP_API csp_status csp_pruner_mask_words(const csp_pruner *pruner, int32_t index
     if (st != CSP_OK)
         return st;
     int64_t nw = csp__mask_words(pt->weight->numel);
-    if (pt->excluded)
+    if (csp__excluded(pt))
         csp__mask_fill(words, pt->weight->numel);
     else
         memcpy(words, pt->mask, (size_t)nw * sizeof *words);
@@ -741,7 +495,7 @@ CSP_API csp_status csp_pruner_mask_bytes(const csp_pruner *pruner, int32_t index
     if (st != CSP_OK)
         return st;
     int64_t numel = pt->weight->numel;
-    if (pt->excluded) {
+    if (csp__excluded(pt)) {
         memset(bytes, 1, (size_t)numel);
         return CSP_OK;
     }
@@ -775,7 +529,7 @@ CSP_API csp_status csp_pruner_digest(const csp_pruner *pruner, uint64_t *digest)
     uint64_t h = CSP__FNV_OFFSET;
     for (int32_t i = 0; i < pruner->num_tensors; i++) {
         const csp__ptensor *pt = &pruner->tensors[i];
-        if (!pt->excluded)
+        if (!csp__excluded(pt))
             h = csp__mask_digest(h, pt->mask, pt->weight->numel);
     }
     *digest = h;
@@ -784,42 +538,43 @@ CSP_API csp_status csp_pruner_digest(const csp_pruner *pruner, uint64_t *digest)
 
 CSP_API csp_status csp_pruner_tensor_stats(const csp_pruner *pruner, int32_t index,
                                            csp_tensor_stats *stats) {
-    const char *fn = "csp_pruner_tensor_stats";
+    static const char fn[] = "csp_pruner_tensor_stats";
     if (pruner == NULL)
         return CSP_E_NULL;
-    CSP_CHECK_NULL(pruner->ctx, stats, "stats");
-    csp_status st = csp__check_options(pruner->ctx, stats, sizeof *stats, fn);
-    if (st != CSP_OK)
-        return st;
-    st = check_index(pruner, index, fn);
+    csp_status st = csp__struct_out_check(pruner->ctx, &csp__tensor_stats_desc, stats, fn);
+    if (st == CSP_OK)
+        st = check_index(pruner, index, fn);
     if (st != CSP_OK)
         return st;
     const csp__ptensor *pt = &pruner->tensors[index];
-    stats->numel = pt->weight->numel;
-    stats->nnz = pt->nnz;
-    stats->target_sparsity = pt->target;
-    stats->achieved_sparsity = 1.0 - (double)pt->nnz / (double)pt->weight->numel;
-    stats->granularity = pt->granularity;
-    stats->excluded = pt->excluded;
-    stats->last_event = pt->last_event;
+    csp_tensor_stats x;
+    memset(&x, 0, sizeof x);
+    x.numel = pt->weight->numel;
+    x.nnz = pt->nnz;
+    x.target_sparsity = pt->target;
+    x.achieved_sparsity = 1.0 - (double)pt->nnz / (double)pt->weight->numel;
+    x.granularity = pt->conf.granularity;
+    x.excluded = csp__excluded(pt);
+    x.last_event = pt->last_event;
     const csp__tstats *ts = &pt->stats;
     csp_sensing *sens = pt->cs != NULL ? csp__cs_sensing(pt->cs) : NULL;
-    stats->sensing = sens != NULL ? csp_sensing_kind(sens)
-                     : pt->cs != NULL ? pt->conf.sensing
-                                      : CSP_SENSING_IDENTITY;
-    stats->solver = pt->conf.solver;
-    stats->correction = pt->conf.correction;
-    stats->converged = ts->not_converged == 0 ? 1 : 0;
-    stats->weight_error = ts->weight_error;
-    stats->sensing_error = ts->sensing_error;
-    stats->solver_iterations = ts->iterations;
-    stats->solver_iterations_max = ts->iterations_max;
-    stats->rows_not_converged = ts->not_converged;
-    stats->rows_damped = ts->damped;
-    stats->events = ts->events;
-    stats->event_seconds = ts->event_seconds;
-    stats->total_seconds = ts->total_seconds;
-    stats->observed_rows = csp_sensing_count(sens);
+    x.sensing = sens != NULL ? csp_sensing_kind(sens)
+                : pt->cs != NULL ? pt->conf.sensing.kind
+                                 : CSP_SENSING_IDENTITY;
+    x.solver = pt->conf.solver.method;
+    x.correction = pt->conf.correction;
+    x.converged = ts->not_converged == 0 ? 1 : 0;
+    x.weight_error = ts->weight_error;
+    x.sensing_error = ts->sensing_error;
+    x.solver_iterations = ts->iterations;
+    x.solver_iterations_max = ts->iterations_max;
+    x.rows_not_converged = ts->not_converged;
+    x.rows_damped = ts->damped;
+    x.events = ts->events;
+    x.event_seconds = ts->event_seconds;
+    x.total_seconds = ts->total_seconds;
+    x.observed_rows = csp_sensing_count(sens);
+    csp__struct_out(&csp__tensor_stats_desc, &x, stats);
     return CSP_OK;
 }
 
@@ -827,23 +582,23 @@ CSP_API csp_status csp_pruner_step_stats(const csp_pruner *pruner, csp_step_stat
     static const char fn[] = "csp_pruner_step_stats";
     if (pruner == NULL)
         return CSP_E_NULL;
-    CSP_CHECK_NULL(pruner->ctx, stats, "stats");
-    csp_status st = csp__check_options(pruner->ctx, stats, sizeof *stats, fn);
+    csp_status st = csp__struct_out_check(pruner->ctx, &csp__step_stats_desc, stats, fn);
     if (st != CSP_OK)
         return st;
     const csp__pstats *ps = &pruner->stats;
-    stats->steps = ps->steps;
-    stats->events = ps->events;
-    stats->last_event = pruner->last_event;
-    stats->numel = 0;
-    stats->nnz = 0;
+    csp_step_stats x;
+    memset(&x, 0, sizeof x);
+    x.steps = ps->steps;
+    x.events = ps->events;
+    x.last_event = pruner->last_event;
     for (int32_t i = 0; i < pruner->num_tensors; i++) {
-        stats->numel += pruner->tensors[i].weight->numel;
-        stats->nnz += pruner->tensors[i].nnz;
+        x.numel += pruner->tensors[i].weight->numel;
+        x.nnz += pruner->tensors[i].nnz;
     }
-    stats->last_event_seconds = ps->last_event_seconds;
-    stats->event_seconds = ps->event_seconds;
-    stats->total_seconds = ps->total_seconds;
+    x.last_event_seconds = ps->last_event_seconds;
+    x.event_seconds = ps->event_seconds;
+    x.total_seconds = ps->total_seconds;
+    csp__struct_out(&csp__step_stats_desc, &x, stats);
     return CSP_OK;
 }
 
@@ -881,23 +636,19 @@ CSP_API csp_status csp_pruner_set_sensing(csp_pruner *pruner, int32_t index,
     if (st != CSP_OK)
         return st;
     csp__ptensor *pt = &pruner->tensors[index];
-    if (pt->excluded)
+    if (csp__excluded(pt))
         return csp__error(ctx, CSP_E_INVALID, "%s: tensor %d is excluded", fn, (int)index);
     if (sensing == NULL) {
-        if (pt->cs != NULL) {
-            pt->cs->attached = NULL;
-            if (pt->cs->owned == NULL && pt->conf.sensing == CSP_SENSING_IDENTITY) {
-                csp__cs_free(ctx, pt->cs); /* back to the GMP path */
-                pt->cs = NULL;
-            }
-        }
-        return CSP_OK;
+        if (pt->cs == NULL)
+            return CSP_OK;
+        pt->cs->attached = NULL;
+        return csp__strategy_rebind(pruner, index, false); /* back to GMP for an identity kind */
     }
-    if (pt->granularity != CSP_GRANULARITY_ROW)
+    if (pt->conf.granularity != CSP_GRANULARITY_ROW)
         return csp__error(ctx, CSP_E_UNSUPPORTED,
                           "%s: compressed-sensing pruning needs CSP_GRANULARITY_ROW; tensor %d "
                           "has granularity %d",
-                          fn, (int)index, (int)pt->granularity);
+                          fn, (int)index, (int)pt->conf.granularity);
     int64_t len = pt->weight->rank == 1 ? pt->conf.block_size : pt->weight->cols;
     if (pt->weight->rank == 1 && len > pt->weight->numel)
         len = pt->weight->numel;
@@ -908,16 +659,14 @@ CSP_API csp_status csp_pruner_set_sensing(csp_pruner *pruner, int32_t index,
                           fn, (long long)csp_sensing_n(sensing), (int)index, (long long)len);
     if (csp__sensing_ctx(sensing) != ctx)
         return csp__error(ctx, CSP_E_INVALID, "%s: the operator belongs to another context", fn);
-    if (pt->cs == NULL) {
-        if (pt->conf.shrink > 0.0) {
-            st = csp__shrink_reserve(pruner, len);
-            if (st != CSP_OK)
-                return st;
-        }
-        st = csp__cs_create(pruner, index, &pt->cs);
+    if (pt->x.shrink > 0.0) {
+        st = csp__shrink_reserve(pruner, len);
         if (st != CSP_OK)
             return st;
     }
+    st = csp__strategy_rebind(pruner, index, true);
+    if (st != CSP_OK)
+        return st;
     pt->cs->attached = sensing;
     return CSP_OK;
 }
@@ -957,7 +706,8 @@ CSP_API csp_status csp_pruner_wants_observe(const csp_pruner *pruner, int64_t st
     if (!any)
         return CSP_OK;
     int64_t e = csp__schedule_next_event(pruner->schedule, step - 1);
-    if (e >= 0 && (pruner->observe_window == 0 || e - step < pruner->observe_window))
+    int32_t window = pruner->x.observe_window;
+    if (e >= 0 && (window == 0 || e - step < window))
         *flag = 1;
     return CSP_OK;
 }

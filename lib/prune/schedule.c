@@ -1,23 +1,26 @@
 /* Sparsity schedules: closed-form targets and an arithmetic event grid. */
 #include "prune/schedule_internal.h"
 
+#include "core/abi.h"
+
 #include <math.h>
 #include <string.h>
 
+static void schedule_defaults(void *full) {
+    csp_schedule_options *o = full;
+    o->kind = CSP_SCHEDULE_POLYNOMIAL;
+    o->final_sparsity = 0.5;
+    o->exponent = 3.0;
+    o->end_step = -1;
+    o->frequency = 100;
+}
+
+static const csp__struct_desc schedule_options_desc = {
+    "csp_schedule_options", CSP__FIRST_SIZE_SCHEDULE_OPTIONS, sizeof(csp_schedule_options),
+    schedule_defaults};
+
 CSP_API csp_status csp_schedule_options_init(csp_schedule_options *opts, size_t struct_size) {
-    if (opts == NULL)
-        return CSP_E_NULL;
-    csp_status st = csp__init_options(opts, struct_size, sizeof *opts);
-    if (st != CSP_OK)
-        return st;
-    opts->kind = CSP_SCHEDULE_POLYNOMIAL;
-    opts->initial_sparsity = 0.0;
-    opts->final_sparsity = 0.5;
-    opts->exponent = 3.0;
-    opts->begin_step = 0;
-    opts->end_step = -1;
-    opts->frequency = 100;
-    return CSP_OK;
+    return csp__struct_init(&schedule_options_desc, opts, struct_size);
 }
 
 static bool valid_sparsity(double s) { return s >= 0.0 && s < 1.0; /* false for NaN */ }
@@ -65,14 +68,17 @@ static csp_status check_options(csp_context *ctx, const csp_schedule_options *o)
 }
 
 CSP_API csp_status csp_schedule_create(csp_schedule **out, csp_context *ctx,
-                                       const csp_schedule_options *opts) {
+                                       const csp_schedule_options *caller) {
     if (out == NULL)
         return csp__error(ctx, CSP_E_NULL, "csp_schedule_create: out is NULL");
     *out = NULL;
     if (ctx == NULL)
         return CSP_E_NULL;
-    CSP_CHECK_NULL(ctx, opts, "opts");
-    csp_status st = csp__check_options(ctx, opts, sizeof *opts, "csp_schedule_create");
+    CSP_CHECK_NULL(ctx, caller, "opts");
+    csp_schedule_options full;
+    const csp_schedule_options *opts = &full;
+    csp_status st = csp__struct_in(ctx, &schedule_options_desc, caller, &full,
+                                   "csp_schedule_create");
     if (st != CSP_OK)
         return st;
     st = check_options(ctx, opts);
@@ -82,8 +88,7 @@ CSP_API csp_status csp_schedule_create(csp_schedule **out, csp_context *ctx,
     if (s == NULL)
         return csp__error(ctx, CSP_E_NOMEM, "csp_schedule_create: out of memory");
     s->ctx = ctx;
-    memcpy(&s->o, opts, sizeof s->o);
-    s->o.struct_size = sizeof s->o;
+    s->o = full;
     *out = s;
     return CSP_OK;
 }

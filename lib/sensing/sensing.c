@@ -13,6 +13,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Rows of X converted to float64 per dsyrk call in observe(). */
@@ -56,57 +57,60 @@ static bool is_random(int32_t kind) {
     return kind == CSP_SENSING_GAUSSIAN || kind == CSP_SENSING_RADEMACHER;
 }
 
+#define ROW(member, type, def, lo, hi, fl, pfl, en, doc)                                     \
+    {#member, doc, en, CSP_OPTION_##type, fl, 0,                                                \
+     {offsetof(csp_sensing_options, member), -1, -1}, lo, hi, def},
+static const csp__option option_rows[] = {CSP__SENSING_OPTIONS(ROW)};
+#undef ROW
+
+static void sensing_defaults(void *full) {
+    csp__options_defaults(option_rows, sizeof option_rows / sizeof option_rows[0], 0, full);
+}
+
+const csp__struct_desc csp__sensing_options_desc = {
+    "csp_sensing_options", CSP__FIRST_SIZE_SENSING_OPTIONS, sizeof(csp_sensing_options),
+    sensing_defaults};
+
 CSP_API csp_status csp_sensing_options_init(csp_sensing_options *opts, size_t struct_size) {
-    if (opts == NULL)
-        return CSP_E_NULL;
-    csp_status st = csp__init_options(opts, struct_size, sizeof *opts);
+    return csp__struct_init(&csp__sensing_options_desc, opts, struct_size);
+}
+
+csp_status csp__sensing_options_check(csp_context *ctx, const char *fn, const char *prefix,
+                                      const csp_sensing_options *o) {
+    char what[96];
+    snprintf(what, sizeof what, "%sreserved", prefix);
+    csp_status st = csp__reserved_zero(ctx, fn, what, &o->reserved0,
+                                       sizeof o->reserved0 + sizeof o->reserved);
     if (st != CSP_OK)
         return st;
-    opts->kind = CSP_SENSING_IDENTITY;
-    opts->rho = 0.5;
-    opts->damping = 0.01;
-    return CSP_OK;
+    return csp__options_check(ctx, fn, prefix, option_rows,
+                              sizeof option_rows / sizeof option_rows[0], 0, o);
 }
 
 CSP_API csp_status csp_sensing_create(csp_sensing **out, csp_context *ctx,
-                                      const csp_sensing_options *opts) {
+                                      const csp_sensing_options *caller) {
     static const char fn[] = "csp_sensing_create";
     if (out == NULL)
         return csp__error(ctx, CSP_E_NULL, "%s: out is NULL", fn);
     *out = NULL;
     if (ctx == NULL)
         return CSP_E_NULL;
-    CSP_CHECK_NULL(ctx, opts, "opts");
-    csp_status st = csp__check_options(ctx, opts, sizeof *opts, fn);
+    CSP_CHECK_NULL(ctx, caller, "opts");
+    csp_sensing_options full;
+    const csp_sensing_options *opts = &full;
+    csp_status st = csp__struct_in(ctx, &csp__sensing_options_desc, caller, &full, fn);
+    if (st == CSP_OK)
+        st = csp__sensing_options_check(ctx, fn, "", opts);
     if (st != CSP_OK)
         return st;
     int32_t kind = opts->kind;
-    if (kind < CSP_SENSING_IDENTITY || kind > CSP_SENSING_GRAM)
-        return csp__error(ctx, CSP_E_ENUM, "%s: kind %d is not a csp_sensing_kind", fn,
-                          (int)kind);
     int64_t n = opts->n;
-    if (n < 1 || n > CSP_SENSING_MAX_N)
-        return csp__error(ctx, CSP_E_RANGE, "%s: n = %lld is outside 1..%d", fn, (long long)n,
-                          CSP_SENSING_MAX_N);
     int64_t m = n;
     if (is_random(kind)) {
-        if (opts->m < 0 || opts->m > 64 * (int64_t)CSP_SENSING_MAX_N)
-            return csp__error(ctx, CSP_E_RANGE, "%s: m = %lld is outside 0..%lld", fn,
-                              (long long)opts->m, 64LL * CSP_SENSING_MAX_N);
-        if (opts->m > 0) {
-            m = opts->m;
-        } else {
-            if (!(opts->rho > 0.0 && opts->rho <= 64.0))
-                return csp__error(ctx, CSP_E_RANGE, "%s: rho = %g is outside (0, 64]", fn,
-                                  opts->rho);
-            m = (int64_t)ceil(opts->rho * (double)n);
-            if (m < 1)
-                m = 1;
-        }
+        m = opts->m > 0 ? opts->m : (int64_t)ceil(opts->rho * (double)n);
+        if (m < 1)
+            m = 1;
     }
-    if (!(opts->damping >= 0.0 && opts->damping <= 1e6))
-        return csp__error(ctx, CSP_E_RANGE, "%s: damping = %g is outside [0, 1e6]", fn,
-                          opts->damping);
 
     csp_sensing *s = csp__calloc(ctx, 1, sizeof *s);
     if (s == NULL)

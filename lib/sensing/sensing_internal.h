@@ -4,7 +4,34 @@
 
 #include <csp/sensing.h>
 
+#include "core/abi.h"
+#include "core/options.h"
 #include "linalg/linalg.h"
+
+/* The options of csp_sensing_options, once (lib/core/options.h):
+ * X(member, type, default, min, max, flags, flags in a pruner, enum, doc). */
+#define CSP__SENSING_OPTIONS(X)                                                              \
+    X(kind, ENUM, CSP_SENSING_IDENTITY, CSP_SENSING_IDENTITY, CSP_SENSING_GRAM, 0, 0,          \
+      "csp_sensing_kind", "the kind of operator (identity = magnitude pruning)")             \
+    X(n, INT64, 0, 1, CSP_SENSING_MAX_N, 0, CSP_OPTION_FIXED, "",                             \
+      "row length: G is n x n (a pruner uses the tensor's CSP row length)")                  \
+    X(m, INT64, 0, 0, 64.0 * CSP_SENSING_MAX_N, 0, CSP_OPTION_CSP_ONLY, "",                   \
+      "random kinds: rows of Phi; 0 = ceil(rho n)")                                          \
+    X(rho, DOUBLE, 0.5, 0.0, 64.0, CSP_OPTION_MIN_OPEN, CSP_OPTION_CSP_ONLY, "",              \
+      "random kinds: m / n when m is 0")                                                     \
+    X(damping, DOUBLE, 0.01, 0.0, 1e6, 0, CSP_OPTION_CSP_ONLY, "",                            \
+      "activations: eps = damping * mean(diag(X^T X / N)) added to G")                        \
+    X(tensor_id, UINT64, 0, 0.0, 18446744073709551615.0, 0, CSP_OPTION_FIXED, "",             \
+      "random kinds: key coordinate naming the tensor (a pruner uses the tensor index)")
+
+/* The descriptor of csp_sensing_options (lib/core/abi.h). */
+extern const csp__struct_desc csp__sensing_options_desc;
+
+/* Validate the fields of @p o that csp_sensing_create() and a pruner share
+ * (ranges, reserved words); @p prefix goes before each field's name in
+ * messages. */
+csp_status csp__sensing_options_check(csp_context *ctx, const char *fn, const char *prefix,
+                                      const csp_sensing_options *o);
 
 /* Make the Gram of @p s for (row_block, event) current and return it in
  * *out. The result is cached in @p s: preparing the same key again (random

@@ -612,8 +612,8 @@ csp_status csp__l1(csp_solver *s, csp__gram *g, const csp__batch *b) {
         }
     }
     if (!ok) {
-        st = csp__error(ctx, CSP_E_NOMEM, "csp_solver_solve: out of memory for %s (n = %lld, "
-                        "%lld threads)", o->method == CSP_SOLVER_ISTA ? "ISTA" : "FISTA",
+        st = csp__error(ctx, CSP_E_NOMEM, "%s: out of memory for %s (n = %lld, "
+                        "%lld threads)", b->fn, o->method == CSP_SOLVER_ISTA ? "ISTA" : "FISTA",
                         (long long)n, (long long)workers);
     } else {
         l1_ctx c;
@@ -655,8 +655,8 @@ csp_status csp__l1(csp_solver *s, csp__gram *g, const csp__batch *b) {
             }
         }
         if (st == CSP_NOT_CONVERGED)
-            csp__log(ctx, CSP_LOG_WARN, "csp_solver_solve: some rows stopped at max_iter = %d "
-                     "before reaching tol = %g", (int)o->max_iter, o->tol);
+            csp__log(ctx, CSP_LOG_WARN, "%s: some rows stopped at max_iter = %d "
+                     "before reaching tol = %g", b->fn, (int)o->max_iter, o->tol);
     }
     for (int64_t t = 0; ws != NULL && t < workers; t++) {
         csp__free(ctx, ws[t].idx);

@@ -268,8 +268,8 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
     }
     csp_status status = CSP_OK;
     if (!ok) {
-        status = csp__error(ctx, CSP_E_NOMEM, "csp_solver_solve: out of memory for OMP "
-                            "(n = %lld, k = %lld, %lld threads)", (long long)n, (long long)kcap,
+        status = csp__error(ctx, CSP_E_NOMEM, "%s: out of memory for OMP "
+                            "(n = %lld, k = %lld, %lld threads)", b->fn, (long long)n, (long long)kcap,
                             (long long)workers);
     } else {
         omp_job job = {&s->opt, g, b, bmat, 0, ws, rs, bits, words};
@@ -291,8 +291,8 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
             }
         }
         if (status == CSP_DAMPED)
-            csp__log(ctx, CSP_LOG_WARN, "csp_solver_solve: damping added to singular G_SS "
-                     "in some rows (see the row stats)");
+            csp__log(ctx, CSP_LOG_WARN, "%s: damping added to singular G_SS "
+                     "in some rows (see the row stats)", b->fn);
     }
     for (int64_t t = 0; ws != NULL && t < workers; t++) {
         csp__free_aligned(ctx, ws[t].alpha);

@@ -5,9 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-csp_status csp__resolve_refit(const csp_solver *s, int64_t n, const csp_solver_batch *in,
-                              csp__batch *b);
-
 typedef struct {
     double *A, *rhs;
     int32_t *S;
@@ -23,27 +20,6 @@ typedef struct {
     int64_t kcap;
     bool errors; /* compute residual and energy (O(n^2) per row) */
 } refit_job;
-
-/* e^T G e over the nonzeros of e (float64); e is n doubles, nz its nonzero
- * indices. */
-static double quad_form(const csp__gram *g, const double *e, const int32_t *nz, int64_t cnt) {
-    if (g->g64 == NULL) {
-        double s = 0.0;
-        for (int64_t a = 0; a < cnt; a++)
-            s += e[nz[a]] * e[nz[a]];
-        return s;
-    }
-    int64_t n = g->n;
-    double s = 0.0;
-    for (int64_t a = 0; a < cnt; a++) {
-        const double *row = g->g64 + (int64_t)nz[a] * n;
-        double acc = 0.0;
-        for (int64_t q = 0; q < cnt; q++)
-            acc += row[nz[q]] * e[nz[q]];
-        s += e[nz[a]] * acc;
-    }
-    return s;
-}
 
 static void refit_row(const refit_job *job, refit_ws *ws, int64_t r) {
     const csp__gram *g = job->g;
@@ -104,7 +80,7 @@ static void refit_row(const refit_job *job, refit_ws *ws, int64_t r) {
         for (int64_t j = 0; j < n; j++)
             if (e[j] != 0.0)
                 nz[cnt++] = (int32_t)j;
-        st.residual = quad_form(g, e, nz, cnt);
+        st.residual = csp__quad_sparse(g, e, nz, cnt);
         if (st.residual < 0.0)
             st.residual = 0.0;
         for (int64_t j = 0; j < n; j++)
@@ -113,7 +89,7 @@ static void refit_row(const refit_job *job, refit_ws *ws, int64_t r) {
         for (int64_t j = 0; j < n; j++)
             if (e[j] != 0.0)
                 nz[cnt++] = (int32_t)j;
-        st.energy = quad_form(g, e, nz, cnt);
+        st.energy = csp__quad_sparse(g, e, nz, cnt);
     }
     float *x = b->x + r * b->xs;
     memset(x, 0, (size_t)n * sizeof(float));
@@ -134,13 +110,7 @@ static void refit_range(void *arg, int64_t begin, int64_t end, int32_t worker) {
 }
 
 csp_status csp__solver_refit(csp_solver *s, const csp__gram *g, const csp_solver_batch *batch,
-                             double alpha) {
-    return csp__solver_refit_ex(s, g, batch, alpha, true);
-}
-
-csp_status csp__solver_refit_ex(csp_solver *s, const csp__gram *g, const csp_solver_batch *batch,
-                                double alpha, bool errors) {
-    static const char fn[] = "csp_solver_refit";
+                             double alpha, bool errors, const char *fn) {
     if (s == NULL)
         return CSP_E_NULL;
     csp_context *ctx = s->ctx;
@@ -148,7 +118,7 @@ csp_status csp__solver_refit_ex(csp_solver *s, const csp__gram *g, const csp_sol
     if (!(alpha >= 0.0 && alpha <= 1.0))
         return csp__error(ctx, CSP_E_RANGE, "%s: alpha = %g is outside [0, 1]", fn, alpha);
     csp__batch b;
-    csp_status st = csp__resolve_refit(s, g->n, batch, &b);
+    csp_status st = csp__resolve_batch(s, g->n, batch, &b, fn, true);
     if (st != CSP_OK || b.rows == 0)
         return st;
     int64_t n = g->n, kcap = 1;
@@ -215,14 +185,14 @@ static void err_range(void *arg, int64_t begin, int64_t end, int32_t worker) {
         if (j->werr != NULL)
             j->werr[r] = ww > 0.0 ? sqrt(ee / ww) : 0.0;
         if (j->serr != NULL) {
-            double num = quad_form(j->g, e, nz, cnt);
+            double num = csp__quad_sparse(j->g, e, nz, cnt);
             cnt = 0;
             for (int64_t c = 0; c < n; c++) {
                 e[c] = (double)w[c];
                 if (e[c] != 0.0)
                     nz[cnt++] = (int32_t)c;
             }
-            double den = quad_form(j->g, e, nz, cnt);
+            double den = csp__quad_sparse(j->g, e, nz, cnt);
             j->serr[r] = den > 0.0 ? (num > 0.0 ? num : 0.0) / den : 0.0;
         }
     }
@@ -231,7 +201,7 @@ static void err_range(void *arg, int64_t begin, int64_t end, int32_t worker) {
 csp_status csp__row_errors(csp_context *ctx, const csp__gram *g, int64_t rows, int64_t n,
                            const float *w, int64_t ws, const float *x, int64_t xs,
                            double *weight_err, double *sensing_err) {
-    static const char fn[] = "csp_row_errors";
+    static const char fn[] = "csp__row_errors";
     CSP_CHECK_NULL(ctx, g, "g");
     if (rows < 0 || n != g->n || ws < n || xs < n)
         return csp__error(ctx, CSP_E_SHAPE, "%s: bad shape", fn);

@@ -5,68 +5,46 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define ROW(member, type, def, lo, hi, fl, pfl, en, doc)                                     \
+    {#member, doc, en, CSP_OPTION_##type, fl, 0,                                                \
+     {offsetof(csp_solver_options, member), -1, -1}, lo, hi, def},
+static const csp__option option_rows[] = {CSP__SOLVER_OPTIONS(ROW)};
+#undef ROW
+
+static void solver_defaults(void *full) {
+    csp__options_defaults(option_rows, sizeof option_rows / sizeof option_rows[0], 0, full);
+}
+
+const csp__struct_desc csp__solver_options_desc = {
+    "csp_solver_options", CSP__FIRST_SIZE_SOLVER_OPTIONS, sizeof(csp_solver_options),
+    solver_defaults};
+const csp__struct_desc csp__solver_batch_desc = {
+    "csp_solver_batch", CSP__FIRST_SIZE_SOLVER_BATCH, sizeof(csp_solver_batch), NULL};
+const csp__struct_desc csp__row_stats_desc = {"csp_row_stats", CSP__FIRST_SIZE_ROW_STATS,
+                                              sizeof(csp_row_stats), NULL};
+
 CSP_API csp_status csp_solver_options_init(csp_solver_options *opts, size_t struct_size) {
-    if (opts == NULL)
-        return CSP_E_NULL;
-    csp_status st = csp__init_options(opts, struct_size, sizeof *opts);
-    if (st != CSP_OK)
-        return st;
-    opts->method = CSP_SOLVER_OMP;
-    opts->max_iter = 1000;
-    opts->tol = 1e-4;
-    opts->eps = 0.0;
-    opts->lambda = 0.0;
-    opts->calibrate = 1;
-    opts->max_bisect = 60;
-    opts->damping = 1e-4;
-    opts->dependence_tol = 1e-6;
-    opts->restart = 1;
-    return CSP_OK;
+    return csp__struct_init(&csp__solver_options_desc, opts, struct_size);
 }
 
 CSP_API csp_status csp_solver_batch_init(csp_solver_batch *batch, size_t struct_size) {
-    if (batch == NULL)
-        return CSP_E_NULL;
-    return csp__init_options(batch, struct_size, sizeof *batch);
+    return csp__struct_init(&csp__solver_batch_desc, batch, struct_size);
 }
 
-static csp_status check_solver_options(csp_context *ctx, const csp_solver_options *o,
-                                       const char *fn) {
-    csp_status st = csp__check_options(ctx, o, sizeof *o, fn);
+csp_status csp__solver_options_check(csp_context *ctx, const char *fn, const char *prefix,
+                                     const csp_solver_options *o) {
+    char what[96];
+    snprintf(what, sizeof what, "%sreserved", prefix);
+    csp_status st = csp__reserved_zero(ctx, fn, what, &o->reserved0,
+                                       sizeof o->reserved0 + sizeof o->reserved);
     if (st != CSP_OK)
         return st;
-    if (o->method < CSP_SOLVER_OMP || o->method > CSP_SOLVER_FISTA)
-        return csp__error(ctx, CSP_E_ENUM, "%s: method %d is not a csp_solver_method", fn,
-                          (int)o->method);
-    if (o->max_iter < 1)
-        return csp__error(ctx, CSP_E_RANGE, "%s: max_iter = %d must be >= 1", fn,
-                          (int)o->max_iter);
-    if (!(o->tol > 0.0 && o->tol < 1.0))
-        return csp__error(ctx, CSP_E_RANGE, "%s: tol = %g is outside (0, 1)", fn, o->tol);
-    if (!(o->eps >= 0.0 && o->eps < 1.0))
-        return csp__error(ctx, CSP_E_RANGE, "%s: eps = %g is outside [0, 1)", fn, o->eps);
-    if (!(o->lambda >= 0.0) || isinf(o->lambda))
-        return csp__error(ctx, CSP_E_RANGE, "%s: lambda = %g must be finite and >= 0", fn,
-                          o->lambda);
-    if (o->calibrate != 0 && o->calibrate != 1)
-        return csp__error(ctx, CSP_E_RANGE, "%s: calibrate = %d must be 0 or 1", fn,
-                          (int)o->calibrate);
-    if (o->restart != 0 && o->restart != 1)
-        return csp__error(ctx, CSP_E_RANGE, "%s: restart = %d must be 0 or 1", fn,
-                          (int)o->restart);
-    if (o->max_bisect < 1)
-        return csp__error(ctx, CSP_E_RANGE, "%s: max_bisect = %d must be >= 1", fn,
-                          (int)o->max_bisect);
-    if (!(o->damping > 0.0 && o->damping <= 1.0))
-        return csp__error(ctx, CSP_E_RANGE, "%s: damping = %g is outside (0, 1]", fn,
-                          o->damping);
-    if (!(o->dependence_tol > 0.0 && o->dependence_tol < 1.0))
-        return csp__error(ctx, CSP_E_RANGE, "%s: dependence_tol = %g is outside (0, 1)", fn,
-                          o->dependence_tol);
-    return CSP_OK;
+    return csp__options_check(ctx, fn, prefix, option_rows,
+                              sizeof option_rows / sizeof option_rows[0], 0, o);
 }
 
 CSP_API csp_status csp_solver_create(csp_solver **out, csp_context *ctx,
@@ -77,20 +55,17 @@ CSP_API csp_status csp_solver_create(csp_solver **out, csp_context *ctx,
     *out = NULL;
     if (ctx == NULL)
         return CSP_E_NULL;
-    csp_solver_options defaults;
-    if (opts == NULL) {
-        csp_solver_options_init(&defaults, sizeof defaults);
-        opts = &defaults;
-    }
-    csp_status st = check_solver_options(ctx, opts, fn);
+    csp_solver_options full;
+    csp_status st = csp__struct_in(ctx, &csp__solver_options_desc, opts, &full, fn);
+    if (st == CSP_OK)
+        st = csp__solver_options_check(ctx, fn, "", &full);
     if (st != CSP_OK)
         return st;
     csp_solver *s = csp__calloc(ctx, 1, sizeof *s);
     if (s == NULL)
         return csp__error(ctx, CSP_E_NOMEM, "%s: out of memory", fn);
     s->ctx = ctx;
-    memcpy(&s->opt, opts, sizeof s->opt);
-    s->opt.struct_size = sizeof s->opt;
+    s->opt = full;
     *out = s;
     return CSP_OK;
 }
@@ -114,10 +89,12 @@ void csp__put_stats(const csp__batch *b, int64_t r, const csp_row_stats *st) {
     if (b->stats == NULL)
         return;
     unsigned char *dst = (unsigned char *)b->stats + (size_t)r * b->stats_size;
-    size_t known = sizeof *st;
-    memcpy(dst, st, known);
-    if (b->stats_size > known)
-        memset(dst + known, 0, b->stats_size - known);
+#ifdef CSP_GROWTH_TEST
+    csp_row_stats grown = *st;
+    grown.growth_probe = CSP__GROWTH_PROBE_DEFAULT;
+    st = &grown;
+#endif
+    csp__struct_out_sized(&csp__row_stats_desc, st, dst, b->stats_size);
 }
 
 void csp__put_support(const csp__batch *b, int64_t r, const uint64_t *bits) {
@@ -166,15 +143,18 @@ static csp_status resolve_bits(csp_context *ctx, int64_t given, int64_t n, int64
     return CSP_OK;
 }
 
-static csp_status resolve_batch(const csp_solver *s, int64_t n, const csp_solver_batch *in,
-                                csp__batch *b, const char *fn, bool refit) {
+csp_status csp__resolve_batch(const csp_solver *s, int64_t n, const csp_solver_batch *caller,
+                              csp__batch *b, const char *fn, bool refit) {
     csp_context *ctx = s->ctx;
     const csp_solver_options *o = &s->opt;
-    CSP_CHECK_NULL(ctx, in, "batch");
-    csp_status st = csp__check_options(ctx, in, sizeof *in, fn);
+    CSP_CHECK_NULL(ctx, caller, "batch");
+    csp_solver_batch full;
+    const csp_solver_batch *in = &full;
+    csp_status st = csp__struct_in(ctx, &csp__solver_batch_desc, caller, &full, fn);
     if (st != CSP_OK)
         return st;
     memset(b, 0, sizeof *b);
+    b->fn = fn;
     if (in->rows < 0)
         return csp__error(ctx, CSP_E_SHAPE, "%s: rows = %lld < 0", fn, (long long)in->rows);
     if (in->n != n)
@@ -215,10 +195,9 @@ static csp_status resolve_batch(const csp_solver *s, int64_t n, const csp_solver
     b->support = in->support;
     if (refit)
         CSP_CHECK_NULL(ctx, in->support, "batch->support");
-    if (in->stats != NULL &&
-        (in->stats_size < CSP__ROW_STATS_MIN || in->stats_size > CSP_OPTIONS_MAX_SIZE))
+    if (in->stats != NULL && !csp__struct_size_ok(&csp__row_stats_desc, in->stats_size))
         return csp__error(ctx, CSP_E_RANGE, "%s: stats_size = %zu is outside %zu..%d", fn,
-                          in->stats_size, CSP__ROW_STATS_MIN, CSP_OPTIONS_MAX_SIZE);
+                          in->stats_size, csp__row_stats_desc.first_size, CSP_STRUCT_MAX_SIZE);
     b->stats = in->stats;
     b->stats_size = in->stats_size;
     b->k = in->k;
@@ -287,19 +266,29 @@ static csp_status resolve_batch(const csp_solver *s, int64_t n, const csp_solver
 
 /* ---- entry points ------------------------------------------------------------------ */
 
-static csp_status run(csp_solver *s, csp__gram *g, const csp_solver_batch *batch,
-                      const char *fn) {
-    csp__batch b;
-    csp_status st = resolve_batch(s, g->n, batch, &b, fn, false);
-    if (st != CSP_OK || b.rows == 0)
-        return st;
-    if (s->opt.method == CSP_SOLVER_OMP)
-        return csp__omp(s, g, &b);
-    return csp__l1(s, g, &b);
+static csp_status omp_method(csp_solver *s, csp__gram *g, const csp__batch *b) {
+    return csp__omp(s, g, b);
 }
 
-csp_status csp__solver_run(csp_solver *s, csp__gram *g, const csp_solver_batch *batch) {
-    return run(s, g, batch, "csp_solver_run");
+/* The methods, by csp_solver_method. */
+typedef struct {
+    const char *name;
+    csp_status (*solve)(csp_solver *s, csp__gram *g, const csp__batch *b);
+} method_entry;
+
+static const method_entry methods[] = {
+    [CSP_SOLVER_OMP] = {"omp", omp_method},
+    [CSP_SOLVER_ISTA] = {"ista", csp__l1},
+    [CSP_SOLVER_FISTA] = {"fista", csp__l1},
+};
+
+csp_status csp__solver_run(csp_solver *s, csp__gram *g, const csp_solver_batch *batch,
+                           const char *fn) {
+    csp__batch b;
+    csp_status st = csp__resolve_batch(s, g->n, batch, &b, fn, false);
+    if (st != CSP_OK || b.rows == 0)
+        return st;
+    return methods[s->opt.method].solve(s, g, &b);
 }
 
 CSP_API csp_status csp_solver_solve(csp_solver *s, csp_sensing *sensing, int64_t row_block,
@@ -312,13 +301,5 @@ CSP_API csp_status csp_solver_solve(csp_solver *s, csp_sensing *sensing, int64_t
     csp_status st = csp__sensing_prepare(sensing, row_block, event, &g);
     if (st != CSP_OK)
         return st;
-    return run(s, g, batch, fn);
-}
-
-/* Validation for csp__solver_refit(), which lives in refit.c. */
-csp_status csp__resolve_refit(const csp_solver *s, int64_t n, const csp_solver_batch *in,
-                              csp__batch *b);
-csp_status csp__resolve_refit(const csp_solver *s, int64_t n, const csp_solver_batch *in,
-                              csp__batch *b) {
-    return resolve_batch(s, n, in, b, "csp_solver_refit", true);
+    return csp__solver_run(s, g, batch, fn);
 }

@@ -1,20 +1,18 @@
 /*
  * Internal interface of the solver layer: the entry points the pruner uses
- * at a pruning event (no sensing object, no public validation of struct
- * sizes), plus the shared pieces of omp.c, l1.c and refit.c.
+ * at a pruning event (no sensing object), plus the shared pieces of omp.c,
+ * l1.c and refit.c.
  *
- * A pruner does, per tensor and event:
+ * A caller (lib/prune/strategy_cs.c) does, per tensor and event:
  *     csp__gram *g;
- *     csp__sensing_prepare(sensing, row_block, event, &g);   (sensing_internal.h)
+ *     csp__sensing_prepare(sensing, row_block, event, &g);    (sensing_internal.h)
  *     csp_solver_batch b;  csp_solver_batch_init(&b, sizeof b);
- *     b.rows = rows; b.n = cols; b.w = weights; b.w_stride = stride;
- *     b.x = scratch_or_weights; b.k = per_row_k;
- *     b.allowed = mask_words; b.allowed_row_bits = cols;      (its packed mask)
- *     b.support = new_mask_words; b.support_row_bits = cols;
- *     b.stats = row_stats; b.stats_size = sizeof *row_stats;
- *     csp__solver_run(solver, g, &b);                          (x, new support)
- *     csp__solver_refit(solver, g, &b, alpha);                 (correction)
- *     csp__row_errors(ctx, g, ...);                            (both errors)
+ *     b.rows = rows; b.n = n; b.w = weights; b.x = out; b.k = per_row_k;
+ *     b.allowed = mask_words; b.support = new_support; b.stats = row_stats;
+ *     b.stats_size = sizeof *row_stats; ...
+ *     csp__solver_run(solver, g, &b, "csp_step");               (x, new support)
+ *     csp__solver_refit(solver, g, &b, alpha, false, "csp_step"); (correction)
+ * and computes the errors itself. Messages name the public function given.
  *
  * G is float64 (g->g64) for every accurate quantity and float32 (g->g32)
  * for the O(n k^2) selection work and the GEMMs; rows are float32.
@@ -24,7 +22,43 @@
 
 #include <csp/solver.h>
 
+#include "core/abi.h"
+#include "core/options.h"
 #include "linalg/linalg.h"
+
+/* The options of csp_solver_options, once (lib/core/options.h):
+ * X(member, type, default, min, max, flags, flags in a pruner, enum, doc). */
+#define CSP__SOLVER_OPTIONS(X)                                                                \
+    X(method, ENUM, CSP_SOLVER_OMP, CSP_SOLVER_OMP, CSP_SOLVER_FISTA, 0, CSP_OPTION_CSP_ONLY,   \
+      "csp_solver_method", "OMP, ISTA or FISTA")                                               \
+    X(tol, DOUBLE, 1e-4, 0.0, 1.0, CSP_OPTION_MIN_OPEN | CSP_OPTION_MAX_OPEN,                   \
+      CSP_OPTION_CSP_ONLY, "", "ISTA/FISTA: stop when the duality gap <= tol * objective")     \
+    X(eps, DOUBLE, 0.0, 0.0, 1.0, CSP_OPTION_MAX_OPEN, CSP_OPTION_FIXED, "",                    \
+      "OMP: also stop when (w-x)^T G (w-x) <= eps * w^T G w")                                  \
+    X(lambda, DOUBLE, 0.0, 0.0, 1.7976931348623157e308, 0, CSP_OPTION_FIXED, "",                \
+      "ISTA/FISTA without calibration: the L1 weight")                                         \
+    X(damping, DOUBLE, 1e-4, 0.0, 1.0, CSP_OPTION_MIN_OPEN, CSP_OPTION_CSP_ONLY, "",            \
+      "first damping of a singular G_SS, relative to mean(diag G); escalates x10")             \
+    X(dependence_tol, DOUBLE, 1e-6, 0.0, 1.0, CSP_OPTION_MIN_OPEN | CSP_OPTION_MAX_OPEN,        \
+      CSP_OPTION_CSP_ONLY, "", "a new column is dependent when its pivot <= this * its diagonal") \
+    X(max_iter, INT32, 1000, 1, 2147483647.0, 0, CSP_OPTION_CSP_ONLY, "",                       \
+      "ISTA/FISTA: iterations per solve")                                                      \
+    X(calibrate, INT32, 1, 0, 1, 0, CSP_OPTION_FIXED, "",                                       \
+      "ISTA/FISTA: 1 = find lambda per row for exactly k nonzeros; 0 = use lambda")           \
+    X(max_bisect, INT32, 60, 1, 2147483647.0, 0, CSP_OPTION_CSP_ONLY, "",                       \
+      "calibration: most lambda trials per row")                                               \
+    X(restart, INT32, 1, 0, 1, 0, CSP_OPTION_CSP_ONLY, "",                                      \
+      "FISTA: 1 = adaptive momentum restart; 0 = plain FISTA")
+
+/* The descriptors of csp_solver_options, csp_solver_batch and csp_row_stats
+ * (lib/core/abi.h). */
+extern const csp__struct_desc csp__solver_options_desc, csp__solver_batch_desc,
+    csp__row_stats_desc;
+
+/* Validate the fields of @p o (ranges, reserved words); @p prefix goes
+ * before each field's name in messages. */
+csp_status csp__solver_options_check(csp_context *ctx, const char *fn, const char *prefix,
+                                     const csp_solver_options *o);
 
 struct csp_solver {
     csp_context *ctx;
@@ -35,8 +69,6 @@ struct csp_solver {
     int32_t l1_mode;
 };
 
-/* The first csp_row_stats layout (0.1.0): stats_size must be at least this. */
-#define CSP__ROW_STATS_MIN sizeof(csp_row_stats)
 
 /* A validated batch with defaults resolved. */
 typedef struct csp__batch {
@@ -56,19 +88,28 @@ typedef struct csp__batch {
     csp_row_stats *stats;
     size_t stats_size;
     bool warm;
+    const char *fn; /* the public function, for messages */
 } csp__batch;
 
 static inline int32_t csp__batch_k(const csp__batch *b, int64_t r) {
     return b->k != NULL ? b->k[r] : b->k_all;
 }
 
-/* Solve @p batch against @p g with the method and options of @p s: every
- * check of csp_solver_solve() on the batch's values (k, masks, finiteness),
- * then OMP or ISTA/FISTA. Returns CSP_OK, CSP_DAMPED, CSP_NOT_CONVERGED or
- * an error (message on the context). x, support, stats and lambda are
- * written only on success. @p g is not const: the L1 methods compute and
- * cache its Lipschitz bound. */
-csp_status csp__solver_run(csp_solver *s, csp__gram *g, const csp_solver_batch *batch);
+/* Validate @p batch for a solve (refit false) or a refit (true) with the
+ * options of @p s and resolve its defaults into @p b: every check of
+ * csp_solver_solve() (sizes, strides, overlap, k against the allowed
+ * supports, finiteness, lambdas). The one home of batch validation
+ * (lib/solver/solver.c). Messages name @p fn. */
+csp_status csp__resolve_batch(const csp_solver *s, int64_t n, const csp_solver_batch *batch,
+                              csp__batch *b, const char *fn, bool refit);
+
+/* Solve @p batch against @p g with the method of @p s (a method table,
+ * lib/solver/solver.c), after csp__resolve_batch(). Returns CSP_OK,
+ * CSP_DAMPED, CSP_NOT_CONVERGED or an error (message naming @p fn). x,
+ * support, stats and lambda are written only on success. @p g is not const:
+ * the L1 methods compute and cache its Lipschitz bound. */
+csp_status csp__solver_run(csp_solver *s, csp__gram *g, const csp_solver_batch *batch,
+                           const char *fn);
 
 /* Correction of the kept weights on given supports (batch->support is the
  * INPUT here; k, allowed and lambda are ignored):
@@ -77,18 +118,16 @@ csp_status csp__solver_run(csp_solver *s, csp__gram *g, const csp_solver_batch *
  * so alpha = 0 keeps w on S (no correction), 1 is the full least-squares
  * refit, and values in between blend. A singular G_SS is damped exactly as
  * in OMP (G + delta I, reported in the stats and as CSP_DAMPED). x may be w.
- * Stats: residual, energy, damping, nnz = |S|, iterations = 0, converged. */
+ * Stats: nnz = |S|, iterations = 0, converged, damping; with @p errors the
+ * residual and energy too (two O(n^2) quadratic forms per row), else 0 (for
+ * callers that compute the errors themselves, in batches). */
 csp_status csp__solver_refit(csp_solver *s, const csp__gram *g, const csp_solver_batch *batch,
-                             double alpha);
-/* The same; with @p errors false the stats' residual and energy (two
- * O(n^2) quadratic forms per row) are left 0, for callers that compute the
- * errors themselves (the pruner, in batches). */
-csp_status csp__solver_refit_ex(csp_solver *s, const csp__gram *g, const csp_solver_batch *batch,
-                                double alpha, bool errors);
+                             double alpha, bool errors, const char *fn);
 
 /* Per row, in float64: weight_err[r] = ||w - x|| / ||w|| and
  * sensing_err[r] = (w - x)^T G (w - x) / w^T G w (0 when the denominator is
- * 0). Either output may be NULL. Costs O(n nnz(w - x)) per row. */
+ * 0). Either output may be NULL. Costs O(n nnz(w - x)) per row. A reference
+ * for the tests. */
 csp_status csp__row_errors(csp_context *ctx, const csp__gram *g, int64_t rows, int64_t n,
                            const float *w, int64_t ws, const float *x, int64_t xs,
                            double *weight_err, double *sensing_err);

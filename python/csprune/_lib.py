@@ -89,6 +89,7 @@ MAX_NAME = 255
 NM_MAX_M = 32
 DEFAULT_BLOCK_SIZE = 128
 SENSING_MAX_N = 65536
+STRUCT_MAX_SIZE = 4096
 
 
 # --- options structs: field for field the C layout ---------------------------
@@ -124,47 +125,25 @@ class ScheduleOptions(ctypes.Structure):
     ]
 
 
-class PrunerOptions(ctypes.Structure):
+# csp_pruner_options and csp_pruner_tensor_options have no mirror: they are
+# written option by option from the library's table (_options.py), in a
+# buffer of STRUCT_MAX_SIZE bytes.
+
+class OptionInfo(ctypes.Structure):
     _fields_ = [
         ("struct_size", c_size),
-        ("granularity", i32),
-        ("nm_n", i32),
-        ("nm_m", i32),
-        ("sensing", i32),
-        ("solver", i32),
-        ("correction", i32),
-        ("block_size", i32),
-        ("redraw", i32),
-        ("observe_window", i32),
-        ("solver_max_iter", i32),
-        ("rho", c_double),
-        ("damping", c_double),
-        ("alpha", c_double),
-        ("shrink", c_double),
-        ("solver_tol", c_double),
-        ("support", i32),
-    ]
-
-
-class PrunerTensorOptions(ctypes.Structure):
-    _fields_ = [
-        ("struct_size", c_size),
-        ("granularity", i32),
-        ("group", i32),
-        ("nm_n", i32),
-        ("nm_m", i32),
-        ("exclude", i32),
-        ("final_sparsity", c_double),
-        ("sensing", i32),
-        ("solver", i32),
-        ("correction", i32),
-        ("block_size", i32),
-        ("redraw", i32),
-        ("rho", c_double),
-        ("damping", c_double),
-        ("alpha", c_double),
-        ("shrink", c_double),
-        ("support", i32),
+        ("name", ctypes.c_char_p),
+        ("description", ctypes.c_char_p),
+        ("enum_name", ctypes.c_char_p),
+        ("type", i32),
+        ("flags", i32),
+        ("pruner_offset", i64),
+        ("tensor_offset", i64),
+        ("param", i32),
+        ("reserved0", i32),
+        ("min", c_double),
+        ("max", c_double),
+        ("default_value", c_double),
     ]
 
 
@@ -218,6 +197,8 @@ class SensingOptions(ctypes.Structure):
         ("damping", c_double),
         ("tensor_id", u64),
         ("kind", i32),
+        ("reserved0", i32),
+        ("reserved", u64 * 6),
     ]
 
 
@@ -234,6 +215,8 @@ class SolverOptions(ctypes.Structure):
         ("calibrate", i32),
         ("max_bisect", i32),
         ("restart", i32),
+        ("reserved0", i32),
+        ("reserved", u64 * 8),
     ]
 
 
@@ -373,11 +356,16 @@ declare("csp_schedule_last_event", c_status, c_ptr, i64, P(i64))
 declare("csp_schedule_final_sparsity", c_double, c_ptr)
 
 # pruner.h
-declare("csp_pruner_options_init", c_status, P(PrunerOptions), c_size)
-declare("csp_pruner_tensor_options_init", c_status, P(PrunerTensorOptions), c_size)
-declare("csp_pruner_create", c_status, P(c_ptr), c_ptr, c_ptr, P(PrunerOptions))
+declare("csp_pruner_options_init", c_status, c_ptr, c_size)
+declare("csp_pruner_tensor_options_init", c_status, c_ptr, c_size, c_ptr)
+declare("csp_pruner_create", c_status, P(c_ptr), c_ptr, c_ptr, c_ptr)
+declare("csp_option_info_init", c_status, P(OptionInfo), c_size)
+declare("csp_pruner_option_count", i32)
+declare("csp_pruner_option_info", c_status, i32, P(OptionInfo))
+declare("csp_pruner_set_experimental", c_status, c_ptr, i32, i32, c_double)
+declare("csp_pruner_get_experimental", c_status, c_ptr, i32, i32, P(c_double))
 declare("csp_pruner_free", None, c_ptr)
-declare("csp_pruner_add_tensor", c_status, c_ptr, c_ptr, P(PrunerTensorOptions), P(i32))
+declare("csp_pruner_add_tensor", c_status, c_ptr, c_ptr, c_ptr, P(i32))
 declare("csp_pruner_add_companion", c_status, c_ptr, i32, c_ptr)
 declare("csp_pruner_add_gradient", c_status, c_ptr, i32, c_ptr)
 declare("csp_pruner_mask_gradients", c_status, c_ptr)
@@ -441,8 +429,7 @@ declare("csp_export_decode", c_status, c_ptr, c_ptr, i64, c_ptr, i32, i64, i64)
 STRUCTS = [
     (ContextOptions, lib.csp_context_options_init),
     (ScheduleOptions, lib.csp_schedule_options_init),
-    (PrunerOptions, lib.csp_pruner_options_init),
-    (PrunerTensorOptions, lib.csp_pruner_tensor_options_init),
+    (OptionInfo, lib.csp_option_info_init),
     (TensorStats, lib.csp_tensor_stats_init),
     (StepStats, lib.csp_step_stats_init),
     (SensingOptions, lib.csp_sensing_options_init),

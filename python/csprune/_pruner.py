@@ -1,5 +1,6 @@
 """The pruner: weight tensors, companions, masks, csp_step()."""
 
+import contextlib
 import ctypes
 import dataclasses
 import numbers
@@ -8,6 +9,7 @@ from typing import Optional
 
 from . import _lib
 from . import _io
+from . import _options
 from ._core import (Context, Correction, ExportFormat, Support, Granularity, SensingKind, SolverMethod,
                     Status, Tensor, _Handle, _numpy, c_int, c_int_pair, check, expect, modifies,
                     row_view, to_enum)
@@ -119,71 +121,27 @@ class _StepCallback:
         return err
 
 
-def _int_opt(value, what, fn=None):
-    # every int option of both structs is an int32 field
-    return c_int(value, "int32", what, fn)
+def _options_with_nm(options, nm, fn):
+    """@p options with the convenience keyword nm=(N, M) spelt out."""
+    if nm is not None:
+        n, m = c_int_pair(nm, "nm", fn)
+        for k, v in (("nm_n", n), ("nm_m", m)):
+            if options.get(k) is not None:
+                raise TypeError("%s(): give nm or %s, not both" % (fn, k))
+            options[k] = v
+    return options
 
 
-def _float_opt(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError("%s must be a number, not %s" % (what, type(value).__name__))
-    return float(value)
-
-
-def _redraw_opt(value):
-    if not isinstance(value, numbers.Integral):
-        raise TypeError("redraw must be a bool, not %s" % type(value).__name__)
-    if value not in (0, 1):
-        raise ValueError("redraw must be False or True (0 or 1), not %r" % (value,))
-    return int(value)
-
-
-# (name, kind) of the CSP options of csp_pruner_options; the last three are
-# pruner-wide (csp_pruner_tensor_options has no such field).
-_CSP_OPTIONS = (("sensing", SensingKind), ("solver", SolverMethod), ("correction", Correction),
-                ("support", Support),
-                ("block_size", int), ("redraw", bool), ("rho", float), ("damping", float),
-                ("alpha", float), ("shrink", float), ("observe_window", int),
-                ("solver_max_iter", int), ("solver_tol", float))
-#: The CSP keyword arguments of Pruner() and, all but the last three, of add_tensor().
-CSP_OPTIONS = tuple(name for name, _ in _CSP_OPTIONS)
-TENSOR_CSP_OPTIONS = CSP_OPTIONS[:-3]
-
-# What a value of csp_pruner_tensor_options means "the pruner's" (the C
-# sentinels): a value there cannot be passed through, so it is refused.
-_TENSOR_FLOOR = {"block_size": (1, ">= 1"), "rho": (0.0, "> 0"), "damping": (0.0, ">= 0"),
-                 "alpha": (0.0, ">= 0"), "shrink": (0.0, ">= 0")}
-
-
-def _set_csp_options(opts, values, per_tensor):
-    """Write the CSP keyword arguments that are not None into @p opts (a
-    PrunerOptions or PrunerTensorOptions), converted and type-checked; the
-    library checks the ranges."""
-    for name, kind in _CSP_OPTIONS:
-        value = values.get(name)
-        if value is None:
-            continue
-        if isinstance(kind, type) and issubclass(kind, (SensingKind, SolverMethod, Correction,
-                                                         Support)):
-            value = int(to_enum(kind, value, name))
-        elif kind is bool:
-            value = _redraw_opt(value)
-        elif kind is int:
-            value = _int_opt(value, name, "Pruner.add_tensor" if per_tensor else "Pruner")
-        else:
-            value = _float_opt(value, name)
-        if per_tensor and name in _TENSOR_FLOOR:
-            floor, rule = _TENSOR_FLOOR[name]
-            bad = value < floor or (rule == "> 0" and value == floor)
-            if bad:  # NaN is not bad here: the library refuses it
-                raise ValueError("%s = %r: must be %s (a per-tensor value the library would "
-                                 "read as 'the pruner's'; pass None for that)"
-                                 % (name, value, rule))
-        setattr(opts, name, value)
-
-
-def _nm(nm, what, fn):
-    return (0, 0) if nm is None else c_int_pair(nm, what, fn)
+def _experimental_option(param):
+    if isinstance(param, _options.Option):
+        o = param
+    elif isinstance(param, str):
+        o = _options.option(param)
+    else:
+        o = next((x for x in _options.OPTIONS if x.param == param and param), None)
+    if o is None or not o.experimental:
+        raise ValueError("%r is not an experimental parameter" % (param,))
+    return o
 
 
 class Pruner(_Handle):
@@ -197,15 +155,19 @@ class Pruner(_Handle):
                         its name such as "row", or its value).
     @param nm           Default (N, M) of N:M sparsity.
 
-    CSP (docs/guide.md, "CSP"): the defaults of added tensors, each None for
-    the library's default: ``sensing`` (SensingKind; anything but IDENTITY
-    makes a tensor CSP, which needs ROW granularity), ``solver``
-    (SolverMethod), ``correction`` (Correction), ``support`` (Support),
-    ``block_size`` (rank-1
-    tensors), ``redraw`` (bool), ``rho``, ``damping``, ``alpha``, ``shrink``;
-    and, pruner-wide, ``observe_window``, ``solver_max_iter``, ``solver_tol``.
-    Types are checked here (TypeError, ValueError for an unknown enum name);
-    ranges by the library (CspError E_RANGE).
+    Options (docs/options.md lists them all, from the library's table; the
+    same names as add_tensor()'s): the defaults of every tensor added, each
+    None for the library's default: a keyword per field of
+    csp_pruner_options, the member path with "_" for "." (``correction``,
+    ``block_size``, ``sensing_rho``, ``sensing_damping``, ``solver_tol``,
+    ``solver_max_iter``, ...), with ``sensing`` (a SensingKind: anything but
+    IDENTITY makes a tensor CSP, which needs ROW granularity) and ``solver``
+    (a SolverMethod) for ``sensing.kind`` and ``solver.method``; and the
+    experimental parameters (<csp/experimental.h>: ``shrink``, ``support``,
+    ``redraw``, ``alpha``, and pruner-wide ``observe_window``). Types are
+    checked here (TypeError, ValueError for an unknown enum name, an unknown
+    keyword is TypeError); ranges by the library (CspError E_RANGE naming
+    the option).
 
     Tensors given as numpy arrays or torch tensors are wrapped in a Tensor
     owned (and closed) by the pruner; Tensor objects given by the caller are
@@ -217,23 +179,18 @@ class Pruner(_Handle):
                   "Pruner the same way over the copied arrays and restore this one's state "
                   "into it (new.load_state(pruner.state()))")
 
-    def __init__(self, ctx, schedule, *, granularity=Granularity.TENSOR, nm=(2, 4),
-                 sensing=None, solver=None, correction=None, support=None, block_size=None,
-                 redraw=None, rho=None, damping=None, alpha=None, shrink=None,
-                 observe_window=None, solver_max_iter=None, solver_tol=None):
+    def __init__(self, ctx, schedule, *, granularity=Granularity.TENSOR, nm=None, **options):
         super().__init__()
         self.ctx = expect(ctx, Context, "ctx")
         expect(schedule, Schedule, "schedule")
         self._owned = []        # Tensors this pruner created and closes
-        opts = _lib.init_struct(_lib.PrunerOptions)
         self.granularity = to_enum(Granularity, granularity, "granularity")
-        opts.granularity = int(self.granularity)
-        opts.nm_n, opts.nm_m = _nm(nm, "nm", "Pruner")
-        _set_csp_options(opts, dict(
-            sensing=sensing, solver=solver, correction=correction, support=support,
-            block_size=block_size, redraw=redraw, rho=rho, damping=damping, alpha=alpha,
-            shrink=shrink, observe_window=observe_window, solver_max_iter=solver_max_iter,
-            solver_tol=solver_tol), per_tensor=False)
+        options["granularity"] = self.granularity
+        fields, experimental = _options.split(_options_with_nm(options, nm, "Pruner"),
+                                              _options.PRUNER_KEYWORDS, "Pruner")
+        opts = _options.new_buffer()
+        check(lib.csp_pruner_options_init(opts, ctypes.sizeof(opts)))
+        _options.write(opts, fields, tensor=False)
         self._callback = schedule._callback  # C copied the schedule, and its thunk pointer
         self._step_callback = None  # _StepCallback of set_callback()
         self._retired = []      # replaced step callbacks, kept until step() returns
@@ -244,10 +201,16 @@ class Pruner(_Handle):
         self._attached = {}     # index -> Sensing attached by set_sensing()
         self._views = weakref.WeakValueDictionary()  # index -> _BorrowedSensing
         handle = ctypes.c_void_p()
-        check(lib.csp_pruner_create(ctypes.byref(handle), ctx._live(), schedule._live(),
-                                    ctypes.byref(opts)), ctx)
+        check(lib.csp_pruner_create(ctypes.byref(handle), ctx._live(), schedule._live(), opts),
+              ctx)
         self._handle = handle
         self._depend_on(ctx)
+        try:
+            for o, value in experimental:
+                check(lib.csp_pruner_set_experimental(handle, -1, o.param, value), ctx)
+        except Exception:
+            self._close()
+            raise
 
     # --- building ---------------------------------------------------------------
 
@@ -271,53 +234,90 @@ class Pruner(_Handle):
             t._close()
 
     @modifies
-    def add_tensor(self, weight, name=None, *, granularity=None, group=0, nm=None,
-                   exclude=False, final_sparsity=None, sensing=None, solver=None,
-                   correction=None, support=None, block_size=None, redraw=None, rho=None,
-                   damping=None, alpha=None, shrink=None):
+    def add_tensor(self, weight, name=None, *, nm=None, **options):
         """Add a weight tensor (before the first step()); returns its index.
 
         @param weight          A Tensor, or a numpy array / torch tensor viewed
                                in place (C-contiguous float32/float64, CPU).
         @param name            Name of the view (ignored for a Tensor).
-        @param granularity     This tensor's Granularity; None for the pruner's.
-        @param group           Global group id (GLOBAL granularity).
-        @param nm              (N, M) for N:M; None for the pruner's.
-        @param exclude         Never pruned nor masked (its mask reads all ones).
-        @param final_sparsity  Own final sparsity in [0, 1): the schedule's
-                               targets scaled by final_sparsity / s_f.
-        @param sensing, solver, correction, support, block_size, redraw, rho,
-               damping, alpha, shrink
-                               This tensor's CSP options; None for the
-                               pruner's. A value the library would read as
-                               "the pruner's" (block_size < 1, rho <= 0, a
-                               negative damping, alpha or shrink) raises
-                               ValueError.
+        @param nm              (N, M) for N:M (nm_n, nm_m); None for the pruner's.
+        @param options         This tensor's options, each None for the
+                               pruner's: every keyword of Pruner() but the
+                               pruner-wide ones, and ``exclude`` (never pruned
+                               nor masked; its mask reads all ones), ``group``
+                               (global group id), ``final_sparsity`` (own final
+                               sparsity in [0, 1): the schedule's targets scaled
+                               by final_sparsity / s_f). A tensor's options
+                               start as a copy of the pruner's
+                               (csp_pruner_tensor_options_init()).
         """
         self._live()
-        opts = _lib.init_struct(_lib.PrunerTensorOptions)
-        opts.granularity = 0 if granularity is None else int(
-            to_enum(Granularity, granularity, "granularity"))
-        opts.group = c_int(group, "int32", "group", "Pruner.add_tensor")
-        opts.nm_n, opts.nm_m = _nm(nm, "nm", "Pruner.add_tensor")
-        opts.exclude = 1 if exclude else 0
-        opts.final_sparsity = -1.0 if final_sparsity is None else final_sparsity
-        _set_csp_options(opts, dict(
-            sensing=sensing, solver=solver, correction=correction, support=support,
-            block_size=block_size, redraw=redraw, rho=rho, damping=damping, alpha=alpha,
-            shrink=shrink), per_tensor=True)
+        fn = "Pruner.add_tensor"
+        if isinstance(options.get("exclude"), bool):
+            options["exclude"] = int(options["exclude"])
+        fields, experimental = _options.split(_options_with_nm(options, nm, fn),
+                                              _options.TENSOR_KEYWORDS, fn)
+        opts = _options.new_buffer()
+        check(lib.csp_pruner_tensor_options_init(opts, ctypes.sizeof(opts), self._handle),
+              self.ctx)
+        _options.write(opts, fields, tensor=True)
+        excluded = bool(_options.read(opts, _options.option("exclude"), tensor=True))
         t = self._as_tensor(weight, name)
         index = ctypes.c_int32(-1)
         try:
-            check(lib.csp_pruner_add_tensor(self._handle, t._live(), ctypes.byref(opts),
-                                            ctypes.byref(index)), self.ctx)
+            with self._experimental_defaults(experimental):
+                check(lib.csp_pruner_add_tensor(self._handle, t._live(), opts,
+                                                ctypes.byref(index)), self.ctx)
         except Exception:
             self._release(t)
             raise
         self._tensors.append(t)
-        self._excluded.append(bool(exclude))
+        self._excluded.append(excluded)
         self._kinds.append(self.stats(index.value).sensing)
         return index.value
+
+    @contextlib.contextmanager
+    def _experimental_defaults(self, params):
+        """The pruner's experimental defaults set to @p params ((Option,
+        value) pairs) for the tensor added inside, restored afterwards: the
+        library checks them with the tensor, and a refused tensor changes
+        nothing."""
+        saved = []
+        try:
+            for o, value in params:
+                old = ctypes.c_double()
+                check(lib.csp_pruner_get_experimental(self._handle, -1, o.param,
+                                                      ctypes.byref(old)), self.ctx)
+                saved.append((o, old.value))
+                check(lib.csp_pruner_set_experimental(self._handle, -1, o.param, value),
+                      self.ctx)
+            yield
+        finally:
+            for o, old in reversed(saved):
+                lib.csp_pruner_set_experimental(self._handle, -1, o.param, old)
+
+    def experimental(self, param, index=-1):
+        """The value of experimental parameter @p param (an Option, its
+        keyword, or the csp_experimental_param number) of tensor @p index, or
+        of the pruner (-1)."""
+        o = _experimental_option(param)
+        value = ctypes.c_double()
+        check(lib.csp_pruner_get_experimental(
+            self._live(), c_int(index, "int32", "index", "Pruner.experimental"), o.param,
+            ctypes.byref(value)), self.ctx)
+        return o.enum(int(value.value)) if o.enum is not None else (
+            int(value.value) if o.type != _options.DOUBLE else value.value)
+
+    @modifies
+    def set_experimental(self, param, value, index=-1):
+        """Set experimental parameter @p param of tensor @p index, or (-1)
+        the pruner's default for tensors added afterwards and the pruner-wide
+        ones; before the first step()."""
+        o = _experimental_option(param)
+        fn = "Pruner.set_experimental"
+        check(lib.csp_pruner_set_experimental(
+            self._live(), c_int(index, "int32", "index", fn), o.param, o.convert(value, fn)),
+            self.ctx)
 
     @modifies
     def add_companion(self, index, companion, name=None):

@@ -30,7 +30,8 @@ from torch import nn
 
 from ._core import (Context, CspError, Granularity, SensingKind, describe_buffer,
                     refuse_while_running)
-from ._pruner import TENSOR_CSP_OPTIONS, Pruner, _checkpoint_of
+from . import _options
+from ._pruner import Pruner, _checkpoint_of
 from ._schedule import Schedule
 
 __all__ = ["ModulePruner", "DEFAULT_COMPANION_KEYS", "default_include"]
@@ -44,8 +45,7 @@ DEFAULT_COMPANION_KEYS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_a
 
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
 
-_OVERRIDE_KEYS = {"sparsity", "final_sparsity", "granularity", "group", "nm", "exclude",
-                  "prune"} | set(TENSOR_CSP_OPTIONS)
+_OVERRIDE_KEYS = {"sparsity", "nm", "prune"} | set(_options.TENSOR_KEYWORDS)
 
 MODULE_STATE_FORMAT = "csprune.torch.ModulePruner"
 MODULE_STATE_VERSION = 2
@@ -81,20 +81,21 @@ class ModulePruner:
     @param overrides       {name or fnmatch pattern: {key: value}} with keys
                            sparsity (alias final_sparsity), granularity, group,
                            nm, exclude (registered, never pruned), prune (True
-                           forces a parameter in, False leaves it out), and the
-                           per-tensor CSP options (sensing, solver, correction,
-                           support, block_size, redraw, rho, damping, alpha, shrink).
+                           forces a parameter in, False leaves it out), and
+                           every per-tensor option of csp.Pruner.add_tensor()
+                           (sensing, solver, correction, sensing_damping, ...;
+                           docs/options.md).
                            Later patterns win; an exact name wins over
                            patterns; a pattern that matches nothing is an
                            error.
     @param include         ``include(name, module, param) -> bool``: the
                            parameters to prune (default: default_include).
     @param companion_keys  Optimizer-state keys registered as companions.
-    @param sensing, solver, correction, support, block_size, redraw, rho,
-           damping, alpha, shrink, observe_window, solver_max_iter, solver_tol
-                           The CSP configuration of csp.Pruner (docs/guide.md,
-                           "CSP"; None: the library's default, GMP). CSP
-                           tensors need granularity "row".
+    @param options         The options of csp.Pruner (docs/options.md: sensing,
+                           solver, correction, sensing_damping, solver_tol,
+                           ..., and the experimental ones; None or absent:
+                           the library's default, GMP). CSP tensors need
+                           granularity "row".
     @param observe         Forward hooks on nn.Linear and nn.LSTM that feed
                            their inputs to observe() (see _install_hooks):
                            True installs them, False never (feed observe()
@@ -110,12 +111,9 @@ class ModulePruner:
 
     def __init__(self, model, optimizer=None, schedule=None, *, final_sparsity=None,
                  begin_step=0, end_step=None, frequency=100, initial_sparsity=0.0,
-                 exponent=3.0, granularity=Granularity.TENSOR, nm=(2, 4), overrides=None,
+                 exponent=3.0, granularity=Granularity.TENSOR, nm=None, overrides=None,
                  include=default_include, companion_keys=DEFAULT_COMPANION_KEYS,
-                 observe=None, observer=None, ctx=None, seed=0, num_threads=1,
-                 sensing=None, solver=None, correction=None, support=None, block_size=None,
-                 redraw=None, rho=None, damping=None, alpha=None, shrink=None,
-                 observe_window=None, solver_max_iter=None, solver_tol=None):
+                 observe=None, observer=None, ctx=None, seed=0, num_threads=1, **options):
         if not isinstance(model, nn.Module):
             raise TypeError("model must be a torch.nn.Module, not %s" % type(model).__name__)
         self.model = model
@@ -164,12 +162,7 @@ class ModulePruner:
             #: object when it was made here
             self.schedule = sched
             self._owned_schedule = sched if own_schedule else None
-            self._pruner = Pruner(ctx, sched, granularity=granularity, nm=nm, sensing=sensing,
-                                  solver=solver, correction=correction, support=support,
-                                  block_size=block_size, redraw=redraw, rho=rho,
-                                  damping=damping, alpha=alpha, shrink=shrink,
-                                  observe_window=observe_window,
-                                  solver_max_iter=solver_max_iter, solver_tol=solver_tol)
+            self._pruner = Pruner(ctx, sched, granularity=granularity, nm=nm, **options)
             self._register(include, overrides or {})
             self._sync()  # optimizer state that already exists (e.g. loaded)
             self._observer = observer
@@ -234,13 +227,13 @@ class ModulePruner:
             ptr = describe_buffer(param)[0]
         except (TypeError, ValueError) as e:
             raise type(e)("parameter %s: %s" % (name, e)) from None
-        sparsity = opts.get("sparsity", opts.get("final_sparsity"))
-        csp_opts = {k: opts[k] for k in TENSOR_CSP_OPTIONS if k in opts}
+        opts = dict(opts)
+        sparsity = opts.pop("sparsity", None)
+        if sparsity is not None:
+            opts["final_sparsity"] = sparsity
+        opts["exclude"] = bool(opts.get("exclude", False))
         try:
-            index = self._pruner.add_tensor(param, name, granularity=opts.get("granularity"),
-                                            group=opts.get("group", 0), nm=opts.get("nm"),
-                                            exclude=bool(opts.get("exclude", False)),
-                                            final_sparsity=sparsity, **csp_opts)
+            index = self._pruner.add_tensor(param, name, **opts)
         except CspError as e:
             raise CspError(e.status, "parameter %s: %s" % (name, e.message)) from e
         except (TypeError, ValueError) as e:

@@ -35,6 +35,8 @@
  *   OBSERVED_ROWS" per tensor and "sstats STEPS EVENTS LAST_EVENT NUMEL NNZ".
  */
 #include <csp/csp.h>
+#define CSP_EXPERIMENTAL_API
+#include <csp/experimental.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -75,37 +77,64 @@ static int layout(void) {
     OFF(csp_pruner_options, granularity);
     OFF(csp_pruner_options, nm_n);
     OFF(csp_pruner_options, nm_m);
-    OFF(csp_pruner_options, sensing);
-    OFF(csp_pruner_options, solver);
     OFF(csp_pruner_options, correction);
     OFF(csp_pruner_options, block_size);
-    OFF(csp_pruner_options, redraw);
-    OFF(csp_pruner_options, observe_window);
-    OFF(csp_pruner_options, solver_max_iter);
-    OFF(csp_pruner_options, rho);
-    OFF(csp_pruner_options, damping);
-    OFF(csp_pruner_options, alpha);
-    OFF(csp_pruner_options, shrink);
-    OFF(csp_pruner_options, solver_tol);
-    OFF(csp_pruner_options, support);
+    OFF(csp_pruner_options, sensing.kind);
+    OFF(csp_pruner_options, sensing.n);
+    OFF(csp_pruner_options, sensing.m);
+    OFF(csp_pruner_options, sensing.rho);
+    OFF(csp_pruner_options, sensing.damping);
+    OFF(csp_pruner_options, sensing.tensor_id);
+    OFF(csp_pruner_options, solver.method);
+    OFF(csp_pruner_options, solver.tol);
+    OFF(csp_pruner_options, solver.eps);
+    OFF(csp_pruner_options, solver.lambda);
+    OFF(csp_pruner_options, solver.damping);
+    OFF(csp_pruner_options, solver.dependence_tol);
+    OFF(csp_pruner_options, solver.max_iter);
+    OFF(csp_pruner_options, solver.calibrate);
+    OFF(csp_pruner_options, solver.max_bisect);
+    OFF(csp_pruner_options, solver.restart);
     SIZE(csp_pruner_tensor_options);
     OFF(csp_pruner_tensor_options, struct_size);
     OFF(csp_pruner_tensor_options, granularity);
-    OFF(csp_pruner_tensor_options, group);
     OFF(csp_pruner_tensor_options, nm_n);
     OFF(csp_pruner_tensor_options, nm_m);
-    OFF(csp_pruner_tensor_options, exclude);
-    OFF(csp_pruner_tensor_options, final_sparsity);
-    OFF(csp_pruner_tensor_options, sensing);
-    OFF(csp_pruner_tensor_options, solver);
     OFF(csp_pruner_tensor_options, correction);
     OFF(csp_pruner_tensor_options, block_size);
-    OFF(csp_pruner_tensor_options, redraw);
-    OFF(csp_pruner_tensor_options, rho);
-    OFF(csp_pruner_tensor_options, damping);
-    OFF(csp_pruner_tensor_options, alpha);
-    OFF(csp_pruner_tensor_options, shrink);
-    OFF(csp_pruner_tensor_options, support);
+    OFF(csp_pruner_tensor_options, exclude);
+    OFF(csp_pruner_tensor_options, group);
+    OFF(csp_pruner_tensor_options, final_sparsity);
+    OFF(csp_pruner_tensor_options, sensing.kind);
+    OFF(csp_pruner_tensor_options, sensing.n);
+    OFF(csp_pruner_tensor_options, sensing.m);
+    OFF(csp_pruner_tensor_options, sensing.rho);
+    OFF(csp_pruner_tensor_options, sensing.damping);
+    OFF(csp_pruner_tensor_options, sensing.tensor_id);
+    OFF(csp_pruner_tensor_options, solver.method);
+    OFF(csp_pruner_tensor_options, solver.tol);
+    OFF(csp_pruner_tensor_options, solver.eps);
+    OFF(csp_pruner_tensor_options, solver.lambda);
+    OFF(csp_pruner_tensor_options, solver.damping);
+    OFF(csp_pruner_tensor_options, solver.dependence_tol);
+    OFF(csp_pruner_tensor_options, solver.max_iter);
+    OFF(csp_pruner_tensor_options, solver.calibrate);
+    OFF(csp_pruner_tensor_options, solver.max_bisect);
+    OFF(csp_pruner_tensor_options, solver.restart);
+    SIZE(csp_option_info);
+    OFF(csp_option_info, struct_size);
+    OFF(csp_option_info, name);
+    OFF(csp_option_info, description);
+    OFF(csp_option_info, enum_name);
+    OFF(csp_option_info, type);
+    OFF(csp_option_info, flags);
+    OFF(csp_option_info, pruner_offset);
+    OFF(csp_option_info, tensor_offset);
+    OFF(csp_option_info, param);
+    OFF(csp_option_info, reserved0);
+    OFF(csp_option_info, min);
+    OFF(csp_option_info, max);
+    OFF(csp_option_info, default_value);
     SIZE(csp_tensor_stats);
     OFF(csp_tensor_stats, struct_size);
     OFF(csp_tensor_stats, numel);
@@ -147,6 +176,8 @@ static int layout(void) {
     OFF(csp_sensing_options, damping);
     OFF(csp_sensing_options, tensor_id);
     OFF(csp_sensing_options, kind);
+    OFF(csp_sensing_options, reserved0);
+    OFF(csp_sensing_options, reserved);
     SIZE(csp_solver_options);
     OFF(csp_solver_options, struct_size);
     OFF(csp_solver_options, tol);
@@ -159,6 +190,8 @@ static int layout(void) {
     OFF(csp_solver_options, calibrate);
     OFF(csp_solver_options, max_bisect);
     OFF(csp_solver_options, restart);
+    OFF(csp_solver_options, reserved0);
+    OFF(csp_solver_options, reserved);
     SIZE(csp_row_stats);
     OFF(csp_row_stats, residual);
     OFF(csp_row_stats, energy);
@@ -267,14 +300,29 @@ static int layout(void) {
     return 0;
 }
 
+/* A tensor line and its optional tcsp line, as written (0 / -1 / negative:
+ * "the pruner's"), applied once the pruner exists. */
 typedef struct {
     int32_t dtype;
     int64_t rows, cols;
-    csp_pruner_tensor_options opts;
+    int gran, group, nm_n, nm_m, exclude;
+    double final_sparsity;
+    int sensing, solver, correction, block, redraw;
+    double rho, damping, alpha, shrink;
     void *data, *companion;
     csp_tensor *t, *c;
     int32_t index;
 } spec_tensor;
+
+/* The pruner-wide experimental parameters of the csp line (-1 / negative: unset). */
+typedef struct {
+    int redraw, window;
+    double alpha, shrink;
+} spec_x;
+
+static csp_status set_x(csp_pruner *p, int32_t index, int32_t param, double v, int set) {
+    return set ? csp_pruner_set_experimental(p, index, param, v) : CSP_OK;
+}
 
 static size_t esize(int32_t dtype) { return dtype == CSP_DTYPE_F64 ? 8 : 4; }
 
@@ -301,6 +349,7 @@ static int prune(const char *spec_path, const char *weights_path, const char *ou
     csp_pruner_options po;
     csp_pruner_options_init(&po, sizeof po);
     long long steps = 0, observe_rows = 0;
+    spec_x px = {-1, -1, -1.0, -1.0};
     spec_tensor ts[MAX_TENSORS];
     int n = 0;
     char word[32];
@@ -323,34 +372,27 @@ static int prune(const char *spec_path, const char *weights_path, const char *ou
             po.nm_n = nn;
             po.nm_m = mm;
         } else if (strcmp(word, "csp") == 0) {
-            int sens, solv, corr, bs, rd, win, mi;
+            int sens, solv, corr, bs, mi;
             if (fscanf(spec, "%d %d %d %d %d %d %d %lf %lf %lf %lf %lf", &sens, &solv, &corr,
-                       &bs, &rd, &win, &mi, &po.rho, &po.damping, &po.alpha, &po.shrink,
-                       &po.solver_tol) != 12)
+                       &bs, &px.redraw, &px.window, &mi, &po.sensing.rho, &po.sensing.damping,
+                       &px.alpha, &px.shrink, &po.solver.tol) != 12)
                 FAIL("bad csp line");
-            po.sensing = sens;
-            po.solver = solv;
+            po.sensing.kind = sens;
+            po.solver.method = solv;
             po.correction = corr;
             po.block_size = bs;
-            po.redraw = rd;
-            po.observe_window = win;
-            po.solver_max_iter = mi;
+            po.solver.max_iter = mi;
         } else if (strcmp(word, "observe") == 0) {
             if (fscanf(spec, "%lld", &observe_rows) != 1)
                 FAIL("bad observe line");
         } else if (strcmp(word, "tcsp") == 0) {
             if (n == 0)
                 FAIL("tcsp before any tensor");
-            csp_pruner_tensor_options *o = &ts[n - 1].opts;
-            int sens, solv, corr, bs, rd;
-            if (fscanf(spec, "%d %d %d %d %d %lf %lf %lf %lf", &sens, &solv, &corr, &bs, &rd,
-                       &o->rho, &o->damping, &o->alpha, &o->shrink) != 9)
+            spec_tensor *t = &ts[n - 1];
+            if (fscanf(spec, "%d %d %d %d %d %lf %lf %lf %lf", &t->sensing, &t->solver,
+                       &t->correction, &t->block, &t->redraw, &t->rho, &t->damping, &t->alpha,
+                       &t->shrink) != 9)
                 FAIL("bad tcsp line");
-            o->sensing = sens;
-            o->solver = solv;
-            o->correction = corr;
-            o->block_size = bs;
-            o->redraw = rd;
         } else if (strcmp(word, "steps") == 0) {
             if (fscanf(spec, "%lld", &steps) != 1)
                 FAIL("bad steps line");
@@ -359,20 +401,14 @@ static int prune(const char *spec_path, const char *weights_path, const char *ou
                 FAIL("too many tensors");
             spec_tensor *t = &ts[n];
             memset(t, 0, sizeof *t);
-            csp_pruner_tensor_options_init(&t->opts, sizeof t->opts);
-            int d, g, grp, nn, mm, ex;
+            t->redraw = -1;
+            t->damping = t->alpha = t->shrink = -1.0;
             long long r, c;
-            if (fscanf(spec, "%d %lld %lld %d %d %d %d %d %lf", &d, &r, &c, &g, &grp, &nn, &mm,
-                       &ex, &t->opts.final_sparsity) != 9)
+            if (fscanf(spec, "%d %lld %lld %d %d %d %d %d %lf", &t->dtype, &r, &c, &t->gran,
+                       &t->group, &t->nm_n, &t->nm_m, &t->exclude, &t->final_sparsity) != 9)
                 FAIL("bad tensor line");
-            t->dtype = d;
             t->rows = r;
             t->cols = c;
-            t->opts.granularity = g;
-            t->opts.group = grp;
-            t->opts.nm_n = nn;
-            t->opts.nm_m = mm;
-            t->opts.exclude = ex;
             n++;
         } else {
             FAIL("unknown spec word %s", word);
@@ -387,6 +423,10 @@ static int prune(const char *spec_path, const char *weights_path, const char *ou
     csp_pruner *pruner = NULL;
     CHECK(csp_schedule_create(&sched, ctx, &so));
     CHECK(csp_pruner_create(&pruner, ctx, sched, &po));
+    CHECK(set_x(pruner, -1, CSP_X_REDRAW, px.redraw, px.redraw >= 0));
+    CHECK(set_x(pruner, -1, CSP_X_OBSERVE_WINDOW, px.window, px.window >= 0));
+    CHECK(set_x(pruner, -1, CSP_X_ALPHA, px.alpha, px.alpha >= 0.0));
+    CHECK(set_x(pruner, -1, CSP_X_SHRINK, px.shrink, px.shrink >= 0.0));
     for (int i = 0; i < n; i++) {
         spec_tensor *t = &ts[i];
         size_t bytes = (size_t)(t->rows * t->cols) * esize(t->dtype);
@@ -403,8 +443,35 @@ static int prune(const char *spec_path, const char *weights_path, const char *ou
         int64_t shape[2] = {t->rows, t->cols};
         CHECK(csp_tensor_create(&t->t, ctx, t->data, t->dtype, 2, shape, 0, NULL));
         CHECK(csp_tensor_create(&t->c, ctx, t->companion, t->dtype, 2, shape, 0, NULL));
-        CHECK(csp_pruner_add_tensor(pruner, t->t, &t->opts, &t->index));
-        if (!t->opts.exclude)
+        csp_pruner_tensor_options o;
+        CHECK(csp_pruner_tensor_options_init(&o, sizeof o, pruner));
+        if (t->gran != 0)
+            o.granularity = t->gran;
+        o.group = t->group;
+        if (t->nm_n != 0)
+            o.nm_n = t->nm_n;
+        if (t->nm_m != 0)
+            o.nm_m = t->nm_m;
+        o.exclude = t->exclude;
+        if (t->final_sparsity >= 0.0)
+            o.final_sparsity = t->final_sparsity;
+        if (t->sensing != 0)
+            o.sensing.kind = t->sensing;
+        if (t->solver != 0)
+            o.solver.method = t->solver;
+        if (t->correction != 0)
+            o.correction = t->correction;
+        if (t->block != 0)
+            o.block_size = t->block;
+        if (t->rho != 0.0)
+            o.sensing.rho = t->rho;
+        if (t->damping >= 0.0)
+            o.sensing.damping = t->damping;
+        CHECK(csp_pruner_add_tensor(pruner, t->t, &o, &t->index));
+        CHECK(set_x(pruner, t->index, CSP_X_REDRAW, t->redraw, t->redraw >= 0));
+        CHECK(set_x(pruner, t->index, CSP_X_ALPHA, t->alpha, t->alpha >= 0.0));
+        CHECK(set_x(pruner, t->index, CSP_X_SHRINK, t->shrink, t->shrink >= 0.0));
+        if (!t->exclude)
             CHECK(csp_pruner_add_companion(pruner, t->index, t->c));
     }
 

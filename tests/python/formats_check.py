@@ -30,7 +30,8 @@ def check_checkpoint(b, masks):
     sections = {}
     for i in range(count):
         tag, fl, ver, crc, off, ln, res = struct.unpack_from("<4sIIIQQQ", b, hs + 40 * i)
-        assert off == pos and res == 0 and fl == (0 if tag == b"STAT" else 1) and ver == 1
+        assert off == pos and res == 0 and fl == (0 if tag == b"STAT" else 1)
+        assert ver == (2 if tag == b"CSPC" else 1), (tag, ver)
         assert crc == zlib.crc32(b[off : off + ln]), tag
         assert all(x == 0 for x in b[off + ln : pad8(off + ln)])
         sections[tag] = b[off : off + ln]
@@ -55,7 +56,8 @@ def check_checkpoint(b, masks):
         recs.append((dtype, rank, gran, excl, nm_n, nm_m, group, shape, override, nnz, tev, name))
         o += 80 + pad8(name_len)
     assert o == len(t)
-    assert recs[0] == (1, 2, 2, 0, 2, 4, 0, (7, 40, 0, 0), -1.0, recs[0][9], 5, "layer0.weight")
+    # final_sparsity: the tensor's own, here the schedule's s_f
+    assert recs[0] == (1, 2, 2, 0, 2, 4, 0, (7, 40, 0, 0), 0.7, recs[0][9], 5, "layer0.weight")
     assert recs[1][:8] == (2, 3, 4, 0, 2, 4, 0, (6, 4, 4, 0)) and recs[1][11] == ""
 
     m = sections[b"MASK"]
@@ -71,12 +73,29 @@ def check_checkpoint(b, masks):
     assert o == len(m)
 
     c = sections[b"CSPC"]
-    count, _, window, max_iter, tol, seed = struct.unpack_from("<IIiidQ", c, 0)
-    assert (count, window, max_iter, tol, seed) == (2, 0, 1000, 1e-4, 0)
-    assert len(c) == 32 + 56 * count
+    count, per, wide, zero, seed = struct.unpack_from("<IIIIQ", c, 0)
+    assert (count, zero, seed) == (2, 0, 0) and per > 20 and wide == 1
+
+    def records(o, k):
+        out = {}
+        for _ in range(k):
+            ln = c[o]
+            name = c[o + 1 : o + 1 + ln].decode()
+            typ, bits = struct.unpack_from("<BQ", c, o + 1 + ln)
+            val = struct.unpack("<d", struct.pack("<Q", bits))[0] if typ == 4 else bits
+            out[name] = val
+            o += 1 + ln + 9
+        return o, out
+
+    o, pruner_wide = records(24, wide)
+    assert pruner_wide == {"observe_window": 0}
     for i in range(count):  # two GMP tensors: no CSP state, identity sensing
-        has_cs, attached, redraw, _, sensing = struct.unpack_from("<BBBBi", c, 32 + 56 * i)
-        assert (has_cs, attached, sensing) == (0, 0, 1)
+        has_cs, attached, r16, r32 = struct.unpack_from("<BBHI", c, o)
+        assert (has_cs, attached, r16, r32) == (0, 0, 0, 0)
+        o, opts = records(o + 8, per)
+        assert opts["sensing.kind"] == 1 and opts["solver.max_iter"] == 1000
+        assert opts["solver.tol"] == 1e-4 and opts["granularity"] == (2, 4)[i]
+    assert o == len(c)
 
     st = sections[b"STAT"]
     steps, events = struct.unpack_from("<qq", st, 0)

@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
     must(ctx, csp_tensor_create(&t0, ctx, w0, CSP_DTYPE_F32, 2, s0, 45, "layer0.weight"), "t0");
     must(ctx, csp_tensor_create(&t1, ctx, w1, CSP_DTYPE_F64, 3, s1, 0, NULL), "t1");
     csp_pruner_tensor_options to;
-    csp_pruner_tensor_options_init(&to, sizeof to);
+    csp_pruner_tensor_options_init(&to, sizeof to, p);
     to.granularity = CSP_GRANULARITY_ROW;
     must(ctx, csp_pruner_add_tensor(p, t0, &to, NULL), "add t0");
     to.granularity = CSP_GRANULARITY_NM;

@@ -9,15 +9,14 @@ import subprocess
 import pytest
 
 import csprune as csp
-from csprune import _lib
+from csprune import _lib, _options
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
 MIRRORS = {
     "csp_context_options": _lib.ContextOptions,
     "csp_schedule_options": _lib.ScheduleOptions,
-    "csp_pruner_options": _lib.PrunerOptions,
-    "csp_pruner_tensor_options": _lib.PrunerTensorOptions,
+    "csp_option_info": _lib.OptionInfo,
     "csp_tensor_stats": _lib.TensorStats,
     "csp_step_stats": _lib.StepStats,
     "csp_sensing_options": _lib.SensingOptions,
@@ -28,6 +27,10 @@ MIRRORS = {
     "csp_export_stats": _lib.ExportStats,
     "csp_export_info": _lib.ExportInfo,
 }
+
+#: Written option by option from the library's table (_options.py): their
+#: offsets are compared with the table's.
+OPTION_STRUCTS = {"csp_pruner_options", "csp_pruner_tensor_options"}
 
 ENUMS = {
     "CSP_DTYPE_": csp.DType,
@@ -54,15 +57,15 @@ def test_struct_sizes_agree_with_the_library():
 
 def test_struct_size_check_catches_a_wrong_mirror():
     class TooLarge(ctypes.Structure):
-        _fields_ = _lib.PrunerOptions._fields_ + [("extra", ctypes.c_int64)]
+        _fields_ = _lib.ScheduleOptions._fields_ + [("extra", ctypes.c_int64)]
 
     class TooSmall(ctypes.Structure):
-        _fields_ = _lib.PrunerOptions._fields_[:-1]
+        _fields_ = _lib.ScheduleOptions._fields_[:-1]
 
-    init = _lib.lib.csp_pruner_options_init
-    n = ctypes.sizeof(_lib.PrunerOptions)
-    assert _lib.struct_size_accepted(_lib.PrunerOptions, init, n)
-    assert not _lib.struct_size_accepted(_lib.PrunerOptions, init, n - 1)
+    init = _lib.lib.csp_schedule_options_init
+    n = ctypes.sizeof(_lib.ScheduleOptions)
+    assert _lib.struct_size_accepted(_lib.ScheduleOptions, init, n)
+    assert not _lib.struct_size_accepted(_lib.ScheduleOptions, init, n - 1)
     # a mirror with a field too many is accepted at its size, and one byte less too
     assert _lib.struct_size_accepted(TooLarge, init, ctypes.sizeof(TooLarge) - 1)
     assert not _lib.struct_size_accepted(TooSmall, init, ctypes.sizeof(TooSmall))
@@ -71,13 +74,24 @@ def test_struct_size_check_catches_a_wrong_mirror():
 def test_layout_matches_the_compiled_headers(helper):
     out = subprocess.run([helper, "layout"], check=True, capture_output=True,
                          text=True).stdout
-    seen, seen_enums = set(), set()
+    seen, seen_enums, seen_options = set(), set(), set()
+    table = {o.name: o for o in _options.OPTIONS}
     for line in out.splitlines():
         kind, *rest = line.split()
-        if kind == "size":
+        if kind == "size" and rest[0] in OPTION_STRUCTS:
+            seen.add(rest[0])  # no mirror: written option by option
+        elif kind == "size":
             name, size = rest
             assert ctypes.sizeof(MIRRORS[name]) == int(size), name
             seen.add(name)
+        elif kind == "offset" and rest[0] in OPTION_STRUCTS:
+            name, field, off = rest
+            if field == "struct_size":
+                continue
+            o = table[field]
+            got = o.pruner_offset if name == "csp_pruner_options" else o.tensor_offset
+            assert got == int(off), (name, field)
+            seen_options.add((name, field))
         elif kind == "offset":
             name, field, off = rest
             assert mirror_field(MIRRORS[name], field).offset == int(off), (name, field)
@@ -92,12 +106,18 @@ def test_layout_matches_the_compiled_headers(helper):
         elif kind == "const":
             name, value = rest
             assert getattr(_lib, name) == int(value), name
-    assert seen == set(MIRRORS)
+    assert seen == set(MIRRORS) | OPTION_STRUCTS
+    # every option of the library's table was compared with the compiler's offset
+    want = {("csp_pruner_options", o.name) for o in _options.OPTIONS if o.pruner_offset >= 0}
+    want |= {("csp_pruner_tensor_options", o.name) for o in _options.OPTIONS
+             if o.tensor_offset >= 0}
+    assert seen_options == want
     # every member of every enum was compared, and the non-error status codes
     assert seen_enums >= {p + m.name for p, e in ENUMS.items() for m in e}
     assert seen_enums >= {"CSP_" + s.name for s in csp.Status if s >= 0}
     # every field of every mirror was compared
-    n_offsets = sum(1 for line in out.splitlines() if line.startswith("offset "))
+    n_offsets = sum(1 for line in out.splitlines() if line.startswith("offset ")
+                    and line.split()[1] not in OPTION_STRUCTS)
     assert n_offsets == sum(len(m._fields_) for m in MIRRORS.values())
 
 
@@ -113,9 +133,12 @@ def test_every_exported_function_is_bound():
 def test_enum_members_are_complete():
     # the header's names, parsed from the public headers
     names = set()
-    for hdr in ("core.h", "schedule.h", "pruner.h", "sensing.h", "solver.h", "io.h"):
+    for hdr in ("core.h", "schedule.h", "pruner.h", "sensing.h", "solver.h", "io.h",
+                "experimental.h"):
         with open(os.path.join(ROOT, "include", "csp", hdr)) as f:
-            names |= set(re.findall(r"^\s*(CSP_[A-Z0-9_]+)\s*=\s*-?\d+", f.read(), re.M))
+            text = f.read()
+        names |= set(re.findall(r"^\s*(CSP_[A-Z0-9_]+)\s*=\s*-?\d+", text, re.M))
+        names |= set(re.findall(r"^#define (CSP_CORRECTION_[A-Z0-9_]+) \d+", text, re.M))
     for prefix, enum in ENUMS.items():
         want = {n[len(prefix):] for n in names if n.startswith(prefix)}
         assert want == {m.name for m in enum}, prefix

@@ -24,13 +24,13 @@ C = csp.Correction
 # (dtype, rows, cols, {per-tensor CSP overrides}); observe: input rows per step.
 CSP_CASES = {
     "gaussian_omp": dict(
-        pruner=dict(sensing=S.GAUSSIAN, solver=M.OMP, correction=C.NONE, rho=0.5),
-        tensors=[(1, 9, 24, {}), (2, 6, 16, dict(correction=C.FULL, rho=0.25)),
+        pruner=dict(sensing=S.GAUSSIAN, solver=M.OMP, correction=C.NONE, sensing_rho=0.5),
+        tensors=[(1, 9, 24, {}), (2, 6, 16, dict(correction=C.FULL, sensing_rho=0.25)),
                  (1, 5, 12, dict(sensing=S.IDENTITY, shrink=0.05))],
         observe=0),
     "activations": dict(
         pruner=dict(sensing=S.ACTIVATIONS, correction=C.BLEND, alpha=0.3, observe_window=3,
-                    damping=0.05),
+                    sensing_damping=0.05),
         tensors=[(1, 8, 20, {}), (1, 7, 12, dict(correction=C.FULL)),
                  (2, 4, 10, dict(sensing=S.RADEMACHER, solver=M.FISTA, redraw=True))],
         observe=16),
@@ -38,7 +38,8 @@ CSP_CASES = {
 
 _DEFAULTS = dict(sensing=S.IDENTITY, solver=M.OMP, correction=C.NONE,
                  block_size=csp.DEFAULT_BLOCK_SIZE, redraw=0, observe_window=0,
-                 solver_max_iter=300, rho=0.5, damping=0.01, alpha=0.1, shrink=0.0,
+                 solver_max_iter=300, sensing_rho=0.5, sensing_damping=0.01, alpha=0.1,
+                 shrink=0.0,
                  solver_tol=1e-4)
 
 
@@ -46,17 +47,18 @@ def _csp_line(opts):
     o = dict(_DEFAULTS, **opts)
     return "csp %d %d %d %d %d %d %d %r %r %r %r %r" % (
         o["sensing"], o["solver"], o["correction"], o["block_size"], int(o["redraw"]),
-        o["observe_window"], o["solver_max_iter"], o["rho"], o["damping"], o["alpha"],
+        o["observe_window"], o["solver_max_iter"], o["sensing_rho"], o["sensing_damping"],
+        o["alpha"],
         o["shrink"], o["solver_tol"])
 
 
 def _tcsp_line(opts):
     # the C sentinels for "the pruner's"
-    o = dict(dict(sensing=0, solver=0, correction=0, block_size=0, redraw=-1, rho=0.0,
-                  damping=-1.0, alpha=-1.0, shrink=-1.0), **opts)
+    o = dict(dict(sensing=0, solver=0, correction=0, block_size=0, redraw=-1, sensing_rho=0.0,
+                  sensing_damping=-1.0, alpha=-1.0, shrink=-1.0), **opts)
     return "tcsp %d %d %d %d %d %r %r %r %r" % (
         o["sensing"], o["solver"], o["correction"], o["block_size"], int(o["redraw"]),
-        o["rho"], o["damping"], o["alpha"], o["shrink"])
+        o["sensing_rho"], o["sensing_damping"], o["alpha"], o["shrink"])
 
 
 def _parse(stdout, tag):
@@ -221,7 +223,7 @@ def test_stats_against_numpy(ctx):
     sched = csp.Schedule.polynomial(ctx, 0.75, begin_step=0, end_step=10, frequency=5)
     p = csp.Pruner(ctx, sched, granularity="row")
     i_gmp = p.add_tensor(w_gmp, "gmp")
-    i_cs = p.add_tensor(w_cs, "cs", sensing="gaussian", rho=0.5)
+    i_cs = p.add_tensor(w_cs, "cs", sensing="gaussian", sensing_rho=0.5)
     i_ex = p.add_tensor(w_ex, "ex", exclude=True)
     view = p.sensing(i_cs)
     gram = view.gram()  # (seed, tensor index, 0, 0): the Phi of every event (no redraw)
@@ -266,7 +268,7 @@ def test_stats_against_numpy(ctx):
 
 def test_sensing_views_are_borrowed(ctx):
     sched = csp.Schedule.constant(ctx, 0.5, frequency=1)
-    p = csp.Pruner(ctx, sched, granularity="row", sensing="rademacher", rho=0.25)
+    p = csp.Pruner(ctx, sched, granularity="row", sensing="rademacher", sensing_rho=0.25)
     p.add_tensor(np.ones((4, 16), np.float32))
     p.add_tensor(np.ones(8, np.float32), sensing="identity")
     p.add_tensor(np.ones((2, 8), np.float32), exclude=True)
@@ -525,27 +527,30 @@ def test_bad_csp_options(ctx):
         csp.Pruner(ctx, sched, correction=7)
     with pytest.raises(TypeError, match="solver must be a SolverMethod"):
         csp.Pruner(ctx, sched, solver=1.5)
-    with pytest.raises(TypeError, match="rho must be a number, not str"):
-        csp.Pruner(ctx, sched, rho="0.5")
+    with pytest.raises(TypeError, match="sensing_rho must be a number, not str"):
+        csp.Pruner(ctx, sched, sensing_rho="0.5")
     with pytest.raises(TypeError, match="block_size must be an int, not float"):
         csp.Pruner(ctx, sched, block_size=64.0)
-    with pytest.raises(ValueError, match="redraw must be False or True"):
-        csp.Pruner(ctx, sched, redraw=2)
+    with pytest.raises(TypeError, match="it is sensing_rho now"):
+        csp.Pruner(ctx, sched, rho=0.5)  # the old name says where it went
     with pytest.raises(TypeError):
         csp.Pruner(ctx, sched, sensng="gaussian")  # a misspelt keyword
-    for kw in (dict(rho=65.0), dict(rho=0.0), dict(alpha=1.5), dict(damping=-1.0),
-               dict(shrink=2.0), dict(solver_tol=0.0), dict(solver_max_iter=0),
-               dict(observe_window=-1), dict(block_size=0), dict(rho=float("nan"))):
+    for kw in (dict(sensing_rho=65.0), dict(sensing_rho=0.0), dict(alpha=1.5),
+               dict(sensing_damping=-1.0), dict(shrink=2.0), dict(solver_tol=0.0),
+               dict(solver_max_iter=0), dict(observe_window=-1), dict(block_size=0),
+               dict(sensing_rho=float("nan")), dict(redraw=2)):
         with pytest.raises(csp.CspError) as e:
             csp.Pruner(ctx, sched, **kw)
         assert e.value.status == csp.Status.E_RANGE, kw
-        assert list(kw)[0] in e.value.message
+        assert csp._options.option(list(kw)[0]).name in e.value.message
     p = csp.Pruner(ctx, sched, granularity="row")
-    for kw, what in ((dict(rho=0.0), "rho = 0.0: must be > 0"),
-                     (dict(damping=-0.5), "damping"), (dict(alpha=-1), "alpha"),
+    for kw, what in ((dict(sensing_rho=0.0), "sensing.rho"),
+                     (dict(sensing_damping=-0.5), "sensing.damping"), (dict(alpha=-1), "alpha"),
                      (dict(shrink=-0.1), "shrink"), (dict(block_size=0), "block_size")):
-        with pytest.raises(ValueError, match=what):
+        with pytest.raises(csp.CspError, match=what) as e:
             p.add_tensor(np.ones((2, 4), np.float32), **kw)
+        assert e.value.status == csp.Status.E_RANGE, kw
+    assert p.experimental("alpha") == pytest.approx(0.1)  # restored after the refusal
     with pytest.raises(csp.CspError) as e:
         p.add_tensor(np.ones((2, 4), np.float32), alpha=float("nan"))
     assert e.value.status == csp.Status.E_RANGE

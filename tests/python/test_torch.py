@@ -580,8 +580,8 @@ def test_adam_with_activation_sensing_reaches_exact_sparsity():
 def test_csp_options_and_per_parameter_overrides():
     model = Net()
     p = csprune.torch.ModulePruner(model, final_sparsity=0.5, frequency=1, granularity="row",
-                               sensing="gaussian", rho=0.5, overrides={
-                                   "fc1.weight": {"correction": "full", "rho": 0.25},
+                               sensing="gaussian", sensing_rho=0.5, overrides={
+                                   "fc1.weight": {"correction": "full", "sensing_rho": 0.25},
                                    "fc2.weight": {"sensing": "identity"}})
     assert not model.fc1._forward_hooks  # no activations sensing: no hooks
     assert p.sensing("fc1.weight").m == 3 and p.sensing("fc2.weight") is None
@@ -599,9 +599,9 @@ def test_csp_option_errors():
         csprune.torch.ModulePruner(Net(), final_sparsity=0.5, sensing="gaussian")
     assert e.value.status == csp.Status.E_UNSUPPORTED
     assert "parameter fc1.weight" in e.value.message
-    with pytest.raises(ValueError, match="parameter fc1.weight: rho = 0.0"):
+    with pytest.raises(csp.CspError, match="parameter fc1.weight: .*sensing.rho = 0"):
         csprune.torch.ModulePruner(Net(), final_sparsity=0.5, granularity="row",
-                               overrides={"fc1.weight": {"rho": 0}})
+                               overrides={"fc1.weight": {"sensing_rho": 0}})
     with pytest.raises(ValueError, match="unknown sensing"):
         csprune.torch.ModulePruner(Net(), final_sparsity=0.5, sensing="activation")
     with pytest.raises(ValueError, match="unknown keys"):

@@ -30,7 +30,7 @@ def exported(library):
 def map_names(path):
     text = re.sub(r"/\*.*?\*/", "", pathlib.Path(path).read_text(), flags=re.S)
     names, nodes = set(), []
-    for node, body in re.findall(r"(CSP_[0-9.]+)\s*\{(.*?)\}", text, flags=re.S):
+    for node, body in re.findall(r"(CSP_[A-Z_]*[0-9.]+)\s*\{(.*?)\}", text, flags=re.S):
         nodes.append(node)
         glob = body.split("local:")[0].replace("global:", "")
         for entry in glob.split(";"):
@@ -90,7 +90,7 @@ def main():
         if kind != "T":
             errors.append(f"export {name} is not a function (nm kind {kind})")
         if version not in nodes:
-            errors.append(f"export {name} has no version node from csprune.map ({version or 'none'})")
+            errors.append(f"export {name} has no version node from csp.map ({version or 'none'})")
     so = soname(a.library)
     if so != a.soname:
         errors.append(f"soname is {so}, expected {a.soname}")

@@ -3,6 +3,9 @@
  * add their create paths here. */
 #include "testutil.h"
 
+#define CSP_EXPERIMENTAL_API
+#include <csp/experimental.h>
+
 #include <string.h>
 #include <unistd.h>
 
@@ -123,7 +126,7 @@ static csp_status path_pruner(test_alloc *a, void *state) {
                                     CSP_GRANULARITY_GLOBAL, CSP_GRANULARITY_GLOBAL};
     for (int i = 0; i < 4 && st == CSP_OK; i++) {
         csp_pruner_tensor_options to;
-        csp_pruner_tensor_options_init(&to, sizeof to);
+        csp_pruner_tensor_options_init(&to, sizeof to, p);
         to.granularity = gran[i];
         st = csp_pruner_add_tensor(p, t[i], &to, NULL);
         ck_assert_int_eq(csp_pruner_num_tensors(p), st == CSP_OK ? i + 1 : i);
@@ -229,23 +232,28 @@ static csp_status path_pruner_cs(test_alloc *a, void *state) {
     csp_pruner_options po;
     csp_pruner_options_init(&po, sizeof po);
     po.granularity = CSP_GRANULARITY_ROW;
-    po.sensing = CSP_SENSING_GAUSSIAN;
+    po.sensing.kind = CSP_SENSING_GAUSSIAN;
     po.correction = CSP_CORRECTION_FULL;
     csp_pruner *p = NULL;
     csp_status st = csp_pruner_create(&p, ctx, s, &po);
-    static const int32_t kinds[5] = {0, CSP_SENSING_ACTIVATIONS, CSP_SENSING_RADEMACHER,
-                                     CSP_SENSING_IDENTITY, CSP_SENSING_GRAM};
-    static const int32_t solvers[5] = {0, CSP_SOLVER_FISTA, CSP_SOLVER_ISTA, 0, 0};
-    static const int32_t corr[5] = {0, CSP_CORRECTION_BLEND, CSP_CORRECTION_NONE, 0, 0};
+    static const int32_t kinds[5] = {CSP_SENSING_GAUSSIAN, CSP_SENSING_ACTIVATIONS,
+                                     CSP_SENSING_RADEMACHER, CSP_SENSING_IDENTITY,
+                                     CSP_SENSING_GRAM};
+    static const int32_t solvers[5] = {CSP_SOLVER_OMP, CSP_SOLVER_FISTA, CSP_SOLVER_ISTA,
+                                       CSP_SOLVER_OMP, CSP_SOLVER_OMP};
+    static const int32_t corr[5] = {CSP_CORRECTION_FULL, CSP_CORRECTION_BLEND,
+                                    CSP_CORRECTION_NONE, CSP_CORRECTION_FULL,
+                                    CSP_CORRECTION_FULL};
     for (int i = 0; i < 5 && st == CSP_OK; i++) {
         csp_pruner_tensor_options to;
-        csp_pruner_tensor_options_init(&to, sizeof to);
-        to.sensing = kinds[i];
-        to.solver = solvers[i];
+        csp_pruner_tensor_options_init(&to, sizeof to, p);
+        to.sensing.kind = kinds[i];
+        to.solver.method = solvers[i];
         to.correction = corr[i];
         to.block_size = 32;
-        to.shrink = i == 3 ? 0.2 : -1.0;
         st = csp_pruner_add_tensor(p, t[i], &to, NULL);
+        if (st == CSP_OK && i == 3)
+            st = csp_pruner_set_experimental(p, 3, CSP_X_SHRINK, 0.2);
     }
     if (st == CSP_OK)
         st = csp_pruner_set_sensing(p, 3, host);
@@ -444,14 +452,14 @@ static csp_status path_io(test_alloc *a, void *state) {
     ck_assert_int_eq(csp_schedule_create(&sc, ctx, &so), CSP_OK);
     csp_pruner *p = NULL, *q = NULL;
     csp_pruner_tensor_options to;
-    csp_pruner_tensor_options_init(&to, sizeof to);
     int cs = s->op >= 5;
+    ck_assert_int_eq(csp_pruner_create(&p, ctx, sc, NULL), CSP_OK);
+    csp_pruner_tensor_options_init(&to, sizeof to, p);
     if (cs) {
         to.granularity = CSP_GRANULARITY_ROW;
-        to.sensing = CSP_SENSING_ACTIVATIONS;
-        to.solver = CSP_SOLVER_FISTA;
+        to.sensing.kind = CSP_SENSING_ACTIVATIONS;
+        to.solver.method = CSP_SOLVER_FISTA;
     }
-    ck_assert_int_eq(csp_pruner_create(&p, ctx, sc, NULL), CSP_OK);
     ck_assert_int_eq(csp_pruner_add_tensor(p, t, &to, NULL), CSP_OK);
     ck_assert_int_eq(csp_pruner_create(&q, ctx, sc, NULL), CSP_OK);
     ck_assert_int_eq(csp_pruner_add_tensor(q, t, &to, NULL), CSP_OK);

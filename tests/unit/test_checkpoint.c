@@ -7,6 +7,9 @@
  * reader/writer of the layout in docs/formats.md. */
 #include "testutil.h"
 
+#define CSP_EXPERIMENTAL_API
+#include <csp/experimental.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -114,8 +117,11 @@ static void model_init(model *m, const spec *specs, int nt, const sched_spec *ss
     ck_assert_status(m->ctx, csp_schedule_create(&m->sched, m->ctx, &so), CSP_OK);
     csp_pruner_options po;
     csp_pruner_options_init(&po, sizeof po);
-    po.observe_window = ss->observe_window;
     ck_assert_status(m->ctx, csp_pruner_create(&m->p, m->ctx, m->sched, &po), CSP_OK);
+    ck_assert_status(m->ctx,
+                     csp_pruner_set_experimental(m->p, -1, CSP_X_OBSERVE_WINDOW,
+                                                 ss->observe_window),
+                     CSP_OK);
     m->nt = nt;
     for (int t = 0; t < nt; t++) {
         const spec *x = &specs[t];
@@ -147,23 +153,35 @@ static void model_init(model *m, const spec *specs, int nt, const sched_spec *ss
                                            shape, x->stride, NULL),
                          CSP_OK);
         csp_pruner_tensor_options to;
-        csp_pruner_tensor_options_init(&to, sizeof to);
+        csp_pruner_tensor_options_init(&to, sizeof to, m->p);
         to.granularity = x->gran;
         to.group = x->group;
-        to.nm_n = x->nm_n;
-        to.nm_m = x->nm_m;
+        if (x->nm_n != 0)
+            to.nm_n = x->nm_n;
+        if (x->nm_m != 0)
+            to.nm_m = x->nm_m;
         to.exclude = x->exclude;
-        to.final_sparsity = x->override;
-        to.sensing = x->sensing;
-        to.solver = x->solver;
-        to.correction = x->correction;
-        to.support = x->support;
-        to.block_size = x->block;
-        to.redraw = x->redraw ? 1 : -1;
-        to.shrink = x->shrink > 0.0 ? x->shrink : -1.0;
+        if (x->override >= 0.0)
+            to.final_sparsity = x->override;
+        if (x->sensing != 0)
+            to.sensing.kind = x->sensing;
+        if (x->solver != 0)
+            to.solver.method = x->solver;
+        if (x->correction != 0)
+            to.correction = x->correction;
+        if (x->block != 0)
+            to.block_size = x->block;
         int32_t idx = -1;
         ck_assert_status(m->ctx, csp_pruner_add_tensor(m->p, m->tw[t], &to, &idx), CSP_OK);
         ck_assert_int_eq(idx, t);
+        if (x->support != 0)
+            ck_assert_int_eq(csp_pruner_set_experimental(m->p, t, CSP_X_SUPPORT, x->support),
+                             CSP_OK);
+        if (x->redraw)
+            ck_assert_int_eq(csp_pruner_set_experimental(m->p, t, CSP_X_REDRAW, 1), CSP_OK);
+        if (x->shrink > 0.0)
+            ck_assert_int_eq(csp_pruner_set_experimental(m->p, t, CSP_X_SHRINK, x->shrink),
+                             CSP_OK);
         if (x->attach) {
             csp_sensing_options o;
             csp_sensing_options_init(&o, sizeof o);
@@ -439,7 +457,7 @@ START_TEST(test_round_trip_buffer) {
     ck_assert_uint_eq(sec[4].tag, CSP__TAG('S', 'T', 'A', 'T'));
     for (int i = 0; i < n; i++) {
         ck_assert_uint_eq(sec[i].flags, i == 4 ? 0 : 1); /* statistics are optional */
-        ck_assert_uint_eq(sec[i].version, 1);
+        ck_assert_uint_eq(sec[i].version, i == 3 ? 2 : 1); /* CSPC: table-driven records */
     }
     ck_assert_uint_eq(csp__ld_u16(buf + 8), CSP_CHECKPOINT_VERSION_MAJOR);
     ck_assert_uint_eq(csp__ld_u16(buf + 10), CSP_CHECKPOINT_VERSION_MINOR);
@@ -1063,12 +1081,12 @@ START_TEST(test_mismatches) {
         {"cols", 2, CSP_E_SHAPE, "shape differs"},
         {"rank", 3, CSP_E_SHAPE, "rank 1"},
         {"dtype", 4, CSP_E_DTYPE, "tensor 1 ('enc.u'): dtype"},
-        {"granularity", 5, CSP_E_STATE, "tensor 0 ('enc.w'): granularity differs: checkpoint 2, "
-                                        "pruner 1"},
-        {"nm", 6, CSP_E_STATE, "N:M differs: checkpoint 2:4, pruner 1:4"},
-        {"group", 7, CSP_E_STATE, "global group"},
+        {"granularity", 5, CSP_E_STATE, "tensor 0 ('enc.w'): option granularity differs: "
+                                        "checkpoint 2, pruner 1"},
+        {"nm", 6, CSP_E_STATE, "option nm_n differs: checkpoint 2, pruner 1"},
+        {"group", 7, CSP_E_STATE, "option group differs"},
         {"exclude", 8, CSP_E_STATE, "exclude"},
-        {"override", 9, CSP_E_STATE, "override differs: checkpoint 0.59999999999999998"},
+        {"override", 9, CSP_E_STATE, "option final_sparsity differs: checkpoint 0.59999999999999998"},
         {"name", 10, CSP_E_STATE, "name differs: checkpoint 'enc.w', pruner 'enc.v'"},
         {"s_f", 11, CSP_E_STATE, "final_sparsity differs: checkpoint 0.84999999999999998"},
         {"frequency", 12, CSP_E_STATE, "frequency differs: checkpoint 3, pruner 4"},
@@ -1131,16 +1149,16 @@ START_TEST(test_csp_mismatches_and_payloads) {
         int field;
         const char *needle;
     } cases[] = {
-        {0, "tensor 0 ('cs.act'): CSP sensing kind differs: checkpoint 4, pruner 2"},
-        {1, "tensor 0 ('cs.act'): CSP solver differs: checkpoint 3, pruner 2"},
-        {2, "tensor 1 ('cs.gauss'): CSP correction differs"},
-        {3, "tensor 1 ('cs.gauss'): CSP redraw differs"},
-        {4, "tensor 2 ('cs.rank1'): CSP block_size differs: checkpoint 16, pruner 8"},
+        {0, "tensor 0 ('cs.act'): option sensing.kind differs: checkpoint 4, pruner 2"},
+        {1, "tensor 0 ('cs.act'): option solver.method differs: checkpoint 3, pruner 2"},
+        {2, "tensor 1 ('cs.gauss'): option correction differs"},
+        {3, "tensor 1 ('cs.gauss'): option redraw differs"},
+        {4, "tensor 2 ('cs.rank1'): option block_size differs: checkpoint 16, pruner 8"},
         {5, "CSP state differs: checkpoint CSP with a host operator, pruner GMP"},
-        {6, "tensor 4 ('gmp.shrink'): CSP shrink differs"},
-        {7, "the pruner's observe_window differs: checkpoint 0, pruner 2"},
+        {6, "tensor 4 ('gmp.shrink'): option shrink differs"},
+        {7, "the pruner's option observe_window differs: checkpoint 0, pruner 2"},
         {8, "the context seed differs: checkpoint 0, context 9 (it keys tensor 1's random"},
-        {9, "tensor 1 ('cs.gauss'): CSP support differs: checkpoint 1, pruner 2"},
+        {9, "tensor 1 ('cs.gauss'): option support differs: checkpoint 1, pruner 2"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         spec sp[MAXT];

@@ -363,7 +363,7 @@ START_TEST(test_nm) {
     fixture f;
     fx_init(&f);
     csp_pruner_tensor_options to;
-    csp_pruner_tensor_options_init(&to, sizeof to);
+    csp_pruner_tensor_options_init(&to, sizeof to, f.p);
     to.granularity = CSP_GRANULARITY_NM;
     to.nm_n = 2;
     to.nm_m = 4;
@@ -373,7 +373,7 @@ START_TEST(test_nm) {
     to.final_sparsity = 0.75; /* the schedule's 0.5 scaled: 1 of 4 kept */
     int b = fx_add(&f, 2, shape, 40, CSP_DTYPE_F64, &to, &r); /* 1:4 */
     int c = fx_add(&f, 2, shape, 0, CSP_DTYPE_F32, NULL, &r);  /* tensor granularity */
-    csp_pruner_tensor_options_init(&to, sizeof to);
+    csp_pruner_tensor_options_init(&to, sizeof to, f.p);
     to.exclude = 1;
     int d = fx_add(&f, 2, shape, 0, CSP_DTYPE_F32, &to, &r);
     for (int i = 0; i < 3; i++)
@@ -483,7 +483,7 @@ START_TEST(test_bytes_vs_dense) {
         ck_assert_int_eq(csp_pruner_create(&f.p, f.ctx, f.sched, NULL), CSP_OK);
         int64_t shape[2] = {512, 128};
         csp_pruner_tensor_options to;
-        csp_pruner_tensor_options_init(&to, sizeof to);
+        csp_pruner_tensor_options_init(&to, sizeof to, f.p);
         to.granularity = CSP_GRANULARITY_TENSOR;
         fx_add(&f, 2, shape, 0, CSP_DTYPE_F32, &to, &r);
         to.granularity = CSP_GRANULARITY_NM;

@@ -1,6 +1,8 @@
 /* White-box tests of the internal helpers: options checks, aligned memory,
  * the parallel loop, counter-based random numbers. */
 #include "testutil.h"
+
+#include "core/abi.h"
 #include "core/internal.h"
 
 #include <math.h>
@@ -133,24 +135,83 @@ START_TEST(test_rng_portable_values) {
 }
 END_TEST
 
-START_TEST(test_check_options) {
+/* The growth path (lib/core/abi.h) on a struct that grew: v1 had a and b,
+ * v2 appended c (default 7) and d (default 9). */
+typedef struct {
+    size_t struct_size;
+    int32_t a, b;
+    int64_t c, d;
+} grown;
+
+static void grown_defaults(void *full) {
+    grown *g = full;
+    g->a = 1;
+    g->b = 2;
+    g->c = 7;
+    g->d = 9;
+}
+
+START_TEST(test_growth_path) {
     csp_context *ctx = NULL;
     ck_assert_int_eq(csp_context_create(&ctx, NULL), CSP_OK);
-    struct fake_options {
-        size_t struct_size;
-        int32_t a, b;
-        unsigned char tail[16];
-    } o;
-    size_t known = offsetof(struct fake_options, tail);
-    ck_assert_int_eq(csp__init_options(&o, sizeof o, known), CSP_OK);
-    ck_assert_int_eq(csp__check_options(ctx, &o, known, "x"), CSP_OK);
-    o.tail[15] = 1;
-    ck_assert_status(ctx, csp__check_options(ctx, &o, known, "x"), CSP_E_RESERVED);
-    o.struct_size = known - 1;
-    ck_assert_status(ctx, csp__check_options(ctx, &o, known, "x"), CSP_E_STRUCT_SIZE);
-    o.struct_size = CSP_OPTIONS_MAX_SIZE + 1;
-    ck_assert_status(ctx, csp__check_options(ctx, &o, known, "x"), CSP_E_STRUCT_SIZE);
-    ck_assert_int_eq(csp__init_options(&o, known - 1, known), CSP_E_STRUCT_SIZE);
+    const size_t v1 = offsetof(grown, c);
+    const csp__struct_desc d = {"grown", v1, sizeof(grown), grown_defaults};
+    /* _init of an old caller writes its v1 bytes only (the canary stays). */
+    unsigned char buf[64];
+    memset(buf, 0xA5, sizeof buf);
+    ck_assert_int_eq(csp__struct_init(&d, buf, v1), CSP_OK);
+    for (size_t i = v1; i < sizeof buf; i++)
+        ck_assert_uint_eq(buf[i], 0xA5);
+    grown full;
+    ck_assert_int_eq(csp__struct_in(ctx, &d, buf, &full, "x"), CSP_OK);
+    ck_assert_uint_eq(full.struct_size, sizeof(grown)); /* the library's own size */
+    ck_assert(full.a == 1 && full.b == 2 && full.c == 7 && full.d == 9);
+    /* The caller's fields win; the fields it lacks keep their defaults even
+     * when the bytes after its struct are not zero. */
+    ((grown *)(void *)buf)->a = 5;
+    memset(buf + v1, 0xFF, sizeof buf - v1);
+    ck_assert_int_eq(csp__struct_in(ctx, &d, buf, &full, "x"), CSP_OK);
+    ck_assert(full.a == 5 && full.b == 2 && full.c == 7 && full.d == 9);
+    /* NULL: the defaults. */
+    ck_assert_int_eq(csp__struct_in(ctx, &d, NULL, &full, "x"), CSP_OK);
+    ck_assert(full.a == 1 && full.d == 9);
+    /* A newer caller: known bytes read, a zero tail accepted, a non-zero one
+     * refused. */
+    unsigned char big[sizeof(grown) + 16];
+    memset(big, 0, sizeof big);
+    ck_assert_int_eq(csp__struct_init(&d, big, sizeof big), CSP_OK);
+    ((grown *)(void *)big)->d = 3;
+    ck_assert_int_eq(csp__struct_in(ctx, &d, big, &full, "x"), CSP_OK);
+    ck_assert_int_eq(full.d, 3);
+    big[sizeof big - 1] = 1;
+    ck_assert_status(ctx, csp__struct_in(ctx, &d, big, &full, "x"), CSP_E_RESERVED);
+    /* Sizes below the first release, or absurd. */
+    size_t small = v1 - 1;
+    memcpy(buf, &small, sizeof small);
+    ck_assert_status(ctx, csp__struct_in(ctx, &d, buf, &full, "x"), CSP_E_STRUCT_SIZE);
+    ck_assert(strstr(csp_context_last_error(ctx), "grown") != NULL);
+    ck_assert_int_eq(csp__struct_init(&d, buf, v1 - 1), CSP_E_STRUCT_SIZE);
+    ck_assert_int_eq(csp__struct_init(&d, buf, CSP_STRUCT_MAX_SIZE + 1), CSP_E_STRUCT_SIZE);
+    ck_assert_int_eq(csp__struct_init(&d, NULL, v1), CSP_E_NULL);
+    /* Output: an old caller gets its v1 bytes, struct_size kept; a newer one
+     * gets zeros past the library's size. */
+    memset(buf, 0xA5, sizeof buf);
+    ck_assert_int_eq(csp__struct_init(&d, buf, v1), CSP_OK);
+    ck_assert_int_eq(csp__struct_out_check(ctx, &d, buf, "x"), CSP_OK);
+    grown res = {sizeof(grown), 11, 12, 13, 14};
+    csp__struct_out(&d, &res, buf);
+    const grown *seen = (const grown *)(const void *)buf;
+    ck_assert(seen->struct_size == v1 && seen->a == 11 && seen->b == 12);
+    for (size_t i = v1; i < sizeof buf; i++)
+        ck_assert_uint_eq(buf[i], 0xA5);
+    memset(big, 0xA5, sizeof big);
+    size_t bs = sizeof big;
+    memcpy(big, &bs, sizeof bs);
+    csp__struct_out(&d, &res, big);
+    ck_assert(((grown *)(void *)big)->d == 14 && big[sizeof big - 1] == 0);
+    ck_assert_status(ctx, csp__struct_out_check(ctx, &d, NULL, "x"), CSP_E_NULL);
+    memcpy(buf, &small, sizeof small);
+    ck_assert_status(ctx, csp__struct_out_check(ctx, &d, buf, "x"), CSP_E_STRUCT_SIZE);
     csp_context_free(ctx);
 }
 END_TEST
@@ -165,7 +226,7 @@ static Suite *internal_suite(void) {
     tcase_add_test(tc, test_parallel_for);
     tcase_add_test(tc, test_rng_stateless);
     tcase_add_test(tc, test_rng_portable_values);
-    tcase_add_test(tc, test_check_options);
+    tcase_add_test(tc, test_growth_path);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -103,13 +103,16 @@ static void add(model *m, int64_t rows, int64_t cols, int64_t pad, int32_t dtype
     for (int64_t f = 0; f < rows * cols; f++)
         setw(x, x->w, f, draw(m));
     csp_pruner_tensor_options o;
-    ck_assert_int_eq(csp_pruner_tensor_options_init(&o, sizeof o), CSP_OK);
+    ck_assert_int_eq(csp_pruner_tensor_options_init(&o, sizeof o, m->p), CSP_OK);
     o.granularity = gran;
     o.group = group;
-    o.nm_n = nm_n;
-    o.nm_m = nm_m;
+    if (nm_n != 0)
+        o.nm_n = nm_n;
+    if (nm_m != 0)
+        o.nm_m = nm_m;
     o.exclude = exclude;
-    o.final_sparsity = override;
+    if (override >= 0.0)
+        o.final_sparsity = override;
     ck_assert_status(m->ctx, csp_pruner_add_tensor(m->p, x->tw, &o, &x->index), CSP_OK);
     ck_assert_int_eq(x->index, m->nt - 1);
     if (!exclude) {
@@ -792,8 +795,9 @@ START_TEST(test_bad_input) {
     ck_assert_int_eq(csp_pruner_add_tensor(NULL, w, NULL, &idx), CSP_E_NULL);
     ck_assert_int_eq(idx, -1);
     ck_assert_status(ctx, csp_pruner_add_tensor(p, NULL, NULL, &idx), CSP_E_NULL);
-    ck_assert_int_eq(csp_pruner_tensor_options_init(NULL, sizeof to), CSP_E_NULL);
-    ck_assert_int_eq(csp_pruner_tensor_options_init(&to, 1), CSP_E_STRUCT_SIZE);
+    ck_assert_int_eq(csp_pruner_tensor_options_init(NULL, sizeof to, p), CSP_E_NULL);
+    ck_assert_int_eq(csp_pruner_tensor_options_init(&to, sizeof to, NULL), CSP_E_NULL);
+    ck_assert_int_eq(csp_pruner_tensor_options_init(&to, 1, p), CSP_E_STRUCT_SIZE);
     struct {
         const char *what;
         csp_pruner_tensor_options o;
@@ -802,23 +806,24 @@ START_TEST(test_bad_input) {
     int n = 0;
 #define CASE(field, value, st)                                                                     \
     do {                                                                                           \
-        csp_pruner_tensor_options_init(&cases[n].o, sizeof cases[n].o);                            \
+        csp_pruner_tensor_options_init(&cases[n].o, sizeof cases[n].o, p);                            \
         cases[n].what = #field " = " #value;                                                       \
         cases[n].o.field = value;                                                                  \
         cases[n++].want = st;                                                                      \
     } while (0)
     CASE(struct_size, 8, CSP_E_STRUCT_SIZE);
-    CASE(granularity, 9, CSP_E_ENUM);
     CASE(granularity, -2, CSP_E_ENUM);
     CASE(nm_m, 1, CSP_E_RANGE);
     CASE(nm_n, 4, CSP_E_RANGE);
+    CASE(exclude, 2, CSP_E_RANGE);
+    CASE(reserved0, 1, CSP_E_RESERVED);
     CASE(group, -1, CSP_E_RANGE);
     CASE(final_sparsity, NAN, CSP_E_RANGE);
     CASE(final_sparsity, 1.0, CSP_E_RANGE);
     CASE(final_sparsity, INFINITY, CSP_E_RANGE);
 #undef CASE
     /* N:M 2:4 on 6 columns */
-    csp_pruner_tensor_options_init(&cases[n].o, sizeof cases[n].o);
+    csp_pruner_tensor_options_init(&cases[n].o, sizeof cases[n].o, p);
     cases[n].what = "N:M with cols % M != 0";
     cases[n].o.granularity = CSP_GRANULARITY_NM;
     cases[n++].want = CSP_E_SHAPE;
@@ -835,14 +840,14 @@ START_TEST(test_bad_input) {
         char extra[4];
     } big;
     memset(&big, 0, sizeof big);
-    csp_pruner_tensor_options_init(&big.o, sizeof big);
+    csp_pruner_tensor_options_init(&big.o, sizeof big, p);
     big.extra[1] = 1;
     ck_assert_status(ctx, csp_pruner_add_tensor(p, w, &big.o, NULL), CSP_E_RESERVED);
     ck_assert_status(ctx, csp_pruner_add_tensor(p, foreign, NULL, NULL), CSP_E_INVALID);
     ck_assert_int_eq(csp_pruner_num_tensors(p), 0);
 
     /* global group: one dtype, one override */
-    csp_pruner_tensor_options_init(&to, sizeof to);
+    csp_pruner_tensor_options_init(&to, sizeof to, p);
     to.granularity = CSP_GRANULARITY_GLOBAL;
     to.group = 2;
     ck_assert_status(ctx, csp_pruner_add_tensor(p, w, &to, &idx), CSP_OK);
@@ -870,7 +875,7 @@ START_TEST(test_bad_input) {
     ck_assert_status(ctx, csp_pruner_add_companion(p, 0, wrong3), CSP_E_SHAPE);
     ck_assert_status(ctx, csp_pruner_add_companion(p, 0, w3), CSP_OK);
     ck_assert_status(ctx, csp_pruner_add_companion(p, 1, w3), CSP_E_INVALID); /* taken */
-    csp_pruner_tensor_options_init(&to, sizeof to);
+    csp_pruner_tensor_options_init(&to, sizeof to, p);
     to.exclude = 1;
     ck_assert_status(ctx, csp_pruner_add_tensor(p, wd, &to, &idx), CSP_OK);
     ck_assert_status(ctx, csp_pruner_add_companion(p, idx, wrong), CSP_E_INVALID);
@@ -923,7 +928,7 @@ START_TEST(test_bad_input) {
     so.final_sparsity = 0.0;
     ck_assert_int_eq(csp_schedule_create(&s, ctx, &so), CSP_OK);
     ck_assert_int_eq(csp_pruner_create(&p, ctx, s, NULL), CSP_OK);
-    csp_pruner_tensor_options_init(&to, sizeof to);
+    csp_pruner_tensor_options_init(&to, sizeof to, p);
     to.final_sparsity = 0.3;
     ck_assert_status(ctx, csp_pruner_add_tensor(p, w, &to, NULL), CSP_E_RANGE);
     csp_pruner_free(p);

@@ -768,11 +768,11 @@ START_TEST(test_refit_and_errors) {
     csp_row_stats st[ROWS], st2[ROWS];
     csp_solver_batch b = batch_of(ROWS, N, w, xo, K, st);
     b.support = sup;
-    ck_assert_status(ctx, csp__solver_run(sv, g, &b), CSP_OK);
+    ck_assert_status(ctx, csp__solver_run(sv, g, &b, "test"), CSP_OK);
     /* Full refit on OMP's support = OMP's least-squares coefficients. */
     b.x = xr;
     b.stats = st2;
-    ck_assert_status(ctx, csp__solver_refit(sv, g, &b, 1.0), CSP_OK);
+    ck_assert_status(ctx, csp__solver_refit(sv, g, &b, 1.0, true, "test"), CSP_OK);
     for (int i = 0; i < N * ROWS; i++)
         ck_assert(fabsf(xr[i] - xo[i]) <= 1e-4f * (1.0f + fabsf(xo[i])));
     for (int r = 0; r < ROWS; r++) {
@@ -780,19 +780,19 @@ START_TEST(test_refit_and_errors) {
         ck_assert(fabs(st2[r].residual - st[r].residual) <= 1e-4 * st[r].energy);
     }
     /* alpha = 0 keeps w on S; alpha = 1/2 is halfway. */
-    ck_assert_status(ctx, csp__solver_refit(sv, g, &b, 0.0), CSP_OK);
+    ck_assert_status(ctx, csp__solver_refit(sv, g, &b, 0.0, true, "test"), CSP_OK);
     for (int r = 0; r < ROWS; r++)
         for (int j = 0; j < N; j++)
             ck_assert(xr[r * N + j] == (bit(&sup[r], j) ? w[r * N + j] : 0.0f));
-    ck_assert_status(ctx, csp__solver_refit(sv, g, &b, 0.5), CSP_OK);
+    ck_assert_status(ctx, csp__solver_refit(sv, g, &b, 0.5, true, "test"), CSP_OK);
     for (int i = 0; i < N * ROWS; i++) {
         int r = i / N, j = i % N;
         float want = bit(&sup[r], j) ? 0.5f * (w[i] + xo[i]) : 0.0f;
         ck_assert(fabsf(xr[i] - want) <= 1e-4f * (1.0f + fabsf(want)));
     }
-    ck_assert_status(ctx, csp__solver_refit(sv, g, &b, 1.5), CSP_E_RANGE);
+    ck_assert_status(ctx, csp__solver_refit(sv, g, &b, 1.5, true, "test"), CSP_E_RANGE);
     b.support = NULL;
-    ck_assert_status(ctx, csp__solver_refit(sv, g, &b, 1.0), CSP_E_NULL);
+    ck_assert_status(ctx, csp__solver_refit(sv, g, &b, 1.0, true, "test"), CSP_E_NULL);
     /* Errors: weight and sensing domain, against direct float64 sums. */
     double we[ROWS], se[ROWS];
     ck_assert_status(ctx, csp__row_errors(ctx, g, ROWS, N, w, N, xo, N, we, se), CSP_OK);
@@ -817,7 +817,7 @@ START_TEST(test_refit_and_errors) {
     ck_assert_status(ctx, csp__sensing_prepare(id, 0, 0, &gi), CSP_OK);
     ck_assert(gi->identity && gi->g64 == NULL);
     b.support = sup;
-    ck_assert_status(ctx, csp__solver_refit(sv, gi, &b, 1.0), CSP_OK);
+    ck_assert_status(ctx, csp__solver_refit(sv, gi, &b, 1.0, true, "test"), CSP_OK);
     for (int r = 0; r < ROWS; r++)
         for (int j = 0; j < N; j++)
             ck_assert(xr[r * N + j] == (bit(&sup[r], j) ? w[r * N + j] : 0.0f));

@@ -5,6 +5,9 @@
  * ordinary builds it checks that every replica ends with the same masks. */
 #include "testutil.h"
 
+#define CSP_EXPERIMENTAL_API
+#include <csp/experimental.h>
+
 #include <pthread.h>
 #include <string.h>
 
@@ -47,9 +50,9 @@ static void *run(void *arg) {
     csp_pruner_options po;
     csp_pruner_options_init(&po, sizeof po);
     po.granularity = CSP_GRANULARITY_ROW;
-    po.shrink = 0.05;
     csp_pruner *p = NULL;
-    if (csp_pruner_create(&p, ctx, s, &po) != CSP_OK)
+    if (csp_pruner_create(&p, ctx, s, &po) != CSP_OK ||
+        csp_pruner_set_experimental(p, -1, CSP_X_SHRINK, 0.05) != CSP_OK)
         job_fail(j, ctx, "create");
     static const int64_t shape[2] = {300, 32}; /* large enough for the worker threads */
     static const int32_t kinds[3] = {CSP_SENSING_IDENTITY, CSP_SENSING_GAUSSIAN,
@@ -69,9 +72,9 @@ static void *run(void *arg) {
         csp_tensor_create(&t[i], ctx, w[i], CSP_DTYPE_F32, 2, shape, 0, NULL);
         csp_tensor_create(&c[i], ctx, m[i], CSP_DTYPE_F32, 2, shape, 0, NULL);
         csp_pruner_tensor_options o;
-        csp_pruner_tensor_options_init(&o, sizeof o);
-        o.sensing = kinds[i];
-        o.solver = solvers[i];
+        csp_pruner_tensor_options_init(&o, sizeof o, p);
+        o.sensing.kind = kinds[i];
+        o.solver.method = solvers[i];
         o.correction = i == 2 ? CSP_CORRECTION_FULL : CSP_CORRECTION_NONE;
         if (csp_pruner_add_tensor(p, t[i], &o, NULL) != CSP_OK ||
             csp_pruner_add_companion(p, i, c[i]) != CSP_OK)

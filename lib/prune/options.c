@@ -1,0 +1,192 @@
+/* The pruner's options table (lib/prune/options.h) and what it drives:
+ * defaults, validation, csp_pruner_option_info(). */
+#include "prune/options.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sensing/sensing_internal.h"
+#include "solver/solver_internal.h"
+
+#define P_OFF(m) offsetof(csp_pruner_options, m)
+#define T_OFF(m) offsetof(csp_pruner_tensor_options, m)
+#define X_OFF(m) offsetof(csp__xconf, m)
+#define BOTH(m) {P_OFF(m), T_OFF(m), -1}
+#define TONLY(m) {-1, T_OFF(m), -1}
+#define XONLY(m) {-1, -1, X_OFF(m)}
+
+#define SENSING_ROW(member, type, def, lo, hi, fl, pfl, en, doc)                             \
+    {"sensing." #member, doc, en, CSP_OPTION_##type, (fl) | (pfl), 0, BOTH(sensing.member), lo, \
+     hi, def},
+#define SOLVER_ROW(member, type, def, lo, hi, fl, pfl, en, doc)                              \
+    {"solver." #member, doc, en, CSP_OPTION_##type, (fl) | (pfl), 0, BOTH(solver.member), lo,   \
+     hi, def},
+
+const csp__option csp__pruner_options[] = {
+    {"granularity", "how the sparsity budget is spread", "csp_granularity", CSP_OPTION_ENUM, 0, 0,
+     BOTH(granularity), CSP_GRANULARITY_TENSOR, CSP_GRANULARITY_NM, CSP_GRANULARITY_TENSOR},
+    {"nm_n", "N of N:M (at most N kept in every M)", "", CSP_OPTION_INT32, CSP__OPTION_NM_ONLY, 0,
+     BOTH(nm_n), 1, CSP_NM_MAX_M - 1, 2},
+    {"nm_m", "M of N:M", "", CSP_OPTION_INT32, CSP__OPTION_NM_ONLY, 0, BOTH(nm_m), 2, CSP_NM_MAX_M,
+     4},
+    {"correction", "how a CSP event sets the weights it keeps", "csp_correction", CSP_OPTION_ENUM,
+     CSP_OPTION_CSP_ONLY, 0, BOTH(correction), CSP_CORRECTION_NONE, CSP_CORRECTION_BLEND,
+     CSP_CORRECTION_NONE},
+    {"block_size", "block length of rank-1 CSP tensors", "", CSP_OPTION_INT32,
+     CSP_OPTION_CSP_ONLY | CSP__OPTION_RANK1_ONLY, 0, BOTH(block_size), 1, CSP_SENSING_MAX_N,
+     CSP_DEFAULT_BLOCK_SIZE},
+    {"exclude", "1: never pruned nor masked", "", CSP_OPTION_INT32, 0, 0, TONLY(exclude), 0, 1,
+     0},
+    {"group", "global group id (GLOBAL granularity)", "", CSP_OPTION_INT32,
+     CSP__OPTION_GLOBAL_ONLY, 0, TONLY(group), 0, 2147483647.0, 0},
+    {"final_sparsity", "the tensor's final sparsity (default: the schedule's)", "",
+     CSP_OPTION_DOUBLE, CSP_OPTION_MAX_OPEN, 0, TONLY(final_sparsity), 0.0, 1.0, NAN},
+    CSP__SENSING_OPTIONS(SENSING_ROW) CSP__SOLVER_OPTIONS(SOLVER_ROW)
+    /* Experimental (<csp/experimental.h>). */
+    {"shrink", "between-event shrink tau; 0 = off", "", CSP_OPTION_DOUBLE,
+     CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR, CSP_X_SHRINK, XONLY(shrink), 0.0, 1.0, 0.0},
+    {"support", "where a CSP event's support comes from", "csp_support", CSP_OPTION_ENUM,
+     CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR | CSP_OPTION_CSP_ONLY, CSP_X_SUPPORT,
+     XONLY(support), CSP_SUPPORT_SOLVER, CSP_SUPPORT_MAGNITUDE, CSP_SUPPORT_SOLVER},
+    {"redraw", "random sensing: 1 = a new Phi at every event", "", CSP_OPTION_INT32,
+     CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR | CSP_OPTION_CSP_ONLY, CSP_X_REDRAW,
+     XONLY(redraw), 0, 1, 0},
+    {"observe_window", "activations: observe the last steps before each event; 0 = all", "",
+     CSP_OPTION_INT32, CSP_OPTION_EXPERIMENTAL | CSP__OPTION_PRUNER_WIDE, CSP_X_OBSERVE_WINDOW,
+     XONLY(observe_window), 0, 2147483647.0, 0},
+    {"alpha", "blend factor of CSP_CORRECTION_BLEND", "", CSP_OPTION_DOUBLE,
+     CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR | CSP_OPTION_CSP_ONLY, CSP_X_ALPHA,
+     XONLY(alpha), 0.0, 1.0, 0.1},
+};
+const size_t csp__num_pruner_options = sizeof csp__pruner_options / sizeof csp__pruner_options[0];
+_Static_assert(sizeof csp__pruner_options / sizeof csp__pruner_options[0] <= CSP__MAX_OPTIONS,
+               "raise CSP__MAX_OPTIONS");
+
+const csp__option *csp__experimental_row(int32_t param) {
+    for (size_t i = 0; i < csp__num_pruner_options; i++)
+        if (csp__pruner_options[i].param == param && param != 0)
+            return &csp__pruner_options[i];
+    return NULL;
+}
+
+void csp__xconf_defaults(csp__xconf *x) {
+    memset(x, 0, sizeof *x);
+    csp__options_defaults(csp__pruner_options, csp__num_pruner_options, CSP__SLOT_X, x);
+}
+
+/* ---- the structs' descriptors ---------------------------------------------------- */
+
+static void pruner_defaults(void *full) {
+    csp_pruner_options *o = full;
+    o->sensing.struct_size = sizeof o->sensing;
+    o->solver.struct_size = sizeof o->solver;
+    csp__options_defaults(csp__pruner_options, csp__num_pruner_options, CSP__SLOT_PRUNER, o);
+}
+
+const csp__struct_desc csp__pruner_options_desc = {
+    "csp_pruner_options", CSP__FIRST_SIZE_PRUNER_OPTIONS, sizeof(csp_pruner_options),
+    pruner_defaults};
+/* No defaults of their own: _init copies the pruner's. */
+const csp__struct_desc csp__pruner_tensor_options_desc = {
+    "csp_pruner_tensor_options", CSP__FIRST_SIZE_PRUNER_TENSOR_OPTIONS,
+    sizeof(csp_pruner_tensor_options), NULL};
+const csp__struct_desc csp__tensor_stats_desc = {"csp_tensor_stats", CSP__FIRST_SIZE_TENSOR_STATS,
+                                                 sizeof(csp_tensor_stats), NULL};
+const csp__struct_desc csp__step_stats_desc = {"csp_step_stats", CSP__FIRST_SIZE_STEP_STATS,
+                                               sizeof(csp_step_stats), NULL};
+static const csp__struct_desc option_info_desc = {"csp_option_info", CSP__FIRST_SIZE_OPTION_INFO,
+                                                  sizeof(csp_option_info), NULL};
+
+CSP_API csp_status csp_pruner_options_init(csp_pruner_options *opts, size_t struct_size) {
+    return csp__struct_init(&csp__pruner_options_desc, opts, struct_size);
+}
+
+CSP_API csp_status csp_step_stats_init(csp_step_stats *stats, size_t struct_size) {
+    return csp__struct_init(&csp__step_stats_desc, stats, struct_size);
+}
+
+CSP_API csp_status csp_tensor_stats_init(csp_tensor_stats *stats, size_t struct_size) {
+    return csp__struct_init(&csp__tensor_stats_desc, stats, struct_size);
+}
+
+CSP_API csp_status csp_option_info_init(csp_option_info *info, size_t struct_size) {
+    return csp__struct_init(&option_info_desc, info, struct_size);
+}
+
+/* ---- validation -------------------------------------------------------------------- */
+
+/* The checks shared by the pruner's and a tensor's options: the nested
+ * structs' own (reserved words included), N:M. */
+static csp_status check_shared(csp_context *ctx, const char *fn, const char *prefix,
+                               const csp_sensing_options *sensing,
+                               const csp_solver_options *solver, int32_t nm_n, int32_t nm_m) {
+    char what[160];
+    snprintf(what, sizeof what, "%ssensing.reserved", prefix);
+    csp_status st = csp__reserved_zero(ctx, fn, what, &sensing->reserved0,
+                                       sizeof sensing->reserved0 + sizeof sensing->reserved);
+    snprintf(what, sizeof what, "%ssolver.reserved", prefix);
+    if (st == CSP_OK)
+        st = csp__reserved_zero(ctx, fn, what, &solver->reserved0,
+                                sizeof solver->reserved0 + sizeof solver->reserved);
+    if (st == CSP_OK && nm_n >= nm_m)
+        st = csp__error(ctx, CSP_E_RANGE, "%s: %sN:M = %d:%d needs N < M", fn, prefix, (int)nm_n,
+                        (int)nm_m);
+    return st;
+}
+
+csp_status csp__pruner_options_check(csp_context *ctx, const char *fn,
+                                     const csp_pruner_options *o) {
+    csp_status st = csp__reserved_zero(ctx, fn, "reserved0", &o->reserved0, sizeof o->reserved0);
+    if (st == CSP_OK)
+        st = csp__options_check(ctx, fn, "", csp__pruner_options, csp__num_pruner_options,
+                                CSP__SLOT_PRUNER, o);
+    if (st == CSP_OK)
+        st = check_shared(ctx, fn, "", &o->sensing, &o->solver, o->nm_n, o->nm_m);
+    return st;
+}
+
+csp_status csp__tensor_options_check(csp_context *ctx, const char *fn, const char *prefix,
+                                     const csp_pruner_tensor_options *o) {
+    csp_status st = csp__reserved_zero(ctx, fn, "reserved0", &o->reserved0, sizeof o->reserved0);
+    if (st == CSP_OK)
+        st = csp__options_check(ctx, fn, prefix, csp__pruner_options, csp__num_pruner_options,
+                                CSP__SLOT_TENSOR, o);
+    if (st == CSP_OK)
+        st = check_shared(ctx, fn, prefix, &o->sensing, &o->solver, o->nm_n, o->nm_m);
+    return st;
+}
+
+/* ---- introspection ------------------------------------------------------------------ */
+
+CSP_API int32_t csp_pruner_option_count(void) { return (int32_t)csp__num_pruner_options; }
+
+CSP_API csp_status csp_pruner_option_info(int32_t index, csp_option_info *info) {
+    if (info == NULL)
+        return CSP_E_NULL;
+    csp_status st = csp__struct_out_check(NULL, &option_info_desc, info, "csp_pruner_option_info");
+    if (st != CSP_OK)
+        return st;
+    if (index < 0 || (size_t)index >= csp__num_pruner_options)
+        return CSP_E_RANGE;
+    const csp__option *o = &csp__pruner_options[index];
+    csp_option_info x;
+    memset(&x, 0, sizeof x);
+    x.name = o->name;
+    x.description = o->doc;
+    x.enum_name = o->enum_name;
+    x.type = o->type;
+    x.flags = o->flags & 0xffff;
+    if (o->off[CSP__SLOT_PRUNER] >= 0)
+        x.flags |= CSP_OPTION_PRUNER;
+    if (o->off[CSP__SLOT_TENSOR] >= 0)
+        x.flags |= CSP_OPTION_TENSOR;
+    x.pruner_offset = o->off[CSP__SLOT_PRUNER];
+    x.tensor_offset = o->off[CSP__SLOT_TENSOR];
+    x.param = o->param;
+    x.min = o->min;
+    x.max = o->max;
+    x.default_value = o->def;
+    csp__struct_out(&option_info_desc, &x, info);
+    return CSP_OK;
+}
