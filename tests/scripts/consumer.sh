@@ -52,5 +52,7 @@ if [ -f "$libdir/libcsp.a" ]; then
         exit 1
     fi
     "$tmp/minimal_static"
+    echo "consumer builds (shared and static) ran"
+else
+    echo "consumer build (shared) ran; no libcsp.a installed (default_library=shared), no static build"
 fi
-echo "consumer builds (shared and static) ran"
