@@ -6,10 +6,14 @@
 # build its library and nothing else (no tests, examples, benchmarks, Python
 # package or docs), and the parent must get the library kind it asked for
 # (the shared one with both).
-#   consumer_meson.sh SOURCE_ROOT MINIMAL_C PYTHON
+#   consumer_meson.sh SOURCE_ROOT MINIMAL_C PYTHON [SANITIZE]
+# The parent builds without sanitizers whatever the calling build's: in a
+# sanitized build (SANITIZE not none) it would repeat the plain build's run,
+# so it is skipped there.
 set -eu
-src=$1 minimal=$2 python=$3
+src=$1 minimal=$2 python=$3 sanitize=${4:-none}
 fail() { echo "consumer_meson: $*" >&2; exit 1; }
+[ "$sanitize" = none ] || { echo "b_sanitize=$sanitize: the plain build runs this test; skipped"; exit 77; }
 command -v meson >/dev/null 2>&1 || { echo "meson not on PATH: skipped"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
