@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 sh tools/deps.sh demo
 build=${CSP_BUILD_DIR:-build}
-[ -d "$build" ] || meson setup "$build" -Dtests=false -Dbench=false
+[ -d "$build" ] || meson setup "$build" -Dtests=disabled -Dbench=disabled
 ninja -C "$build"
 "$build/examples/minimal" >/dev/null
 py=/usr/bin/python3

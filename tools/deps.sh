@@ -6,7 +6,11 @@ set -eu
 
 pkgs_build="gcc g++ libc6-dev make meson ninja-build pkg-config libopenblas-dev"
 # python3-sklearn: the OMP cross-check against orthogonal_mp_gram (skipped without it).
-pkgs_test="check python3 binutils abigail-tools python3-numpy python3-pytest python3-torch python3-sklearn libopenmpi-dev openmpi-bin"
+# cmake: the consumer_cmake test (find_package(csp CONFIG)); doxygen: the API
+# reference and its check (tools/test.sh enables it); gfortran: libgfortran's
+# development files, which a static link through `pkg-config --static csp`
+# needs on Debian (openblas.pc's Libs.private names -lgfortran).
+pkgs_test="check python3 binutils abigail-tools python3-numpy python3-pytest python3-torch python3-sklearn libopenmpi-dev openmpi-bin cmake doxygen gfortran"
 # The demo: python3 runs the comparison driver (standard library only),
 # espeak-ng + sox synthesise spoken digits when FSDD is absent, gnuplot-nox
 # draws the plot (lighter than python3-matplotlib, which the driver also takes).

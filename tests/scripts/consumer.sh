@@ -1,9 +1,12 @@
 #!/bin/sh
 # Install the build to a temporary root, then build examples/minimal.c out of
 # tree with nothing but `pkg-config csp`, once against the shared library and
-# once against the static one, and run both.
+# once against the static one, and run both. csp.pc names the CBLAS in
+# Requires.private (BLAS_NAME, -Dblas=) and has no linker paths of the build
+# machine: `pkg-config --static` takes the BLAS's flags from its own .pc.
+#   consumer.sh BUILD_DIR MINIMAL_C CC [SANITIZE [BLAS_NAME]]
 set -eu
-build=$1 src=$2 cc=$3 sanitize=${4:-none}
+build=$1 src=$2 cc=$3 sanitize=${4:-none} blas=${5:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -16,6 +19,16 @@ pkg() { pkg-config --define-variable=prefix="$tmp/root$prefix" "$@" csp; }
 libdir=$(pkg --variable=libdir)
 [ -f "$tmp/root$prefix/include/csp/csp.h" ] || { echo "headers not installed" >&2; exit 1; }
 [ -e "$libdir/libcsp.so.0" ] || { echo "libcsp.so.0 not installed in $libdir" >&2; exit 1; }
+if [ -n "$blas" ] && pkg-config --exists "$blas"; then
+    req=$(pkg --print-requires-private)
+    [ "$req" = "$blas" ] || { echo "csp.pc: Requires.private is '$req', want '$blas'" >&2; exit 1; }
+fi
+if grep -E '^Libs(\.private)?:.*-L */' "$pc"; then
+    echo "csp.pc has a linker path of the build machine (above)" >&2
+    exit 1
+fi
+grep -q '^Libs.private:.* -lm .*-lpthread' "$pc" ||
+    { echo "csp.pc: Libs.private lacks -lm -lpthread" >&2; exit 1; }
 
 strict="-std=c11 -Wall -Wextra -pedantic -Werror"
 # A sanitized libcsp needs the sanitizer runtime in the program too.
@@ -28,7 +41,8 @@ LD_LIBRARY_PATH="$libdir" ldd "$tmp/minimal_shared" | grep -q "$libdir/libcsp.so
     { echo "the shared build does not load the installed libcsp.so.0" >&2; exit 1; }
 LD_LIBRARY_PATH="$libdir" "$tmp/minimal_shared"
 
-# Static: libcsp.a, with its private dependencies from Libs.private.
+# Static: libcsp.a, with its private dependencies from Requires.private (the
+# BLAS's own .pc) and Libs.private.
 if [ -f "$libdir/libcsp.a" ]; then
     libs=$(pkg --static --libs | sed 's/-lcsp\b/-Wl,-Bstatic -lcsp -Wl,-Bdynamic/')
     # shellcheck disable=SC2086
@@ -38,5 +52,7 @@ if [ -f "$libdir/libcsp.a" ]; then
         exit 1
     fi
     "$tmp/minimal_static"
+    echo "consumer builds (shared and static) ran"
+else
+    echo "consumer build (shared) ran; no libcsp.a installed (default_library=shared), no static build"
 fi
-echo "consumer builds (shared and static) ran"
