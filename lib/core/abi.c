@@ -20,7 +20,8 @@ static void defaults_into(const csp__struct_desc *d, void *full) {
         d->defaults(full);
 #ifdef CSP_GROWTH_TEST
     uint64_t probe = CSP__GROWTH_PROBE_DEFAULT;
-    memcpy((unsigned char *)full + d->size - sizeof probe, &probe, sizeof probe);
+    if (!d->fixed)
+        memcpy((unsigned char *)full + d->size - sizeof probe, &probe, sizeof probe);
 #endif
 }
 
@@ -50,8 +51,9 @@ csp_status csp__struct_in_over(csp_context *ctx, const csp__struct_desc *d, cons
     memcpy((unsigned char *)full + sizeof(size_t), bytes + sizeof(size_t), n - sizeof(size_t));
     memcpy(full, &d->size, sizeof d->size);
 #ifdef CSP_GROWTH_TEST
-    uint64_t probe;
-    memcpy(&probe, (const unsigned char *)full + d->size - sizeof probe, sizeof probe);
+    uint64_t probe = CSP__GROWTH_PROBE_DEFAULT;
+    if (!d->fixed)
+        memcpy(&probe, (const unsigned char *)full + d->size - sizeof probe, sizeof probe);
     if (probe != CSP__GROWTH_PROBE_DEFAULT)
         return csp__error(ctx, CSP_E_INVALID, "%s: %s: growth_probe = %#llx", fn, d->name,
                           (unsigned long long)probe);
@@ -108,7 +110,7 @@ void csp__struct_out(const csp__struct_desc *d, const void *full, void *caller) 
 #ifdef CSP_GROWTH_TEST
     /* The library knows the probe: a caller that has it gets it. */
     uint64_t probe = CSP__GROWTH_PROBE_DEFAULT;
-    if (size >= d->size)
+    if (size >= d->size && !d->fixed)
         memcpy((unsigned char *)caller + d->size - sizeof probe, &probe, sizeof probe);
 #endif
 }

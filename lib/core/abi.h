@@ -31,6 +31,9 @@ typedef struct csp__struct_desc {
     /* Write the default of every field into @p full (size bytes, zeroed,
      * struct_size set); NULL when every default is zero. */
     void (*defaults)(void *full);
+    /* The struct is embedded in others, so its size never changes (it grows
+     * into reserved words, docs/abi.md). */
+    bool fixed;
 } csp__struct_desc;
 
 /* Copy the caller's struct @p caller (NULL: the defaults) into @p full, a

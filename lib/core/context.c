@@ -116,7 +116,7 @@ static void context_defaults(void *full) {
 
 static const csp__struct_desc context_options_desc = {
     "csp_context_options", CSP__FIRST_SIZE_CONTEXT_OPTIONS, sizeof(csp_context_options),
-    context_defaults};
+    context_defaults, false};
 
 CSP_API csp_status csp_context_options_init(csp_context_options *opts, size_t struct_size) {
     return csp__struct_init(&context_options_desc, opts, struct_size);

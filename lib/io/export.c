@@ -84,11 +84,11 @@ static void export_defaults(void *full) { ((csp_export_options *)full)->format =
 
 static const csp__struct_desc export_options_desc = {
     "csp_export_options", CSP__FIRST_SIZE_EXPORT_OPTIONS, sizeof(csp_export_options),
-    export_defaults};
+    export_defaults, false};
 static const csp__struct_desc export_stats_desc = {
-    "csp_export_stats", CSP__FIRST_SIZE_EXPORT_STATS, sizeof(csp_export_stats), NULL};
+    "csp_export_stats", CSP__FIRST_SIZE_EXPORT_STATS, sizeof(csp_export_stats), NULL, false};
 static const csp__struct_desc export_info_desc = {
-    "csp_export_info", CSP__FIRST_SIZE_EXPORT_INFO, sizeof(csp_export_info), NULL};
+    "csp_export_info", CSP__FIRST_SIZE_EXPORT_INFO, sizeof(csp_export_info), NULL, false};
 
 CSP_API csp_status csp_export_options_init(csp_export_options *opts, size_t struct_size) {
     return csp__struct_init(&export_options_desc, opts, struct_size);

@@ -86,17 +86,17 @@ static void pruner_defaults(void *full) {
 
 const csp__struct_desc csp__pruner_options_desc = {
     "csp_pruner_options", CSP__FIRST_SIZE_PRUNER_OPTIONS, sizeof(csp_pruner_options),
-    pruner_defaults};
+    pruner_defaults, false};
 /* No defaults of their own: _init copies the pruner's. */
 const csp__struct_desc csp__pruner_tensor_options_desc = {
     "csp_pruner_tensor_options", CSP__FIRST_SIZE_PRUNER_TENSOR_OPTIONS,
-    sizeof(csp_pruner_tensor_options), NULL};
+    sizeof(csp_pruner_tensor_options), NULL, false};
 const csp__struct_desc csp__tensor_stats_desc = {"csp_tensor_stats", CSP__FIRST_SIZE_TENSOR_STATS,
-                                                 sizeof(csp_tensor_stats), NULL};
+                                                 sizeof(csp_tensor_stats), NULL, false};
 const csp__struct_desc csp__step_stats_desc = {"csp_step_stats", CSP__FIRST_SIZE_STEP_STATS,
-                                               sizeof(csp_step_stats), NULL};
+                                               sizeof(csp_step_stats), NULL, false};
 static const csp__struct_desc option_info_desc = {"csp_option_info", CSP__FIRST_SIZE_OPTION_INFO,
-                                                  sizeof(csp_option_info), NULL};
+                                                  sizeof(csp_option_info), NULL, false};
 
 CSP_API csp_status csp_pruner_options_init(csp_pruner_options *opts, size_t struct_size) {
     return csp__struct_init(&csp__pruner_options_desc, opts, struct_size);

@@ -17,7 +17,7 @@ static void schedule_defaults(void *full) {
 
 static const csp__struct_desc schedule_options_desc = {
     "csp_schedule_options", CSP__FIRST_SIZE_SCHEDULE_OPTIONS, sizeof(csp_schedule_options),
-    schedule_defaults};
+    schedule_defaults, false};
 
 CSP_API csp_status csp_schedule_options_init(csp_schedule_options *opts, size_t struct_size) {
     return csp__struct_init(&schedule_options_desc, opts, struct_size);

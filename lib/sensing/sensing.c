@@ -69,7 +69,7 @@ static void sensing_defaults(void *full) {
 
 const csp__struct_desc csp__sensing_options_desc = {
     "csp_sensing_options", CSP__FIRST_SIZE_SENSING_OPTIONS, sizeof(csp_sensing_options),
-    sensing_defaults};
+    sensing_defaults, true};
 
 CSP_API csp_status csp_sensing_options_init(csp_sensing_options *opts, size_t struct_size) {
     return csp__struct_init(&csp__sensing_options_desc, opts, struct_size);

@@ -21,11 +21,11 @@ static void solver_defaults(void *full) {
 
 const csp__struct_desc csp__solver_options_desc = {
     "csp_solver_options", CSP__FIRST_SIZE_SOLVER_OPTIONS, sizeof(csp_solver_options),
-    solver_defaults};
+    solver_defaults, true};
 const csp__struct_desc csp__solver_batch_desc = {
-    "csp_solver_batch", CSP__FIRST_SIZE_SOLVER_BATCH, sizeof(csp_solver_batch), NULL};
+    "csp_solver_batch", CSP__FIRST_SIZE_SOLVER_BATCH, sizeof(csp_solver_batch), NULL, false};
 const csp__struct_desc csp__row_stats_desc = {"csp_row_stats", CSP__FIRST_SIZE_ROW_STATS,
-                                              sizeof(csp_row_stats), NULL};
+                                              sizeof(csp_row_stats), NULL, false};
 
 CSP_API csp_status csp_solver_options_init(csp_solver_options *opts, size_t struct_size) {
     return csp__struct_init(&csp__solver_options_desc, opts, struct_size);

@@ -155,7 +155,7 @@ START_TEST(test_growth_path) {
     csp_context *ctx = NULL;
     ck_assert_int_eq(csp_context_create(&ctx, NULL), CSP_OK);
     const size_t v1 = offsetof(grown, c);
-    const csp__struct_desc d = {"grown", v1, sizeof(grown), grown_defaults};
+    const csp__struct_desc d = {"grown", v1, sizeof(grown), grown_defaults, false};
     /* _init of an old caller writes its v1 bytes only (the canary stays). */
     unsigned char buf[64];
     memset(buf, 0xA5, sizeof buf);
