@@ -140,7 +140,9 @@ enum csp_status_code {
     CSP_E_CORRUPT = -15,         /**< Serialised data is corrupt or truncated. */
     CSP_E_UNSUPPORTED = -16,     /**< Valid request this build cannot do. */
     CSP_E_CALLBACK = -17,        /**< A host callback reported failure. */
-    CSP_E_THREAD = -18,          /**< Creating a worker thread failed. */
+    CSP_E_THREAD = -18,          /**< Reserved: no call returns it today (a parallel loop
+                                      whose worker thread cannot start runs that part on
+                                      the calling thread instead). */
     CSP_E_BUFFER = -19           /**< A caller-supplied buffer is too small. */
 };
 

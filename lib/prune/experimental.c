@@ -50,7 +50,7 @@ CSP_API csp_status csp_pruner_set_experimental(csp_pruner *pruner, int32_t index
                                   "%s: the between-event shrink needs CSP_GRANULARITY_ROW; tensor "
                                   "%d has granularity %d",
                                   fn, (int)index, (int)pt->conf.granularity);
-            st = csp__shrink_reserve(pruner, csp__shrink_row_length(pt));
+            st = csp__shrink_reserve(pruner, csp__shrink_row_length(pt), fn);
             if (st != CSP_OK)
                 return st;
         }

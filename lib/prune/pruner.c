@@ -275,7 +275,7 @@ CSP_API csp_status csp_pruner_add_tensor(csp_pruner *pruner, csp_tensor *weight,
             st = csp__strategy_rebind(pruner, pruner->num_tensors, false);
         }
         if (st == CSP_OK && pt->x.shrink > 0.0)
-            st = csp__shrink_reserve(pruner, csp__shrink_row_length(pt));
+            st = csp__shrink_reserve(pruner, csp__shrink_row_length(pt), fn);
     }
     if (st != CSP_OK) {
         free_ptensor(ctx, pt);
@@ -660,7 +660,7 @@ CSP_API csp_status csp_pruner_set_sensing(csp_pruner *pruner, int32_t index,
     if (csp__sensing_ctx(sensing) != ctx)
         return csp__error(ctx, CSP_E_INVALID, "%s: the operator belongs to another context", fn);
     if (pt->x.shrink > 0.0) {
-        st = csp__shrink_reserve(pruner, len);
+        st = csp__shrink_reserve(pruner, len, fn);
         if (st != CSP_OK)
             return st;
     }

@@ -133,8 +133,9 @@ void csp__apply_all(csp_pruner *p);
  * due (after the masks were re-applied). Leaves a message on failure (a
  * schedule callback). */
 csp_status csp__shrink_step(csp_pruner *p, int64_t step);
-/* Grow the shrink scratch to hold @p len entries. */
-csp_status csp__shrink_reserve(csp_pruner *p, int64_t len);
+/* Grow the shrink scratch to hold @p len entries (a message naming @p fn
+ * when out of memory). */
+csp_status csp__shrink_reserve(csp_pruner *p, int64_t len, const char *fn);
 /* The length of the rows tensor @p pt's shrink works on. */
 int64_t csp__shrink_row_length(const csp__ptensor *pt);
 

@@ -64,12 +64,12 @@ static void nth_item(shrink_item *v, int64_t cnt, int64_t k) {
     }
 }
 
-csp_status csp__shrink_reserve(csp_pruner *p, int64_t len) {
+csp_status csp__shrink_reserve(csp_pruner *p, int64_t len, const char *fn) {
     if (len <= p->shrink_cap)
         return CSP_OK;
     shrink_item *buf = csp__malloc(p->ctx, (size_t)len * sizeof *buf);
     if (buf == NULL)
-        return csp__error(p->ctx, CSP_E_NOMEM, "csp_pruner: out of memory for the shrink scratch");
+        return csp__error(p->ctx, CSP_E_NOMEM, "%s: out of memory for the shrink scratch", fn);
     csp__free(p->ctx, p->shrink_buf);
     p->shrink_buf = buf;
     p->shrink_cap = len;

@@ -157,3 +157,36 @@ def test_every_struct_with_an_init_is_checked():
 def test_init_fills_struct_size(struct):
     opts = _lib.init_struct(struct)
     assert opts.struct_size == ctypes.sizeof(struct)
+
+
+def test_options_doc_is_current():
+    """docs/options.md is generated from the library's options table
+    (tools/options-doc.py): an option added or changed without
+    regenerating it fails here."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "options_doc", os.path.join(ROOT, "tools", "options-doc.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with open(os.path.join(ROOT, "docs", "options.md")) as f:
+        assert f.read() == mod.render(), \
+            "docs/options.md is stale: run tools/options-doc.py"
+
+
+def test_option_table_is_consistent():
+    """Every row of the library's table names a distinct option, has its
+    default inside its range, and its offsets fit the structs."""
+    names = [o.name for o in _options.OPTIONS]
+    assert len(names) == len(set(names)) and len(names) >= 25
+    for o in _options.OPTIONS:
+        assert o.pruner_offset >= 0 or o.tensor_offset >= 0 or o.experimental, o.name
+        assert not (o.experimental and (o.pruner_offset >= 0 or o.tensor_offset >= 0)), o.name
+        if o.experimental:
+            assert o.param > 0, o.name
+        if o.name != "final_sparsity":  # its default is the schedule's
+            lo_ok = o.default > o.min if o.flags & _options.MIN_OPEN else o.default >= o.min
+            hi_ok = o.default < o.max if o.flags & _options.MAX_OPEN else o.default <= o.max
+            assert (lo_ok and hi_ok) or o.flags & _options.FIXED, o.name
+        if o.type == _options.ENUM:
+            assert o.enum is not None, o.name
+            assert {m.value for m in o.enum} >= set(range(int(o.min), int(o.max) + 1)), o.name
