@@ -13,3 +13,8 @@ abidw --headers-dir "$root/include/csp" --no-corpus-path --no-comp-dir-path --ou
 echo "wrote tests/abi/$so.abi from $lib"
 python3 "$root/tests/scripts/check_constants.py" --include "$root/include/csp" \
     --write "$root/tests/abi/constants.txt"
+# The frozen layouts of this release's structs, for the ABI growth test.
+release=$(sed -n "s/^ *version: '\([0-9]*\.[0-9]*\)\..*/\1/p" "$root/meson.build" | head -n 1)
+python3 "$root/tests/scripts/abi_layouts.py" freeze "$root/include/csp" \
+    "$root/tests/abi/layouts-$release.h" "$release"
+echo "wrote tests/abi/layouts-$release.h"

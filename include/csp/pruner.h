@@ -211,6 +211,9 @@ typedef struct csp_option_info {
     double min;              /**< Smallest value (see #CSP_OPTION_MIN_OPEN). */
     double max;              /**< Largest value (see #CSP_OPTION_MAX_OPEN). */
     double default_value;    /**< Default (of csp_pruner_options_init()). */
+    int64_t member_offset;   /**< An option of an embedded struct ("solver.tol"): its byte
+                                  offset in that struct (csp_solver_options,
+                                  csp_sensing_options); else -1. */
 } csp_option_info;
 
 /**

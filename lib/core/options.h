@@ -30,6 +30,7 @@ typedef struct csp__option {
     int32_t param;         /* csp_experimental_param, or 0 */
     int64_t off[CSP__SLOTS];
     double min, max, def;
+    int64_t member; /* offset in its embedded struct (sensing., solver.), else -1 */
 } csp__option;
 
 /* The value of @p o in the struct at @p base (slot @p slot), as a double

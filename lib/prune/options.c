@@ -18,46 +18,46 @@
 
 #define SENSING_ROW(member, type, def, lo, hi, fl, pfl, en, doc)                             \
     {"sensing." #member, doc, en, CSP_OPTION_##type, (fl) | (pfl), 0, BOTH(sensing.member), lo, \
-     hi, def},
+     hi, def, offsetof(csp_sensing_options, member)},
 #define SOLVER_ROW(member, type, def, lo, hi, fl, pfl, en, doc)                              \
     {"solver." #member, doc, en, CSP_OPTION_##type, (fl) | (pfl), 0, BOTH(solver.member), lo,   \
-     hi, def},
+     hi, def, offsetof(csp_solver_options, member)},
 
 const csp__option csp__pruner_options[] = {
     {"granularity", "how the sparsity budget is spread", "csp_granularity", CSP_OPTION_ENUM, 0, 0,
-     BOTH(granularity), CSP_GRANULARITY_TENSOR, CSP_GRANULARITY_NM, CSP_GRANULARITY_TENSOR},
+     BOTH(granularity), CSP_GRANULARITY_TENSOR, CSP_GRANULARITY_NM, CSP_GRANULARITY_TENSOR, -1},
     {"nm_n", "N of N:M (at most N kept in every M)", "", CSP_OPTION_INT32, CSP__OPTION_NM_ONLY, 0,
-     BOTH(nm_n), 1, CSP_NM_MAX_M - 1, 2},
+     BOTH(nm_n), 1, CSP_NM_MAX_M - 1, 2, -1},
     {"nm_m", "M of N:M", "", CSP_OPTION_INT32, CSP__OPTION_NM_ONLY, 0, BOTH(nm_m), 2, CSP_NM_MAX_M,
-     4},
+     4, -1},
     {"correction", "how a CSP event sets the weights it keeps", "csp_correction", CSP_OPTION_ENUM,
      CSP_OPTION_CSP_ONLY, 0, BOTH(correction), CSP_CORRECTION_NONE, CSP_CORRECTION_BLEND,
-     CSP_CORRECTION_NONE},
+     CSP_CORRECTION_NONE, -1},
     {"block_size", "block length of rank-1 CSP tensors", "", CSP_OPTION_INT32,
      CSP_OPTION_CSP_ONLY | CSP__OPTION_RANK1_ONLY, 0, BOTH(block_size), 1, CSP_SENSING_MAX_N,
-     CSP_DEFAULT_BLOCK_SIZE},
+     CSP_DEFAULT_BLOCK_SIZE, -1},
     {"exclude", "1: never pruned nor masked", "", CSP_OPTION_INT32, 0, 0, TONLY(exclude), 0, 1,
-     0},
+     0, -1},
     {"group", "global group id (GLOBAL granularity)", "", CSP_OPTION_INT32,
-     CSP__OPTION_GLOBAL_ONLY, 0, TONLY(group), 0, 2147483647.0, 0},
+     CSP__OPTION_GLOBAL_ONLY, 0, TONLY(group), 0, 2147483647.0, 0, -1},
     {"final_sparsity", "the tensor's final sparsity (default: the schedule's)", "",
-     CSP_OPTION_DOUBLE, CSP_OPTION_MAX_OPEN, 0, TONLY(final_sparsity), 0.0, 1.0, NAN},
+     CSP_OPTION_DOUBLE, CSP_OPTION_MAX_OPEN, 0, TONLY(final_sparsity), 0.0, 1.0, NAN, -1},
     CSP__SENSING_OPTIONS(SENSING_ROW) CSP__SOLVER_OPTIONS(SOLVER_ROW)
     /* Experimental (<csp/experimental.h>). */
     {"shrink", "between-event shrink tau; 0 = off", "", CSP_OPTION_DOUBLE,
-     CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR, CSP_X_SHRINK, XONLY(shrink), 0.0, 1.0, 0.0},
+     CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR, CSP_X_SHRINK, XONLY(shrink), 0.0, 1.0, 0.0, -1},
     {"support", "where a CSP event's support comes from", "csp_support", CSP_OPTION_ENUM,
      CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR | CSP_OPTION_CSP_ONLY, CSP_X_SUPPORT,
-     XONLY(support), CSP_SUPPORT_SOLVER, CSP_SUPPORT_MAGNITUDE, CSP_SUPPORT_SOLVER},
+     XONLY(support), CSP_SUPPORT_SOLVER, CSP_SUPPORT_MAGNITUDE, CSP_SUPPORT_SOLVER, -1},
     {"redraw", "random sensing: 1 = a new Phi at every event", "", CSP_OPTION_INT32,
      CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR | CSP_OPTION_CSP_ONLY, CSP_X_REDRAW,
-     XONLY(redraw), 0, 1, 0},
+     XONLY(redraw), 0, 1, 0, -1},
     {"observe_window", "activations: observe the last steps before each event; 0 = all", "",
      CSP_OPTION_INT32, CSP_OPTION_EXPERIMENTAL | CSP__OPTION_PRUNER_WIDE, CSP_X_OBSERVE_WINDOW,
-     XONLY(observe_window), 0, 2147483647.0, 0},
+     XONLY(observe_window), 0, 2147483647.0, 0, -1},
     {"alpha", "blend factor of CSP_CORRECTION_BLEND", "", CSP_OPTION_DOUBLE,
      CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR | CSP_OPTION_CSP_ONLY, CSP_X_ALPHA,
-     XONLY(alpha), 0.0, 1.0, 0.1},
+     XONLY(alpha), 0.0, 1.0, 0.1, -1},
 };
 const size_t csp__num_pruner_options = sizeof csp__pruner_options / sizeof csp__pruner_options[0];
 _Static_assert(sizeof csp__pruner_options / sizeof csp__pruner_options[0] <= CSP__MAX_OPTIONS,
@@ -187,6 +187,7 @@ CSP_API csp_status csp_pruner_option_info(int32_t index, csp_option_info *info) 
     x.min = o->min;
     x.max = o->max;
     x.default_value = o->def;
+    x.member_offset = o->member;
     csp__struct_out(&option_info_desc, &x, info);
     return CSP_OK;
 }

@@ -59,7 +59,8 @@ static bool is_random(int32_t kind) {
 
 #define ROW(member, type, def, lo, hi, fl, pfl, en, doc)                                     \
     {#member, doc, en, CSP_OPTION_##type, fl, 0,                                                \
-     {offsetof(csp_sensing_options, member), -1, -1}, lo, hi, def},
+     {offsetof(csp_sensing_options, member), -1, -1}, lo, hi, def,                     \
+     offsetof(csp_sensing_options, member)},
 static const csp__option option_rows[] = {CSP__SENSING_OPTIONS(ROW)};
 #undef ROW
 

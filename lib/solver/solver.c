@@ -11,7 +11,8 @@
 
 #define ROW(member, type, def, lo, hi, fl, pfl, en, doc)                                     \
     {#member, doc, en, CSP_OPTION_##type, fl, 0,                                                \
-     {offsetof(csp_solver_options, member), -1, -1}, lo, hi, def},
+     {offsetof(csp_solver_options, member), -1, -1}, lo, hi, def,                      \
+     offsetof(csp_solver_options, member)},
 static const csp__option option_rows[] = {CSP__SOLVER_OPTIONS(ROW)};
 #undef ROW
 

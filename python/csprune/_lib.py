@@ -144,6 +144,7 @@ class OptionInfo(ctypes.Structure):
         ("min", c_double),
         ("max", c_double),
         ("default_value", c_double),
+        ("member_offset", i64),
     ]
 
 
@@ -202,22 +203,8 @@ class SensingOptions(ctypes.Structure):
     ]
 
 
-class SolverOptions(ctypes.Structure):
-    _fields_ = [
-        ("struct_size", c_size),
-        ("tol", c_double),
-        ("eps", c_double),
-        ("lambda_", c_double),   # C: lambda (a Python keyword)
-        ("damping", c_double),
-        ("dependence_tol", c_double),
-        ("method", i32),
-        ("max_iter", i32),
-        ("calibrate", i32),
-        ("max_bisect", i32),
-        ("restart", i32),
-        ("reserved0", i32),
-        ("reserved", u64 * 8),
-    ]
+# csp_solver_options has no mirror either: csprune.Solver writes it option by
+# option from the library's table (the "solver." rows, _solver.py).
 
 
 class RowStats(ctypes.Structure):
@@ -406,9 +393,9 @@ declare("csp_sensing_write_accumulator", c_status, c_ptr, c_ptr, i64)
 declare("csp_sensing_set_gram", c_status, c_ptr, c_ptr, i64)
 
 # solver.h
-declare("csp_solver_options_init", c_status, P(SolverOptions), c_size)
+declare("csp_solver_options_init", c_status, c_ptr, c_size)
 declare("csp_solver_batch_init", c_status, P(SolverBatch), c_size)
-declare("csp_solver_create", c_status, P(c_ptr), c_ptr, P(SolverOptions))
+declare("csp_solver_create", c_status, P(c_ptr), c_ptr, c_ptr)
 declare("csp_solver_free", None, c_ptr)
 declare("csp_solver_solve", c_status, c_ptr, c_ptr, i64, i64, P(SolverBatch))
 
@@ -433,7 +420,6 @@ STRUCTS = [
     (TensorStats, lib.csp_tensor_stats_init),
     (StepStats, lib.csp_step_stats_init),
     (SensingOptions, lib.csp_sensing_options_init),
-    (SolverOptions, lib.csp_solver_options_init),
     (SolverBatch, lib.csp_solver_batch_init),
     (ExportOptions, lib.csp_export_options_init),
     (ExportStats, lib.csp_export_stats_init),

@@ -45,6 +45,7 @@ class Option:
     flags: int            #: PRUNER, TENSOR, EXPERIMENTAL, ... bits
     pruner_offset: int    #: byte offset in csp_pruner_options, or -1
     tensor_offset: int    #: byte offset in csp_pruner_tensor_options, or -1
+    member_offset: int    #: "solver."/"sensing." options: offset in that struct, or -1
     param: int            #: experimental: the csp_experimental_param, else 0
     min: float
     max: float
@@ -55,21 +56,22 @@ class Option:
     def experimental(self):
         return bool(self.flags & EXPERIMENTAL)
 
-    def convert(self, value, fn):
+    def convert(self, value, fn, name=None):
         """@p value checked against the option's C type (the library checks
         the range): an enum member, name or value for ENUM; a bool or 0/1
-        for 0..1 flags."""
+        for 0..1 flags. Messages call it @p name (default: the keyword)."""
+        name = name or self.keyword
         if self.type == ENUM:
-            return int(to_enum(self.enum, value, self.keyword))
+            return int(to_enum(self.enum, value, name))
         if self.type == DOUBLE:
             if isinstance(value, bool) or not isinstance(value, (int, float)) and \
                     not hasattr(value, "__float__"):
                 raise TypeError("%s(): %s must be a number, not %s"
-                                % (fn, self.keyword, type(value).__name__))
+                                % (fn, name, type(value).__name__))
             return float(value)
         if self.min == 0 and self.max == 1 and isinstance(value, bool):
             return int(value)
-        return c_int(value, _INT_NAMES[self.type], self.keyword, fn)
+        return c_int(value, _INT_NAMES[self.type], name, fn)
 
 
 def _read_table():
@@ -85,6 +87,7 @@ def _read_table():
             name=name, keyword=_PRIMARY.get(name, name.replace(".", "_")),
             description=info.description.decode(), type=info.type, flags=info.flags,
             pruner_offset=info.pruner_offset, tensor_offset=info.tensor_offset,
+            member_offset=info.member_offset,
             param=info.param, min=info.min, max=info.max, default=info.default_value,
             enum=_ENUMS.get(enum_name) if info.type == ENUM else None))
     return tuple(options)
@@ -144,6 +147,16 @@ def read(buf, o, tensor):
     """The value of option @p o in an options buffer."""
     off = o.tensor_offset if tensor else o.pruner_offset
     return _CTYPES[o.type].from_buffer(buf, off).value
+
+
+def write_member(buf, o, value):
+    """Store @p value of an embedded struct's option in a buffer holding
+    that struct (csp_solver_options, csp_sensing_options)."""
+    _CTYPES[o.type].from_buffer(buf, o.member_offset).value = value
+
+
+def read_member(buf, o):
+    return _CTYPES[o.type].from_buffer(buf, o.member_offset).value
 
 
 def describe():

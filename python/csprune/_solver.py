@@ -5,17 +5,27 @@ import dataclasses
 from typing import Any
 
 from . import _lib
+from . import _options
 from ._core import (Context, SolverMethod, Status, _Handle, _numpy, c_int, check, expect,
                     modifies, row_view, to_enum)
 from ._lib import lib
 from ._sensing import Sensing
 
-#: Python names of the options (C names where they are not Python keywords).
-_OPTION_FIELDS = {"tol": "tol", "eps": "eps", "lam": "lambda_", "damping": "damping",
-                  "dependence_tol": "dependence_tol", "max_iter": "max_iter",
-                  "calibrate": "calibrate", "max_bisect": "max_bisect", "restart": "restart"}
-_BOOL_OPTIONS = ("calibrate", "restart")
-_INT_OPTIONS = ("max_iter", "max_bisect")  # int32 fields
+
+
+def _solver_options():
+    """{keyword: Option} of csp_solver_options, from the library's options
+    table (the "solver." rows; C's ``lambda`` is ``lam``): an option the
+    library adds needs no code here."""
+    out = {}
+    for o in _options.OPTIONS:
+        if o.name.startswith("solver.") and o.name != "solver.method":
+            key = o.name[len("solver."):]
+            out["lam" if key == "lambda" else key] = o
+    return out
+
+
+_OPTIONS = _solver_options()
 
 _row_stats_dtype = None
 
@@ -195,27 +205,29 @@ class Solver(_Handle):
         super().__init__()
         self.ctx = expect(ctx, Context, "ctx")
         self.method = to_enum(SolverMethod, method, "solver method")
-        opts = _lib.init_struct(_lib.SolverOptions)
-        opts.method = int(self.method)
+        opts = _options.new_buffer()
+        check(lib.csp_solver_options_init(opts, ctypes.sizeof(opts)))
+        method = _options.option("solver")
+        ctypes.c_int32.from_buffer(opts, method.member_offset).value = int(self.method)
         for key, value in options.items():
-            if key not in _OPTION_FIELDS:
+            if key not in _OPTIONS:
                 raise TypeError("unknown solver option %r; one of %s"
-                                % (key, ", ".join(_OPTION_FIELDS)))
+                                % (key, ", ".join(_OPTIONS)))
             if value is None:
                 continue
-            if key in _BOOL_OPTIONS:
+            o = _OPTIONS[key]
+            if o.min == 0 and o.max == 1 and o.type != _options.DOUBLE:
                 if not isinstance(value, (bool, int)):
                     raise TypeError("%s must be a bool, not %s" % (key, type(value).__name__))
                 value = 1 if value else 0
-            elif key in _INT_OPTIONS:
-                value = c_int(value, "int32", key, "Solver")
-            setattr(opts, _OPTION_FIELDS[key], value)
-        self.options = {key: getattr(opts, field) for key, field in _OPTION_FIELDS.items()}
-        for key in _BOOL_OPTIONS:
-            self.options[key] = bool(self.options[key])
+            _options.write_member(opts, o, o.convert(value, "Solver", key))
+        self.options = {}
+        for key, o in _OPTIONS.items():
+            v = _options.read_member(opts, o)
+            self.options[key] = bool(v) if o.min == 0 and o.max == 1 and \
+                o.type != _options.DOUBLE else v
         handle = ctypes.c_void_p()
-        check(lib.csp_solver_create(ctypes.byref(handle), ctx._live(), ctypes.byref(opts)),
-              ctx)
+        check(lib.csp_solver_create(ctypes.byref(handle), ctx._live(), opts), ctx)
         self._handle = handle
         self._depend_on(ctx)
 

@@ -134,6 +134,7 @@ typedef struct csp_v0_1_option_info {
     double min;
     double max;
     double default_value;
+    int64_t member_offset;
 } csp_v0_1_option_info;
 
 typedef struct csp_v0_1_tensor_stats {
@@ -238,8 +239,6 @@ typedef struct csp_v0_1_export_info {
     X(sensing_options, damping) \
     X(sensing_options, tensor_id) \
     X(sensing_options, kind) \
-    X(sensing_options, reserved0) \
-    X(sensing_options, reserved) \
     X(solver_options, struct_size) \
     X(solver_options, tol) \
     X(solver_options, eps) \
@@ -251,8 +250,6 @@ typedef struct csp_v0_1_export_info {
     X(solver_options, calibrate) \
     X(solver_options, max_bisect) \
     X(solver_options, restart) \
-    X(solver_options, reserved0) \
-    X(solver_options, reserved) \
     X(row_stats, residual) \
     X(row_stats, energy) \
     X(row_stats, lambda) \
@@ -284,7 +281,6 @@ typedef struct csp_v0_1_export_info {
     X(pruner_options, nm_m) \
     X(pruner_options, correction) \
     X(pruner_options, block_size) \
-    X(pruner_options, reserved0) \
     X(pruner_options, sensing) \
     X(pruner_options, solver) \
     X(pruner_tensor_options, struct_size) \
@@ -295,7 +291,6 @@ typedef struct csp_v0_1_export_info {
     X(pruner_tensor_options, block_size) \
     X(pruner_tensor_options, exclude) \
     X(pruner_tensor_options, group) \
-    X(pruner_tensor_options, reserved0) \
     X(pruner_tensor_options, final_sparsity) \
     X(pruner_tensor_options, sensing) \
     X(pruner_tensor_options, solver) \
@@ -308,10 +303,10 @@ typedef struct csp_v0_1_export_info {
     X(option_info, pruner_offset) \
     X(option_info, tensor_offset) \
     X(option_info, param) \
-    X(option_info, reserved0) \
     X(option_info, min) \
     X(option_info, max) \
     X(option_info, default_value) \
+    X(option_info, member_offset) \
     X(tensor_stats, struct_size) \
     X(tensor_stats, numel) \
     X(tensor_stats, nnz) \

@@ -135,6 +135,7 @@ static int layout(void) {
     OFF(csp_option_info, min);
     OFF(csp_option_info, max);
     OFF(csp_option_info, default_value);
+    OFF(csp_option_info, member_offset);
     SIZE(csp_tensor_stats);
     OFF(csp_tensor_stats, struct_size);
     OFF(csp_tensor_stats, numel);

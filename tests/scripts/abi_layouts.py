@@ -75,7 +75,8 @@ def freeze(include, out, release="0.1"):
         lines.append("")
         for m in members:
             field = re.search(r"(\w+)\s*(\[[^\]]*\])?\s*;$", m).group(1)
-            pairs.append((name[4:], field))
+            if not field.startswith("reserved"):  # later releases may give them names
+                pairs.append((name[4:], field))
     macro = tag.upper() + "MEMBERS(X)"
     lines.append("/* Every member, as X(struct without csp_, member). */")
     lines.append("#define %s \\" % macro)
