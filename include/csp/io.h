@@ -299,9 +299,13 @@ CSP_API csp_status csp_export_inspect(csp_context *ctx, const void *buf, int64_t
  *                         means cols. Elements between rows are not written.
  * @param[in]  capacity    Bytes at @p dense; at least
  *                         ((rows - 1) * row_stride + cols) elements.
+ *                         Those elements (the span decode writes, gaps
+ *                         between rows included) must not overlap the
+ *                         @p size bytes at @p buf.
  * @return #CSP_OK, those of csp_export_inspect(), #CSP_E_ENUM (dtype),
  *         #CSP_E_SHAPE (row_stride < cols), #CSP_E_INVALID (misaligned
- *         dense), #CSP_E_BUFFER (capacity), #CSP_E_OVERFLOW.
+ *         dense, or dense overlapping the export), #CSP_E_BUFFER
+ *         (capacity), #CSP_E_OVERFLOW.
  * @since 0.1.0
  */
 CSP_API csp_status csp_export_decode(csp_context *ctx, const void *buf, int64_t size,
