@@ -230,10 +230,12 @@ static csp_status sens_check(csp__ckpt_load *l) {
         if (s == NULL)
             continue;
         uint32_t index = csp__r_u32(&r);
-        (void)csp__r_u32(&r);
+        uint32_t zero = csp__r_u32(&r);
         int64_t len = csp__r_i64(&r);
         if (!r.ok || index != (uint32_t)i || len != csp_sensing_accumulator_len(s))
             return corrupt(l, "SENS", "records do not match the pruner's activation operators");
+        if (zero != 0)
+            return corrupt(l, "SENS", "a reserved field is not zero");
         const uint8_t *src = csp__r_take(&r, 8 * (uint64_t)len);
         if (src == NULL)
             return corrupt(l, "SENS", "truncated accumulator");
@@ -245,6 +247,19 @@ static csp_status sens_check(csp__ckpt_load *l) {
             return csp__error(ctx, CSP_E_CORRUPT, "csp_pruner_load: section SENS: tensor %d: %s",
                               (int)i, why);
         }
+        /* What csp_sensing_read_accumulator() writes, exactly: S symmetric
+         * bit for bit (the operator keeps one triangle) and N not -0, so
+         * the section saves back to its own bytes. */
+        int64_t n = csp_sensing_n(s);
+        for (int64_t a = 0; a < n; a++)
+            for (int64_t c = a + 1; c < n; c++)
+                if (csp__ld_u64(src + 8 * (a * n + c)) != csp__ld_u64(src + 8 * (c * n + a)))
+                    return csp__error(ctx, CSP_E_CORRUPT,
+                                      "csp_pruner_load: section SENS: tensor %d: the sums are not "
+                                      "exactly symmetric at (%lld, %lld)",
+                                      (int)i, (long long)a, (long long)c);
+        if (signbit(at[len - 1]))
+            return corrupt(l, "SENS", "a negative row count");
         at += len;
     }
     if (r.pos != r.len)
@@ -323,10 +338,12 @@ static csp_status warm_check(csp__ckpt_load *l) {
         if (c == 0)
             continue;
         uint32_t index = csp__r_u32(&r);
-        (void)csp__r_u32(&r);
+        uint32_t zero = csp__r_u32(&r);
         int64_t count = csp__r_i64(&r);
         if (!r.ok || index != (uint32_t)i || count != c)
             return corrupt(l, "WARM", "records do not match the pruner's ISTA/FISTA tensors");
+        if (zero != 0)
+            return corrupt(l, "WARM", "a reserved field is not zero");
         for (int64_t k = 0; k < c; k++) {
             double v = csp__r_f64(&r);
             if (!r.ok || !(v >= 0.0) || !isfinite(v))
@@ -393,14 +410,14 @@ static void stat_write(const csp_pruner *p, csp__wbuf *w) {
 
 static bool finite_nonneg(double v) { return v >= 0.0 && isfinite(v); }
 
-static void stat_parse(csp__rbuf *r, csp__pstats *ps, uint32_t *count) {
+static void stat_parse(csp__rbuf *r, csp__pstats *ps, uint32_t *count, uint32_t *zero) {
     ps->steps = csp__r_i64(r);
     ps->events = csp__r_i64(r);
     ps->last_event_seconds = csp__r_f64(r);
     ps->event_seconds = csp__r_f64(r);
     ps->total_seconds = csp__r_f64(r);
     *count = csp__r_u32(r);
-    (void)csp__r_u32(r);
+    *zero = csp__r_u32(r);
 }
 
 static void stat_parse_t(csp__rbuf *r, csp__tstats *t) {
@@ -420,11 +437,13 @@ static csp_status stat_check(csp__ckpt_load *l) {
     csp__rbuf r;
     csp__r_init(&r, l->payload, l->len);
     csp__pstats ps;
-    uint32_t count;
-    stat_parse(&r, &ps, &count);
+    uint32_t count, zero;
+    stat_parse(&r, &ps, &count, &zero);
     if (!r.ok || (int64_t)count != (int64_t)p->num_tensors ||
         l->len != STAT_HEAD + (uint64_t)count * STAT_REC)
         return corrupt(l, "STAT", "wrong length or tensor count");
+    if (zero != 0)
+        return corrupt(l, "STAT", "a reserved field is not zero");
     bool ok = ps.steps >= 0 && ps.events >= 0 && finite_nonneg(ps.last_event_seconds) &&
               finite_nonneg(ps.event_seconds) && finite_nonneg(ps.total_seconds);
     for (int32_t i = 0; i < p->num_tensors && ok; i++) {
@@ -442,8 +461,8 @@ static void stat_commit(csp__ckpt_load *l) {
     csp_pruner *p = l->pruner;
     csp__rbuf r;
     csp__r_init(&r, l->payload, l->len);
-    uint32_t count;
-    stat_parse(&r, &p->stats, &count);
+    uint32_t count, zero;
+    stat_parse(&r, &p->stats, &count, &zero);
     for (int32_t i = 0; i < p->num_tensors; i++)
         stat_parse_t(&r, &p->tensors[i].stats);
 }
