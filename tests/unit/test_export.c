@@ -711,6 +711,49 @@ END_TEST
  * Every overlap of the export with the bytes decode writes is refused
  * (CSP_E_INVALID, nothing written); adjacent buffers are fine. The arena
  * is large so that the unfixed decoder's stray writes stay inside it. */
+/* Reserved and unused header bytes are refused (they always were; this
+ * guards it): every single-bit change of bytes [0, 76) of a header, with
+ * the CRC recomputed, is refused (but N:M's nnz), so an accepted header is
+ * exactly what csp_pruner_export() writes. */
+START_TEST(test_header_strict) {
+    uint64_t seed = csp_test_seed();
+    test_rng r;
+    test_rng_init(&r, seed);
+    for (int32_t format = CSP_EXPORT_CSR; format <= CSP_EXPORT_NM; format++) {
+        fixture f;
+        int64_t size;
+        uint8_t *buf = sample_export(&f, format, &size, &r);
+        uint8_t *m = malloc((size_t)size);
+        static const int reserved[] = {15, 72, 73, 74, 75};
+        for (size_t k = 0; k < sizeof reserved / sizeof reserved[0]; k++) {
+            memcpy(m, buf, (size_t)size);
+            m[reserved[k]] = 1;
+            reseal_export(m, (size_t)size);
+            expect_decode(&f, m, size, CSP_E_CORRUPT, "header", "reserved header byte");
+        }
+        for (int p = 0; p < 76; p++)
+            for (int bit = 0; bit < 8; bit++) {
+                /* N:M's nnz only has to fit the slots: the payload cannot
+                 * tell a kept zero from a padding slot (docs/formats.md). */
+                if (format == CSP_EXPORT_NM && p >= 32 && p < 40)
+                    continue;
+                memcpy(m, buf, (size_t)size);
+                m[p] ^= (uint8_t)(1u << bit);
+                reseal_export(m, (size_t)size);
+                csp_export_info info;
+                csp_export_info_init(&info, sizeof info);
+                csp_status st = csp_export_inspect(f.ctx, m, size, &info);
+                REQUIRE(st == CSP_E_CORRUPT || st == CSP_E_VERSION,
+                        "format %d: header byte %d bit %d changed: inspect %s", (int)format, p,
+                        bit, csp_status_name(st));
+            }
+        free(m);
+        free(buf);
+        fx_free(&f);
+    }
+}
+END_TEST
+
 START_TEST(test_decode_overlap) {
     uint64_t seed = csp_test_seed();
     test_rng r;
@@ -869,6 +912,7 @@ static Suite *export_suite(void) {
     tcase_add_test(tc, test_forged);
     tcase_add_test(tc, test_random_mutations);
     tcase_add_test(tc, test_decode_overlap);
+    tcase_add_test(tc, test_header_strict);
     tcase_add_test(tc, test_bad_arguments);
     suite_add_tcase(s, tc);
     return s;
