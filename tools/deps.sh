@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages a job needs, only those missing.
-#   sh tools/deps.sh build|test|demo ...
+#   sh tools/deps.sh build|test|demo|ci ...
 # Runs apt-get as root, or through sudo for another user.
 set -eu
 
@@ -15,6 +15,10 @@ pkgs_test="check python3 binutils abigail-tools python3-numpy python3-pytest pyt
 # espeak-ng + sox synthesise spoken digits when FSDD is absent, gnuplot-nox
 # draws the plot (lighter than python3-matplotlib, which the driver also takes).
 pkgs_demo="python3 espeak-ng sox gnuplot-nox"
+# .ci/run on top of the test group: valgrind (the unit suites under
+# `meson test --setup valgrind`), clang with compiler-rt (libFuzzer,
+# ASan/UBSan runtimes) and llvm (llvm-symbolizer for readable crash traces).
+pkgs_ci="valgrind clang libclang-rt-14-dev llvm"
 
 want=""
 for group in "$@"; do
@@ -22,6 +26,7 @@ for group in "$@"; do
         build) want="$want $pkgs_build" ;;
         test) want="$want $pkgs_build $pkgs_test" ;;
         demo) want="$want $pkgs_build $pkgs_demo" ;;
+        ci) want="$want $pkgs_build $pkgs_test $pkgs_ci" ;;
         *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
     esac
 done

@@ -72,14 +72,27 @@ CSP_API csp_status csp_pruner_save(const csp_pruner *pruner, void *buf, int64_t 
 /**
  * @brief Save the pruner's state to a file, atomically.
  *
- * The checkpoint is written to a new file next to @p path, flushed to disk
- * (fsync) and renamed over @p path, so readers see either the old file or
- * the complete new one, never a partial write. The file gets mode 0666
- * less the umask.
+ * The checkpoint is written to the temporary file `<target>.csp-tmp` in
+ * the target's directory, flushed to disk (fsync) and renamed over the
+ * target, so readers see either the old file or the complete new one,
+ * never a partial write. The target is @p path with its symbolic links
+ * followed: the file a link leads to is replaced and the link stays. An
+ * existing target keeps its mode, and its owner and group where the system
+ * lets the caller set them; a new one gets mode 0666 less the umask.
+ *
+ * A save holds an exclusive flock() on its temporary file until the
+ * rename; another save to the same target waits for it. A temporary left
+ * by a save that was killed is removed by the next save to that target,
+ * only when its lock is free and it is a regular file of the caller's
+ * holding (part of) a checkpoint; any other file of that name is left
+ * alone and the save fails (#CSP_E_IO). docs/formats.md, "Saving to a
+ * file", has the details.
  * @param[in] pruner  Pruner.
  * @param[in] path    Destination path (its directory must exist).
  * @return #CSP_OK, #CSP_E_NULL, #CSP_E_IO (the message names the failing
- *         operation, the path and the system's error text; @p path is then
+ *         operation, the path and the system's error text; also an
+ *         existing target that is not a regular file, a foreign file where
+ *         the temporary goes, a loop of links; the target is then
  *         untouched), #CSP_E_NOMEM.
  * @since 0.1.0
  */
@@ -96,7 +109,11 @@ CSP_API csp_status csp_pruner_save_file(const csp_pruner *pruner, const char *pa
  * itself (e.g. every mask's popcount equals its stored nnz). On any error
  * the pruner is unchanged. Host buffers are never touched: the masks reach
  * the weights and companions at the next csp_step(). Loading is allowed at
- * any time, also into a pruner that has already stepped.
+ * any time, also into a pruner that has already stepped. Reserved fields
+ * must be zero: a checkpoint this library accepts saves back (from a
+ * pruner configured identically) to the same bytes, but for what
+ * docs/formats.md names (the writer's version, the minor version, section
+ * order, optional sections skipped or missing).
  * @param[in] pruner  Pruner configured like the one that was saved.
  * @param[in] buf     The checkpoint.
  * @param[in] size    Its size in bytes, exactly (trailing bytes are refused).
@@ -113,6 +130,13 @@ CSP_API csp_status csp_pruner_load(csp_pruner *pruner, const void *buf, int64_t 
 /**
  * @brief Restore the pruner's state from a checkpoint file
  * (csp_pruner_load() on the file's bytes).
+ *
+ * Only a regular file is read; a FIFO or device is refused at once,
+ * without waiting for a writer. Before the body is read, the header, the
+ * end marker, the section table's layout and the size are checked: a file
+ * larger than twice the size of this pruner's own checkpoint (what
+ * csp_pruner_save() reports) plus 16 MiB is refused (#CSP_E_CORRUPT)
+ * without being read.
  * @param[in] pruner  Pruner.
  * @param[in] path    File written by csp_pruner_save_file() (or the bytes
  *                    of csp_pruner_save() written by the host).
@@ -299,9 +323,13 @@ CSP_API csp_status csp_export_inspect(csp_context *ctx, const void *buf, int64_t
  *                         means cols. Elements between rows are not written.
  * @param[in]  capacity    Bytes at @p dense; at least
  *                         ((rows - 1) * row_stride + cols) elements.
+ *                         Those elements (the span decode writes, gaps
+ *                         between rows included) must not overlap the
+ *                         @p size bytes at @p buf.
  * @return #CSP_OK, those of csp_export_inspect(), #CSP_E_ENUM (dtype),
  *         #CSP_E_SHAPE (row_stride < cols), #CSP_E_INVALID (misaligned
- *         dense), #CSP_E_BUFFER (capacity), #CSP_E_OVERFLOW.
+ *         dense, or dense overlapping the export), #CSP_E_BUFFER
+ *         (capacity), #CSP_E_OVERFLOW.
  * @since 0.1.0
  */
 CSP_API csp_status csp_export_decode(csp_context *ctx, const void *buf, int64_t size,

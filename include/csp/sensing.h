@@ -166,7 +166,9 @@ CSP_API csp_status csp_sensing_phi(const csp_sensing *s, int64_t row_block, int6
  * @param[in] cols        Must equal n.
  * @param[in] row_stride  Elements between rows of @p x; 0 means cols.
  * @return #CSP_OK, #CSP_E_NULL, #CSP_E_INVALID (wrong kind), #CSP_E_SHAPE,
- *         #CSP_E_NONFINITE (the operator is left unchanged).
+ *         #CSP_E_NONFINITE, #CSP_E_RANGE (more than INT32_MAX rows, or N
+ *         would pass 2^53, the largest count the accumulator and a
+ *         checkpoint store exactly); on error the operator is unchanged.
  * @since 0.1.0
  */
 CSP_API csp_status csp_sensing_observe(csp_sensing *s, const float *x, int64_t rows,
@@ -186,7 +188,8 @@ CSP_API csp_status csp_sensing_reset(csp_sensing *s);
  * @brief Add the observations of @p src to @p dst (S_dst += S_src,
  * N_dst += N_src); @p src is unchanged.
  * @return #CSP_OK, #CSP_E_NULL, #CSP_E_INVALID (not both activations, or
- *         the same object), #CSP_E_SHAPE (different n).
+ *         the same object), #CSP_E_SHAPE (different n), #CSP_E_RANGE (N_dst
+ *         would pass 2^53; @p dst is unchanged).
  * @since 0.1.0
  */
 CSP_API csp_status csp_sensing_merge(csp_sensing *dst, const csp_sensing *src);

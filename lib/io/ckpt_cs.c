@@ -22,11 +22,12 @@ static const char *tname(const csp__ptensor *pt) {
 
 /* ---- CSPC: the configuration, table-driven ------------------------------------ *
  * Every option of the pruner's table (lib/prune/options.c) that a tensor
- * has, as (name, type, 64 value bits) records, so that adding an option
- * changes nothing here. On load each option that matters for the tensor is
- * compared; an option the file lacks counts as its default, one this
- * library does not know is accepted only at 0 (the growth rule of the
- * options: 0 = the older behaviour). docs/formats.md has the layout. */
+ * has, as (name, type, 64 value bits) records in the table's order, so that
+ * adding an option changes nothing here. An option that does not apply to
+ * its tensor is recorded at its default. On load every record is compared;
+ * an option the file lacks (an older writer) counts as its default; one
+ * this library does not know is refused (CSP_E_VERSION). So an accepted
+ * file saves back to its own bytes. docs/formats.md has the layout. */
 
 #define CSPC_VERSION 2
 
@@ -51,16 +52,33 @@ static bool relevant(const csp__option *o, const csp__ptensor *pt) {
     return !csp__excluded(pt) || strcmp(o->name, "exclude") == 0;
 }
 
-static uint64_t tensor_bits(const csp__option *o, const csp__ptensor *pt) {
-    return o->off[CSP__SLOT_TENSOR] >= 0 ? csp__option_bits(o, CSP__SLOT_TENSOR, &pt->conf)
-                                         : csp__option_bits(o, CSP__SLOT_X, &pt->x);
-}
-
 static uint64_t default_bits(const csp__option *o) {
     double v = o->def;
     if (o->type == CSP_OPTION_DOUBLE)
         return csp__f64_bits(v);
     return o->type == CSP_OPTION_UINT64 ? (uint64_t)v : (uint64_t)(int64_t)v;
+}
+
+/* What a checkpoint records of option @p o for tensor @p pt: its value
+ * where it matters, else the option's default, so that the bytes are a
+ * function of what matters (an accepted file saves back to itself). */
+static uint64_t tensor_bits(const csp__option *o, const csp__ptensor *pt) {
+    if (!relevant(o, pt))
+        return default_bits(o);
+    return o->off[CSP__SLOT_TENSOR] >= 0 ? csp__option_bits(o, CSP__SLOT_TENSOR, &pt->conf)
+                                         : csp__option_bits(o, CSP__SLOT_X, &pt->x);
+}
+
+/* Does some tensor use a random operator (keyed by the context seed)? */
+static bool uses_seed(const csp_pruner *p) {
+    for (int32_t i = 0; i < p->num_tensors; i++) {
+        const csp__ptensor *pt = &p->tensors[i];
+        if (pt->cs != NULL && pt->cs->owned != NULL &&
+            (csp_sensing_kind(pt->cs->owned) == CSP_SENSING_GAUSSIAN ||
+             csp_sensing_kind(pt->cs->owned) == CSP_SENSING_RADEMACHER))
+            return true;
+    }
+    return false;
 }
 
 static uint64_t record_size(const csp__option *o) { return 1 + strlen(o->name) + 1 + 8; }
@@ -95,7 +113,7 @@ static void cspc_write(const csp_pruner *p, csp__wbuf *w) {
     csp__w_u32(w, nt);
     csp__w_u32(w, nw);
     csp__w_u32(w, 0);
-    csp__w_u64(w, p->ctx->seed);
+    csp__w_u64(w, uses_seed(p) ? p->ctx->seed : 0); /* 0 when no operator is keyed by it */
     for (size_t k = 0; k < csp__num_pruner_options; k++) {
         const csp__option *o = &csp__pruner_options[k];
         if (o->flags & CSP__OPTION_PRUNER_WIDE)
@@ -160,6 +178,7 @@ static csp_status check_records(csp__ckpt_load *l, csp__rbuf *r, uint32_t count,
     const csp_pruner *p = l->pruner;
     const csp__ptensor *pt = i >= 0 ? &p->tensors[i] : NULL;
     memset(seen, 0, csp__num_pruner_options * sizeof *seen);
+    size_t next = 0; /* records come in the table's order */
     for (uint32_t k = 0; k < count; k++) {
         char name[256];
         uint8_t type;
@@ -167,19 +186,25 @@ static csp_status check_records(csp__ckpt_load *l, csp__rbuf *r, uint32_t count,
         if (!read_record(r, name, &type, &bits))
             return corrupt(l, "CSPC", "truncated or malformed option record");
         const csp__option *o = row_named(name);
-        if (o == NULL || (pt != NULL) != per_tensor(o)) {
-            if (bits == 0)
-                continue; /* a newer writer's option at its older behaviour */
-            return csp__error(p->ctx, CSP_E_STATE,
-                              "csp_pruner_load: the checkpoint sets option '%s', which this "
-                              "library does not know",
+        bool mine_kind = o != NULL && (pt != NULL ? per_tensor(o)
+                                                  : (o->flags & CSP__OPTION_PRUNER_WIDE) != 0);
+        if (!mine_kind)
+            return csp__error(p->ctx, CSP_E_VERSION,
+                              "csp_pruner_load: the checkpoint records option '%s', which this "
+                              "library does not know (a newer libcsp's?)",
                               name);
-        }
+        size_t at = (size_t)(o - csp__pruner_options);
+        if (at < next)
+            return corrupt(l, "CSPC", "option records out of order or repeated");
+        next = at + 1;
         if (type != o->type)
             return corrupt(l, "CSPC", "an option record has the wrong type");
         seen[o - csp__pruner_options] = true;
         uint64_t mine = pt != NULL ? tensor_bits(o, pt) : csp__option_bits(o, CSP__SLOT_X, &p->x);
-        if ((pt == NULL || relevant(o, pt)) && bits != mine)
+        if (pt != NULL && !relevant(o, pt) && bits != mine)
+            return corrupt(l, "CSPC", "an option that does not apply to its tensor is not at its "
+                                      "default");
+        if (bits != mine)
             return differs(l, i, o, bits, mine);
     }
     for (size_t k = 0; k < csp__num_pruner_options; k++) {
@@ -188,7 +213,7 @@ static csp_status check_records(csp__ckpt_load *l, csp__rbuf *r, uint32_t count,
         if (!mine_here || seen[k])
             continue;
         uint64_t mine = pt != NULL ? tensor_bits(o, pt) : csp__option_bits(o, CSP__SLOT_X, &p->x);
-        if ((pt == NULL || relevant(o, pt)) && mine != default_bits(o))
+        if (mine != default_bits(o))
             return differs(l, i, o, default_bits(o), mine);
     }
     return CSP_OK;
@@ -198,9 +223,13 @@ static const char *cs_text(int has_cs, int attached) {
     return !has_cs ? "GMP" : attached ? "CSP with a host operator" : "CSP with its own operator";
 }
 
-/* The seed keys the random operators' Phi: it matters when one is used. */
+/* The seed keys the random operators' Phi: it matters when one is used,
+ * and is recorded as 0 otherwise. */
 static csp_status check_seed(csp__ckpt_load *l, uint64_t seed) {
     const csp_pruner *p = l->pruner;
+    if (!uses_seed(p))
+        return seed == 0 ? CSP_OK
+                         : corrupt(l, "CSPC", "a seed is recorded, but no operator is random");
     for (int32_t i = 0; i < p->num_tensors; i++) {
         const csp__ptensor *pt = &p->tensors[i];
         bool random = pt->cs != NULL && pt->cs->owned != NULL &&
@@ -243,10 +272,19 @@ static csp_status cspc_check(csp__ckpt_load *l) {
     uint32_t count = csp__r_u32(&r), per = csp__r_u32(&r), wide = csp__r_u32(&r);
     uint32_t zero = csp__r_u32(&r);
     uint64_t seed = csp__r_u64(&r);
-    if (!r.ok || zero != 0)
-        return corrupt(l, "CSPC", "bad header");
+    if (!r.ok)
+        return corrupt(l, "CSPC", "truncated header");
+    if (zero != 0)
+        return corrupt(l, "CSPC", "reserved bytes are not zero");
     if ((int64_t)count != (int64_t)p->num_tensors)
         return corrupt(l, "CSPC", "tensor count differs from PRUN's");
+    uint32_t mine_per = 0;
+    for (size_t k = 0; k < csp__num_pruner_options; k++)
+        mine_per += per_tensor(&csp__pruner_options[k]);
+    /* An older writer records fewer options; without tensors the count is
+     * only what this library writes. */
+    if (per > mine_per || (count == 0 && per != mine_per))
+        return corrupt(l, "CSPC", "the per-tensor record count is not this library's");
     bool seen[CSP__MAX_OPTIONS];
     csp_status st = check_records(l, &r, wide, -1, seen);
     if (st == CSP_OK)
@@ -333,10 +371,12 @@ static csp_status sens_check(csp__ckpt_load *l) {
         if (s == NULL)
             continue;
         uint32_t index = csp__r_u32(&r);
-        (void)csp__r_u32(&r);
+        uint32_t zero = csp__r_u32(&r);
         int64_t len = csp__r_i64(&r);
         if (!r.ok || index != (uint32_t)i || len != csp_sensing_accumulator_len(s))
             return corrupt(l, "SENS", "records do not match the pruner's activation operators");
+        if (zero != 0)
+            return corrupt(l, "SENS", "a reserved field is not zero");
         const uint8_t *src = csp__r_take(&r, 8 * (uint64_t)len);
         if (src == NULL)
             return corrupt(l, "SENS", "truncated accumulator");
@@ -348,6 +388,19 @@ static csp_status sens_check(csp__ckpt_load *l) {
             return csp__error(ctx, CSP_E_CORRUPT, "csp_pruner_load: section SENS: tensor %d: %s",
                               (int)i, why);
         }
+        /* What csp_sensing_read_accumulator() writes, exactly: S symmetric
+         * bit for bit (the operator keeps one triangle) and N not -0, so
+         * the section saves back to its own bytes. */
+        int64_t n = csp_sensing_n(s);
+        for (int64_t a = 0; a < n; a++)
+            for (int64_t c = a + 1; c < n; c++)
+                if (csp__ld_u64(src + 8 * (a * n + c)) != csp__ld_u64(src + 8 * (c * n + a)))
+                    return csp__error(ctx, CSP_E_CORRUPT,
+                                      "csp_pruner_load: section SENS: tensor %d: the sums are not "
+                                      "exactly symmetric at (%lld, %lld)",
+                                      (int)i, (long long)a, (long long)c);
+        if (signbit(at[len - 1]))
+            return corrupt(l, "SENS", "a negative row count");
         at += len;
     }
     if (r.pos != r.len)
@@ -426,10 +479,12 @@ static csp_status warm_check(csp__ckpt_load *l) {
         if (c == 0)
             continue;
         uint32_t index = csp__r_u32(&r);
-        (void)csp__r_u32(&r);
+        uint32_t zero = csp__r_u32(&r);
         int64_t count = csp__r_i64(&r);
         if (!r.ok || index != (uint32_t)i || count != c)
             return corrupt(l, "WARM", "records do not match the pruner's ISTA/FISTA tensors");
+        if (zero != 0)
+            return corrupt(l, "WARM", "a reserved field is not zero");
         for (int64_t k = 0; k < c; k++) {
             double v = csp__r_f64(&r);
             if (!r.ok || !(v >= 0.0) || !isfinite(v))
@@ -496,14 +551,14 @@ static void stat_write(const csp_pruner *p, csp__wbuf *w) {
 
 static bool finite_nonneg(double v) { return v >= 0.0 && isfinite(v); }
 
-static void stat_parse(csp__rbuf *r, csp__pstats *ps, uint32_t *count) {
+static void stat_parse(csp__rbuf *r, csp__pstats *ps, uint32_t *count, uint32_t *zero) {
     ps->steps = csp__r_i64(r);
     ps->events = csp__r_i64(r);
     ps->last_event_seconds = csp__r_f64(r);
     ps->event_seconds = csp__r_f64(r);
     ps->total_seconds = csp__r_f64(r);
     *count = csp__r_u32(r);
-    (void)csp__r_u32(r);
+    *zero = csp__r_u32(r);
 }
 
 static void stat_parse_t(csp__rbuf *r, csp__tstats *t) {
@@ -523,11 +578,13 @@ static csp_status stat_check(csp__ckpt_load *l) {
     csp__rbuf r;
     csp__r_init(&r, l->payload, l->len);
     csp__pstats ps;
-    uint32_t count;
-    stat_parse(&r, &ps, &count);
+    uint32_t count, zero;
+    stat_parse(&r, &ps, &count, &zero);
     if (!r.ok || (int64_t)count != (int64_t)p->num_tensors ||
         l->len != STAT_HEAD + (uint64_t)count * STAT_REC)
         return corrupt(l, "STAT", "wrong length or tensor count");
+    if (zero != 0)
+        return corrupt(l, "STAT", "a reserved field is not zero");
     bool ok = ps.steps >= 0 && ps.events >= 0 && finite_nonneg(ps.last_event_seconds) &&
               finite_nonneg(ps.event_seconds) && finite_nonneg(ps.total_seconds);
     for (int32_t i = 0; i < p->num_tensors && ok; i++) {
@@ -545,8 +602,8 @@ static void stat_commit(csp__ckpt_load *l) {
     csp_pruner *p = l->pruner;
     csp__rbuf r;
     csp__r_init(&r, l->payload, l->len);
-    uint32_t count;
-    stat_parse(&r, &p->stats, &count);
+    uint32_t count, zero;
+    stat_parse(&r, &p->stats, &count, &zero);
     for (int32_t i = 0; i < p->num_tensors; i++)
         stat_parse_t(&r, &p->tensors[i].stats);
 }

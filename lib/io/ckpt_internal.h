@@ -45,6 +45,12 @@
 #define CSP__CKPT_TRAILER_SIZE 8u            /* file CRC + end magic */
 #define CSP__CKPT_END_MAGIC CSP__TAG('C', 'S', 'P', 'E')
 #define CSP__CKPT_MAX_SECTIONS 256u          /* sanity bound on the table */
+/* csp_pruner_save_file(): the temporary file is the target's name with this
+ * suffix, in the target's directory (docs/formats.md, "Saving to a file"). */
+#define CSP__CKPT_TEMP_SUFFIX ".csp-tmp"
+/* csp_pruner_load_file() reads at most twice the pruner's own checkpoint
+ * size plus this many bytes (docs/formats.md, "Loading a file"). */
+#define CSP__CKPT_FILE_SLACK ((uint64_t)16 << 20)
 
 /* Section flags (entry field `flags`). */
 #define CSP__SECTION_REQUIRED 1u /* readers that do not know the tag must refuse */
@@ -62,6 +68,9 @@ typedef struct csp__ckpt_load {
     uint64_t len;
     uint32_t version;
     void *stage;
+    /* The loads of every codec of this load, in registry order: see
+     * csp__ckpt_peer(). */
+    const struct csp__ckpt_load *peers;
 } csp__ckpt_load;
 
 typedef struct csp__ckpt_codec {
@@ -107,5 +116,11 @@ extern const csp__ckpt_codec csp__ckpt_codec_cspc, csp__ckpt_codec_sens, csp__ck
 
 /* The codec of @p tag, or NULL. */
 const csp__ckpt_codec *csp__ckpt_codec_of(uint32_t tag);
+
+/* What codec @p c sees of the load @p l belongs to (payload NULL when the
+ * file lacks its section). Sections are checked in registry order, so a
+ * codec may cross-check the payload of one registered before it, which
+ * has then passed its own check(). */
+const csp__ckpt_load *csp__ckpt_peer(const csp__ckpt_load *l, const csp__ckpt_codec *c);
 
 #endif

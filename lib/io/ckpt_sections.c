@@ -19,9 +19,15 @@ static const char *tname(const csp__ptensor *pt) {
     return pt->weight->name != NULL ? pt->weight->name : "";
 }
 
-/* Numeric equality: -0 equals +0 (they schedule alike); values are never
- * NaN on the pruner's side, so a NaN in a file never matches. */
-static bool same_f64(double a, double b) { return a == b; }
+/* Equality bit for bit: the file must hold what this pruner writes (so -0
+ * and +0 differ, and a NaN never matches: the pruner holds none). */
+static bool same_f64(double a, double b) { return csp__f64_bits(a) == csp__f64_bits(b); }
+
+/* Reserved fields are zero; readers refuse anything else, so that every
+ * accepted file saves back to its own bytes. */
+static csp_status reserved(csp__ckpt_load *l, const char *section) {
+    return corrupt(l, section, "a reserved field is not zero");
+}
 
 /* ---- PRUN: the pruner and its schedule ------------------------------------------ */
 
@@ -49,7 +55,7 @@ static void prun_write(const csp_pruner *p, csp__wbuf *w) {
 }
 
 typedef struct {
-    uint32_t num_tensors;
+    uint32_t num_tensors, reserved0, reserved1;
     int64_t last_step, last_event;
     int32_t kind;
     double s_i, s_f, exponent;
@@ -58,11 +64,11 @@ typedef struct {
 
 static void prun_parse(csp__rbuf *r, prun_rec *x) {
     x->num_tensors = csp__r_u32(r);
-    (void)csp__r_u32(r);
+    x->reserved0 = csp__r_u32(r);
     x->last_step = csp__r_i64(r);
     x->last_event = csp__r_i64(r);
     x->kind = csp__r_i32(r);
-    (void)csp__r_u32(r);
+    x->reserved1 = csp__r_u32(r);
     x->s_i = csp__r_f64(r);
     x->s_f = csp__r_f64(r);
     x->exponent = csp__r_f64(r);
@@ -86,6 +92,8 @@ static csp_status prun_check(csp__ckpt_load *l) {
     prun_parse(&r, &x);
     if (!r.ok || r.pos != r.len)
         return corrupt(l, "PRUN", "wrong length");
+    if (x.reserved0 != 0 || x.reserved1 != 0)
+        return reserved(l, "PRUN");
     if ((int64_t)x.num_tensors != (int64_t)p->num_tensors)
         return csp__error(p->ctx, CSP_E_SHAPE,
                           "csp_pruner_load: the checkpoint holds %lu tensors, the pruner %d",
@@ -145,10 +153,11 @@ static void tnsr_write(const csp_pruner *p, csp__wbuf *w) {
         csp__w_u8(w, (uint8_t)t->rank);
         csp__w_u8(w, (uint8_t)pt->conf.granularity);
         csp__w_u8(w, (uint8_t)(csp__excluded(pt) ? 1 : 0));
-        csp__w_u8(w, (uint8_t)pt->conf.nm_n);
-        csp__w_u8(w, (uint8_t)pt->conf.nm_m);
+        bool nm = pt->conf.granularity == CSP_GRANULARITY_NM;
+        csp__w_u8(w, nm ? (uint8_t)pt->conf.nm_n : 0);
+        csp__w_u8(w, nm ? (uint8_t)pt->conf.nm_m : 0);
         csp__w_u16(w, (uint16_t)nl);
-        csp__w_i32(w, pt->conf.group);
+        csp__w_i32(w, pt->conf.granularity == CSP_GRANULARITY_GLOBAL ? pt->conf.group : 0);
         csp__w_u32(w, 0);
         for (int d = 0; d < CSP_MAX_RANK; d++)
             csp__w_i64(w, d < t->rank ? t->shape[d] : 0);
@@ -165,6 +174,7 @@ typedef struct {
     uint8_t dtype, rank, granularity, excluded, nm_n, nm_m;
     uint16_t name_len;
     int32_t group;
+    uint32_t reserved;
     int64_t shape[CSP_MAX_RANK];
     double final_override;
     int64_t nnz;
@@ -182,7 +192,7 @@ static void tnsr_parse(csp__rbuf *r, tnsr_rec *x) {
     x->nm_m = csp__r_u8(r);
     x->name_len = csp__r_u16(r);
     x->group = csp__r_i32(r);
-    (void)csp__r_u32(r);
+    x->reserved = csp__r_u32(r);
     for (int d = 0; d < CSP_MAX_RANK; d++)
         x->shape[d] = csp__r_i64(r);
     x->final_override = csp__r_f64(r);
@@ -227,10 +237,35 @@ static csp_status tnsr_check_one(csp__ckpt_load *l, int32_t i, const tnsr_rec *x
                           "%d), pruner %s (rank %d)",
                           (int)i, tname(pt), a, (int)x->rank, b, (int)t->rank);
     }
-    /* The rest of the configuration is compared option by option by CSPC
-     * (lib/io/ckpt_cs.c); whether a tensor has a mask is structure. */
+    /* What TNSR stores of the configuration must be what this pruner would
+     * write (so an accepted file saves back to the same bytes); the rest is
+     * compared option by option by CSPC (lib/io/ckpt_cs.c). */
+    const csp_pruner_tensor_options *c = &pt->conf;
     if (x->excluded != (csp__excluded(pt) ? 1 : 0))
         return tensor_differs(l, CSP_E_STATE, i, "exclude", x->excluded, csp__excluded(pt));
+    if (x->granularity != c->granularity)
+        return tensor_differs(l, CSP_E_STATE, i, "granularity", x->granularity, c->granularity);
+    bool nm = c->granularity == CSP_GRANULARITY_NM;
+    bool global = c->granularity == CSP_GRANULARITY_GLOBAL;
+    if (x->reserved != 0)
+        return reserved(l, "TNSR");
+    if (!global && x->group != 0)
+        return corrupt(l, "TNSR", "a group is set for a tensor without GLOBAL granularity");
+    if (x->group != (global ? c->group : 0))
+        return tensor_differs(l, CSP_E_STATE, i, "global group", x->group, c->group);
+    if (!nm && (x->nm_n != 0 || x->nm_m != 0))
+        return corrupt(l, "TNSR", "N:M is set for a tensor without N:M granularity");
+    if (nm && (x->nm_n != c->nm_n || x->nm_m != c->nm_m))
+        return csp__error(ctx, CSP_E_STATE,
+                          "csp_pruner_load: tensor %d ('%s'): N:M differs: checkpoint %d:%d, "
+                          "pruner %d:%d",
+                          (int)i, tname(pt), (int)x->nm_n, (int)x->nm_m, (int)c->nm_n,
+                          (int)c->nm_m);
+    if (!same_f64(x->final_override, c->final_sparsity))
+        return csp__error(ctx, CSP_E_STATE,
+                          "csp_pruner_load: tensor %d ('%s'): final_sparsity differs: "
+                          "checkpoint %.17g, pruner %.17g",
+                          (int)i, tname(pt), x->final_override, c->final_sparsity);
     const char *mine = tname(pt);
     if (x->name_len > 0 && mine[0] != '\0' &&
         (strlen(mine) != x->name_len || memcmp(mine, x->name, x->name_len) != 0))
@@ -250,9 +285,11 @@ static csp_status tnsr_check(csp__ckpt_load *l) {
     csp__rbuf r;
     csp__r_init(&r, l->payload, l->len);
     uint32_t count = csp__r_u32(&r);
-    (void)csp__r_u32(&r);
+    uint32_t zero = csp__r_u32(&r);
     if (!r.ok)
         return corrupt(l, "TNSR", "too short");
+    if (zero != 0)
+        return reserved(l, "TNSR");
     if ((int64_t)count != (int64_t)p->num_tensors)
         return csp__error(p->ctx, CSP_E_SHAPE,
                           "csp_pruner_load: the checkpoint holds %lu tensors, the pruner %d",
@@ -334,20 +371,27 @@ static uint64_t mask_word(const uint8_t *bytes, uint64_t nb, uint64_t k) {
 
 static csp_status mask_check(csp__ckpt_load *l) {
     const csp_pruner *p = l->pruner;
-    csp__rbuf r;
+    csp__rbuf r, tr;
     csp__r_init(&r, l->payload, l->len);
+    /* The tensor table, to walk alongside (it passed its check). */
+    const csp__ckpt_load *tl = csp__ckpt_peer(l, &csp__ckpt_codec_tnsr);
+    csp__r_init(&tr, tl->payload, tl->len);
+    (void)csp__r_u64(&tr);
+    int32_t tensor_at = 0;
     for (int32_t i = 0; i < p->num_tensors; i++) {
         const csp__ptensor *pt = &p->tensors[i];
         if (csp__excluded(pt))
             continue;
         uint32_t index = csp__r_u32(&r);
-        (void)csp__r_u32(&r);
+        uint32_t zero = csp__r_u32(&r);
         int64_t numel = csp__r_i64(&r);
         int64_t nnz = csp__r_i64(&r);
         if (!r.ok)
             return corrupt(l, "MASK", "truncated record");
         if (index != (uint32_t)i || numel != pt->weight->numel)
             return corrupt(l, "MASK", "records do not match the tensor table");
+        if (zero != 0)
+            return reserved(l, "MASK");
         uint64_t nb = mask_bytes(numel);
         const uint8_t *bytes = csp__r_take(&r, nb);
         if (bytes == NULL || !csp__r_pad8(&r))
@@ -362,6 +406,18 @@ static csp_status mask_check(csp__ckpt_load *l) {
                               "csp_pruner_load: section MASK: tensor %d: nnz %lld but the mask "
                               "keeps %lld",
                               (int)i, (long long)nnz, (long long)ones);
+        /* TNSR's copy of nnz (checked before MASK) must agree. */
+        tnsr_rec tx;
+        memset(&tx, 0, sizeof tx);
+        while (tensor_at <= i) {
+            tnsr_parse(&tr, &tx);
+            tensor_at++;
+        }
+        if (!tr.ok || tx.nnz != nnz)
+            return csp__error(p->ctx, CSP_E_CORRUPT,
+                              "csp_pruner_load: tensor %d: section TNSR says nnz %lld, section "
+                              "MASK %lld",
+                              (int)i, (long long)tx.nnz, (long long)nnz);
     }
     if (r.pos != r.len)
         return corrupt(l, "MASK", "bytes after the last mask");
@@ -417,6 +473,13 @@ const csp__ckpt_codec *const csp__ckpt_codecs[] = {
 };
 
 const size_t csp__ckpt_num_codecs = sizeof csp__ckpt_codecs / sizeof csp__ckpt_codecs[0];
+
+const csp__ckpt_load *csp__ckpt_peer(const csp__ckpt_load *l, const csp__ckpt_codec *c) {
+    size_t i = 0;
+    while (i + 1 < csp__ckpt_num_codecs && csp__ckpt_codecs[i] != c)
+        i++;
+    return &l->peers[i];
+}
 
 const csp__ckpt_codec *csp__ckpt_codec_of(uint32_t tag) {
     for (size_t i = 0; i < csp__ckpt_num_codecs; i++)

@@ -651,6 +651,15 @@ CSP_API csp_status csp_export_decode(csp_context *ctx, const void *buf, int64_t 
     if ((uintptr_t)dense % es != 0)
         return csp__error(ctx, CSP_E_INVALID, "%s: dense is not aligned to %llu bytes", fn,
                           (unsigned long long)es);
+    /* The decoder reads the export while it writes the output: shared bytes
+     * would change the indices it has checked under its feet (and send the
+     * writes anywhere). Refuse any overlap with the bytes it writes. */
+    uintptr_t in0 = (uintptr_t)b, out0 = (uintptr_t)dense;
+    if (in0 < out0 + (uintptr_t)bytes && out0 < in0 + (uintptr_t)size)
+        return csp__error(ctx, CSP_E_INVALID,
+                          "%s: the output (%llu bytes at dense) overlaps the export (%lld bytes "
+                          "at buf); decode into separate memory",
+                          fn, (unsigned long long)bytes, (long long)size);
     st = check_payload(ctx, b, &L, fn);
     if (st != CSP_OK)
         return st;

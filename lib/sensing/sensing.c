@@ -451,8 +451,14 @@ CSP_API csp_status csp_sensing_observe(csp_sensing *s, const float *x, int64_t r
     if (rows == 0)
         return CSP_OK;
     CSP_CHECK_NULL(ctx, x, "x");
-    if (rows > INT32_MAX || s->count > INT64_MAX - rows)
-        return csp__error(ctx, CSP_E_RANGE, "%s: too many rows", fn);
+    if (rows > INT32_MAX)
+        return csp__error(ctx, CSP_E_RANGE, "%s: %lld rows in one call; at most %d", fn,
+                          (long long)rows, INT32_MAX);
+    if (rows > CSP__SENSING_MAX_COUNT - s->count)
+        return csp__error(ctx, CSP_E_RANGE,
+                          "%s: %lld more rows would take the row count past 2^53 (it is %lld): "
+                          "the accumulator cannot hold it exactly; reset or merge less",
+                          fn, (long long)rows, (long long)s->count);
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < n; c++)
             if (!isfinite(x[r * row_stride + c]))
@@ -496,8 +502,11 @@ CSP_API csp_status csp_sensing_merge(csp_sensing *dst, const csp_sensing *src) {
     if (dst->n != src->n)
         return csp__error(dst->ctx, CSP_E_SHAPE, "%s: n = %lld and %lld differ", fn,
                           (long long)dst->n, (long long)src->n);
-    if (dst->count > INT64_MAX - src->count)
-        return csp__error(dst->ctx, CSP_E_RANGE, "%s: row count overflows", fn);
+    if (src->count > CSP__SENSING_MAX_COUNT - dst->count)
+        return csp__error(dst->ctx, CSP_E_RANGE,
+                          "%s: the row counts %lld + %lld would pass 2^53: the accumulator "
+                          "cannot hold the sum exactly",
+                          fn, (long long)dst->count, (long long)src->count);
     int64_t n = dst->n;
     for (int64_t a = 0; a < n; a++)
         for (int64_t c = a; c < n; c++)
@@ -547,7 +556,7 @@ csp_status csp__sensing_check_accumulator(const csp_sensing *s, const double *bu
     double count = buf[n * n];
     if (!isfinite(count))
         return csp__error(ctx, CSP_E_NONFINITE, "%s: the row count is not finite", fn);
-    if (count < 0.0 || count > 9007199254740992.0 || count != floor(count))
+    if (count < 0.0 || count > (double)CSP__SENSING_MAX_COUNT || count != floor(count))
         return csp__error(ctx, CSP_E_RANGE, "%s: the row count %g is not a whole number in "
                           "[0, 2^53]", fn, count);
     double maxabs = 0.0;

@@ -33,6 +33,13 @@ extern const csp__struct_desc csp__sensing_options_desc;
 csp_status csp__sensing_options_check(csp_context *ctx, const char *fn, const char *prefix,
                                       const csp_sensing_options *o);
 
+/* The largest row count an activations operator holds: 2^53, the largest
+ * count a float64 (the accumulator's last element, and so the checkpoint's
+ * SENS section) stores exactly together with every count below it.
+ * observe() and merge() refuse to go past it, write_accumulator() refuses
+ * larger counts: what the library writes, it reads back. */
+#define CSP__SENSING_MAX_COUNT ((int64_t)1 << 53)
+
 /* Make the Gram of @p s for (row_block, event) current and return it in
  * *out. The result is cached in @p s: preparing the same key again (random
  * kinds) or with no new observation (activations) costs nothing. It stays

@@ -22,6 +22,7 @@ def check_checkpoint(b, masks):
     assert b[:8] == b"\x89CSPCKPT", "magic"
     major, minor, hs, fsize, count, flags, _writer = struct.unpack_from("<HHIQIII", b, 8)
     assert (major, minor, hs, flags) == (1, 0, 48, 0)
+    assert b[36:44] == bytes(8), "reserved header bytes"
     assert fsize == len(b)
     assert struct.unpack_from("<I", b, hs - 4)[0] == zlib.crc32(b[: hs - 4]), "header CRC"
     assert struct.unpack_from("<I", b, fsize - 8)[0] == zlib.crc32(b[: fsize - 8]), "file CRC"
@@ -39,32 +40,36 @@ def check_checkpoint(b, masks):
     assert pos == fsize - 8
     assert list(sections) == [b"PRUN", b"TNSR", b"MASK", b"CSPC", b"STAT"]
 
-    n, _, last_step, last_event, kind, _, si, sf, p, t0, t1, dt = struct.unpack(
+    n, r0, last_step, last_event, kind, r1, si, sf, p, t0, t1, dt = struct.unpack(
         "<IIqqiidddqqq", sections[b"PRUN"])
     assert (n, last_step, last_event, kind) == (2, 7, 5, 2), (n, last_step, last_event, kind)
+    assert r0 == r1 == 0, "PRUN reserved"
     assert (si, sf, p, t0, t1, dt) == (0.0, 0.7, 3.0, 0, 10, 5)
 
     t = sections[b"TNSR"]
-    assert struct.unpack_from("<I", t, 0)[0] == 2
+    assert struct.unpack_from("<II", t, 0) == (2, 0)
     o = 8
     recs = []
     for _ in range(2):
-        dtype, rank, gran, excl, nm_n, nm_m, name_len, group = struct.unpack_from("<BBBBBBHi", t, o)
+        dtype, rank, gran, excl, nm_n, nm_m, name_len, group, res = struct.unpack_from(
+            "<BBBBBBHiI", t, o)
+        assert res == 0, "TNSR reserved"
         shape = struct.unpack_from("<4q", t, o + 16)
         override, nnz, target, tev = struct.unpack_from("<dqdq", t, o + 48)
         name = t[o + 80 : o + 80 + name_len].decode()
         recs.append((dtype, rank, gran, excl, nm_n, nm_m, group, shape, override, nnz, tev, name))
         o += 80 + pad8(name_len)
     assert o == len(t)
-    # final_sparsity: the tensor's own, here the schedule's s_f
-    assert recs[0] == (1, 2, 2, 0, 2, 4, 0, (7, 40, 0, 0), 0.7, recs[0][9], 5, "layer0.weight")
+    # N:M is 0:0 for a tensor without N:M granularity (row here); final_sparsity
+    # is the tensor's own, here the schedule's s_f
+    assert recs[0] == (1, 2, 2, 0, 0, 0, 0, (7, 40, 0, 0), 0.7, recs[0][9], 5, "layer0.weight")
     assert recs[1][:8] == (2, 3, 4, 0, 2, 4, 0, (6, 4, 4, 0)) and recs[1][11] == ""
 
     m = sections[b"MASK"]
     o = 0
     for i, numel in enumerate((280, 96)):
-        idx, _, num, nnz = struct.unpack_from("<IIqq", m, o)
-        assert (idx, num) == (i, numel)
+        idx, res, num, nnz = struct.unpack_from("<IIqq", m, o)
+        assert (idx, res, num) == (i, 0, numel)
         raw = m[o + 24 : o + 24 + (numel + 7) // 8]
         bits = [(raw[k // 8] >> (k % 8)) & 1 for k in range(numel)]
         assert bits == list(masks[i]), f"mask {i}"

@@ -706,6 +706,118 @@ START_TEST(test_random_mutations) {
 }
 END_TEST
 
+/* Defect: decoding into memory that overlaps the export read the export
+ * while overwriting it, passed every check and then wrote past capacity.
+ * Every overlap of the export with the bytes decode writes is refused
+ * (CSP_E_INVALID, nothing written); adjacent buffers are fine. The arena
+ * is large so that the unfixed decoder's stray writes stay inside it. */
+/* Reserved and unused header bytes are refused (they always were; this
+ * guards it): every single-bit change of bytes [0, 76) of a header, with
+ * the CRC recomputed, is refused (but N:M's nnz), so an accepted header is
+ * exactly what csp_pruner_export() writes. */
+START_TEST(test_header_strict) {
+    uint64_t seed = csp_test_seed();
+    test_rng r;
+    test_rng_init(&r, seed);
+    for (int32_t format = CSP_EXPORT_CSR; format <= CSP_EXPORT_NM; format++) {
+        fixture f;
+        int64_t size;
+        uint8_t *buf = sample_export(&f, format, &size, &r);
+        uint8_t *m = malloc((size_t)size);
+        static const int reserved[] = {15, 72, 73, 74, 75};
+        for (size_t k = 0; k < sizeof reserved / sizeof reserved[0]; k++) {
+            memcpy(m, buf, (size_t)size);
+            m[reserved[k]] = 1;
+            reseal_export(m, (size_t)size);
+            expect_decode(&f, m, size, CSP_E_CORRUPT, "header", "reserved header byte");
+        }
+        for (int p = 0; p < 76; p++)
+            for (int bit = 0; bit < 8; bit++) {
+                /* N:M's nnz only has to fit the slots: the payload cannot
+                 * tell a kept zero from a padding slot (docs/formats.md). */
+                if (format == CSP_EXPORT_NM && p >= 32 && p < 40)
+                    continue;
+                memcpy(m, buf, (size_t)size);
+                m[p] ^= (uint8_t)(1u << bit);
+                reseal_export(m, (size_t)size);
+                csp_export_info info;
+                csp_export_info_init(&info, sizeof info);
+                csp_status st = csp_export_inspect(f.ctx, m, size, &info);
+                REQUIRE(st == CSP_E_CORRUPT || st == CSP_E_VERSION,
+                        "format %d: header byte %d bit %d changed: inspect %s", (int)format, p,
+                        bit, csp_status_name(st));
+            }
+        free(m);
+        free(buf);
+        fx_free(&f);
+    }
+}
+END_TEST
+
+START_TEST(test_decode_overlap) {
+    uint64_t seed = csp_test_seed();
+    test_rng r;
+    test_rng_init(&r, seed);
+    for (int32_t format = CSP_EXPORT_CSR; format <= CSP_EXPORT_NM; format++) {
+        fixture f;
+        int64_t size;
+        uint8_t *buf = sample_export(&f, format, &size, &r);
+        const int64_t span = 60 * 4; /* 5 x 12 float32, contiguous */
+        const size_t arena_n = 1 << 20;
+        uint8_t *arena = malloc(arena_n), *copy = malloc(arena_n);
+        struct {
+            int64_t exp_at, dense_at, stride, cap;
+            csp_status want;
+        } cases[] = {
+            {0, 0, 0, span, CSP_E_INVALID},                      /* the same bytes */
+            {0, size - 8, 0, span, CSP_E_INVALID},               /* dense over the tail */
+            {span - 8, 0, 0, span, CSP_E_INVALID},               /* the export over its end */
+            {16, 0, 0, 1 << 16, CSP_E_INVALID},                  /* the export inside dense */
+            {64, 0, 0, span + size + 64, CSP_E_INVALID},          /* dense holds the export */
+            {4096, 4096 - span - 4 + 8, 0, span, CSP_E_INVALID}, /* one element overlaps */
+            {4096, 4096 - span, 0, span, CSP_OK},               /* dense just before */
+            {4096, 4096 + size, 0, span, CSP_OK},               /* dense just after */
+            {4096, 4096 - 4 * (4 * 13 + 12), 13, 1 << 16, CSP_OK}, /* strided, before */
+        };
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            memset(arena, 0x3C, arena_n);
+            memcpy(arena + cases[c].exp_at, buf, (size_t)size);
+            memcpy(copy, arena, arena_n);
+            void *dense = arena + cases[c].dense_at;
+            csp_status st = csp_export_decode(f.ctx, arena + cases[c].exp_at, size, dense, 0,
+                                              cases[c].stride, cases[c].cap);
+            REQUIRE(st == cases[c].want, "format %d case %zu: %s (%s), expected %s", (int)format,
+                    c, csp_status_name(st), csp_context_last_error(f.ctx),
+                    csp_status_name(cases[c].want));
+            if (st != CSP_OK) {
+                REQUIRE(strstr(csp_context_last_error(f.ctx), "csp_export_decode") != NULL &&
+                            strstr(csp_context_last_error(f.ctx), "overlap") != NULL,
+                        "format %d case %zu: message '%s'", (int)format, c,
+                        csp_context_last_error(f.ctx));
+                REQUIRE(memcmp(arena, copy, arena_n) == 0,
+                        "format %d case %zu: refused, but memory was written", (int)format, c);
+            } else {
+                /* Only the output changed, and it decodes like a separate buffer. */
+                REQUIRE(memcmp(arena + cases[c].exp_at, buf, (size_t)size) == 0,
+                        "format %d case %zu: the export changed", (int)format, c);
+                int64_t ld = cases[c].stride ? cases[c].stride : 12;
+                float ref[13 * 5];
+                ck_assert_status(f.ctx, csp_export_decode(f.ctx, buf, size, ref, 0, ld, sizeof ref),
+                                 CSP_OK);
+                for (int64_t row = 0; row < 5; row++)
+                    REQUIRE(memcmp((uint8_t *)dense + 4 * row * ld, ref + row * ld, 48) == 0,
+                            "format %d case %zu: row %lld differs", (int)format, c,
+                            (long long)row);
+            }
+        }
+        free(arena);
+        free(copy);
+        free(buf);
+        fx_free(&f);
+    }
+}
+END_TEST
+
 START_TEST(test_bad_arguments) {
     uint64_t seed = csp_test_seed();
     test_rng r;
@@ -799,6 +911,8 @@ static Suite *export_suite(void) {
     tcase_add_test(tc, test_truncations_and_flips);
     tcase_add_test(tc, test_forged);
     tcase_add_test(tc, test_random_mutations);
+    tcase_add_test(tc, test_decode_overlap);
+    tcase_add_test(tc, test_header_strict);
     tcase_add_test(tc, test_bad_arguments);
     suite_add_tcase(s, tc);
     return s;

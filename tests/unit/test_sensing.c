@@ -364,6 +364,62 @@ START_TEST(test_activations) {
 }
 END_TEST
 
+/* Defect: observe() and merge() let an activations operator's row count
+ * pass 2^53, which the accumulator (and the checkpoint, which stores it)
+ * cannot hold exactly: csp_sensing_write_accumulator() and the checkpoint
+ * loader then refused the library's own state. Every path that adds rows
+ * now stops at 2^53 with nothing changed; exactly 2^53 is allowed. */
+START_TEST(test_count_limit) {
+    uint64_t seed = csp_test_seed();
+    test_rng rng;
+    test_rng_init(&rng, seed);
+    csp_context *ctx = test_context(1, seed);
+    enum { N = 5 };
+    const double limit = 9007199254740992.0; /* 2^53 */
+    csp_sensing *a = make(ctx, CSP_SENSING_ACTIVATIONS, N, 0);
+    csp_sensing *b = make(ctx, CSP_SENSING_ACTIVATIONS, N, 0);
+    float x[3 * N];
+    fill(x, 3 * N, &rng);
+    ck_assert_status(ctx, csp_sensing_observe(a, x, 3, N, 0), CSP_OK);
+    double acc[N * N + 1], before[N * N + 1], after[N * N + 1];
+    ck_assert_status(ctx, csp_sensing_read_accumulator(a, acc, N * N + 1), CSP_OK);
+    acc[N * N] = limit - 2.0;
+    ck_assert_status(ctx, csp_sensing_write_accumulator(a, acc, N * N + 1), CSP_OK);
+    ck_assert_status(ctx, csp_sensing_read_accumulator(a, before, N * N + 1), CSP_OK);
+    /* observe: 3 rows would make 2^53 + 1. */
+    ck_assert_status(ctx, csp_sensing_observe(a, x, 3, N, 0), CSP_E_RANGE);
+    ck_assert_ptr_nonnull(strstr(csp_context_last_error(ctx), "csp_sensing_observe"));
+    ck_assert_ptr_nonnull(strstr(csp_context_last_error(ctx), "2^53"));
+    /* merge: b holds 3 rows. */
+    ck_assert_status(ctx, csp_sensing_observe(b, x, 3, N, 0), CSP_OK);
+    ck_assert_status(ctx, csp_sensing_merge(a, b), CSP_E_RANGE);
+    ck_assert_ptr_nonnull(strstr(csp_context_last_error(ctx), "csp_sensing_merge"));
+    ck_assert_ptr_nonnull(strstr(csp_context_last_error(ctx), "2^53"));
+    ck_assert_status(ctx, csp_sensing_read_accumulator(a, after, N * N + 1), CSP_OK);
+    ck_assert_mem_eq(before, after, sizeof before);
+    /* The other way round is the same sum. */
+    ck_assert_status(ctx, csp_sensing_merge(b, a), CSP_E_RANGE);
+    ck_assert_int_eq(csp_sensing_count(b), 3);
+    /* Up to exactly 2^53 is fine, and its accumulator writes back. */
+    ck_assert_status(ctx, csp_sensing_observe(a, x, 2, N, 0), CSP_OK);
+    ck_assert(csp_sensing_count(a) == (int64_t)limit);
+    ck_assert_status(ctx, csp_sensing_read_accumulator(a, acc, N * N + 1), CSP_OK);
+    ck_assert(acc[N * N] == limit);
+    ck_assert_status(ctx, csp_sensing_write_accumulator(b, acc, N * N + 1), CSP_OK);
+    ck_assert_status(ctx, csp_sensing_observe(a, x, 1, N, 0), CSP_E_RANGE);
+    csp_sensing *z = make(ctx, CSP_SENSING_ACTIVATIONS, N, 0);
+    ck_assert_status(ctx, csp_sensing_merge(a, z), CSP_OK); /* adding 0 rows */
+    ck_assert_status(ctx, csp_sensing_observe(a, x, 0, N, 0), CSP_OK);
+    /* write_accumulator refuses more than 2^53 (the next double up). */
+    acc[N * N] = limit + 2.0;
+    ck_assert_status(ctx, csp_sensing_write_accumulator(z, acc, N * N + 1), CSP_E_RANGE);
+    csp_sensing_free(z);
+    csp_sensing_free(a);
+    csp_sensing_free(b);
+    csp_context_free(ctx);
+}
+END_TEST
+
 START_TEST(test_user_gram) {
     uint64_t seed = csp_test_seed();
     test_rng rng;
@@ -431,6 +487,7 @@ static Suite *sensing_suite(void) {
     tcase_add_test(tc, test_random_threads);
     tcase_add_test(tc, test_activations);
     tcase_add_test(tc, test_user_gram);
+    tcase_add_test(tc, test_count_limit);
     suite_add_tcase(s, tc);
     return s;
 }
