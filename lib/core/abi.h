@@ -85,5 +85,12 @@ static inline bool csp__struct_size_ok(const csp__struct_desc *d, size_t size) {
  * default is CSP__GROWTH_PROBE_DEFAULT; csp__struct_in() refuses another
  * value, so a caller whose struct lacks the field provably got the default. */
 #define CSP__GROWTH_PROBE_DEFAULT 0x600d5eedULL
+/* Bytes of the probe at the end of a growable struct in that build (0 in
+ * every other). */
+#ifdef CSP_GROWTH_TEST
+#define CSP__GROWTH_TAIL sizeof(uint64_t)
+#else
+#define CSP__GROWTH_TAIL 0
+#endif
 
 #endif /* CSP_CORE_ABI_H */

@@ -148,11 +148,30 @@ csp_status csp__options_check(csp_context *ctx, const char *fn, const char *pref
     return CSP_OK;
 }
 
-csp_status csp__reserved_zero(csp_context *ctx, const char *fn, const char *what,
-                              const void *p, size_t len) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < len; i++)
-        if (b[i] != 0)
-            return csp__error(ctx, CSP_E_RESERVED, "%s: %s is not zero (byte %zu)", fn, what, i);
+static size_t type_size(int32_t type) {
+    return type == CSP_OPTION_INT32 || type == CSP_OPTION_ENUM ? 4 : 8;
+}
+
+csp_status csp__options_unknown_zero(csp_context *ctx, const char *fn, const char *prefix,
+                                     const csp__option *rows, size_t n, int slot,
+                                     const void *base, size_t size, const size_t *keep,
+                                     size_t nkeep) {
+    const unsigned char *b = base;
+    for (size_t i = 0; i < size; i++) {
+        if (b[i] == 0)
+            continue;
+        bool known = false;
+        for (size_t k = 0; k < nkeep && !known; k++)
+            known = i >= keep[k] && i < keep[k] + sizeof(size_t);
+        for (size_t r = 0; r < n && !known; r++) {
+            int64_t off = rows[r].off[slot], at = (int64_t)i;
+            known = off >= 0 && at >= off && at < off + (int64_t)type_size(rows[r].type);
+        }
+        if (!known)
+            return csp__error(ctx, CSP_E_RESERVED,
+                              "%s: %sbyte %zu of the options is reserved and must be 0 (an "
+                              "option of a newer header this library cannot honour)",
+                              fn, prefix, i);
+    }
     return CSP_OK;
 }

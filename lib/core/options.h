@@ -58,10 +58,16 @@ void csp__options_defaults(const csp__option *rows, size_t n, int slot, void *ba
 csp_status csp__options_check(csp_context *ctx, const char *fn, const char *prefix,
                               const csp__option *rows, size_t n, int slot, const void *base);
 
-/* Are the @p len bytes at @p p zero? Else CSP_E_RESERVED naming @p fn and
- * @p what. */
-csp_status csp__reserved_zero(csp_context *ctx, const char *fn, const char *what,
-                              const void *p, size_t len);
+/* Every byte of the struct at @p base (@p size bytes) that no row of slot
+ * @p slot covers, other than the struct_size members at the @p nkeep offsets
+ * @p keep, must be zero: the reserved words (and explicit padding) of the
+ * struct, which later releases may give a meaning. CSP_E_RESERVED naming
+ * @p fn, @p prefix and the byte otherwise. Claiming a reserved word for a new
+ * option is then just adding its row. */
+csp_status csp__options_unknown_zero(csp_context *ctx, const char *fn, const char *prefix,
+                                     const csp__option *rows, size_t n, int slot,
+                                     const void *base, size_t size, const size_t *keep,
+                                     size_t nkeep);
 
 /* Format a value for messages (integers without a fraction). */
 void csp__option_format(const csp__option *o, double v, char *buf, size_t size);

@@ -116,45 +116,37 @@ CSP_API csp_status csp_option_info_init(csp_option_info *info, size_t struct_siz
 
 /* ---- validation -------------------------------------------------------------------- */
 
-/* The checks shared by the pruner's and a tensor's options: the nested
- * structs' own (reserved words included), N:M. */
-static csp_status check_shared(csp_context *ctx, const char *fn, const char *prefix,
-                               const csp_sensing_options *sensing,
-                               const csp_solver_options *solver, int32_t nm_n, int32_t nm_m) {
-    char what[160];
-    snprintf(what, sizeof what, "%ssensing.reserved", prefix);
-    csp_status st = csp__reserved_zero(ctx, fn, what, &sensing->reserved0,
-                                       sizeof sensing->reserved0 + sizeof sensing->reserved);
-    snprintf(what, sizeof what, "%ssolver.reserved", prefix);
-    if (st == CSP_OK)
-        st = csp__reserved_zero(ctx, fn, what, &solver->reserved0,
-                                sizeof solver->reserved0 + sizeof solver->reserved);
-    if (st == CSP_OK && nm_n >= nm_m)
-        st = csp__error(ctx, CSP_E_RANGE, "%s: %sN:M = %d:%d needs N < M", fn, prefix, (int)nm_n,
-                        (int)nm_m);
-    return st;
+/* N:M, shared by the pruner's and a tensor's options. */
+static csp_status check_nm(csp_context *ctx, const char *fn, const char *prefix, int32_t nm_n,
+                           int32_t nm_m) {
+    if (nm_n >= nm_m)
+        return csp__error(ctx, CSP_E_RANGE, "%s: %sN:M = %d:%d needs N < M", fn, prefix, (int)nm_n,
+                          (int)nm_m);
+    return CSP_OK;
 }
 
 csp_status csp__pruner_options_check(csp_context *ctx, const char *fn,
                                      const csp_pruner_options *o) {
-    csp_status st = csp__reserved_zero(ctx, fn, "reserved0", &o->reserved0, sizeof o->reserved0);
+    static const size_t keep[3] = {0, P_OFF(sensing.struct_size), P_OFF(solver.struct_size)};
+    csp_status st = csp__options_unknown_zero(ctx, fn, "", csp__pruner_options,
+                                              csp__num_pruner_options, CSP__SLOT_PRUNER, o,
+                                              sizeof *o - CSP__GROWTH_TAIL, keep, 3);
     if (st == CSP_OK)
         st = csp__options_check(ctx, fn, "", csp__pruner_options, csp__num_pruner_options,
                                 CSP__SLOT_PRUNER, o);
-    if (st == CSP_OK)
-        st = check_shared(ctx, fn, "", &o->sensing, &o->solver, o->nm_n, o->nm_m);
-    return st;
+    return st == CSP_OK ? check_nm(ctx, fn, "", o->nm_n, o->nm_m) : st;
 }
 
 csp_status csp__tensor_options_check(csp_context *ctx, const char *fn, const char *prefix,
                                      const csp_pruner_tensor_options *o) {
-    csp_status st = csp__reserved_zero(ctx, fn, "reserved0", &o->reserved0, sizeof o->reserved0);
+    static const size_t keep[3] = {0, T_OFF(sensing.struct_size), T_OFF(solver.struct_size)};
+    csp_status st = csp__options_unknown_zero(ctx, fn, prefix, csp__pruner_options,
+                                              csp__num_pruner_options, CSP__SLOT_TENSOR, o,
+                                              sizeof *o - CSP__GROWTH_TAIL, keep, 3);
     if (st == CSP_OK)
         st = csp__options_check(ctx, fn, prefix, csp__pruner_options, csp__num_pruner_options,
                                 CSP__SLOT_TENSOR, o);
-    if (st == CSP_OK)
-        st = check_shared(ctx, fn, prefix, &o->sensing, &o->solver, o->nm_n, o->nm_m);
-    return st;
+    return st == CSP_OK ? check_nm(ctx, fn, prefix, o->nm_n, o->nm_m) : st;
 }
 
 /* ---- introspection ------------------------------------------------------------------ */

@@ -78,10 +78,10 @@ CSP_API csp_status csp_sensing_options_init(csp_sensing_options *opts, size_t st
 
 csp_status csp__sensing_options_check(csp_context *ctx, const char *fn, const char *prefix,
                                       const csp_sensing_options *o) {
-    char what[96];
-    snprintf(what, sizeof what, "%sreserved", prefix);
-    csp_status st = csp__reserved_zero(ctx, fn, what, &o->reserved0,
-                                       sizeof o->reserved0 + sizeof o->reserved);
+    static const size_t keep[1] = {0};
+    csp_status st = csp__options_unknown_zero(ctx, fn, prefix, option_rows,
+                                              sizeof option_rows / sizeof option_rows[0], 0, o,
+                                              sizeof *o, keep, 1);
     if (st != CSP_OK)
         return st;
     return csp__options_check(ctx, fn, prefix, option_rows,

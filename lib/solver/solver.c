@@ -38,10 +38,10 @@ CSP_API csp_status csp_solver_batch_init(csp_solver_batch *batch, size_t struct_
 
 csp_status csp__solver_options_check(csp_context *ctx, const char *fn, const char *prefix,
                                      const csp_solver_options *o) {
-    char what[96];
-    snprintf(what, sizeof what, "%sreserved", prefix);
-    csp_status st = csp__reserved_zero(ctx, fn, what, &o->reserved0,
-                                       sizeof o->reserved0 + sizeof o->reserved);
+    static const size_t keep[1] = {0};
+    csp_status st = csp__options_unknown_zero(ctx, fn, prefix, option_rows,
+                                              sizeof option_rows / sizeof option_rows[0], 0, o,
+                                              sizeof *o, keep, 1);
     if (st != CSP_OK)
         return st;
     return csp__options_check(ctx, fn, prefix, option_rows,
