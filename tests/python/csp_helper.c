@@ -179,20 +179,8 @@ static int layout(void) {
     OFF(csp_sensing_options, kind);
     OFF(csp_sensing_options, reserved0);
     OFF(csp_sensing_options, reserved);
-    SIZE(csp_solver_options);
-    OFF(csp_solver_options, struct_size);
-    OFF(csp_solver_options, tol);
-    OFF(csp_solver_options, eps);
-    OFF(csp_solver_options, lambda);
-    OFF(csp_solver_options, damping);
-    OFF(csp_solver_options, dependence_tol);
-    OFF(csp_solver_options, method);
-    OFF(csp_solver_options, max_iter);
-    OFF(csp_solver_options, calibrate);
-    OFF(csp_solver_options, max_bisect);
-    OFF(csp_solver_options, restart);
-    OFF(csp_solver_options, reserved0);
-    OFF(csp_solver_options, reserved);
+    /* csp_solver_options: no mirror (the Python Solver writes it from the
+     * options table, whose offsets are offsetof() themselves). */
     SIZE(csp_row_stats);
     OFF(csp_row_stats, residual);
     OFF(csp_row_stats, energy);

@@ -29,7 +29,7 @@ MIRRORS = {
 
 #: Written option by option from the library's table (_options.py): their
 #: offsets are compared with the table's.
-OPTION_STRUCTS = {"csp_pruner_options", "csp_pruner_tensor_options", "csp_solver_options"}
+OPTION_STRUCTS = {"csp_pruner_options", "csp_pruner_tensor_options"}
 
 ENUMS = {
     "CSP_DTYPE_": csp.DType,
@@ -89,10 +89,8 @@ def test_layout_matches_the_compiled_headers(helper):
                 continue
             if field.startswith("reserved"):
                 continue
-            o = table["solver." + field if name == "csp_solver_options" else field]
-            got = {"csp_pruner_options": o.pruner_offset,
-                   "csp_pruner_tensor_options": o.tensor_offset,
-                   "csp_solver_options": o.member_offset}[name]
+            o = table[field]
+            got = o.pruner_offset if name == "csp_pruner_options" else o.tensor_offset
             assert got == int(off), (name, field)
             seen_options.add((name, field))
         elif kind == "offset":
@@ -116,8 +114,6 @@ def test_layout_matches_the_compiled_headers(helper):
     want = {("csp_pruner_options", o.name) for o in _options.OPTIONS if o.pruner_offset >= 0}
     want |= {("csp_pruner_tensor_options", o.name) for o in _options.OPTIONS
              if o.tensor_offset >= 0}
-    want |= {("csp_solver_options", o.name[len("solver."):]) for o in _options.OPTIONS
-             if o.name.startswith("solver.")}
     assert seen_options <= want and len(seen_options) >= 50
     # every member of every enum was compared, and the non-error status codes
     assert seen_enums >= {p + m.name for p, e in ENUMS.items() for m in e}
