@@ -114,7 +114,7 @@ def test_layout_matches_the_compiled_headers(helper):
     want = {("csp_pruner_options", o.name) for o in _options.OPTIONS if o.pruner_offset >= 0}
     want |= {("csp_pruner_tensor_options", o.name) for o in _options.OPTIONS
              if o.tensor_offset >= 0}
-    assert seen_options <= want and len(seen_options) >= 50
+    assert seen_options <= want and len(seen_options) >= 40
     # every member of every enum was compared, and the non-error status codes
     assert seen_enums >= {p + m.name for p, e in ENUMS.items() for m in e}
     assert seen_enums >= {"CSP_" + s.name for s in csp.Status if s >= 0}
