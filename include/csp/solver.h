@@ -88,7 +88,11 @@ typedef struct csp_solver_options {
     int32_t max_bisect;     /**< Calibration: most lambda trials per row; >= 1; default 60. */
     int32_t restart;        /**< FISTA: 1 (default) = adaptive momentum restart
                                  (O'Donoghue & Candes 2015); 0 = plain FISTA. */
-    int32_t reserved0;      /**< Must be 0. */
+    int32_t normalize;      /**< OMP: 1 = pick the atom with the largest |alpha_j| /
+                                 sqrt(G_jj) (normalised atoms: with a diagonal G the
+                                 support is the k largest |w_j| sqrt(G_jj), Wanda's score);
+                                 0 (default) = the largest |alpha_j|, as scikit-learn's
+                                 orthogonal_mp_gram. */
     uint64_t reserved[8];   /**< Must be 0: room for later fields. */
 } csp_solver_options;
 

@@ -8,9 +8,10 @@
  *   d <= dependence_tol * G_jj: j depends linearly on S: damp G -> G + delta I
  *   L    <- [L 0; l^T sqrt(d)],  u_s = ((G w)_j - l.u) / sqrt(d)   (float64)
  *   c     = L^-T u,  residual = w^T G w - u.u
- * The O(n k^2) part (alpha) is float32 SIMD; everything that decides the
- * coefficients (Cholesky, right-hand sides (G w)_S recomputed in float64) is
- * float64. */
+ * With the option `normalize` the pick is argmax |alpha_j| / sqrt(G_jj)
+ * (normalised atoms; G_jj = 0 scores 0). The O(n k^2) part (alpha) is
+ * float32 SIMD; everything that decides the coefficients (Cholesky,
+ * right-hand sides (G w)_S recomputed in float64) is float64. */
 #include "solver_internal.h"
 
 #include <math.h>
@@ -28,6 +29,7 @@ typedef struct {
     const csp__gram *g;
     const csp__batch *b;
     const float *bmat; /* chunk rows x n: G w */
+    const float *scale; /* normalize: 1 / sqrt(G_jj) (0 where G_jj <= 0); else NULL */
     int64_t r0;
     omp_ws *ws;
     csp_row_stats *rs; /* chunk rows */
@@ -44,6 +46,21 @@ static bool refactor(const csp__gram *g, const int32_t *S, int64_t s, double del
         for (int64_t t = 0; t <= i; t++)
             L[i * ld + t] = g->g64[(int64_t)S[i] * n + S[t]] + (i == t ? delta : 0.0);
     return csp__cholesky(L, ld, s, tau) < 0;
+}
+
+/* The first j maximising |a_j| scale_j + pen_j (pen 0 or -inf); -1 when
+ * every score is -inf. */
+static int64_t argmax_scaled(const float *a, const float *scale, const float *pen, int64_t n) {
+    int64_t best = -1;
+    float bv = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        float v = fabsf(a[j]) * scale[j] + pen[j];
+        if (v > bv) {
+            bv = v;
+            best = j;
+        }
+    }
+    return best;
 }
 
 /* (G w)_j in float64. */
@@ -85,7 +102,8 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
             st.converged = 1;
             break;
         }
-        int64_t j = csp__f32_argmax_abs(ws->alpha, ws->pen, n);
+        int64_t j = job->scale != NULL ? argmax_scaled(ws->alpha, job->scale, ws->pen, n)
+                                       : csp__f32_argmax_abs(ws->alpha, ws->pen, n);
         if (j < 0)
             break; /* unreachable: k <= allowed count was checked */
         for (int64_t t = 0; t < s; t++)
@@ -242,8 +260,14 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
     float *bmat = identity ? NULL : csp__malloc_aligned(ctx, (size_t)(chunk * n) * sizeof(float));
     csp_row_stats *rs = csp__calloc(ctx, (size_t)chunk, sizeof *rs);
     uint64_t *bits = csp__calloc(ctx, (size_t)(chunk * words), sizeof(uint64_t));
+    bool normalize = s->opt.normalize != 0 && !identity; /* G = I: already normalised */
+    float *scale = normalize ? csp__malloc_aligned(ctx, (size_t)n * sizeof(float)) : NULL;
     bool ok = ws != NULL && items != NULL && (identity || bmat != NULL) && rs != NULL &&
-              bits != NULL;
+              bits != NULL && (!normalize || scale != NULL);
+    for (int64_t j = 0; ok && normalize && j < n; j++) {
+        double d = g->g64[j * n + j];
+        scale[j] = d > 0.0 ? (float)(1.0 / sqrt(d)) : 0.0f;
+    }
     for (int64_t t = 0; ok && t < workers; t++) {
         if (identity) {
             items[t] = csp__malloc(ctx, (size_t)n * sizeof(csp__ranked));
@@ -272,7 +296,7 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
                             "(n = %lld, k = %lld, %lld threads)", b->fn, (long long)n, (long long)kcap,
                             (long long)workers);
     } else {
-        omp_job job = {&s->opt, g, b, bmat, 0, ws, rs, bits, words};
+        omp_job job = {&s->opt, g, b, bmat, scale, 0, ws, rs, bits, words};
         for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
             int64_t cnt = rows - r0 < chunk ? rows - r0 : chunk;
             job.r0 = r0;
@@ -304,6 +328,7 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
     csp__free(ctx, ws);
     csp__free(ctx, items);
     csp__free_aligned(ctx, bmat);
+    csp__free_aligned(ctx, scale);
     csp__free(ctx, rs);
     csp__free(ctx, bits);
     return status;

@@ -48,7 +48,9 @@
     X(max_bisect, INT32, 60, 1, 2147483647.0, 0, CSP_OPTION_CSP_ONLY, "",                       \
       "calibration: most lambda trials per row")                                               \
     X(restart, INT32, 1, 0, 1, 0, CSP_OPTION_CSP_ONLY, "",                                      \
-      "FISTA: 1 = adaptive momentum restart; 0 = plain FISTA")
+      "FISTA: 1 = adaptive momentum restart; 0 = plain FISTA")                                 \
+    X(normalize, INT32, 0, 0, 1, 0, CSP_OPTION_CSP_ONLY, "",                                    \
+      "OMP: 1 = pick by |alpha_j| / sqrt(G_jj) (normalised atoms); 0 = by |alpha_j|")
 
 /* The descriptors of csp_solver_options, csp_solver_batch and csp_row_stats
  * (lib/core/abi.h). */

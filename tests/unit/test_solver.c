@@ -95,8 +95,9 @@ static double l1_objective(const double *G, int64_t n, const float *w, const flo
 /* Reference OMP in float64: alpha = G (w - x) recomputed in full, x the
  * least-squares fit on S from a fresh Cholesky factor; the first maximum of
  * |alpha| over allowed, unselected columns wins. Returns |S|. */
-static int ref_omp(const double *G, int n, const float *wf, int k, const uint64_t *allowed,
-                   int64_t abit0, int *S, double *x) {
+/* Float64 reference OMP; with @p normalize the pick is |a_j| / sqrt(G_jj). */
+static int ref_omp_ex(const double *G, int n, const float *wf, int k, const uint64_t *allowed,
+                      int64_t abit0, int *S, double *x, bool normalize) {
     double *w = malloc((size_t)n * sizeof *w), *b = malloc((size_t)n * sizeof *b);
     double *L = malloc((size_t)(k * k + 1) * sizeof *L), *c = malloc((size_t)(k + 1) * sizeof *c);
     for (int i = 0; i < n; i++)
@@ -122,8 +123,11 @@ static int ref_omp(const double *G, int n, const float *wf, int k, const uint64_
             double a = b[j];
             for (int t = 0; t < s; t++)
                 a -= G[j * n + S[t]] * x[S[t]];
-            if (fabs(a) > bv) {
-                bv = fabs(a);
+            double score = fabs(a);
+            if (normalize)
+                score = G[j * n + j] > 0.0 ? score / sqrt(G[j * n + j]) : 0.0;
+            if (score > bv) {
+                bv = score;
                 best = j;
             }
         }
@@ -159,6 +163,11 @@ static int ref_omp(const double *G, int n, const float *wf, int k, const uint64_
     free(L);
     free(c);
     return s;
+}
+
+static int ref_omp(const double *G, int n, const float *wf, int k, const uint64_t *allowed,
+                   int64_t abit0, int *S, double *x) {
+    return ref_omp_ex(G, n, wf, k, allowed, abit0, S, x, false);
 }
 
 /* Reference L1 optimum: coordinate descent in float64 to convergence. */
@@ -307,6 +316,93 @@ END_TEST
  * Measured rate of OMP at (n, k, m) = (1024, 10, 93) with Gaussian
  * amplitudes: 99.3-99.7% over seeds (the float64 reference does the same;
  * equal-magnitude amplitudes are harder for OMP: ~93%). */
+/* Normalised atoms (solver option normalize): against the float64
+ * reference with the normalised pick on an activation-like Gram whose
+ * column energies differ by 100x; and, with a diagonal G, the closed form:
+ * the support is the k largest |w_j| sqrt(G_jj) (Wanda's score). */
+START_TEST(test_omp_normalized) {
+    uint64_t seed = csp_test_seed();
+    test_rng rng;
+    test_rng_init(&rng, seed ^ 0x5eed);
+    csp_context *ctx = test_context(1 + (int32_t)(seed % 2), seed);
+    enum { N = 48, ROWS = 120, K = 9, SAMPLES = 400 };
+    /* G = X^T X / S with column j scaled by 10^(2 j / N - 1). */
+    static double G[N * N];
+    static float X[SAMPLES * N];
+    fill_normal(X, SAMPLES * N, &rng);
+    for (int t = 0; t < SAMPLES; t++)
+        for (int j = 0; j < N; j++)
+            X[t * N + j] *= (float)pow(10.0, 2.0 * j / N - 1.0);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int t = 0; t < SAMPLES; t++)
+                acc += (double)X[t * N + i] * X[t * N + j];
+            G[i * N + j] = acc / SAMPLES + (i == j ? 1e-3 : 0.0);
+        }
+    csp_sensing_options so;
+    csp_sensing_options_init(&so, sizeof so);
+    so.kind = CSP_SENSING_GRAM;
+    so.n = N;
+    csp_sensing *sen = NULL;
+    ck_assert_status(ctx, csp_sensing_create(&sen, ctx, &so), CSP_OK);
+    ck_assert_status(ctx, csp_sensing_set_gram(sen, G, N), CSP_OK);
+    csp_solver_options o;
+    csp_solver_options_init(&o, sizeof o);
+    ck_assert_int_eq(o.normalize, 0);
+    o.normalize = 1;
+    csp_solver *sv = NULL;
+    ck_assert_status(ctx, csp_solver_create(&sv, ctx, &o), CSP_OK);
+    static float w[N * ROWS], x[N * ROWS];
+    fill_normal(w, N * ROWS, &rng);
+    uint64_t sup[ROWS];
+    csp_row_stats st[ROWS];
+    csp_solver_batch b = batch_of(ROWS, N, w, x, K, st);
+    b.support = sup;
+    b.support_row_bits = 64;
+    ck_assert_status(ctx, csp_solver_solve(sv, sen, 0, 0, &b), CSP_OK);
+    int match = 0, differs_from_plain = 0;
+    int S[K];
+    double xr[N], xp[N];
+    for (int r = 0; r < ROWS; r++) {
+        ck_assert_int_eq(ref_omp_ex(G, N, w + r * N, K, NULL, 0, S, xr, true), K);
+        bool same = true;
+        for (int j = 0; j < N; j++)
+            same = same && bit(&sup[r], j) == (xr[j] != 0.0);
+        match += same;
+        ref_omp_ex(G, N, w + r * N, K, NULL, 0, S, xp, false);
+        bool plain = true;
+        for (int j = 0; j < N; j++)
+            plain = plain && (xp[j] != 0.0) == (xr[j] != 0.0);
+        differs_from_plain += !plain;
+    }
+    ck_assert_msg(match >= (ROWS * 98) / 100, "%d of %d rows match the reference", match, ROWS);
+    ck_assert_msg(differs_from_plain > ROWS / 4, "normalised supports like plain ones (%d)",
+                  differs_from_plain);
+    /* A diagonal G: the closed form. */
+    static double D[N * N];
+    memset(D, 0, sizeof D);
+    for (int j = 0; j < N; j++)
+        D[j * N + j] = 0.01 + 5.0 * test_rng_uniform(&rng);
+    ck_assert_status(ctx, csp_sensing_set_gram(sen, D, N), CSP_OK);
+    ck_assert_status(ctx, csp_solver_solve(sv, sen, 0, 0, &b), CSP_OK);
+    for (int r = 0; r < ROWS; r++) {
+        double score[N];
+        for (int j = 0; j < N; j++)
+            score[j] = fabs((double)w[r * N + j]) * sqrt(D[j * N + j]);
+        for (int j = 0; j < N; j++) {
+            int above = 0;
+            for (int q = 0; q < N; q++)
+                above += score[q] > score[j];
+            REQUIRE(bit(&sup[r], j) == (above < K), "row %d col %d: rank %d", r, j, above);
+        }
+    }
+    csp_solver_free(sv);
+    csp_sensing_free(sen);
+    csp_context_free(ctx);
+}
+END_TEST
+
 START_TEST(test_omp_exact_recovery) {
     test_rng rng;
     test_rng_init(&rng, csp_test_seed() + 1);
@@ -1027,6 +1123,7 @@ static Suite *solver_suite(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_omp_reference);
     tcase_add_test(tc, test_omp_reference_masked);
+    tcase_add_test(tc, test_omp_normalized);
     tcase_add_test(tc, test_omp_exact_recovery);
     tcase_add_test(tc, test_identity_is_magnitude);
     tcase_add_test(tc, test_omp_damping);
