@@ -40,7 +40,11 @@
  *
  * **Thread safety.** A pruner, its context, the tensors it touches and the
  * sensing operators it owns or borrows are used by one thread at a time
- * (the step callback runs on the thread that called csp_step()); pruners
+ * (the step callback runs on the thread that called csp_step()). A call
+ * made on a pruner from inside one of the callbacks a running call
+ * invokes (schedule callback, log hook, allocator) is refused with
+ * #CSP_E_STATE and changes nothing; csp_pruner_free() there is deferred
+ * until the running call returns. Pruners
  * with their own contexts may step concurrently from different threads.
  * csp_step() may use the context's worker threads, and its results never
  * depend on their number.
@@ -612,8 +616,11 @@ CSP_API csp_status csp_pruner_step_stats(const csp_pruner *pruner, csp_step_stat
 
 /**
  * @brief Host callback run at the end of every csp_step() call, on the
- * calling thread. It may read the pruner (stats, masks, nnz, digest) but
- * must not call csp_step() (refused with #CSP_E_STATE) nor free the pruner.
+ * calling thread. It may read the pruner (stats, masks, nnz, digest) and
+ * change it (add tensors, load a checkpoint); csp_step() from inside it is
+ * refused with #CSP_E_STATE, and csp_pruner_free() on its pruner is
+ * deferred to the end of that csp_step() (the pruner is gone once
+ * csp_step() returns). See "Re-entrancy" in docs/guide.md.
  * @param[in] user    The user pointer given to csp_pruner_set_callback().
  * @param[in] pruner  The pruner.
  * @param[in] step    The step argument of csp_step().

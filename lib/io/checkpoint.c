@@ -289,7 +289,7 @@ static csp_status check_container(csp_context *ctx, const uint8_t *b, uint64_t s
     return CSP_OK;
 }
 
-CSP_API csp_status csp_pruner_load(csp_pruner *pruner, const void *buf, int64_t size) {
+static csp_status pruner_load_unguarded(csp_pruner *pruner, const void *buf, int64_t size) {
     const char *fn = "csp_pruner_load";
     if (pruner == NULL)
         return CSP_E_NULL;
@@ -347,6 +347,12 @@ CSP_API csp_status csp_pruner_load(csp_pruner *pruner, const void *buf, int64_t 
         if (csp__ckpt_codecs[i]->release != NULL && loads[i].pruner != NULL)
             csp__ckpt_codecs[i]->release(&loads[i]);
     return st;
+}
+
+CSP_API csp_status csp_pruner_load(csp_pruner *pruner, const void *buf, int64_t size) {
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    CSP__GUARDED(pruner, "csp_pruner_load", pruner_load_unguarded(pruner, buf, size));
 }
 
 /* ---- files ------------------------------------------------------------------------ */
@@ -678,7 +684,7 @@ static uint64_t load_limit(const csp_pruner *p) {
     return own > (UINT64_MAX - slack) / 2 ? UINT64_MAX : 2 * own + slack;
 }
 
-CSP_API csp_status csp_pruner_load_file(csp_pruner *pruner, const char *path) {
+static csp_status pruner_load_file_unguarded(csp_pruner *pruner, const char *path) {
     const char *fn = "csp_pruner_load_file";
     if (pruner == NULL)
         return CSP_E_NULL;
@@ -760,7 +766,13 @@ CSP_API csp_status csp_pruner_load_file(csp_pruner *pruner, const char *path) {
     }
     close(fd);
     if (st == CSP_OK)
-        st = csp_pruner_load(pruner, buf, (int64_t)size);
+        st = pruner_load_unguarded(pruner, buf, (int64_t)size);
     csp__free(ctx, buf);
     return st;
+}
+
+CSP_API csp_status csp_pruner_load_file(csp_pruner *pruner, const char *path) {
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    CSP__GUARDED(pruner, "csp_pruner_load_file", pruner_load_file_unguarded(pruner, path));
 }

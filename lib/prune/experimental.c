@@ -20,8 +20,8 @@ static csp_status find_param(const csp_pruner *p, int32_t index, int32_t param,
     return CSP_OK;
 }
 
-CSP_API csp_status csp_pruner_set_experimental(csp_pruner *pruner, int32_t index,
-                                               int32_t param, double value) {
+static csp_status pruner_set_experimental_unguarded(csp_pruner *pruner, int32_t index,
+                                                    int32_t param, double value) {
     static const char fn[] = "csp_pruner_set_experimental";
     if (pruner == NULL)
         return CSP_E_NULL;
@@ -57,6 +57,14 @@ CSP_API csp_status csp_pruner_set_experimental(csp_pruner *pruner, int32_t index
     }
     csp__option_set(row, CSP__SLOT_X, x, value);
     return CSP_OK;
+}
+
+CSP_API csp_status csp_pruner_set_experimental(csp_pruner *pruner, int32_t index, int32_t param,
+                                               double value) {
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    CSP__GUARDED(pruner, "csp_pruner_set_experimental",
+                 pruner_set_experimental_unguarded(pruner, index, param, value));
 }
 
 CSP_API csp_status csp_pruner_get_experimental(const csp_pruner *pruner, int32_t index,

@@ -51,9 +51,7 @@ static void free_ptensor(csp_context *ctx, csp__ptensor *pt) {
     csp__free_aligned(ctx, pt->next);
 }
 
-CSP_API void csp_pruner_free(csp_pruner *pruner) {
-    if (pruner == NULL)
-        return;
+static void destroy(csp_pruner *pruner) {
     csp_context *ctx = pruner->ctx;
     for (int32_t i = 0; i < pruner->num_tensors; i++)
         free_ptensor(ctx, &pruner->tensors[i]);
@@ -61,6 +59,32 @@ CSP_API void csp_pruner_free(csp_pruner *pruner) {
     csp__free(ctx, pruner->shrink_buf);
     csp_schedule_free(pruner->schedule);
     csp__free(ctx, pruner);
+}
+
+CSP_API void csp_pruner_free(csp_pruner *pruner) {
+    if (pruner == NULL)
+        return;
+    if (pruner->busy != NULL || pruner->in_callback) {
+        pruner->free_pending = 1; /* from a callback: freed when the outer call returns */
+        return;
+    }
+    destroy(pruner);
+}
+
+csp_status csp__pruner_enter(csp_pruner *p, const char *fn) {
+    if (p->busy != NULL)
+        return csp__error(p->ctx, CSP_E_STATE,
+                          "%s: called while %s() runs on the same pruner (from one of its "
+                          "callbacks); nothing was changed",
+                          fn, p->busy);
+    p->busy = fn;
+    return CSP_OK;
+}
+
+void csp__pruner_leave(csp_pruner *p) {
+    p->busy = NULL;
+    if (p->free_pending && !p->in_callback)
+        destroy(p);
 }
 
 /* ---- a tensor's options ------------------------------------------------------ */
@@ -227,7 +251,7 @@ static csp_status grow_tensors(csp_pruner *p, const char *fn) {
     return CSP_OK;
 }
 
-CSP_API csp_status csp_pruner_add_tensor(csp_pruner *pruner, csp_tensor *weight,
+static csp_status pruner_add_tensor_unguarded(csp_pruner *pruner, csp_tensor *weight,
                                          const csp_pruner_tensor_options *opts, int32_t *index) {
     static const char fn[] = "csp_pruner_add_tensor";
     if (index != NULL)
@@ -288,6 +312,16 @@ CSP_API csp_status csp_pruner_add_tensor(csp_pruner *pruner, csp_tensor *weight,
     return CSP_OK;
 }
 
+CSP_API csp_status csp_pruner_add_tensor(csp_pruner *pruner, csp_tensor *weight,
+                                         const csp_pruner_tensor_options *opts, int32_t *index) {
+    if (index != NULL)
+        *index = -1;
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    CSP__GUARDED(pruner, "csp_pruner_add_tensor",
+                 pruner_add_tensor_unguarded(pruner, weight, opts, index));
+}
+
 static csp_status check_index(const csp_pruner *p, int32_t index, const char *fn) {
     if (index < 0 || index >= p->num_tensors)
         return csp__error(p->ctx, CSP_E_RANGE, "%s: tensor index %d is outside 0..%d", fn,
@@ -333,17 +367,33 @@ static csp_status bind_shaped(csp_pruner *pruner, int32_t index, csp_tensor *t, 
     return list_push(pruner->ctx, gradient ? &pt->gradients : &pt->companions, t, fn);
 }
 
+static csp_status pruner_add_companion_unguarded(csp_pruner *pruner, int32_t index,
+                                                 csp_tensor *companion) {
+    return bind_shaped(pruner, index, companion, false, "csp_pruner_add_companion");
+}
+
 CSP_API csp_status csp_pruner_add_companion(csp_pruner *pruner, int32_t index,
                                             csp_tensor *companion) {
-    return bind_shaped(pruner, index, companion, false, "csp_pruner_add_companion");
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    CSP__GUARDED(pruner, "csp_pruner_add_companion",
+                 pruner_add_companion_unguarded(pruner, index, companion));
+}
+
+static csp_status pruner_add_gradient_unguarded(csp_pruner *pruner, int32_t index,
+                                                csp_tensor *gradient) {
+    return bind_shaped(pruner, index, gradient, true, "csp_pruner_add_gradient");
 }
 
 CSP_API csp_status csp_pruner_add_gradient(csp_pruner *pruner, int32_t index,
                                            csp_tensor *gradient) {
-    return bind_shaped(pruner, index, gradient, true, "csp_pruner_add_gradient");
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    CSP__GUARDED(pruner, "csp_pruner_add_gradient",
+                 pruner_add_gradient_unguarded(pruner, index, gradient));
 }
 
-CSP_API csp_status csp_pruner_mask_gradients(csp_pruner *pruner) {
+static csp_status pruner_mask_gradients_unguarded(csp_pruner *pruner) {
     if (pruner == NULL)
         return CSP_E_NULL;
     for (int32_t i = 0; i < pruner->num_tensors; i++) {
@@ -352,6 +402,12 @@ CSP_API csp_status csp_pruner_mask_gradients(csp_pruner *pruner) {
             csp__mask_apply(pruner->ctx, pt->gradients.v[c], pt->mask);
     }
     return CSP_OK;
+}
+
+CSP_API csp_status csp_pruner_mask_gradients(csp_pruner *pruner) {
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    CSP__GUARDED(pruner, "csp_pruner_mask_gradients", pruner_mask_gradients_unguarded(pruner));
 }
 
 CSP_API csp_status csp_pruner_apply_mask(const csp_pruner *pruner, int32_t index,
@@ -412,9 +468,12 @@ CSP_API csp_status csp_step(csp_pruner *pruner, int64_t step) {
     csp_context *ctx = pruner->ctx;
     if (pruner->in_callback)
         return csp__error(ctx, CSP_E_STATE, "csp_step: called from the pruner's step callback");
+    csp_status st = csp__pruner_enter(pruner, "csp_step");
+    if (st != CSP_OK)
+        return st;
     double t0 = csp__now();
     int32_t event = 0;
-    csp_status st = step_inner(pruner, step, &event);
+    st = step_inner(pruner, step, &event);
     double dt = csp__now() - t0;
     if (st >= 0) {
         csp__pstats *ps = &pruner->stats;
@@ -426,6 +485,9 @@ CSP_API csp_status csp_step(csp_pruner *pruner, int64_t step) {
             ps->event_seconds += dt;
         }
     }
+    /* The step callback may read the pruner and change what the other calls
+     * allow; csp_step() itself is refused there, csp_pruner_free() deferred. */
+    pruner->busy = NULL;
     if (pruner->callback != NULL) {
         pruner->in_callback = 1;
         csp_status cb = pruner->callback(pruner->callback_user, pruner, step, st, event);
@@ -436,6 +498,8 @@ CSP_API csp_status csp_step(csp_pruner *pruner, int64_t step) {
                             "itself was applied)",
                             (int)cb, (long long)step);
     }
+    if (pruner->free_pending)
+        destroy(pruner);
     return st;
 }
 
@@ -626,8 +690,8 @@ CSP_API csp_status csp_pruner_sensing(csp_pruner *pruner, int32_t index, csp_sen
     return CSP_OK;
 }
 
-CSP_API csp_status csp_pruner_set_sensing(csp_pruner *pruner, int32_t index,
-                                          csp_sensing *sensing) {
+static csp_status pruner_set_sensing_unguarded(csp_pruner *pruner, int32_t index,
+                                               csp_sensing *sensing) {
     static const char fn[] = "csp_pruner_set_sensing";
     if (pruner == NULL)
         return CSP_E_NULL;
@@ -671,8 +735,15 @@ CSP_API csp_status csp_pruner_set_sensing(csp_pruner *pruner, int32_t index,
     return CSP_OK;
 }
 
-CSP_API csp_status csp_pruner_observe(csp_pruner *pruner, int32_t index, const float *x,
-                                      int64_t rows, int64_t cols) {
+CSP_API csp_status csp_pruner_set_sensing(csp_pruner *pruner, int32_t index, csp_sensing *sensing) {
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    CSP__GUARDED(pruner, "csp_pruner_set_sensing",
+                 pruner_set_sensing_unguarded(pruner, index, sensing));
+}
+
+static csp_status pruner_observe_unguarded(csp_pruner *pruner, int32_t index, const float *x,
+                                           int64_t rows, int64_t cols) {
     static const char fn[] = "csp_pruner_observe";
     if (pruner == NULL)
         return CSP_E_NULL;
@@ -686,6 +757,14 @@ CSP_API csp_status csp_pruner_observe(csp_pruner *pruner, int32_t index, const f
         return csp__error(ctx, CSP_E_INVALID, "%s: tensor %d has no activations sensing", fn,
                           (int)index);
     return csp_sensing_observe(s, x, rows, cols, 0);
+}
+
+CSP_API csp_status csp_pruner_observe(csp_pruner *pruner, int32_t index, const float *x,
+                                      int64_t rows, int64_t cols) {
+    if (pruner == NULL)
+        return CSP_E_NULL;
+    CSP__GUARDED(pruner, "csp_pruner_observe",
+                 pruner_observe_unguarded(pruner, index, x, rows, cols));
 }
 
 CSP_API csp_status csp_pruner_wants_observe(const csp_pruner *pruner, int64_t step,

@@ -95,6 +95,10 @@ struct csp_pruner {
     csp_step_fn callback;
     void *callback_user;
     int32_t in_callback;
+    /* Re-entrancy: the public function whose work is running (NULL: none),
+     * and a csp_pruner_free() deferred until it returns. */
+    const char *busy;
+    int32_t free_pending;
     /* Shrink scratch: (key, index) pairs for the longest shrink row. */
     void *shrink_buf;
     int64_t shrink_cap;
@@ -105,6 +109,26 @@ struct csp_pruner {
 };
 
 static inline bool csp__excluded(const csp__ptensor *pt) { return pt->conf.exclude != 0; }
+
+/* Re-entrancy guard of the functions that change a pruner: a callback that
+ * runs inside one of them (schedule, log, allocator; the step callback for
+ * csp_step() itself) and calls another on the same pruner is refused with
+ * CSP_E_STATE, nothing changed; csp_pruner_free() there is deferred to the
+ * end of the outer call. enter() returns CSP_OK or that error; leave() may
+ * free the pruner (do not touch it afterwards). */
+csp_status csp__pruner_enter(csp_pruner *p, const char *fn);
+void csp__pruner_leave(csp_pruner *p);
+
+/* enter(), the call, leave(), return the call's status. */
+#define CSP__GUARDED(p, fn, call)                    \
+    do {                                             \
+        csp_status guarded_ = csp__pruner_enter((p), (fn)); \
+        if (guarded_ != CSP_OK)                      \
+            return guarded_;                         \
+        guarded_ = (call);                           \
+        csp__pruner_leave(p);                        \
+        return guarded_;                             \
+    } while (0)
 
 /* Target sparsity of tensor @p pt when the schedule says @p s. */
 double csp__tensor_target(const csp_pruner *p, const csp__ptensor *pt, double s);

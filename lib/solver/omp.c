@@ -292,9 +292,9 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
     }
     csp_status status = CSP_OK;
     if (!ok) {
-        status = csp__error(ctx, CSP_E_NOMEM, "%s: out of memory for OMP "
-                            "(n = %lld, k = %lld, %lld threads)", b->fn, (long long)n, (long long)kcap,
-                            (long long)workers);
+        status = csp__error(ctx, CSP_E_NOMEM,
+                            "%s: out of memory for OMP (n = %lld, k = %lld, %lld threads)", b->fn,
+                            (long long)n, (long long)kcap, (long long)workers);
     } else {
         omp_job job = {&s->opt, g, b, bmat, scale, 0, ws, rs, bits, words};
         for (int64_t r0 = 0; r0 < rows; r0 += chunk) {

@@ -741,6 +741,166 @@ START_TEST(test_gradients) {
 }
 END_TEST
 
+/* Re-entrancy (defect: a schedule callback could call csp_step() on the
+ * same pruner: the step went backwards, two events were counted, a later
+ * step pruned again). Every callback that runs inside a call that changes
+ * the pruner (schedule, log, step) is refused there with CSP_E_STATE and
+ * changes nothing; csp_pruner_free() there is deferred to the end of the
+ * outer call. */
+typedef struct {
+    csp_pruner *p;
+    csp_tensor *t;
+    int what;          /* 0 step, 1 add_tensor, 2 load, 3 free */
+    int calls;
+    const void *saved; /* a checkpoint of the pruner, for what == 2 */
+    int64_t saved_size;
+    csp_status inner;  /* the status of the nested call */
+} reenter;
+
+static csp_status reenter_schedule(void *user, int64_t step, double *target) {
+    reenter *r = user;
+    *target = step >= 4 ? 0.5 : 0.25;
+    if (r->p != NULL && r->calls++ == 0) {
+        if (r->what == 0)
+            r->inner = csp_step(r->p, step + 100);
+        else if (r->what == 1)
+            r->inner = csp_pruner_add_tensor(r->p, r->t, NULL, NULL);
+        else if (r->what == 2)
+            r->inner = csp_pruner_load(r->p, r->saved, r->saved_size);
+        else if (r->what == 3)
+            csp_pruner_free(r->p); /* deferred */
+    }
+    return CSP_OK;
+}
+
+static void reenter_log(void *user, int32_t level, const char *message) {
+    (void)level;
+    (void)message;
+    reenter *r = user;
+    if (r->p != NULL && r->calls++ == 0)
+        r->inner = csp_step(r->p, 1000);
+}
+
+static csp_status reenter_step_cb(void *user, const csp_pruner *pruner, int64_t step,
+                                  csp_status status, int32_t event) {
+    (void)pruner;
+    (void)step;
+    (void)status;
+    (void)event;
+    reenter *r = user;
+    if (r->calls++ == 0)
+        csp_pruner_free(r->p); /* deferred to the end of csp_step() */
+    return CSP_OK;
+}
+
+START_TEST(test_reentrancy) {
+    float w[4 * 8], w2[4 * 8];
+    for (int i = 0; i < 32; i++)
+        w[i] = w2[i] = (float)(i % 9) - 4.0f + 0.01f * (float)i;
+    int64_t shape[2] = {4, 8};
+    for (int what = 0; what < 4; what++) {
+        csp_context *ctx = test_context(1, 1);
+        reenter r = {NULL, NULL, what, 0, CSP_OK, NULL, 0};
+        csp_schedule_options so;
+        csp_schedule_options_init(&so, sizeof so);
+        so.kind = CSP_SCHEDULE_CALLBACK;
+        so.callback = reenter_schedule;
+        so.callback_user = &r;
+        so.final_sparsity = 0.5;
+        so.frequency = 4;
+        csp_schedule *s = NULL;
+        ck_assert_status(ctx, csp_schedule_create(&s, ctx, &so), CSP_OK);
+        csp_pruner *p = NULL;
+        ck_assert_status(ctx, csp_pruner_create(&p, ctx, s, NULL), CSP_OK);
+        csp_tensor *t = NULL, *t2 = NULL;
+        csp_tensor_create(&t, ctx, w, CSP_DTYPE_F32, 2, shape, 0, NULL);
+        csp_tensor_create(&t2, ctx, w2, CSP_DTYPE_F32, 2, shape, 0, NULL);
+        ck_assert_status(ctx, csp_pruner_add_tensor(p, t, NULL, NULL), CSP_OK);
+        unsigned char saved[4096];
+        int64_t saved_size = 0;
+        ck_assert_status(ctx, csp_pruner_save(p, saved, sizeof saved, &saved_size), CSP_OK);
+        r.saved = saved;
+        r.saved_size = saved_size;
+        r.p = p;
+        r.t = t2;
+        csp_status st = csp_step(p, 0);
+        if (what == 3) { /* freed by the callback: gone after the call returned */
+            ck_assert_int_eq(st, CSP_PRUNED);
+        } else {
+            ck_assert_int_eq(st, CSP_PRUNED);
+            ck_assert_int_eq(r.inner, CSP_E_STATE);
+            int64_t last = -2;
+            csp_pruner_last_step(p, &last);
+            ck_assert_int_eq(last, 0); /* the nested step did not happen */
+            ck_assert_int_eq(csp_pruner_num_tensors(p), 1);
+            csp_step_stats ss;
+            csp_step_stats_init(&ss, sizeof ss);
+            csp_pruner_step_stats(p, &ss);
+            ck_assert(ss.events == 1 && ss.steps == 1);
+            csp_pruner_free(p);
+        }
+        csp_tensor_free(t);
+        csp_tensor_free(t2);
+        csp_schedule_free(s);
+        csp_context_free(ctx);
+    }
+    /* A log hook calling csp_step() from inside one (an error is logged). */
+    {
+        csp_context *ctx = test_context(1, 1);
+        reenter r = {NULL, NULL, 0, 0, CSP_OK, NULL, 0};
+        csp_context_set_log(ctx, reenter_log, &r, CSP_LOG_ERROR);
+        csp_schedule_options so;
+        csp_schedule_options_init(&so, sizeof so);
+        so.end_step = 4;
+        so.frequency = 2;
+        csp_schedule *s = NULL;
+        csp_schedule_create(&s, ctx, &so);
+        csp_pruner *p = NULL;
+        csp_pruner_create(&p, ctx, s, NULL);
+        float bad[32];
+        for (int i = 0; i < 32; i++)
+            bad[i] = 1.0f;
+        bad[5] = NAN;
+        csp_tensor *t = NULL;
+        csp_tensor_create(&t, ctx, bad, CSP_DTYPE_F32, 2, shape, 0, NULL);
+        csp_pruner_add_tensor(p, t, NULL, NULL);
+        r.p = p;
+        ck_assert_int_eq(csp_step(p, 4), CSP_E_NONFINITE); /* logs the error */
+        ck_assert_int_eq(r.inner, CSP_E_STATE);
+        int64_t last = 0;
+        csp_pruner_last_step(p, &last);
+        ck_assert_int_eq(last, -1);
+        csp_pruner_free(p);
+        csp_tensor_free(t);
+        csp_schedule_free(s);
+        csp_context_free(ctx);
+    }
+    /* The step callback freeing its pruner: deferred, no use after free
+     * (ASan in CI). */
+    {
+        csp_context *ctx = test_context(1, 1);
+        csp_schedule_options so;
+        csp_schedule_options_init(&so, sizeof so);
+        so.end_step = 4;
+        so.frequency = 2;
+        csp_schedule *s = NULL;
+        csp_schedule_create(&s, ctx, &so);
+        csp_pruner *p = NULL;
+        csp_pruner_create(&p, ctx, s, NULL);
+        csp_tensor *t = NULL;
+        csp_tensor_create(&t, ctx, w, CSP_DTYPE_F32, 2, shape, 0, NULL);
+        csp_pruner_add_tensor(p, t, NULL, NULL);
+        reenter r = {p, NULL, 0, 0, CSP_OK, NULL, 0};
+        csp_pruner_set_callback(p, reenter_step_cb, &r);
+        ck_assert_int_eq(csp_step(p, 0), CSP_PRUNED);
+        ck_assert_int_eq(r.calls, 1);
+        csp_tensor_free(t);
+        csp_schedule_free(s);
+        csp_context_free(ctx);
+    }
+}
+END_TEST
+
 START_TEST(test_bad_input) {
     csp_context *ctx = test_context(1, 0);
     csp_context *other = test_context(1, 0);
@@ -958,6 +1118,7 @@ static Suite *pruner_suite(void) {
     tcase_add_test(tc, test_k_rounding);
     tcase_add_test(tc, test_mask_readers);
     tcase_add_test(tc, test_gradients);
+    tcase_add_test(tc, test_reentrancy);
     tcase_add_test(tc, test_bad_input);
     suite_add_tcase(s, tc);
     return s;
