@@ -363,6 +363,12 @@ CSP_API void csp_tensor_free(csp_tensor *t);
 /**
  * @brief Point the view at another buffer of the same layout (for a host
  * that reallocated its parameters).
+ *
+ * A pruner that binds the view (as weights, companion or gradient) checks,
+ * at its next csp_step() or csp_pruner_mask_gradients(), that its buffers
+ * still share no memory; if the new buffer overlaps another it binds, that
+ * call fails with #CSP_E_INVALID naming both and changes nothing, until
+ * the view is pointed elsewhere.
  * @return #CSP_OK, #CSP_E_NULL or #CSP_E_INVALID (misaligned).
  * @since 0.1.0
  */

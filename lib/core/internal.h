@@ -34,6 +34,7 @@ struct csp_context {
     uint64_t seed;
     csp_status last_status;
     char last_error[CSP_ERROR_MAX];
+    uint64_t data_epoch; /* moves at every csp_tensor_set_data() that re-points */
 };
 
 struct csp_tensor {

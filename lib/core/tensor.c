@@ -97,7 +97,10 @@ CSP_API csp_status csp_tensor_set_data(csp_tensor *t, void *data) {
     csp_status st = check_alignment(t->ctx, data, t->dtype, "csp_tensor_set_data");
     if (st != CSP_OK)
         return st;
-    t->data = data;
+    if (t->data != data) {
+        t->data = data;
+        t->ctx->data_epoch++;
+    }
     return CSP_OK;
 }
 

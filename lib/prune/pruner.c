@@ -38,6 +38,7 @@ CSP_API csp_status csp_pruner_create(csp_pruner **out, csp_context *ctx,
     csp__xconf_defaults(&p->x);
     p->last_step = -1;
     p->last_event = -1;
+    p->data_epoch = ctx->data_epoch;
     *out = p;
     return CSP_OK;
 }
@@ -121,42 +122,6 @@ static bool same_shape(const csp_tensor *a, const csp_tensor *b) {
         if (a->shape[i] != b->shape[i])
             return false;
     return true;
-}
-
-/* The bytes from the first to one past the last element of @p t. */
-static void span_of(const csp_tensor *t, uintptr_t *lo, uintptr_t *hi) {
-    size_t es = csp__dtype_size(t->dtype);
-    *lo = (uintptr_t)t->data;
-    *hi = *lo + ((size_t)(t->rows - 1) * (size_t)t->row_stride + (size_t)t->cols) * es;
-}
-
-static bool overlaps(const csp_tensor *a, const csp_tensor *b) {
-    uintptr_t alo, ahi, blo, bhi;
-    span_of(a, &alo, &ahi);
-    span_of(b, &blo, &bhi);
-    return alo < bhi && blo < ahi;
-}
-
-static bool list_overlaps(const csp__tlist *l, const csp_tensor *t) {
-    for (int32_t c = 0; c < l->n; c++)
-        if (overlaps(l->v[c], t))
-            return true;
-    return false;
-}
-
-/* Does @p t's memory overlap a buffer already bound (a weight, a companion
- * or a gradient)? Then CSP_E_INVALID: the pruner would write one through the
- * other. */
-static csp_status check_unbound(const csp_pruner *p, const csp_tensor *t, const char *fn) {
-    for (int32_t i = 0; i < p->num_tensors; i++) {
-        const csp__ptensor *pt = &p->tensors[i];
-        if (overlaps(pt->weight, t) || list_overlaps(&pt->companions, t) ||
-            list_overlaps(&pt->gradients, t))
-            return csp__error(p->ctx, CSP_E_INVALID,
-                              "%s: the buffer overlaps one already bound to tensor %d ('%s')", fn,
-                              (int)i, csp_tensor_name(pt->weight));
-    }
-    return CSP_OK;
 }
 
 static csp_status list_push(csp_context *ctx, csp__tlist *l, csp_tensor *t, const char *fn) {
@@ -274,7 +239,7 @@ static csp_status pruner_add_tensor_unguarded(csp_pruner *pruner, csp_tensor *we
                           fn);
     if (weight->ctx != ctx)
         return csp__error(ctx, CSP_E_INVALID, "%s: the tensor belongs to another context", fn);
-    st = check_unbound(pruner, weight, fn);
+    st = csp__check_unbound(pruner, weight, fn);
     if (st == CSP_OK)
         st = check_tensor_conf(pruner, weight, &conf, fn);
     if (st == CSP_OK)
@@ -360,7 +325,7 @@ static csp_status bind_shaped(csp_pruner *pruner, int32_t index, csp_tensor *t, 
     csp_status st = check_shaped(pruner, index, t, what, fn);
     if (st != CSP_OK)
         return st;
-    st = check_unbound(pruner, t, fn);
+    st = csp__check_unbound(pruner, t, fn);
     if (st != CSP_OK)
         return st;
     csp__ptensor *pt = &pruner->tensors[index];
@@ -396,6 +361,9 @@ CSP_API csp_status csp_pruner_add_gradient(csp_pruner *pruner, int32_t index,
 static csp_status pruner_mask_gradients_unguarded(csp_pruner *pruner) {
     if (pruner == NULL)
         return CSP_E_NULL;
+    csp_status st = csp__check_bindings(pruner, "csp_pruner_mask_gradients");
+    if (st != CSP_OK)
+        return st;
     for (int32_t i = 0; i < pruner->num_tensors; i++) {
         const csp__ptensor *pt = &pruner->tensors[i];
         for (int32_t c = 0; c < pt->gradients.n; c++)
@@ -444,11 +412,14 @@ static csp_status step_inner(csp_pruner *pruner, int64_t step, int32_t *event) {
                           "csp_step: step %lld is before the last step %lld; steps never go "
                           "back (restore the pruner's state with the run's)",
                           (long long)step, (long long)pruner->last_step);
+    csp_status st = csp__check_bindings(pruner, "csp_step");
+    if (st != CSP_OK)
+        return st;
     int64_t e = csp__schedule_last_event(pruner->schedule, step);
     if (step == pruner->last_step || e < 0 || e <= pruner->last_step) {
         csp__apply_all(pruner);
         if (step != pruner->last_step) {
-            csp_status st = csp__shrink_step(pruner, step);
+            st = csp__shrink_step(pruner, step);
             if (st != CSP_OK)
                 return st;
         }
@@ -456,7 +427,7 @@ static csp_status step_inner(csp_pruner *pruner, int64_t step, int32_t *event) {
         return CSP_MASKED;
     }
     *event = 1;
-    csp_status st = csp__event_run(pruner, e, step);
+    st = csp__event_run(pruner, e, step);
     if (st == CSP_PRUNED)
         pruner->last_step = step;
     return st;

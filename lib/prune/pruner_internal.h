@@ -99,6 +99,9 @@ struct csp_pruner {
      * and a csp_pruner_free() deferred until it returns. */
     const char *busy;
     int32_t free_pending;
+    /* The context's data epoch when the bound buffers were last found
+     * disjoint (bindings.c). */
+    uint64_t data_epoch;
     /* Shrink scratch: (key, index) pairs for the longest shrink row. */
     void *shrink_buf;
     int64_t shrink_cap;
@@ -117,6 +120,12 @@ static inline bool csp__excluded(const csp__ptensor *pt) { return pt->conf.exclu
  * end of the outer call. enter() returns CSP_OK or that error; leave() may
  * free the pruner (do not touch it afterwards). */
 csp_status csp__pruner_enter(csp_pruner *p, const char *fn);
+
+/* CSP_E_INVALID when @p t's memory overlaps a buffer @p p binds. */
+csp_status csp__check_unbound(const csp_pruner *p, const csp_tensor *t, const char *fn);
+/* CSP_E_INVALID when two buffers @p p binds share memory; a no-op unless a
+ * view of the context was re-pointed since the last check. */
+csp_status csp__check_bindings(csp_pruner *p, const char *fn);
 void csp__pruner_leave(csp_pruner *p);
 
 /* enter(), the call, leave(), return the call's status. */

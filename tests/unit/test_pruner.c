@@ -752,9 +752,9 @@ typedef struct {
     csp_tensor *t;
     int what;          /* 0 step, 1 add_tensor, 2 load, 3 free */
     int calls;
+    csp_status inner;  /* the status of the nested call */
     const void *saved; /* a checkpoint of the pruner, for what == 2 */
     int64_t saved_size;
-    csp_status inner;  /* the status of the nested call */
 } reenter;
 
 static csp_status reenter_schedule(void *user, int64_t step, double *target) {
@@ -792,6 +792,76 @@ static csp_status reenter_step_cb(void *user, const csp_pruner *pruner, int64_t 
         csp_pruner_free(r->p); /* deferred to the end of csp_step() */
     return CSP_OK;
 }
+
+/* #12.8: csp_tensor_set_data() re-pointing a bound view onto memory another
+ * bound buffer uses is refused at the next csp_step() /
+ * csp_pruner_mask_gradients(), with nothing changed; a disjoint buffer is
+ * followed. */
+START_TEST(test_set_data_overlap) {
+    enum { R = 4, C = 8, N = R * C };
+    float pool[4 * N], fresh[N];
+    test_rng rng;
+    test_rng_init(&rng, csp_test_seed() + 70);
+    for (int i = 0; i < 4 * N; i++)
+        pool[i] = (float)test_rng_normal(&rng);
+    for (int i = 0; i < N; i++)
+        fresh[i] = (float)test_rng_normal(&rng) + 3.0f;
+    float *w0 = pool, *w1 = pool + N, *m0 = pool + 2 * N, *g1 = pool + 3 * N;
+    int64_t shape[2] = {R, C};
+    csp_context *ctx = test_context(1, 1);
+    csp_schedule *s = cubic(ctx, 0, 8, 2, 0.5);
+    csp_pruner *p = NULL;
+    ck_assert_status(ctx, csp_pruner_create(&p, ctx, s, NULL), CSP_OK);
+    csp_tensor *tw0, *tw1, *tm0, *tg1;
+    csp_tensor_create(&tw0, ctx, w0, CSP_DTYPE_F32, 2, shape, 0, "w0");
+    csp_tensor_create(&tw1, ctx, w1, CSP_DTYPE_F32, 2, shape, 0, "w1");
+    csp_tensor_create(&tm0, ctx, m0, CSP_DTYPE_F32, 2, shape, 0, "m0");
+    csp_tensor_create(&tg1, ctx, g1, CSP_DTYPE_F32, 2, shape, 0, "g1");
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, tw0, NULL, NULL), CSP_OK);
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, tw1, NULL, NULL), CSP_OK);
+    ck_assert_status(ctx, csp_pruner_add_companion(p, 0, tm0), CSP_OK);
+    ck_assert_status(ctx, csp_pruner_add_gradient(p, 1, tg1), CSP_OK);
+    ck_assert_status(ctx, csp_step(p, 0), CSP_PRUNED);
+    float before[4 * N];
+    /* Each view re-pointed onto (part of) another bound buffer. */
+    struct {
+        csp_tensor *view;
+        float *onto;
+    } cases[] = {{tw1, w0}, {tw0, m0 + 3}, {tm0, g1 - 5}, {tg1, w1}, {tw1, w0 + N - 1}};
+    float *home[] = {w1, w0, m0, g1, w1};
+    for (int k = 0; k < 5; k++) {
+        ck_assert_int_eq(csp_tensor_set_data(cases[k].view, cases[k].onto), CSP_OK);
+        memcpy(before, pool, sizeof pool);
+        ck_assert_status(ctx, csp_step(p, 2), CSP_E_INVALID);
+        ck_assert_ptr_nonnull(strstr(csp_context_last_error(ctx), "share memory"));
+        ck_assert_status(ctx, csp_pruner_mask_gradients(p), CSP_E_INVALID);
+        ck_assert_mem_eq(before, pool, sizeof pool); /* nothing written */
+        int64_t last = -2;
+        csp_pruner_last_step(p, &last);
+        ck_assert_int_eq(last, 0);
+        ck_assert_int_eq(csp_tensor_set_data(cases[k].view, home[k]), CSP_OK);
+    }
+    /* Back home: the step prunes (and masks gradients) again. */
+    ck_assert_status(ctx, csp_pruner_mask_gradients(p), CSP_OK);
+    /* A disjoint buffer is accepted and is what the event prunes. */
+    ck_assert_int_eq(csp_tensor_set_data(tw1, fresh), CSP_OK);
+    float w1_before[N];
+    memcpy(w1_before, w1, sizeof w1_before);
+    ck_assert_status(ctx, csp_step(p, 2), CSP_PRUNED);
+    ck_assert_mem_eq(w1_before, w1, sizeof w1_before); /* the old buffer is left */
+    int zeros = 0;
+    for (int i = 0; i < N; i++)
+        zeros += fresh[i] == 0.0f;
+    ck_assert_int_gt(zeros, 0);
+    csp_pruner_free(p);
+    csp_tensor_free(tw0);
+    csp_tensor_free(tw1);
+    csp_tensor_free(tm0);
+    csp_tensor_free(tg1);
+    csp_schedule_free(s);
+    csp_context_free(ctx);
+}
+END_TEST
 
 START_TEST(test_reentrancy) {
     float w[4 * 8], w2[4 * 8];
@@ -1119,6 +1189,7 @@ static Suite *pruner_suite(void) {
     tcase_add_test(tc, test_mask_readers);
     tcase_add_test(tc, test_gradients);
     tcase_add_test(tc, test_reentrancy);
+    tcase_add_test(tc, test_set_data_overlap);
     tcase_add_test(tc, test_bad_input);
     suite_add_tcase(s, tc);
     return s;
