@@ -253,6 +253,7 @@ static csp_status pruner_add_tensor_unguarded(csp_pruner *pruner, csp_tensor *we
     pt->x = pruner->x;
     pt->nnz = weight->numel;
     pt->last_event = -1;
+    pt->warned_event = -1;
     if (!csp__excluded(pt)) {
         size_t bytes = (size_t)csp__mask_words(weight->numel) * sizeof(uint64_t);
         pt->mask = csp__malloc_aligned(ctx, bytes);
@@ -422,6 +423,7 @@ static csp_status step_inner(csp_pruner *pruner, int64_t step, int32_t *event) {
             st = csp__shrink_step(pruner, step);
             if (st != CSP_OK)
                 return st;
+            csp__cs_warn_unready(pruner, step);
         }
         pruner->last_step = step;
         return CSP_MASKED;

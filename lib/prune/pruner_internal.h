@@ -76,6 +76,7 @@ typedef struct csp__ptensor {
     csp__tstats stats;  /* serialisable: statistics */
     /* Scratch. */
     uint64_t *next; /* the new mask an event plans */
+    int64_t warned_event; /* the event an "operator not ready" warning was logged for, -1 */
 } csp__ptensor;
 
 /* Statistics of csp_step(). Serialisable (stats). */

@@ -73,4 +73,10 @@ enum csp__strategy_id csp__strategy_choose(const csp__ptensor *pt, bool attached
  * nothing). */
 csp_status csp__strategy_rebind(csp_pruner *p, int32_t index, bool attached);
 
+/* A non-event step of the "cs" strategy's tensors: log CSP_LOG_WARN, once
+ * per tensor and coming event, when the tensor's operator will not be ready
+ * for that event (activations not observed, user Gram not set) although
+ * the host should have fed it by now (the observation window is open). */
+void csp__cs_warn_unready(csp_pruner *p, int64_t step);
+
 #endif /* CSP_PRUNE_STRATEGY_H */

@@ -557,4 +557,29 @@ static void discard(csp__event *ev, int32_t index) {
     pl->lambda = NULL;
 }
 
+void csp__cs_warn_unready(csp_pruner *p, int64_t step) {
+    int64_t e = csp__schedule_next_event(p->schedule, step);
+    if (e < 0)
+        return;
+    int32_t window = p->x.observe_window;
+    if (window > 0 && e - step >= window)
+        return; /* the host is not asked to observe yet */
+    for (int32_t i = 0; i < p->num_tensors; i++) {
+        csp__ptensor *pt = &p->tensors[i];
+        csp_sensing *sens = pt->cs != NULL ? csp__cs_sensing(pt->cs) : NULL;
+        if (sens == NULL || pt->warned_event == e || csp__sensing_ready(sens))
+            continue;
+        pt->warned_event = e;
+        bool acts = csp_sensing_kind(sens) == CSP_SENSING_ACTIVATIONS;
+        csp__log(p->ctx, CSP_LOG_WARN,
+                 "csp_step: tensor %d ('%s') uses %s sensing and %s at step %lld; the pruning "
+                 "event at step %lld will fail unless %s first",
+                 (int)i, csp_tensor_name(pt->weight), acts ? "activations" : "gram",
+                 acts ? "nothing has been observed for it since the last event"
+                      : "no Gram has been set",
+                 (long long)step, (long long)e,
+                 acts ? "csp_pruner_observe() feeds it" : "csp_sensing_set_gram() is called");
+    }
+}
+
 const csp__strategy csp__strategy_cs = {"cs", bind, unbind, plan, commit, discard};

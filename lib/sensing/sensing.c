@@ -181,6 +181,14 @@ CSP_API int64_t csp_sensing_count(const csp_sensing *s) {
 
 csp_context *csp__sensing_ctx(const csp_sensing *s) { return s->ctx; }
 
+bool csp__sensing_ready(const csp_sensing *s) {
+    if (s->kind == CSP_SENSING_ACTIVATIONS)
+        return s->gram_valid || s->count > 0;
+    if (s->kind == CSP_SENSING_GRAM)
+        return s->gram_valid;
+    return true;
+}
+
 /* ---- random operators --------------------------------------------------------- */
 
 uint64_t csp__sensing_key(const csp_sensing *s, int64_t row_block, int64_t event) {

@@ -64,6 +64,10 @@ double csp__sensing_accumulator_at(const csp_sensing *s, int64_t i);
 /* The context @p s was created with. */
 csp_context *csp__sensing_ctx(const csp_sensing *s);
 
+/* Would the next event's Gram be available: activations observed (or a
+ * Gram built and not reset), a user Gram set; always for the other kinds. */
+bool csp__sensing_ready(const csp_sensing *s);
+
 /* The key of the random Phi for (row_block, event). */
 uint64_t csp__sensing_key(const csp_sensing *s, int64_t row_block, int64_t event);
 

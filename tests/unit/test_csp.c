@@ -1865,6 +1865,106 @@ END_TEST
 
 /* ---- 11. NaN, out-of-range and failures at a CSP event touch nothing ------------------ */
 
+/* #12 "construction-time errors": a tensor whose operator will not be ready
+ * for the coming event (activations never observed, user Gram never set)
+ * gets one CSP_LOG_WARN naming it, at the first non-event step the host
+ * should have fed it (the observation window open), not only the event's
+ * error. */
+typedef struct {
+    int warnings;
+    char last[CSP_ERROR_MAX];
+} warn_log;
+
+static void count_warnings(void *user, int32_t level, const char *message) {
+    warn_log *w = user;
+    if (level == CSP_LOG_WARN && strstr(message, "will fail unless") != NULL) {
+        w->warnings++;
+        snprintf(w->last, sizeof w->last, "%s", message);
+    }
+}
+
+START_TEST(test_warn_unready) {
+    test_rng rng;
+    test_rng_init(&rng, csp_test_seed() + 90);
+    enum { R = 6, C = 16 };
+    float w[3][R * C], x[4 * C];
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < R * C; i++)
+            w[k][i] = (float)test_rng_normal(&rng);
+    for (int i = 0; i < 4 * C; i++)
+        x[i] = (float)test_rng_normal(&rng);
+    int64_t shape[2] = {R, C};
+    /* mode 0: nothing observed; 1: observed every step; 2: nothing observed,
+     * observe_window 3 (the warning waits for the window). */
+    for (int mode = 0; mode < 3; mode++) {
+        csp_context *ctx = test_context(1, 1);
+        warn_log log = {0, ""};
+        csp_context_set_log(ctx, count_warnings, &log, CSP_LOG_WARN);
+        csp_schedule_options so;
+        csp_schedule_options_init(&so, sizeof so);
+        so.begin_step = 10;
+        so.end_step = 30;
+        so.frequency = 10;
+        so.final_sparsity = 0.5;
+        csp_schedule *s = NULL;
+        csp_schedule_create(&s, ctx, &so);
+        csp_pruner *p = NULL;
+        csp_pruner_create(&p, ctx, s, NULL);
+        if (mode == 2)
+            ck_assert_int_eq(csp_pruner_set_experimental(p, -1, CSP_X_OBSERVE_WINDOW, 3), CSP_OK);
+        csp_tensor *t[3];
+        const char *names[3] = {"plain", "acts", "gram"};
+        const int32_t kinds[3] = {CSP_SENSING_IDENTITY, CSP_SENSING_ACTIVATIONS,
+                                  CSP_SENSING_GRAM};
+        for (int k = 0; k < 3; k++) {
+            csp_tensor_create(&t[k], ctx, w[k], CSP_DTYPE_F32, 2, shape, 0, names[k]);
+            csp_pruner_tensor_options to;
+            csp_pruner_tensor_options_init(&to, sizeof to, p);
+            to.granularity = CSP_GRANULARITY_ROW;
+            to.sensing.kind = kinds[k];
+            ck_assert_status(ctx, csp_pruner_add_tensor(p, t[k], &to, NULL), CSP_OK);
+        }
+        /* The user Gram is set: only the activations tensor is unready. */
+        csp_sensing *g = NULL;
+        csp_sensing_options go;
+        csp_sensing_options_init(&go, sizeof go);
+        go.kind = CSP_SENSING_GRAM;
+        go.n = C;
+        ck_assert_status(ctx, csp_sensing_create(&g, ctx, &go), CSP_OK);
+        double G[C * C] = {0};
+        for (int a = 0; a < C; a++)
+            G[a * C + a] = 1.0 + 0.1 * a;
+        ck_assert_status(ctx, csp_sensing_set_gram(g, G, C), CSP_OK);
+        ck_assert_status(ctx, csp_pruner_set_sensing(p, 2, g), CSP_OK);
+        int first = -1;
+        for (int64_t step = 0; step < 10; step++) {
+            if (mode == 1)
+                ck_assert_status(ctx, csp_pruner_observe(p, 1, x, 4, C), CSP_OK);
+            ck_assert_status(ctx, csp_step(p, step), CSP_MASKED);
+            if (first < 0 && log.warnings > 0)
+                first = (int)step;
+        }
+        if (mode == 1) {
+            ck_assert_int_eq(log.warnings, 0);
+            ck_assert_status(ctx, csp_step(p, 10), CSP_PRUNED);
+        } else {
+            ck_assert_int_eq(log.warnings, 1); /* once for the event */
+            ck_assert_int_eq(first, mode == 0 ? 0 : 8); /* window 3: steps 8, 9, 10 observe */
+            ck_assert_ptr_nonnull(strstr(log.last, "tensor 1 ('acts')"));
+            ck_assert_ptr_nonnull(strstr(log.last, "step 10"));
+            ck_assert_status(ctx, csp_step(p, 10), CSP_E_STATE);
+            ck_assert_ptr_nonnull(strstr(csp_context_last_error(ctx), "'acts'"));
+        }
+        csp_pruner_free(p);
+        csp_sensing_free(g);
+        for (int k = 0; k < 3; k++)
+            csp_tensor_free(t[k]);
+        csp_schedule_free(s);
+        csp_context_free(ctx);
+    }
+}
+END_TEST
+
 START_TEST(test_nonfinite) {
     uint64_t seed = csp_test_seed() + 11;
     csp_schedule_options so = cubic_opts(0, 40, 10, 0.8);
@@ -1956,6 +2056,7 @@ static Suite *csp_suite(void) {
     tcase_add_test(tc, test_callback);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_nonfinite);
+    tcase_add_test(tc, test_warn_unready);
     suite_add_tcase(s, tc);
     return s;
 }
