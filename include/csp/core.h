@@ -121,6 +121,8 @@ enum csp_status_code {
                                       row (see the row stats). */
     CSP_NOT_CONVERGED = 4,       /**< Solved, but some row stopped at max_iter
                                       before reaching its tolerance. */
+    CSP_NO_TENSORS = 5,          /**< csp_step(): the pruner has no tensors, so
+                                      nothing was done (the step is not recorded). */
 
     /* Errors: negative, fixed numbers. */
     CSP_E_INVALID = -1,          /**< An argument is invalid (see the message). */

@@ -385,10 +385,14 @@ CSP_API int32_t csp_pruner_num_tensors(const csp_pruner *pruner);
  * @param[in] step    Training step, >= 0 (TF-MOT's pruning step: the number
  *                    of optimizer updates done, see docs/guide.md).
  * @return #CSP_PRUNED (an event: masks updated and applied), #CSP_MASKED
- *         (masks re-applied), or #CSP_E_NULL, #CSP_E_RANGE (negative step,
- *         callback target), #CSP_E_STATE (steps going back, activations not
- *         observed, user Gram not set, called from the step callback),
- *         #CSP_E_NONFINITE, #CSP_E_CALLBACK, #CSP_E_NOMEM; every error but
+ *         (masks re-applied), #CSP_NO_TENSORS (no tensor was added: nothing
+ *         done, the step not recorded, the step callback still run), or
+ *         #CSP_E_NULL, #CSP_E_RANGE (negative step, callback target),
+ *         #CSP_E_STATE (steps going back, activations not observed, user
+ *         Gram not set, called from one of the pruner's callbacks),
+ *         #CSP_E_INVALID (two bound buffers share memory after
+ *         csp_tensor_set_data()), #CSP_E_NONFINITE, #CSP_E_CALLBACK,
+ *         #CSP_E_NOMEM; every error but
  *         a failed step callback leaves every buffer, mask and CSP state
  *         (lambdas, accumulators, stats) untouched.
  * @since 0.1.0

@@ -13,6 +13,7 @@ static const status_entry status_table[] = {
     {CSP_PRUNED, "CSP_PRUNED", "pruning event: masks updated"},
     {CSP_DAMPED, "CSP_DAMPED", "solved with damping added to an ill-conditioned system"},
     {CSP_NOT_CONVERGED, "CSP_NOT_CONVERGED", "stopped at the iteration limit before converging"},
+    {CSP_NO_TENSORS, "CSP_NO_TENSORS", "the pruner has no tensors: nothing was done"},
     {CSP_E_INVALID, "CSP_E_INVALID", "invalid argument"},
     {CSP_E_NULL, "CSP_E_NULL", "required pointer is NULL"},
     {CSP_E_NOMEM, "CSP_E_NOMEM", "out of memory"},

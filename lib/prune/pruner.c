@@ -413,6 +413,8 @@ static csp_status step_inner(csp_pruner *pruner, int64_t step, int32_t *event) {
                           "csp_step: step %lld is before the last step %lld; steps never go "
                           "back (restore the pruner's state with the run's)",
                           (long long)step, (long long)pruner->last_step);
+    if (pruner->num_tensors == 0)
+        return CSP_NO_TENSORS; /* nothing to prune, nothing recorded */
     csp_status st = csp__check_bindings(pruner, "csp_step");
     if (st != CSP_OK)
         return st;
@@ -448,7 +450,7 @@ CSP_API csp_status csp_step(csp_pruner *pruner, int64_t step) {
     int32_t event = 0;
     st = step_inner(pruner, step, &event);
     double dt = csp__now() - t0;
-    if (st >= 0) {
+    if (st >= 0 && st != CSP_NO_TENSORS) {
         csp__pstats *ps = &pruner->stats;
         ps->steps++;
         ps->total_seconds += dt;

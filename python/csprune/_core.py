@@ -21,6 +21,7 @@ class Status(enum.IntEnum):
     PRUNED = 2      #: csp_step(): pruning event, masks updated
     DAMPED = 3      #: solved, but some row needed damping (see its flags)
     NOT_CONVERGED = 4  #: solved, but some row stopped at max_iter
+    NO_TENSORS = 5  #: csp_step(): the pruner has no tensors, nothing was done
     E_INVALID = -1
     E_NULL = -2
     E_NOMEM = -3

@@ -381,7 +381,8 @@ class Pruner(_Handle):
     def step(self, step):
         """Call after every optimizer update: prunes at pruning events, else
         re-applies the masks to the weights and their companions. Returns
-        Status.PRUNED or Status.MASKED; raises CspError otherwise (every
+        Status.PRUNED or Status.MASKED (Status.NO_TENSORS for a pruner
+        without tensors: nothing done, the step not recorded); raises CspError otherwise (every
         buffer and mask is then left untouched, except when the step callback
         failed: E_CALLBACK after a step that stays applied). ``step`` is an
         int64 (OverflowError outside it, TypeError for a bool or a float).

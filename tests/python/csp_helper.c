@@ -278,6 +278,7 @@ static int layout(void) {
     ENUM(CSP_PRUNED);
     ENUM(CSP_DAMPED);
     ENUM(CSP_NOT_CONVERGED);
+    ENUM(CSP_NO_TENSORS);
     printf("const MAX_THREADS %d\n", CSP_MAX_THREADS);
     printf("const MAX_RANK %d\n", CSP_MAX_RANK);
     printf("const MAX_NAME %d\n", CSP_MAX_NAME);

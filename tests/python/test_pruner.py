@@ -172,6 +172,15 @@ def test_excluded_tensor(ctx):
     assert e.value.status == csp.Status.E_INVALID
 
 
+def test_empty_pruner_says_so(ctx):
+    pruner = csp.Pruner(ctx, csp.Schedule.constant(ctx, 0.5, frequency=1))
+    assert pruner.step(0) == csp.Status.NO_TENSORS
+    assert pruner.step(3) == csp.Status.NO_TENSORS and pruner.step_stats().steps == 0
+    w = np.arange(1, 11, dtype=np.float32)
+    pruner.add_tensor(w)  # still open: nothing was recorded
+    assert pruner.step(3) == csp.Status.PRUNED and (w == 0).sum() == 5
+
+
 def test_stats_fields(ctx):
     w = np.linspace(-1, 1, 40, dtype=np.float32).reshape(4, 10)
     sched = csp.Schedule.polynomial(ctx, 0.5, end_step=10, frequency=5)

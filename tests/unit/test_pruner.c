@@ -863,6 +863,61 @@ START_TEST(test_set_data_overlap) {
 }
 END_TEST
 
+/* #12: csp_step() on a pruner with no tensors says so (CSP_NO_TENSORS, not
+ * CSP_PRUNED), records nothing and leaves the pruner open to tensors. */
+static csp_status record_status(void *user, const csp_pruner *pruner, int64_t step,
+                                csp_status status, int32_t event) {
+    (void)pruner;
+    (void)step;
+    if (status == CSP_NO_TENSORS)
+        ck_assert_int_eq(event, 0);
+    *(csp_status *)user = status;
+    return CSP_OK;
+}
+
+START_TEST(test_empty_pruner) {
+    csp_context *ctx = test_context(1, 1);
+    csp_schedule *s = cubic(ctx, 0, 8, 2, 0.5);
+    csp_pruner *p = NULL;
+    ck_assert_status(ctx, csp_pruner_create(&p, ctx, s, NULL), CSP_OK);
+    csp_status seen = CSP_OK;
+    csp_pruner_set_callback(p, record_status, &seen);
+    ck_assert_int_eq(csp_step(p, -1), CSP_E_RANGE);
+    for (int64_t step = 0; step <= 8; step += 4) {
+        ck_assert_int_eq(csp_step(p, step), CSP_NO_TENSORS);
+        ck_assert_int_eq(seen, CSP_NO_TENSORS);
+    }
+    ck_assert_str_eq(csp_status_name(CSP_NO_TENSORS), "CSP_NO_TENSORS");
+    int64_t last = 0;
+    csp_pruner_last_step(p, &last);
+    ck_assert_int_eq(last, -1);
+    csp_step_stats ss;
+    csp_step_stats_init(&ss, sizeof ss);
+    csp_pruner_step_stats(p, &ss);
+    ck_assert(ss.steps == 0 && ss.events == 0);
+    /* Still open: a tensor added now is pruned by the next event. */
+    float w[4 * 8];
+    test_rng rng;
+    test_rng_init(&rng, csp_test_seed() + 80);
+    for (int i = 0; i < 32; i++)
+        w[i] = (float)test_rng_normal(&rng);
+    int64_t shape[2] = {4, 8};
+    csp_tensor *t = NULL;
+    csp_tensor_create(&t, ctx, w, CSP_DTYPE_F32, 2, shape, 0, NULL);
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, t, NULL, NULL), CSP_OK);
+    ck_assert_status(ctx, csp_step(p, 8), CSP_PRUNED);
+    ck_assert_int_eq(seen, CSP_PRUNED);
+    int zeros = 0;
+    for (int i = 0; i < 32; i++)
+        zeros += w[i] == 0.0f;
+    ck_assert_int_eq(zeros, 16);
+    csp_pruner_free(p);
+    csp_tensor_free(t);
+    csp_schedule_free(s);
+    csp_context_free(ctx);
+}
+END_TEST
+
 START_TEST(test_reentrancy) {
     float w[4 * 8], w2[4 * 8];
     for (int i = 0; i < 32; i++)
@@ -1189,6 +1244,7 @@ static Suite *pruner_suite(void) {
     tcase_add_test(tc, test_mask_readers);
     tcase_add_test(tc, test_gradients);
     tcase_add_test(tc, test_reentrancy);
+    tcase_add_test(tc, test_empty_pruner);
     tcase_add_test(tc, test_set_data_overlap);
     tcase_add_test(tc, test_bad_input);
     suite_add_tcase(s, tc);

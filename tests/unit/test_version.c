@@ -33,7 +33,7 @@ START_TEST(test_status_strings) {
     /* Every code in the fixed range has a distinct name and a text. */
     const char *names[64] = {0};
     int n = 0;
-    for (csp_status s = CSP_E_BUFFER; s <= CSP_NOT_CONVERGED; s++) {
+    for (csp_status s = CSP_E_BUFFER; s <= CSP_NO_TENSORS; s++) {
         const char *name = csp_status_name(s);
         ck_assert_ptr_nonnull(name);
         ck_assert_msg(strcmp(name, "CSP_UNKNOWN_STATUS") != 0, "status %d has no name", s);
@@ -52,6 +52,7 @@ START_TEST(test_status_strings) {
     }
     ck_assert_int_eq(CSP_DAMPED, 3);
     ck_assert_int_eq(CSP_NOT_CONVERGED, 4);
+    ck_assert_int_eq(CSP_NO_TENSORS, 5);
     /* The numbers are part of the ABI. */
     ck_assert_int_eq(CSP_E_INVALID, -1);
     ck_assert_int_eq(CSP_E_NOMEM, -3);
