@@ -91,6 +91,14 @@ class Schedule(_Handle):
                    begin_step=begin_step, end_step=end_step, frequency=frequency)
 
     @classmethod
+    def one_shot(cls, ctx, sparsity, *, step=0):
+        """One pruning event, at ``step``, to ``sparsity``; every later step
+        only re-applies the masks (fine-tuning keeps the pattern). A constant
+        schedule with begin_step = end_step = step (docs/guide.md, "One-shot
+        pruning")."""
+        return cls.constant(ctx, sparsity, begin_step=step, end_step=step, frequency=1)
+
+    @classmethod
     def polynomial(cls, ctx, final_sparsity, *, end_step, begin_step=0,
                    initial_sparsity=0.0, exponent=3.0, frequency=100):
         """Ramp from ``initial_sparsity`` at ``begin_step`` to ``final_sparsity``

@@ -35,6 +35,23 @@ def test_constant_schedule(ctx):
     assert list(s.events(20)) == [5, 10, 15, 20]
 
 
+def test_one_shot_schedule_has_one_event(ctx):
+    s = csp.Schedule.one_shot(ctx, 0.8, step=7)
+    assert list(s.events(1000)) == [7] and s.target(7) == 0.8
+    rng = np.random.default_rng()
+    w = rng.standard_normal((6, 20)).astype(np.float32)
+    p = csp.Pruner(ctx, s, granularity="row", sensing="activations", correction="full")
+    p.add_tensor(w)
+    p.observe(0, rng.standard_normal((64, 20)).astype(np.float32))  # calibration
+    assert [p.step(t) for t in range(5, 8)] == [csp.Status.MASKED] * 2 + [csp.Status.PRUNED]
+    mask = p.mask(0).copy()
+    assert ((w == 0).sum(axis=1) == 16).all()
+    for t in range(8, 30):  # fine-tuning: the pattern stays
+        w += 0.01 * rng.standard_normal(w.shape).astype(np.float32)
+        assert p.step(t) == csp.Status.MASKED
+    assert (p.mask(0) == mask).all() and ((w == 0) == ~mask).all()
+
+
 def test_generic_constructor_and_names(ctx):
     s = csp.Schedule(ctx, "constant", final_sparsity=0.25, frequency=1)
     assert s.kind is csp.ScheduleKind.CONSTANT and s.target(3) == 0.25

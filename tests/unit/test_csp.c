@@ -1965,6 +1965,134 @@ START_TEST(test_warn_unready) {
 }
 END_TEST
 
+/* One-shot pruning (docs/guide.md "One-shot pruning"): a constant schedule
+ * with begin_step = end_step = t has one event, at t; calibration
+ * activations observed before it; afterwards every step only re-applies
+ * the masks (fine-tuning keeps the pattern). With the magnitude support and
+ * the full refit, the layer-output error over the calibration inputs,
+ * ||X (w - x)||^2 (float64 here), is at most magnitude pruning's
+ * ||X (w - w_S)||^2: the refit is the least-squares optimum on that
+ * support. Activations OMP with the refit is checked the same way against
+ * its own support (the error of x is that support's optimum). */
+static double output_error(const float *X, int64_t n_obs, const float *w, const float *x,
+                           int64_t cols) {
+    double e = 0.0;
+    for (int64_t r = 0; r < n_obs; r++) {
+        double d = 0.0;
+        for (int64_t c = 0; c < cols; c++)
+            d += (double)X[r * cols + c] * ((double)w[c] - (double)x[c]);
+        e += d * d;
+    }
+    return e;
+}
+
+START_TEST(test_one_shot) {
+    enum { R = 8, C = 32, NOBS = 96 };
+    test_rng rng;
+    test_rng_init(&rng, csp_test_seed() + 95);
+    float w[R * C], w0[R * C], X[NOBS * C], mix[C * C];
+    for (int i = 0; i < R * C; i++)
+        w0[i] = (float)test_rng_normal(&rng);
+    /* Correlated inputs: X = Z M, M with a strong common component. */
+    for (int i = 0; i < C * C; i++)
+        mix[i] = (float)(0.3 * test_rng_normal(&rng) + ((i % C) == (i / C) ? 1.0 : 0.0));
+    for (int r = 0; r < NOBS; r++) {
+        float z[C];
+        for (int c = 0; c < C; c++)
+            z[c] = (float)test_rng_normal(&rng);
+        for (int c = 0; c < C; c++) {
+            double acc = 0.0;
+            for (int k = 0; k < C; k++)
+                acc += (double)z[k] * (double)mix[k * C + c];
+            X[r * C + c] = (float)acc;
+        }
+    }
+    int64_t shape[2] = {R, C};
+    const double s = 0.75;
+    const int64_t zeros = (int64_t)nearbyint(s * C);
+    for (int variant = 0; variant < 2; variant++) {
+        memcpy(w, w0, sizeof w);
+        csp_context *ctx = test_context(1, 1);
+        csp_schedule_options so;
+        csp_schedule_options_init(&so, sizeof so);
+        so.kind = CSP_SCHEDULE_CONSTANT;
+        so.final_sparsity = s;
+        so.begin_step = 0;
+        so.end_step = 0;
+        so.frequency = 1;
+        csp_schedule *sch = NULL;
+        ck_assert_status(ctx, csp_schedule_create(&sch, ctx, &so), CSP_OK);
+        int64_t next = 0;
+        csp_schedule_next_event(sch, 0, &next);
+        ck_assert_int_eq(next, -1); /* the only event is step 0 */
+        csp_pruner_options po;
+        csp_pruner_options_init(&po, sizeof po);
+        po.granularity = CSP_GRANULARITY_ROW;
+        po.sensing.kind = CSP_SENSING_ACTIVATIONS;
+        po.correction = CSP_CORRECTION_FULL;
+        csp_pruner *p = NULL;
+        ck_assert_status(ctx, csp_pruner_create(&p, ctx, sch, &po), CSP_OK);
+        if (variant == 0)
+            ck_assert_int_eq(
+                csp_pruner_set_experimental(p, -1, CSP_X_SUPPORT, CSP_SUPPORT_MAGNITUDE), CSP_OK);
+        csp_tensor *t = NULL;
+        csp_tensor_create(&t, ctx, w, CSP_DTYPE_F32, 2, shape, 0, "layer");
+        ck_assert_status(ctx, csp_pruner_add_tensor(p, t, NULL, NULL), CSP_OK);
+        for (int b = 0; b < NOBS; b += 32) /* calibration batches */
+            ck_assert_status(ctx, csp_pruner_observe(p, 0, X + b * C, 32, C), CSP_OK);
+        ck_assert_status(ctx, csp_step(p, 0), CSP_PRUNED);
+        /* Exact row budgets; the error against the magnitude mask's. */
+        double err = 0.0, err_mag = 0.0;
+        for (int r = 0; r < R; r++) {
+            const float *wr = w0 + r * C;
+            int64_t z = 0;
+            for (int c = 0; c < C; c++)
+                z += w[r * C + c] == 0.0f;
+            ck_assert_int_eq(z, zeros);
+            /* Magnitude: keep the C - zeros largest |w| (no ties in normals). */
+            float mag[C];
+            for (int c = 0; c < C; c++) {
+                int larger = 0;
+                for (int k = 0; k < C; k++)
+                    larger += fabsf(wr[k]) > fabsf(wr[c]);
+                mag[c] = larger < C - zeros ? wr[c] : 0.0f;
+            }
+            err += output_error(X, NOBS, wr, w + r * C, C);
+            err_mag += output_error(X, NOBS, wr, mag, C);
+            if (variant == 0) /* the same support as magnitude's */
+                for (int c = 0; c < C; c++)
+                    ck_assert_int_eq(w[r * C + c] == 0.0f, mag[c] == 0.0f);
+        }
+        if (variant == 0)
+            ck_assert_msg(err <= err_mag * (1.0 + 1e-4), "refit %g > magnitude %g", err, err_mag);
+        ck_assert_msg(err < err_mag, "variant %d: %g not below magnitude's %g", variant, err,
+                      err_mag);
+        /* Fine-tuning: the host moves the weights, the pattern stays. */
+        uint64_t d0 = 0, d1 = 0;
+        csp_pruner_digest(p, &d0);
+        for (int64_t step = 1; step <= 20; step++) {
+            for (int i = 0; i < R * C; i++)
+                w[i] += 0.01f * (float)test_rng_normal(&rng);
+            ck_assert_status(ctx, csp_step(p, step), CSP_MASKED);
+        }
+        csp_pruner_digest(p, &d1);
+        ck_assert_uint_eq(d0, d1);
+        int64_t z = 0;
+        for (int i = 0; i < R * C; i++)
+            z += w[i] == 0.0f;
+        ck_assert_int_eq(z, zeros * R);
+        csp_step_stats ss;
+        csp_step_stats_init(&ss, sizeof ss);
+        csp_pruner_step_stats(p, &ss);
+        ck_assert_int_eq(ss.events, 1);
+        csp_pruner_free(p);
+        csp_tensor_free(t);
+        csp_schedule_free(sch);
+        csp_context_free(ctx);
+    }
+}
+END_TEST
+
 START_TEST(test_nonfinite) {
     uint64_t seed = csp_test_seed() + 11;
     csp_schedule_options so = cubic_opts(0, 40, 10, 0.8);
@@ -2057,6 +2185,7 @@ static Suite *csp_suite(void) {
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_nonfinite);
     tcase_add_test(tc, test_warn_unready);
+    tcase_add_test(tc, test_one_shot);
     suite_add_tcase(s, tc);
     return s;
 }
