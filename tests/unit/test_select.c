@@ -740,6 +740,54 @@ START_TEST(test_mask_apply) {
 }
 END_TEST
 
+/* The energies of a mask change (the GMP event's error statistics): sums
+ * of w^2 over kept, and over kept-then-dropped weights, against a long
+ * double reference (relative 1e-12); every kernel set gives the same bits,
+ * whatever the shape (strides, pieces not a multiple of 4, whole words of
+ * zeros and ones), both dtypes. */
+START_TEST(test_mask_energy) {
+    test_rng r;
+    test_rng_init(&r, csp_test_seed() + 14);
+    csp_context *ctx = test_context(1, 0);
+    for (int trial = 0; trial < 40; trial++) {
+        int32_t dtype = (trial & 1) ? CSP_DTYPE_F64 : CSP_DTYPE_F32;
+        int64_t rows = 1 + (int64_t)(test_rng_u64(&r) % (trial < 30 ? 30 : 400));
+        int64_t cols = 1 + (int64_t)(test_rng_u64(&r) % (trial < 30 ? 150 : 900));
+        ttensor x;
+        make(&x, ctx, &r, rows, cols, (trial / 2) % 2 ? 3 : 0, dtype, trial % 3 == 2 ? 2 : 0, 0.3);
+        size_t nw = (size_t)(x.numel + 63) / 64;
+        for (size_t w = 0; w < nw; w++) /* next: a subset of cur, some whole words */
+            x.next[w] = x.cur[w] & (w % 7 == 0 ? 0 : w % 7 == 1 ? ~0ULL : test_rng_u64(&r));
+        long double rw = 0.0L, re = 0.0L;
+        for (int64_t f = 0; f < x.numel; f++) {
+            long double v = (long double)tget(&x, f);
+            if (bit(x.cur, f)) {
+                rw += v * v;
+                if (!bit(x.next, f))
+                    re += v * v;
+            }
+        }
+        double ww[3], ee[3];
+        for (int k = 0; k < 3; k++)
+            csp__mask_energy_ex(x.t, x.cur, x.next, &ww[k], &ee[k], k);
+        REQUIRE(fabsl((long double)ww[0] - rw) <= 1e-12L * rw, "kept energy %.17g, reference %.17Lg",
+                ww[0], rw);
+        REQUIRE(fabsl((long double)ee[0] - re) <= 1e-12L * rw,
+                "dropped energy %.17g, reference %.17Lg", ee[0], re);
+        for (int k = 1; k < 3; k++)
+            REQUIRE(memcmp(&ww[k], &ww[0], sizeof(double)) == 0 &&
+                        memcmp(&ee[k], &ee[0], sizeof(double)) == 0,
+                    "kernel set %d: %.17g %.17g, default %.17g %.17g", k, ww[k], ee[k], ww[0],
+                    ee[0]);
+        double w2, e2;
+        csp__mask_energy(x.t, x.cur, x.next, &w2, &e2);
+        ck_assert(w2 == ww[0] && e2 == ee[0]);
+        drop(&x);
+    }
+    csp_context_free(ctx);
+}
+END_TEST
+
 /* FNV-1a 64 over numel (8 LE bytes) and the LE mask bytes, computed here
  * byte by byte from the bit definition. */
 START_TEST(test_digest_definition) {
@@ -789,6 +837,7 @@ static Suite *select_suite(void) {
     tcase_add_test(tc, test_rows_nm_threads);
     tcase_add_test(tc, test_nonfinite_refused);
     tcase_add_test(tc, test_mask_apply);
+    tcase_add_test(tc, test_mask_energy);
     tcase_add_test(tc, test_digest_definition);
     suite_add_tcase(s, tc);
     return s;
