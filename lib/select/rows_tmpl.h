@@ -482,6 +482,8 @@ RS_TARGET static bool RS_FN(rows)(const csp__select_src *s, int64_t r0, int64_t 
 RS_TARGET static uint64_t RS_FN(nm_group)(const RS_ELEM *p, int m, uint64_t cb, int keep, bool *bad) {
     RS_KEY k[64], t1[64 + RS_SLACK], t2[64 + RS_SLACK];
     RS_KEY worst = 0;
+    if (m > 64) /* never (select.h); tells the compiler k[] is large enough */
+        m = 64;
     for (int j = 0; j < m; j++) {
         RS_KEY u = RS_FN(raw)(p + j);
         worst = u > worst ? u : worst;
