@@ -52,10 +52,14 @@ static const uint32_t rs_spread8[16] = {RS_S8(0u),  RS_S8(1u),  RS_S8(2u),  RS_S
 #undef RS_S8
 
 #if RS_HAVE_SSE2
-/* SSE2 has no pminsd. */
+/* SSE2 has no pminsd, pmaxsd. */
 static inline __m128i rs_min_epi32(__m128i a, __m128i b) {
     __m128i gt = _mm_cmpgt_epi32(a, b);
     return _mm_or_si128(_mm_and_si128(gt, b), _mm_andnot_si128(gt, a));
+}
+static inline __m128i rs_max_epi32(__m128i a, __m128i b) {
+    __m128i gt = _mm_cmpgt_epi32(a, b);
+    return _mm_or_si128(_mm_and_si128(gt, a), _mm_andnot_si128(gt, b));
 }
 #endif
 

@@ -31,21 +31,26 @@ RS_TARGET static inline RS_KEY RS_FN(raw)(const RS_ELEM *p) {
 
 /* Biased keys of the n elements of a row (mask bits from `base` of cur)
  * into buf; returns the number of candidates; sets *bad on a non-finite
- * element (candidate or not). */
-RS_TARGET static int64_t RS_FN(read_row)(const RS_ELEM *row, int64_t n, const uint64_t *cur, int64_t base,
-                               RS_KEY *buf, bool *bad) {
+ * element (candidate or not); g16[r] = the largest biased key among the
+ * columns c with c % 16 == r (0 for none). */
+RS_TARGET static int64_t RS_FN(read_row)(const RS_ELEM *row, int64_t n, const uint64_t *cur,
+                                         int64_t base, RS_KEY *buf, RS_KEY *g16, bool *bad) {
     int64_t cand = 0;
     RS_KEY worst = 0;
-#if RS_SSE2
+    for (int r = 0; r < 16; r++)
+        g16[r] = 0;
+#if RS_SSE2 && !RS_AVX2
     const __m128i vabs = _mm_set1_epi32(0x7fffffff), one = _mm_set1_epi32(1);
     const __m128i vmax = _mm_set1_epi32(0x7f7fffff);
     __m128i vbad = _mm_setzero_si128();
+    __m128i gx[4] = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128(),
+                     _mm_setzero_si128()};
 #endif
 #if RS_AVX2
     const __m256i yabs = _mm256_set1_epi32(0x7fffffff), yone = _mm256_set1_epi32(1);
     const __m256i ymax = _mm256_set1_epi32(0x7f7fffff);
     const __m256i ybits = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    __m256i ybad = _mm256_setzero_si256();
+    __m256i ybad = _mm256_setzero_si256(), gy0 = _mm256_setzero_si256(), gy1 = gy0;
 #endif
     for (int64_t c = 0; c < n; c += 64) {
         int k = n - c < 64 ? (int)(n - c) : 64;
@@ -53,54 +58,78 @@ RS_TARGET static int64_t RS_FN(read_row)(const RS_ELEM *row, int64_t n, const ui
         cand += csp__popcount64(cb);
         int j = 0;
 #if RS_AVX2
-#define RS_READ8(J)                                                                                \
+        /* columns c + J .. c + J + 7, J % 16 == 0 -> gy0, == 8 -> gy1 */
+#define RS_READ8(J, G)                                                                             \
     do {                                                                                           \
         __m256i v = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(row + c + (J))), yabs);  \
         ybad = _mm256_or_si256(ybad, _mm256_cmpgt_epi32(v, ymax));                                 \
         __m256i m = _mm256_and_si256(_mm256_set1_epi32((int32_t)((cb >> (J)) & 0xff)), ybits);     \
-        m = _mm256_cmpeq_epi32(m, ybits);                                                          \
-        _mm256_storeu_si256((__m256i *)(buf + c + (J)),                                            \
-                            _mm256_and_si256(_mm256_add_epi32(v, yone), m));                       \
+        m = _mm256_and_si256(_mm256_add_epi32(v, yone), _mm256_cmpeq_epi32(m, ybits));             \
+        _mm256_storeu_si256((__m256i *)(buf + c + (J)), m);                                        \
+        G = _mm256_max_epi32(G, m);                                                                \
     } while (0)
         if (k == 64) {
-            for (int jj = 0; jj < 64; jj += 8)
-                RS_READ8(jj);
+            for (int jj = 0; jj < 64; jj += 16) {
+                RS_READ8(jj, gy0);
+                RS_READ8(jj + 8, gy1);
+            }
             continue;
         }
-        for (; j + 8 <= k; j += 8)
-            RS_READ8(j);
+        for (; j + 16 <= k; j += 16) {
+            RS_READ8(j, gy0);
+            RS_READ8(j + 8, gy1);
+        }
+        if (j + 8 <= k) {
+            RS_READ8(j, gy0);
+            j += 8;
+        }
 #undef RS_READ8
 #endif
-#if RS_SSE2
-#define RS_READ4(J)                                                                                \
+#if RS_SSE2 && !RS_AVX2
+        /* columns c + J .. c + J + 3 -> gx[(J / 4) % 4] */
+#define RS_READ4(J, G)                                                                             \
     do {                                                                                           \
         __m128i v = _mm_and_si128(_mm_loadu_si128((const __m128i *)(row + c + (J))), vabs);        \
         vbad = _mm_or_si128(vbad, _mm_cmpgt_epi32(v, vmax));                                       \
         __m128i m = _mm_load_si128((const __m128i *)rs_lanes4[(cb >> (J)) & 15]);                  \
-        _mm_storeu_si128((__m128i *)(buf + c + (J)), _mm_and_si128(_mm_add_epi32(v, one), m));     \
+        m = _mm_and_si128(_mm_add_epi32(v, one), m);                                               \
+        _mm_storeu_si128((__m128i *)(buf + c + (J)), m);                                           \
+        G = rs_max_epi32(G, m);                                                                    \
     } while (0)
-        if (k == 64) {
-            for (int jj = 0; jj < 64; jj += 4)
-                RS_READ4(jj);
-            continue;
+        for (; j + 16 <= k; j += 16) {
+            RS_READ4(j, gx[0]);
+            RS_READ4(j + 4, gx[1]);
+            RS_READ4(j + 8, gx[2]);
+            RS_READ4(j + 12, gx[3]);
         }
-        for (; j + 4 <= k; j += 4)
-            RS_READ4(j);
 #undef RS_READ4
 #endif
         for (; j < k; j++) {
             RS_KEY u = RS_FN(raw)(row + c + j);
             worst = u > worst ? u : worst;
-            buf[c + j] = (RS_KEY)((u + 1) & (RS_KEY)(0 - ((cb >> j) & 1)));
+            RS_KEY b = (RS_KEY)((u + 1) & (RS_KEY)(0 - ((cb >> j) & 1)));
+            buf[c + j] = b;
+            g16[j & 15] = b > g16[j & 15] ? b : g16[j & 15];
         }
     }
-#if RS_SSE2
+#if RS_SSE2 && !RS_AVX2
     if (_mm_movemask_epi8(vbad) != 0)
         *bad = true;
+    for (int q = 0; q < 4; q++) {
+        uint32_t t[4];
+        _mm_storeu_si128((__m128i *)t, gx[q]);
+        for (int l = 0; l < 4; l++)
+            g16[4 * q + l] = t[l] > g16[4 * q + l] ? t[l] : g16[4 * q + l];
+    }
 #endif
 #if RS_AVX2
     if (!_mm256_testz_si256(ybad, ybad))
         *bad = true;
+    uint32_t t[16];
+    _mm256_storeu_si256((__m256i *)t, gy0);
+    _mm256_storeu_si256((__m256i *)(t + 8), gy1);
+    for (int l = 0; l < 16; l++)
+        g16[l] = t[l] > g16[l] ? t[l] : g16[l];
 #endif
     if (worst >= (RS_KEY)RS_INF)
         *bad = true;
@@ -333,11 +362,11 @@ RS_TARGET static void RS_FN(small)(const RS_KEY *a, int n, int64_t q0, int64_t q
  * from a sample of the current set narrow it (rs_plan); a window that
  * misses costs one more pass; every pass drops at least one key, so this
  * ends whatever the data. */
-RS_TARGET static RS_KEY RS_FN(kth)(const RS_KEY *in, int64_t n, int64_t need, RS_KEY *t1, RS_KEY *t2,
-                         rs_plan *cache, int64_t *gt) {
+RS_TARGET static RS_KEY RS_FN(kth)(const RS_KEY *in, int64_t n, int64_t need, RS_KEY *t1,
+                                   RS_KEY *t2, rs_plan *cache, RS_KEY hint, int64_t *gt) {
     int64_t above = 0;
     RS_KEY *out = t1, *spare = t2;
-    for (;;) {
+    for (bool first = true;; first = false) {
         if (n <= RS_SMALL) {
             RS_KEY T, unused;
             int64_t g;
@@ -345,29 +374,36 @@ RS_TARGET static RS_KEY RS_FN(kth)(const RS_KEY *in, int64_t n, int64_t need, RS
             *gt = above + g;
             return T;
         }
-        rs_plan pl;
-        if (cache->n == n && cache->need == need) {
-            pl = *cache;
+        RS_KEY lo, hi;
+        if (first && hint > 0) { /* a lower bound of the target from the caller */
+            lo = hint;
+            hi = (RS_KEY)RS_KMAX;
         } else {
-            rs_plan_level(&pl, n, need);
-            *cache = pl;
+            rs_plan pl;
+            if (cache->n == n && cache->need == need) {
+                pl = *cache;
+            } else {
+                rs_plan_level(&pl, n, need);
+                *cache = pl;
+            }
+            RS_KEY smp[RS_SMALL], slo, shi;
+            uint64_t pos = pl.step / 2;
+            for (int i = 0; i < pl.S; i++, pos += pl.step)
+                smp[i] = in[pos >> 16];
+            RS_FN(small)(smp, pl.S, pl.S - (pl.ilo < 0 ? 0 : pl.ilo),
+                         pl.S - (pl.ihi >= pl.S ? pl.S - 1 : pl.ihi), &slo, &shi, NULL);
+            lo = pl.ilo < 0 || slo < 1 ? 1 : slo;
+            hi = pl.ihi >= pl.S ? (RS_KEY)RS_KMAX : shi;
+            if (lo > hi)
+                lo = hi;
         }
-        RS_KEY smp[RS_SMALL], slo, shi;
-        uint64_t pos = pl.step / 2;
-        for (int i = 0; i < pl.S; i++, pos += pl.step)
-            smp[i] = in[pos >> 16];
-        RS_FN(small)(smp, pl.S, pl.S - (pl.ilo < 0 ? 0 : pl.ilo),
-                     pl.S - (pl.ihi >= pl.S ? pl.S - 1 : pl.ihi), &slo, &shi, NULL);
-        RS_KEY lo = pl.ilo < 0 || slo < 1 ? 1 : slo;
-        RS_KEY hi = pl.ihi >= pl.S ? (RS_KEY)RS_KMAX : shi;
-        if (lo > hi)
-            lo = hi;
         int64_t A, E;
         int64_t m = RS_FN(window)(in, n, lo, hi, out, &A, &E);
         if (m == n) {
-            /* Only with no upper bound: then lo is a sample key and the
-             * minimum; pivot on it (an empty window), which drops its
-             * copies whichever way the target lies. */
+            /* Only with no upper bound: then lo is a key of the set (from
+             * the sample or the hint) and its minimum; pivot on it (an
+             * empty window), which drops its copies whichever way the
+             * target lies. */
             hi = lo;
             m = RS_FN(window)(in, n, lo, hi, out, &A, &E);
         }
@@ -458,7 +494,8 @@ RS_TARGET static bool RS_FN(rows)(const csp__select_src *s, int64_t r0, int64_t 
     for (int64_t r = r0; r < r1; r++) {
         const RS_ELEM *row = (const RS_ELEM *)t->data + r * t->row_stride;
         int64_t base = r * t->cols;
-        int64_t cand = RS_FN(read_row)(row, t->cols, s->cur, base, buf, &bad);
+        RS_KEY g16[16];
+        int64_t cand = RS_FN(read_row)(row, t->cols, s->cur, base, buf, g16, &bad);
         if (bad)
             return false;
         int64_t need = keep_row < cand ? keep_row : cand;
@@ -468,8 +505,20 @@ RS_TARGET static bool RS_FN(rows)(const csp__select_src *s, int64_t r0, int64_t 
             csp__mask_or_range(s->next, s->cur, base, t->cols);
             continue;
         }
+        /* Few to keep: the need-th largest of the maxima of 8 (16) column
+         * classes is a lower bound of the target (need of them, from
+         * different classes, are at least as large), a tighter window than
+         * a sample's, and one that cannot miss. */
+        RS_KEY hint = 0, unused;
+        if (need <= 8 && t->cols >= 48) {
+            for (int l = 0; l < 8; l++)
+                g16[l] = g16[l] > g16[l + 8] ? g16[l] : g16[l + 8];
+            RS_FN(small)(g16, 8, need, need, &hint, &unused, NULL);
+        } else if (need <= 16 && t->cols >= 96) {
+            RS_FN(small)(g16, 16, need, need, &hint, &unused, NULL);
+        }
         int64_t g;
-        RS_KEY T = RS_FN(kth)(buf, t->cols, need, t1, t2, &cache, &g);
+        RS_KEY T = RS_FN(kth)(buf, t->cols, need, t1, t2, &cache, hint, &g);
         RS_FN(write_row)(buf, t->cols, T, need - g, s->next, base);
     }
     return true;
@@ -515,7 +564,7 @@ RS_TARGET static uint64_t RS_FN(nm_group)(const RS_ELEM *p, int m, uint64_t cb, 
     }
     rs_plan cache = {-1, -1, 0, 0, 0, 0};
     int64_t g;
-    RS_KEY T = RS_FN(kth)(k, m, keep, t1, t2, &cache, &g);
+    RS_KEY T = RS_FN(kth)(k, m, keep, t1, t2, &cache, 0, &g);
     uint64_t gt = 0, eq = 0;
     for (int j = 0; j < m; j++) {
         gt |= (uint64_t)(k[j] > T) << j;
