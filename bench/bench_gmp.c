@@ -116,13 +116,13 @@ static bool want(const char *sections, const char *name) {
 }
 
 typedef struct {
-    char key[32];
+    char key[48];
     double value;
 } kv;
-static kv kvs[64];
+static kv kvs[96];
 static int nkv;
 static void put(const char *key, double value) {
-    if (nkv < 64) {
+    if (nkv < 96) {
         snprintf(kvs[nkv].key, sizeof kvs[nkv].key, "%s", key);
         kvs[nkv++].value = value;
     }
@@ -363,55 +363,68 @@ int main(int argc, char **argv) {
             int64_t ne = rows * cols;
             row(ev[k].what, st, 1e9 * st.med / (double)ne, "ns/weight");
             put(ev[k].key, 1e9 * st.med / (double)ne);
-            if (k == 0) {
+            if (k == 0)
                 verify_units(orig, next, n, n, keep, "event");
-                /* Parts of the per-tensor event, timed alone on the same
-                 * data: the selection, the error statistics (energies of
-                 * the mask change), the mask's popcount, the apply. */
-                memcpy(w, orig, bytes);
-                for (int r = 0; r < reps; r++) {
-                    double t0 = now();
-                    check(csp__select_topk(ctx, &src, 1, keep), ctx, "select");
-                    t[r] = now() - t0;
-                }
-                double p_sel = summarize(t, reps).med;
-                volatile double dsink = 0.0;
-                for (int r = 0; r < reps; r++) {
-                    double kw, kd;
-                    double t0 = now();
-                    csp__mask_energy(tw, cur, next, &kw, &kd);
-                    t[r] = now() - t0;
-                    dsink += kw + kd;
-                }
-                double p_err = summarize(t, reps).med;
-                volatile int64_t sink = 0;
-                for (int r = 0; r < reps; r++) {
-                    double t0 = now();
-                    sink += csp__mask_popcount(next, n);
-                    t[r] = now() - t0;
-                }
-                double p_pop = summarize(t, reps).med;
-                for (int r = 0; r < reps; r++) {
-                    memcpy(dst, orig, bytes);
-                    csp_tensor *td = NULL;
-                    check(csp_tensor_create(&td, ctx, dst, CSP_DTYPE_F32, 1, shape, 0, NULL), ctx,
-                          "tensor");
-                    double t0 = now();
-                    csp__mask_apply(ctx, td, next);
-                    t[r] = now() - t0;
-                    csp_tensor_free(td);
-                }
-                double p_app = summarize(t, reps).med;
-                double rest = st.med - p_sel - p_err - p_pop - p_app;
-                printf("  parts timed alone: selection %.3f, error statistics %.3f, mask popcount "
-                       "%.3f, apply %.3f, the rest (bookkeeping) %.3f ns/weight\n",
-                       1e9 * p_sel / (double)n, 1e9 * p_err / (double)n, 1e9 * p_pop / (double)n,
-                       1e9 * p_app / (double)n, 1e9 * rest / (double)n);
-                put("event_part_select_ns", 1e9 * p_sel / (double)n);
-                put("event_part_stats_ns", 1e9 * p_err / (double)n);
-                put("event_part_popcount_ns", 1e9 * p_pop / (double)n);
-                put("event_part_apply_ns", 1e9 * p_app / (double)n);
-                put("event_part_rest_ns", 1e9 * rest / (double)n);
+            /* The event's parts, each timed alone on the same data and
+             * view: the selection, the error statistics (energies of the
+             * mask change), the mask's popcount, the apply. */
+            int64_t esh[2] = {rows, cols};
+            csp_tensor *te = NULL;
+            check(csp_tensor_create(&te, ctx, w, CSP_DTYPE_F32, 2, esh, 0, NULL), ctx, "tensor");
+            csp__select_src esrc = {te, cur, next};
+            int64_t kr = cols - csp__round_count(s, cols);
+            memcpy(w, orig, bytes);
+            for (int r = 0; r < reps; r++) {
+                double t0 = now();
+                if (ev[k].gran == CSP_GRANULARITY_TENSOR)
+                    check(csp__select_topk(ctx, &esrc, 1, keep), ctx, "select");
+                else if (ev[k].gran == CSP_GRANULARITY_ROW)
+                    check(csp__select_rows(ctx, &esrc, kr), ctx, "select");
+                else
+                    check(csp__select_nm(ctx, &esrc, 4, 2), ctx, "select");
+                t[r] = now() - t0;
+            }
+            double p_sel = summarize(t, reps).med;
+            volatile double dsink = 0.0;
+            for (int r = 0; r < reps; r++) {
+                double kw, kd;
+                double t0 = now();
+                csp__mask_energy(te, cur, next, &kw, &kd);
+                t[r] = now() - t0;
+                dsink += kw + kd;
+            }
+            double p_err = summarize(t, reps).med;
+            volatile int64_t sink = 0;
+            for (int r = 0; r < reps; r++) {
+                double t0 = now();
+                sink += csp__mask_popcount(next, ne);
+                t[r] = now() - t0;
+            }
+            double p_pop = summarize(t, reps).med;
+            for (int r = 0; r < reps; r++) {
+                memcpy(dst, orig, bytes);
+                csp_tensor *td = NULL;
+                check(csp_tensor_create(&td, ctx, dst, CSP_DTYPE_F32, 2, esh, 0, NULL), ctx,
+                      "tensor");
+                double t0 = now();
+                csp__mask_apply(ctx, td, next);
+                t[r] = now() - t0;
+                csp_tensor_free(td);
+            }
+            double p_app = summarize(t, reps).med;
+            csp_tensor_free(te);
+            double rest = st.med - p_sel - p_err - p_pop - p_app;
+            printf("  parts timed alone: selection %.3f, error statistics %.3f, mask popcount "
+                   "%.3f, apply %.3f, the rest (bookkeeping) %.3f ns/weight\n",
+                   1e9 * p_sel / (double)ne, 1e9 * p_err / (double)ne, 1e9 * p_pop / (double)ne,
+                   1e9 * p_app / (double)ne, 1e9 * rest / (double)ne);
+            static const char *const part[] = {"select", "stats", "popcount", "apply", "rest"};
+            double pv[] = {p_sel, p_err, p_pop, p_app, rest};
+            for (int q = 0; q < 5; q++) {
+                char key[32];
+                snprintf(key, sizeof key, "%.*spart_%s_ns", (int)(strlen(ev[k].key) - 2),
+                         ev[k].key, part[q]);
+                put(key, 1e9 * pv[q] / (double)ne);
             }
         }
     }
@@ -450,7 +463,7 @@ int main(int argc, char **argv) {
         const char *key = kvs[k].key;
         size_t len = strlen(key);
         if (len > 3 && strcmp(key + len - 3, "_ns") == 0 && strncmp(key, "memcpy", 6) != 0 &&
-            strncmp(key, "event_part", 10) != 0) {
+            strstr(key, "_part_") == NULL) {
             const char *goal = strncmp(key, "rows_", 5) == 0 || strncmp(key, "nm_", 3) == 0
                                    ? "  [<= 1.5 ns/weight]"
                                    : strncmp(key, "event_", 6) == 0 ? "  [<= 2 ns/weight]" : "";
