@@ -318,10 +318,10 @@ int main(int argc, char **argv) {
         }
     }
 
-    /* ---- N:M on 1000-column rows ---- */
+    /* ---- N:M on 1024-column rows (a multiple of every M here) ---- */
     if (want(sections, "nm")) {
         static const int nm[][2] = {{2, 4}, {1, 4}, {4, 8}, {8, 16}};
-        int64_t cols = 1000, rows = n / cols, ne = rows * cols;
+        int64_t cols = 1024, rows = n / cols, ne = rows * cols;
         int64_t msh[2] = {rows, cols};
         csp_tensor *mat = NULL;
         check(csp_tensor_create(&mat, ctx, w, CSP_DTYPE_F32, 2, msh, 0, NULL), ctx, "matrix");
