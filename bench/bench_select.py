@@ -19,7 +19,8 @@ threaded unless --threads says otherwise:
 and, when --bench points at the built bench_gmp, libcsp's figures from a run
 of it on the same N (each libcsp selection writes the bit mask, and is checked
 against the kept counts and the threshold property). Medians over
-repetitions.
+repetitions; CSP_BENCH_CLOCK=cpu times process CPU time instead of the wall
+clock (one thread only).
 """
 
 import argparse
@@ -33,12 +34,17 @@ ROW_LENGTHS = (64, 128, 512, 1000, 4096)
 NM = ((2, 4), (1, 4), (4, 8))
 
 
+# CSP_BENCH_CLOCK=cpu: process CPU time instead of the wall clock, here and
+# in bench_gmp (for one thread on a loaded machine; bench/README.md).
+CLOCK = time.process_time if os.environ.get("CSP_BENCH_CLOCK") == "cpu" else time.perf_counter
+
+
 def timed(fn, reps):
     out = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         fn()
-        out.append(time.perf_counter() - t0)
+        out.append(CLOCK() - t0)
     return statistics.median(out)
 
 
