@@ -11,6 +11,13 @@
 #else
 #define MASK_SSE2 0
 #endif
+#if MASK_SSE2 && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&             \
+    !defined(CSP_NO_SIMD)
+#include <immintrin.h>
+#define MASK_AVX2 1
+#else
+#define MASK_AVX2 0
+#endif
 
 /* ---- apply ----------------------------------------------------------------- */
 
@@ -104,6 +111,155 @@ static void apply_words(void *arg, int64_t w0, int64_t w1, int32_t worker) {
 void csp__mask_apply(csp_context *ctx, const csp_tensor *t, const uint64_t *mask) {
     apply_job job = {t, mask};
     csp__parallel_for(ctx, csp__mask_words(t->numel), APPLY_GRAIN_WORDS, apply_words, &job);
+}
+
+/* ---- energies of a mask change ----------------------------------------------- */
+
+/* Portable: accumulator j % 4 of each piece; masked-out elements add
+ * nothing (adding +0.0 would not change the sums either, so this matches
+ * the SIMD versions bit for bit). */
+static void energy_piece_c(const csp_tensor *t, const void *p, int n, uint64_t kb, uint64_t gb,
+                           double *acc_w, double *acc_e) {
+    for (int j = 0; j < n; j++) {
+        double v = t->dtype == CSP_DTYPE_F64 ? ((const double *)p)[j] : ((const float *)p)[j];
+        double sq = v * v;
+        if ((kb >> j) & 1)
+            acc_w[j & 3] += sq;
+        if ((gb >> j) & 1)
+            acc_e[j & 3] += sq;
+    }
+}
+
+#if MASK_AVX2
+__attribute__((target("avx2"))) static void energy_f32_avx2(const csp_tensor *t,
+                                                            const uint64_t *kept,
+                                                            const uint64_t *next, double *acc_w,
+                                                            double *acc_e) {
+    const __m256i bits = _mm256_setr_epi64x(1, 2, 4, 8);
+    __m256d aw = _mm256_loadu_pd(acc_w), ae = _mm256_loadu_pd(acc_e);
+    csp__walk w_;
+    for (csp__walk_init(&w_, t, 0, t->numel); csp__walk_next(&w_);) {
+        const float *p = w_.p;
+        const int64_t i = w_.i;
+        const int n = w_.n;
+        uint64_t kb = (kept[i >> 6] >> (i & 63)) & csp__lowmask(n);
+        uint64_t gb = kb & ~((next[i >> 6] >> (i & 63)) & csp__lowmask(n));
+        if (kb == 0)
+            continue;
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(p + j));
+            __m256d sq = _mm256_mul_pd(v, v);
+            __m256i mk = _mm256_cmpeq_epi64(
+                _mm256_and_si256(_mm256_set1_epi64x((long long)((kb >> j) & 15)), bits), bits);
+            __m256i mg = _mm256_cmpeq_epi64(
+                _mm256_and_si256(_mm256_set1_epi64x((long long)((gb >> j) & 15)), bits), bits);
+            aw = _mm256_add_pd(aw, _mm256_and_pd(sq, _mm256_castsi256_pd(mk)));
+            ae = _mm256_add_pd(ae, _mm256_and_pd(sq, _mm256_castsi256_pd(mg)));
+        }
+        if (j < n) { /* the tail continues accumulators j % 4 = 0, 1, 2 */
+            _mm256_storeu_pd(acc_w, aw);
+            _mm256_storeu_pd(acc_e, ae);
+            energy_piece_c(t, p + j, n - j, kb >> j, gb >> j, acc_w, acc_e);
+            aw = _mm256_loadu_pd(acc_w);
+            ae = _mm256_loadu_pd(acc_e);
+        }
+    }
+    _mm256_storeu_pd(acc_w, aw);
+    _mm256_storeu_pd(acc_e, ae);
+}
+
+static bool mask_have_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+}
+#endif
+
+#if MASK_SSE2
+/* 2 mask bits -> 2 lanes of 64 bits. */
+static const uint64_t lanes2[4][2] __attribute__((aligned(16))) = {
+    {0, 0}, {~0ULL, 0}, {0, ~0ULL}, {~0ULL, ~0ULL}};
+
+static void energy_f32_sse2(const csp_tensor *t, const uint64_t *kept, const uint64_t *next,
+                            double *acc_w, double *acc_e) {
+    __m128d aw0 = _mm_loadu_pd(acc_w), aw1 = _mm_loadu_pd(acc_w + 2);
+    __m128d ae0 = _mm_loadu_pd(acc_e), ae1 = _mm_loadu_pd(acc_e + 2);
+    csp__walk w_;
+    for (csp__walk_init(&w_, t, 0, t->numel); csp__walk_next(&w_);) {
+        const float *p = w_.p;
+        const int64_t i = w_.i;
+        const int n = w_.n;
+        uint64_t kb = (kept[i >> 6] >> (i & 63)) & csp__lowmask(n);
+        uint64_t gb = kb & ~((next[i >> 6] >> (i & 63)) & csp__lowmask(n));
+        if (kb == 0)
+            continue;
+        int j = 0;
+        for (; j + 4 <= n; j += 4) {
+            __m128 v = _mm_loadu_ps(p + j);
+            __m128d lo = _mm_cvtps_pd(v), hi = _mm_cvtps_pd(_mm_movehl_ps(v, v));
+            lo = _mm_mul_pd(lo, lo);
+            hi = _mm_mul_pd(hi, hi);
+            unsigned k4 = (unsigned)(kb >> j) & 15, g4 = (unsigned)(gb >> j) & 15;
+            aw0 = _mm_add_pd(aw0, _mm_and_pd(lo, _mm_load_pd((const double *)lanes2[k4 & 3])));
+            aw1 = _mm_add_pd(aw1, _mm_and_pd(hi, _mm_load_pd((const double *)lanes2[k4 >> 2])));
+            ae0 = _mm_add_pd(ae0, _mm_and_pd(lo, _mm_load_pd((const double *)lanes2[g4 & 3])));
+            ae1 = _mm_add_pd(ae1, _mm_and_pd(hi, _mm_load_pd((const double *)lanes2[g4 >> 2])));
+        }
+        if (j < n) {
+            _mm_storeu_pd(acc_w, aw0);
+            _mm_storeu_pd(acc_w + 2, aw1);
+            _mm_storeu_pd(acc_e, ae0);
+            _mm_storeu_pd(acc_e + 2, ae1);
+            energy_piece_c(t, p + j, n - j, kb >> j, gb >> j, acc_w, acc_e);
+            aw0 = _mm_loadu_pd(acc_w);
+            aw1 = _mm_loadu_pd(acc_w + 2);
+            ae0 = _mm_loadu_pd(acc_e);
+            ae1 = _mm_loadu_pd(acc_e + 2);
+        }
+    }
+    _mm_storeu_pd(acc_w, aw0);
+    _mm_storeu_pd(acc_w + 2, aw1);
+    _mm_storeu_pd(acc_e, ae0);
+    _mm_storeu_pd(acc_e + 2, ae1);
+}
+#endif
+
+static void energy_c(const csp_tensor *t, const uint64_t *kept, const uint64_t *next,
+                     double *acc_w, double *acc_e) {
+    csp__walk w_;
+    for (csp__walk_init(&w_, t, 0, t->numel); csp__walk_next(&w_);) {
+        const int64_t i = w_.i;
+        const int n = w_.n;
+        uint64_t kb = (kept[i >> 6] >> (i & 63)) & csp__lowmask(n);
+        uint64_t gb = kb & ~((next[i >> 6] >> (i & 63)) & csp__lowmask(n));
+        if (kb != 0)
+            energy_piece_c(t, w_.p, n, kb, gb, acc_w, acc_e);
+    }
+}
+
+void csp__mask_energy_ex(const csp_tensor *t, const uint64_t *kept, const uint64_t *next,
+                         double *kept_sq, double *dropped_sq, int kernels) {
+    double acc_w[4] = {0.0, 0.0, 0.0, 0.0}, acc_e[4] = {0.0, 0.0, 0.0, 0.0};
+    if (t->dtype != CSP_DTYPE_F32 || kernels == 2)
+        energy_c(t, kept, next, acc_w, acc_e);
+#if MASK_AVX2
+    else if (kernels == 0 && mask_have_avx2())
+        energy_f32_avx2(t, kept, next, acc_w, acc_e);
+#endif
+#if MASK_SSE2
+    else
+        energy_f32_sse2(t, kept, next, acc_w, acc_e);
+#else
+    else
+        energy_c(t, kept, next, acc_w, acc_e);
+#endif
+    *kept_sq = (acc_w[0] + acc_w[1]) + (acc_w[2] + acc_w[3]);
+    *dropped_sq = (acc_e[0] + acc_e[1]) + (acc_e[2] + acc_e[3]);
+}
+
+void csp__mask_energy(const csp_tensor *t, const uint64_t *kept, const uint64_t *next,
+                      double *kept_sq, double *dropped_sq) {
+    csp__mask_energy_ex(t, kept, next, kept_sq, dropped_sq, 0);
 }
 
 /* ---- digest ---------------------------------------------------------------- */

@@ -15,6 +15,20 @@
  * threads for large tensors; the result does not depend on their number. */
 void csp__mask_apply(csp_context *ctx, const csp_tensor *t, const uint64_t *mask);
 
+/* The energies of a mask change: *kept_sq = sum of w^2 over the weights
+ * whose bit is set in @p kept, *dropped_sq = the same over those set in
+ * @p kept and clear in @p next (double sums; weights finite). The
+ * summation order is fixed by the tensor's shape alone, the same for every
+ * instruction set and thread count: element j of each walk piece
+ * (core/walk.h) goes to accumulator j % 4, and the four are added as
+ * (a0 + a1) + (a2 + a3). One pass at memory speed. */
+void csp__mask_energy(const csp_tensor *t, const uint64_t *kept, const uint64_t *next,
+                      double *kept_sq, double *dropped_sq);
+/* The same with a test switch: @p kernels 0 = the CPU's best, 1 = SSE2,
+ * 2 = portable C (identical results). */
+void csp__mask_energy_ex(const csp_tensor *t, const uint64_t *kept, const uint64_t *next,
+                         double *kept_sq, double *dropped_sq, int kernels);
+
 /* FNV-1a 64 over @p n bytes, continuing from @p h. */
 #define CSP__FNV_OFFSET 0xcbf29ce484222325ULL
 #define CSP__FNV_PRIME 0x100000001b3ULL

@@ -43,32 +43,8 @@ static csp_status select_group(csp_pruner *p, int32_t index, double ts) {
 /* Weight-domain errors of the selection (G = I), from the weights, the
  * current mask and the planned one. */
 static void event_errors(const csp__ptensor *pt, double *weight_err, double *sensing_err) {
-    const csp_tensor *t = pt->weight;
-    double ww = 0.0, ee = 0.0;
-    for (int64_t r = 0; r < t->rows; r++) {
-        const char *row =
-            (const char *)t->data + (size_t)(r * t->row_stride) * csp__dtype_size(t->dtype);
-        int64_t base = r * t->cols;
-        for (int64_t c = 0; c < t->cols;) {
-            int64_t f = base + c;
-            int piece = (int)(64 - (f & 63));
-            if (piece > t->cols - c)
-                piece = (int)(t->cols - c);
-            uint64_t kept = csp__bits_load(pt->mask, f, piece);
-            uint64_t gone = kept & ~csp__bits_load(pt->next, f, piece);
-            while (kept != 0) {
-                int j = __builtin_ctzll(kept);
-                double v = t->dtype == CSP_DTYPE_F64
-                               ? ((const double *)(const void *)row)[c + j]
-                               : (double)((const float *)(const void *)row)[c + j];
-                ww += v * v;
-                if ((gone >> j) & 1)
-                    ee += v * v;
-                kept &= kept - 1;
-            }
-            c += piece;
-        }
-    }
+    double ww, ee; /* one SIMD pass, fixed summation order (prune/mask.c) */
+    csp__mask_energy(pt->weight, pt->mask, pt->next, &ww, &ee);
     *weight_err = ww > 0.0 ? sqrt(ee / ww) : 0.0;
     *sensing_err = ww > 0.0 ? ee / ww : 0.0;
 }

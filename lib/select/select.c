@@ -1,5 +1,6 @@
 /* Magnitude selection: exact top-k by radix/histogram passes over the bit
- * patterns of |w|, row-balanced and N:M variants. See select.h. */
+ * patterns of |w|, per tensor and over several tensors (row-balanced and N:M
+ * are in rows.c). See select.h. */
 #include "select/select.h"
 
 #include "core/walk.h"
@@ -27,8 +28,6 @@ typedef struct {
     void (*window)(const csp__select_src *s, int64_t a, int64_t b, uint64_t lo, uint64_t hi,
                    uint64_t *buf, int64_t cap, int64_t *nbuf, int64_t *above, bool *bad);
     void (*write)(const csp__select_src *s, int64_t a, int64_t b, uint64_t T, int64_t *eq_left);
-    int64_t (*row_keys)(const csp__select_src *s, int64_t r, uint64_t *buf, bool *bad);
-    bool (*nm)(const csp__select_src *s, int64_t r0, int64_t r1, int m, int keep);
     uint64_t (*key_at)(const csp_tensor *t, int64_t f);
 } sel_ops;
 
@@ -344,46 +343,5 @@ csp_status csp__select_topk_ex(csp_context *ctx, const csp__select_src *srcs, in
         memset(srcs[s].next, 0, (size_t)csp__mask_words(srcs[s].t->numel) * sizeof(uint64_t));
         ops->write(&srcs[s], 0, srcs[s].t->numel, thr.T, &eq_left);
     }
-    return CSP_OK;
-}
-
-/* ---- row-balanced --------------------------------------------------------- */
-
-csp_status csp__select_rows(csp_context *ctx, const csp__select_src *src, int64_t keep_row) {
-    const sel_ops *ops = ops_for(src->t);
-    const csp_tensor *t = src->t;
-    uint64_t *buf = csp__malloc(ctx, (size_t)t->cols * sizeof *buf);
-    if (buf == NULL)
-        return csp__error(ctx, CSP_E_NOMEM, "selection: out of memory for a row of keys");
-    memset(src->next, 0, (size_t)csp__mask_words(t->numel) * sizeof(uint64_t));
-    bool bad = false;
-    for (int64_t r = 0; r < t->rows && !bad; r++) {
-        int64_t n = ops->row_keys(src, r, buf, &bad);
-        int64_t need = keep_row < n ? keep_row : n;
-        if (bad || need <= 0)
-            continue;
-        if (need == n) {
-            csp__mask_or_range(src->next, src->cur, r * t->cols, t->cols);
-            continue;
-        }
-        int64_t g, e;
-        uint64_t T = csp__kth_largest(buf, n, need, ops->keybits, &g, &e);
-        int64_t eq_left = need - g;
-        ops->write(src, r * t->cols, (r + 1) * t->cols, T, &eq_left);
-    }
-    csp__free(ctx, buf);
-    return bad ? nonfinite(ctx, "row selection") : CSP_OK;
-}
-
-/* ---- N:M ------------------------------------------------------------------- */
-
-csp_status csp__select_nm(csp_context *ctx, const csp__select_src *src, int32_t m,
-                          int32_t keep_group) {
-    const sel_ops *ops = ops_for(src->t);
-    memset(src->next, 0, (size_t)csp__mask_words(src->t->numel) * sizeof(uint64_t));
-    if (keep_group < 0)
-        keep_group = 0;
-    if (!ops->nm(src, 0, src->t->rows, m, keep_group))
-        return nonfinite(ctx, "N:M selection");
     return CSP_OK;
 }

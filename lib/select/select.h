@@ -54,14 +54,26 @@ csp_status csp__select_topk_ex(csp_context *ctx, const csp__select_src *srcs, in
                                int64_t keep, uint32_t flags);
 
 /* Row-balanced: in every row of the matrix view keep the min(@p keep_row,
- * candidates of the row) highest-ranked candidates. */
+ * candidates of the row) highest-ranked candidates. Each row is read once
+ * into a buffer of keys and selected there (expected O(cols)); rows run on
+ * the context's threads, the result does not depend on their number. */
 csp_status csp__select_rows(csp_context *ctx, const csp__select_src *src, int64_t keep_row);
 
 /* N:M: cols must be a multiple of @p m (<= 64); in every group of m
  * consecutive weights of a row keep the min(@p keep_group, candidates)
- * highest-ranked candidates. */
+ * highest-ranked candidates. Groups of 4 and 8 are ranked in registers. */
 csp_status csp__select_nm(csp_context *ctx, const csp__select_src *src, int32_t m,
                           int32_t keep_group);
+
+/* The two with test switches: CSP__SELECT_PORTABLE runs the portable C
+ * kernels instead of the SIMD ones, CSP__SELECT_NO_AVX2 the SSE2 ones
+ * instead of AVX2 (results are identical). */
+#define CSP__SELECT_PORTABLE 8u
+#define CSP__SELECT_NO_AVX2 16u
+csp_status csp__select_rows_ex(csp_context *ctx, const csp__select_src *src, int64_t keep_row,
+                               uint32_t flags);
+csp_status csp__select_nm_ex(csp_context *ctx, const csp__select_src *src, int32_t m,
+                             int32_t keep_group, uint32_t flags);
 
 /* Is every weight of @p t finite? */
 bool csp__all_finite(const csp_tensor *t);

@@ -216,65 +216,6 @@ static void SEL_FN(write)(const csp__select_src *s, int64_t a, int64_t b, uint64
     *eq_left = left;
 }
 
-/* Keys of the candidates of row r into buf; returns how many; flags any
- * non-finite element of the row. */
-static int64_t SEL_FN(row_keys)(const csp__select_src *s, int64_t r, uint64_t *buf, bool *bad) {
-    const uint64_t *cur = s->cur;
-    int64_t m = 0;
-    SEL_UINT worst = 0;
-    const csp_tensor *t = s->t;
-    const SEL_ELEM *row = (const SEL_ELEM *)t->data + r * t->row_stride;
-    int64_t base = r * t->cols;
-    for (int64_t c = 0; c < t->cols; c += 64) {
-        int n = t->cols - c < 64 ? (int)(t->cols - c) : 64;
-        uint64_t cb = csp__bits_load(cur, base + c, n);
-        for (int j = 0; j < n; j++) {
-            SEL_UINT k = SEL_FN(key)(row + c + j);
-            worst = k > worst ? k : worst;
-            if ((cb >> j) & 1)
-                buf[m++] = k;
-        }
-    }
-    if (worst >= (SEL_UINT)SEL_INF)
-        *bad = true;
-    return m;
-}
-
-/* N:M over rows [r0, r1): in each group of m keep the keep highest-ranked
- * candidates. Returns false on a non-finite element. */
-static bool SEL_FN(nm)(const csp__select_src *s, int64_t r0, int64_t r1, int m, int keep) {
-    const csp_tensor *t = s->t;
-    SEL_UINT worst = 0;
-    SEL_UINT k[64];
-    for (int64_t r = r0; r < r1; r++) {
-        const SEL_ELEM *row = (const SEL_ELEM *)t->data + r * t->row_stride;
-        for (int64_t g = 0; g < t->cols; g += m) {
-            int64_t pos = r * t->cols + g;
-            uint64_t cb = csp__bits_load(s->cur, pos, m);
-            for (int j = 0; j < m; j++) {
-                k[j] = SEL_FN(key)(row + g + j);
-                worst = k[j] > worst ? k[j] : worst;
-            }
-            uint64_t out = 0;
-            if (csp__popcount64(cb) <= keep) {
-                out = cb;
-            } else {
-                for (int j = 0; j < m; j++) {
-                    if (!((cb >> j) & 1))
-                        continue;
-                    int rank = 0; /* candidates ranked above j */
-                    for (int q = 0; q < m; q++)
-                        rank += ((cb >> q) & 1) && (k[q] > k[j] || (k[q] == k[j] && q < j));
-                    if (rank < keep)
-                        out |= 1ULL << j;
-                }
-            }
-            csp__bits_or(s->next, pos, m, out);
-        }
-    }
-    return worst < (SEL_UINT)SEL_INF;
-}
-
 /* Key of flat element f (any element, candidate or not). */
 static uint64_t SEL_FN(key_at)(const csp_tensor *t, int64_t f) {
     int64_t r = f / t->cols, c = f % t->cols;
@@ -291,8 +232,6 @@ static const sel_ops SEL_FN(ops) = {
     .histr = SEL_FN(histr),
     .window = SEL_FN(window),
     .write = SEL_FN(write),
-    .row_keys = SEL_FN(row_keys),
-    .nm = SEL_FN(nm),
     .key_at = SEL_FN(key_at),
 };
 

@@ -10,7 +10,10 @@
 #include "select/select.h"
 
 /* Values with many exact ties: mode 0 normal, 1 a few levels (+-0 included),
- * 2 half and half, 3 one value everywhere. */
+ * 2 half and half, 3 one value everywhere, 4 only -0 and +0, 5 subnormal
+ * and zero magnitudes (the smallest keys), 6 magnitudes near the largest
+ * finite float (the largest keys), 7 small integers of either sign. */
+#define DRAW_MODES 8
 static double draw(test_rng *r, int mode) {
     static const double levels[] = {0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.0, 0.25};
     switch (mode) {
@@ -20,6 +23,18 @@ static double draw(test_rng *r, int mode) {
         return levels[test_rng_u64(r) % 8];
     case 2:
         return (test_rng_u64(r) & 1) ? test_rng_normal(r) : levels[test_rng_u64(r) % 8];
+    case 4:
+        return (test_rng_u64(r) & 1) ? 0.0 : -0.0;
+    case 5: {
+        double d = (double)(test_rng_u64(r) % 5) * 0x1p-149; /* 0 .. 4 float subnormal ulps */
+        return (test_rng_u64(r) & 1) ? d : -d;
+    }
+    case 6: {
+        double d = 3.4028234663852886e38 * (1.0 - (double)(test_rng_u64(r) % 8) * 0x1p-24);
+        return (test_rng_u64(r) & 1) ? d : -d;
+    }
+    case 7:
+        return (double)((int)(test_rng_u64(r) % 7) - 3);
     default:
         return -0.75;
     }
@@ -367,6 +382,274 @@ START_TEST(test_nm_matches_sort) {
 }
 END_TEST
 
+/* Reference row-balanced mask: in every row the min(keep_row, candidates)
+ * candidates first in "larger |w|, then lower column" order. */
+static void check_rows_ref(const ttensor *x, int64_t keep_row, const char *what) {
+    cand *c = malloc((size_t)x->cols * sizeof *c);
+    int8_t *want = malloc((size_t)x->cols);
+    for (int64_t row = 0; row < x->rows; row++) {
+        int64_t nc = 0;
+        for (int64_t j = 0; j < x->cols; j++)
+            if (bit(x->cur, row * x->cols + j))
+                c[nc++] = (cand){fabs(tget(x, row * x->cols + j)), 0, j};
+        qsort(c, (size_t)nc, sizeof *c, cmp_cand);
+        int64_t k = keep_row < nc ? keep_row : nc;
+        memset(want, 0, (size_t)x->cols);
+        for (int64_t j = 0; j < k; j++)
+            want[c[j].idx] = 1;
+        for (int64_t j = 0; j < x->cols; j++)
+            REQUIRE(bit(x->next, row * x->cols + j) == want[j],
+                    "%s: %lldx%lld %s, keep %lld of %lld: row %lld col %lld got %d (|w| %g)", what,
+                    (long long)x->rows, (long long)x->cols,
+                    x->dtype == CSP_DTYPE_F64 ? "f64" : "f32", (long long)keep_row, (long long)nc,
+                    (long long)row, (long long)j, bit(x->next, row * x->cols + j),
+                    fabs(tget(x, row * x->cols + j)));
+    }
+    if (x->numel % 64)
+        ck_assert_uint_eq(x->next[x->numel / 64] >> (x->numel % 64), 0);
+    free(want);
+    free(c);
+}
+
+/* Reference N:M mask: in every group of m the min(keep, candidates) first
+ * candidates in rank order. */
+static void check_nm_ref(const ttensor *x, int m, int keep, const char *what) {
+    for (int64_t g = 0; g < x->numel; g += m) {
+        cand c[64];
+        int nc = 0;
+        for (int j = 0; j < m; j++)
+            if (bit(x->cur, g + j))
+                c[nc++] = (cand){fabs(tget(x, g + j)), 0, j};
+        qsort(c, (size_t)nc, sizeof *c, cmp_cand);
+        int want[64] = {0};
+        for (int j = 0; j < nc && j < keep; j++)
+            want[c[j].idx] = 1;
+        for (int j = 0; j < m; j++)
+            REQUIRE(bit(x->next, g + j) == want[j],
+                    "%s: %d:%d on %lldx%lld %s (stride %lld), group at %lld, position %d: got %d",
+                    what, keep, m, (long long)x->rows, (long long)x->cols,
+                    x->dtype == CSP_DTYPE_F64 ? "f64" : "f32", (long long)x->stride, (long long)g, j,
+                    bit(x->next, g + j));
+    }
+    if (x->numel % 64)
+        ck_assert_uint_eq(x->next[x->numel / 64] >> (x->numel % 64), 0);
+}
+
+/* The kernel sets a test can force: the default (AVX2 where the CPU has
+ * it), SSE2, portable C. */
+static const uint32_t kernel_flags[] = {0, CSP__SELECT_NO_AVX2, CSP__SELECT_PORTABLE};
+static const char *const kernel_names[] = {"default", "sse2", "portable"};
+
+/* Sort rows ascending or descending by |w| (structured data for the
+ * sampled windows). */
+static void sort_rows(ttensor *x, bool descending) {
+    double *v = malloc((size_t)x->cols * sizeof *v);
+    for (int64_t row = 0; row < x->rows; row++) {
+        for (int64_t j = 0; j < x->cols; j++)
+            v[j] = tget(x, row * x->cols + j);
+        for (int64_t i = 1; i < x->cols; i++) { /* insertion sort by |v| */
+            double t = v[i];
+            int64_t j = i;
+            for (; j > 0 && (descending ? fabs(v[j - 1]) < fabs(t) : fabs(v[j - 1]) > fabs(t)); j--)
+                v[j] = v[j - 1];
+            v[j] = t;
+        }
+        for (int64_t j = 0; j < x->cols; j++)
+            tset(x, row * x->cols + j, v[j]);
+    }
+    free(v);
+}
+
+/* Row-balanced selection against the sort reference on every row-length
+ * class the kernels treat apart: rows of 1, short rows (< 64, <= 32 go
+ * straight to rank counting), rows of exactly 64, rows not a multiple of 64,
+ * long rows (several narrowing passes), tens of thousands; every kernel
+ * set, both dtypes, strided rows, ties and signed zeros, sorted rows, masks
+ * with few candidates, keep 0, 1, all, more than the row. */
+START_TEST(test_rows_kernels_match_sort) {
+    csp_context *ctx = test_context(1, 0);
+    test_rng r;
+    test_rng_init(&r, csp_test_seed() + 10);
+    static const int64_t lens[] = {1,  2,   3,   7,   8,   31,  32,   33,   40,   63,
+                                   64, 65,  100, 127, 128, 129, 257,  500,  1000, 1023,
+                                   1024, 4097};
+    const int nlens = (int)(sizeof lens / sizeof *lens);
+    for (int trial = 0; trial < 3 * nlens * 4; trial++) {
+        int kset = trial % 3;
+        int64_t cols = lens[(trial / 3) % nlens];
+        int variant = trial / (3 * nlens); /* 0..3 */
+        int32_t dtype = (trial / 2) % 2 ? CSP_DTYPE_F64 : CSP_DTYPE_F32;
+        int mode = (int)(test_rng_u64(&r) % DRAW_MODES);
+        if (variant == 0)
+            mode = 0;
+        int64_t rows = 1 + (int64_t)(test_rng_u64(&r) % (cols >= 1000 ? 6 : cols >= 100 ? 24 : 60));
+        if (rows == 1)
+            rows = 2; /* one row is the per-tensor selection (tested below) */
+        int64_t pad = variant == 1 ? 1 + (int64_t)(test_rng_u64(&r) % 5) : 0;
+        double pruned = variant == 2 ? 0.95 : variant == 3 ? 0.4 : 0.0;
+        ttensor x;
+        make(&x, ctx, &r, rows, cols, pad, dtype, mode, pruned);
+        if (trial % 7 == 3)
+            sort_rows(&x, trial % 2 == 0);
+        int64_t keeps[6] = {cols - csp__round_count(0.9, cols),
+                            (int64_t)(test_rng_u64(&r) % (uint64_t)(cols + 1)),
+                            1,
+                            0,
+                            cols,
+                            cols - 1};
+        for (int k = 0; k < 6; k++) {
+            csp__select_src s = src(&x);
+            char what[96];
+            snprintf(what, sizeof what, "rows (%s kernels, mode %d, trial %d)",
+                     kernel_names[kset], mode, trial);
+            ck_assert_status(ctx, csp__select_rows_ex(ctx, &s, keeps[k], kernel_flags[kset]),
+                             CSP_OK);
+            check_rows_ref(&x, keeps[k], what);
+            for (size_t w = 0; w < (size_t)(x.numel + 63) / 64; w++)
+                x.next[w] = test_rng_u64(&r); /* garbage again */
+        }
+        drop(&x);
+    }
+    /* Tens of thousands of columns, one row (the per-tensor path), keep > row. */
+    for (int trial = 0; trial < 6; trial++) {
+        ttensor x;
+        int64_t cols = trial < 3 ? 20000 + (int64_t)(test_rng_u64(&r) % 300) : 3000;
+        make(&x, ctx, &r, trial < 3 ? 3 : 1, cols, trial & 1, trial & 1 ? CSP_DTYPE_F64 : CSP_DTYPE_F32,
+             trial % 3 == 2 ? 1 : 0, trial == 1 ? 0.5 : 0.0);
+        int64_t keep = trial == 5 ? cols + 7 : cols - csp__round_count(0.9, cols);
+        csp__select_src s = src(&x);
+        ck_assert_status(ctx, csp__select_rows_ex(ctx, &s, keep, kernel_flags[trial % 3]), CSP_OK);
+        check_rows_ref(&x, keep, "long rows");
+        drop(&x);
+    }
+    csp_context_free(ctx);
+}
+END_TEST
+
+/* Every narrowing step of the in-memory select on adversarial key sets
+ * (all equal, two values, sorted, one outlier): the result is the sort's
+ * and it always ends. Rows of 33..3000 keys, every need. */
+START_TEST(test_rows_adversarial_keys) {
+    csp_context *ctx = test_context(1, 0);
+    test_rng r;
+    test_rng_init(&r, csp_test_seed() + 11);
+    for (int trial = 0; trial < 60; trial++) {
+        int64_t cols = 33 + (int64_t)(test_rng_u64(&r) % (trial < 30 ? 100 : 3000));
+        ttensor x;
+        make(&x, ctx, &r, 3, cols, 0, trial & 1 ? CSP_DTYPE_F64 : CSP_DTYPE_F32, 0, 0.0);
+        for (int64_t f = 0; f < x.numel; f++) {
+            int64_t j = f % cols;
+            double v;
+            switch (trial % 5) {
+            case 0:
+                v = 1.5;
+                break;
+            case 1:
+                v = (j % 2) ? 2.0 : -1.0;
+                break;
+            case 2:
+                v = (double)j;
+                break;
+            case 3:
+                v = j == cols / 2 ? 100.0 : 0.5;
+                break;
+            default:
+                v = j < cols - 3 ? 0.0 : 1.0; /* nearly all zeros */
+                break;
+            }
+            tset(&x, f, v);
+        }
+        for (int k = 0; k < 4; k++) {
+            int64_t keep = 1 + (int64_t)(test_rng_u64(&r) % (uint64_t)(cols - 1));
+            csp__select_src s = src(&x);
+            ck_assert_status(ctx, csp__select_rows_ex(ctx, &s, keep, kernel_flags[k % 3]), CSP_OK);
+            check_rows_ref(&x, keep, "rows, adversarial");
+        }
+        drop(&x);
+    }
+    csp_context_free(ctx);
+}
+END_TEST
+
+/* N:M against the sort reference for every M with its own kernel (4 and 8,
+ * in blocks of 4 groups and one by one), the rank-counting sizes (2, 3, 5,
+ * 6, 7), the threshold path (12, 16, 32, 64) and M that do not divide 64
+ * (groups across mask words); every keep, kernel set, dtype, strides,
+ * ties, signed zeros and already pruned weights. */
+START_TEST(test_nm_kernels_match_sort) {
+    csp_context *ctx = test_context(1, 0);
+    test_rng r;
+    test_rng_init(&r, csp_test_seed() + 12);
+    static const int ms[] = {4, 8, 2, 3, 5, 6, 7, 12, 16, 32, 64};
+    const int nms = (int)(sizeof ms / sizeof *ms);
+    for (int trial = 0; trial < nms * 12; trial++) {
+        int m = ms[trial % nms];
+        int kset = (trial / nms) % 3;
+        int variant = trial / (3 * nms); /* 0..3 */
+        int32_t dtype = variant % 2 ? CSP_DTYPE_F64 : CSP_DTYPE_F32;
+        int mode = variant == 0 ? 0 : (int)(test_rng_u64(&r) % DRAW_MODES);
+        int64_t rows = 1 + (int64_t)(test_rng_u64(&r) % 20);
+        /* odd group counts: blocks of 4 groups leave some groups over */
+        int64_t cols = m * (1 + (int64_t)(test_rng_u64(&r) % (m >= 16 ? 5 : 41)));
+        int64_t pad = variant >= 2 ? 1 + (int64_t)(test_rng_u64(&r) % 6) : 0;
+        ttensor x;
+        make(&x, ctx, &r, rows, cols, pad, dtype, mode, variant == 3 ? 0.3 : variant == 1 ? 0.6 : 0.0);
+        for (int keep = 0; keep <= m; keep += m > 8 ? (m / 4) : 1) {
+            csp__select_src s = src(&x);
+            char what[96];
+            snprintf(what, sizeof what, "N:M (%s kernels, mode %d)", kernel_names[kset], mode);
+            ck_assert_status(ctx, csp__select_nm_ex(ctx, &s, m, keep, kernel_flags[kset]), CSP_OK);
+            check_nm_ref(&x, m, keep, what);
+            for (size_t w = 0; w < (size_t)(x.numel + 63) / 64; w++)
+                x.next[w] = test_rng_u64(&r);
+        }
+        drop(&x);
+    }
+    csp_context_free(ctx);
+}
+END_TEST
+
+/* Rows and N:M on 1 and 3 threads: identical masks, equal to the
+ * reference; shapes whose row blocks end inside mask words. */
+START_TEST(test_rows_nm_threads) {
+    test_rng r;
+    test_rng_init(&r, csp_test_seed() + 13);
+    csp_context *c1 = test_context(1, 0), *c3 = test_context(3, 0);
+    static const int64_t shapes[][2] = {{300, 700}, {2100, 100}, {700, 333}, {64, 4100}};
+    for (int trial = 0; trial < 8; trial++) {
+        const int64_t *sh = shapes[trial % 4];
+        ttensor x;
+        make(&x, c1, &r, sh[0], sh[1], trial >= 4 ? 3 : 0, CSP_DTYPE_F32, trial % 3, 0.2);
+        size_t nw = (size_t)(x.numel + 63) / 64;
+        uint64_t *one = malloc(nw * 8);
+        int64_t keep = sh[1] - csp__round_count(0.9, sh[1]);
+        csp__select_src s = src(&x);
+        ck_assert_status(c1, csp__select_rows(c1, &s, keep), CSP_OK);
+        memcpy(one, x.next, nw * 8);
+        ck_assert_status(c3, csp__select_rows(c3, &s, keep), CSP_OK);
+        ck_assert_int_eq(memcmp(one, x.next, nw * 8), 0);
+        check_rows_ref(&x, keep, "rows, 3 threads");
+        drop(&x);
+        free(one);
+        /* N:M: m divides 64 (word blocks) and not (group blocks) */
+        int m = trial % 2 ? 4 : 3;
+        make(&x, c1, &r, 500, 300, trial >= 4 ? 1 : 0, CSP_DTYPE_F32, trial % 3, 0.1);
+        one = malloc((size_t)(x.numel + 63) / 64 * 8);
+        nw = (size_t)(x.numel + 63) / 64;
+        s = src(&x);
+        ck_assert_status(c1, csp__select_nm(c1, &s, m, m / 2), CSP_OK);
+        memcpy(one, x.next, nw * 8);
+        ck_assert_status(c3, csp__select_nm(c3, &s, m, m / 2), CSP_OK);
+        ck_assert_int_eq(memcmp(one, x.next, nw * 8), 0);
+        check_nm_ref(&x, m, m / 2, "N:M, 3 threads");
+        drop(&x);
+        free(one);
+    }
+    csp_context_free(c1);
+    csp_context_free(c3);
+}
+END_TEST
+
 /* A NaN or infinity anywhere (kept or already pruned) is refused. */
 START_TEST(test_nonfinite_refused) {
     csp_context *ctx = test_context(1, 0);
@@ -385,8 +668,21 @@ START_TEST(test_nonfinite_refused) {
         int64_t keep = (trial / 3) % 3 == 0 ? cands : cands / 2;
         ck_assert_status(ctx, csp__select_topk_ex(ctx, &s, 1, keep, (uint32_t)(trial % 3)),
                          CSP_E_NONFINITE);
-        ck_assert_status(ctx, csp__select_rows(ctx, &s, 3), CSP_E_NONFINITE);
-        ck_assert_status(ctx, csp__select_nm(ctx, &s, 4, 2), CSP_E_NONFINITE);
+        for (int k = 0; k < 3; k++) {
+            ck_assert_status(ctx, csp__select_rows_ex(ctx, &s, 3, kernel_flags[k]),
+                             CSP_E_NONFINITE);
+            ck_assert_status(ctx, csp__select_rows_ex(ctx, &s, 0, kernel_flags[k]),
+                             CSP_E_NONFINITE);
+            ck_assert_status(ctx, csp__select_rows_ex(ctx, &s, x.cols, kernel_flags[k]),
+                             CSP_E_NONFINITE);
+            ck_assert_status(ctx, csp__select_nm_ex(ctx, &s, 4, 2, kernel_flags[k]),
+                             CSP_E_NONFINITE);
+            ck_assert_status(ctx, csp__select_nm_ex(ctx, &s, 8, 3, kernel_flags[k]),
+                             CSP_E_NONFINITE);
+            ck_assert_status(ctx, csp__select_nm_ex(ctx, &s, 16, 5, kernel_flags[k]),
+                             CSP_E_NONFINITE);
+        }
+        ck_assert(strstr(csp_context_last_error(ctx), "N:M selection") != NULL);
         ck_assert(!csp__all_finite(x.t));
         drop(&x);
     }
@@ -444,6 +740,54 @@ START_TEST(test_mask_apply) {
 }
 END_TEST
 
+/* The energies of a mask change (the GMP event's error statistics): sums
+ * of w^2 over kept, and over kept-then-dropped weights, against a long
+ * double reference (relative 1e-12); every kernel set gives the same bits,
+ * whatever the shape (strides, pieces not a multiple of 4, whole words of
+ * zeros and ones), both dtypes. */
+START_TEST(test_mask_energy) {
+    test_rng r;
+    test_rng_init(&r, csp_test_seed() + 14);
+    csp_context *ctx = test_context(1, 0);
+    for (int trial = 0; trial < 40; trial++) {
+        int32_t dtype = (trial & 1) ? CSP_DTYPE_F64 : CSP_DTYPE_F32;
+        int64_t rows = 1 + (int64_t)(test_rng_u64(&r) % (trial < 30 ? 30 : 400));
+        int64_t cols = 1 + (int64_t)(test_rng_u64(&r) % (trial < 30 ? 150 : 900));
+        ttensor x;
+        make(&x, ctx, &r, rows, cols, (trial / 2) % 2 ? 3 : 0, dtype, trial % 3 == 2 ? 2 : 0, 0.3);
+        size_t nw = (size_t)(x.numel + 63) / 64;
+        for (size_t w = 0; w < nw; w++) /* next: a subset of cur, some whole words */
+            x.next[w] = x.cur[w] & (w % 7 == 0 ? 0 : w % 7 == 1 ? ~0ULL : test_rng_u64(&r));
+        long double rw = 0.0L, re = 0.0L;
+        for (int64_t f = 0; f < x.numel; f++) {
+            long double v = (long double)tget(&x, f);
+            if (bit(x.cur, f)) {
+                rw += v * v;
+                if (!bit(x.next, f))
+                    re += v * v;
+            }
+        }
+        double ww[3], ee[3];
+        for (int k = 0; k < 3; k++)
+            csp__mask_energy_ex(x.t, x.cur, x.next, &ww[k], &ee[k], k);
+        REQUIRE(fabsl((long double)ww[0] - rw) <= 1e-12L * rw, "kept energy %.17g, reference %.17Lg",
+                ww[0], rw);
+        REQUIRE(fabsl((long double)ee[0] - re) <= 1e-12L * rw,
+                "dropped energy %.17g, reference %.17Lg", ee[0], re);
+        for (int k = 1; k < 3; k++)
+            REQUIRE(memcmp(&ww[k], &ww[0], sizeof(double)) == 0 &&
+                        memcmp(&ee[k], &ee[0], sizeof(double)) == 0,
+                    "kernel set %d: %.17g %.17g, default %.17g %.17g", k, ww[k], ee[k], ww[0],
+                    ee[0]);
+        double w2, e2;
+        csp__mask_energy(x.t, x.cur, x.next, &w2, &e2);
+        ck_assert(w2 == ww[0] && e2 == ee[0]);
+        drop(&x);
+    }
+    csp_context_free(ctx);
+}
+END_TEST
+
 /* FNV-1a 64 over numel (8 LE bytes) and the LE mask bytes, computed here
  * byte by byte from the bit definition. */
 START_TEST(test_digest_definition) {
@@ -487,8 +831,13 @@ static Suite *select_suite(void) {
     tcase_add_test(tc, test_global_matches_concatenation);
     tcase_add_test(tc, test_rows_match_sort);
     tcase_add_test(tc, test_nm_matches_sort);
+    tcase_add_test(tc, test_rows_kernels_match_sort);
+    tcase_add_test(tc, test_rows_adversarial_keys);
+    tcase_add_test(tc, test_nm_kernels_match_sort);
+    tcase_add_test(tc, test_rows_nm_threads);
     tcase_add_test(tc, test_nonfinite_refused);
     tcase_add_test(tc, test_mask_apply);
+    tcase_add_test(tc, test_mask_energy);
     tcase_add_test(tc, test_digest_definition);
     suite_add_tcase(s, tc);
     return s;
