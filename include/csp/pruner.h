@@ -489,6 +489,8 @@ typedef struct csp_tensor_stats {
     double total_seconds;     /**< The same summed over every event. */
     int64_t observed_rows;    /**< Activations: rows observed since the last event; 0
                                    otherwise. */
+    double observe_seconds;   /**< Wall seconds of every successful csp_pruner_observe()
+                                   on this tensor (not part of any csp_step() time). */
 } csp_tensor_stats;
 
 /**
@@ -599,6 +601,9 @@ typedef struct csp_step_stats {
     double event_seconds;      /**< Wall seconds of every event call together. */
     double total_seconds;      /**< Wall seconds of every applied csp_step() call
                                     (events, re-masking, shrink; the callback excluded). */
+    double observe_seconds;    /**< Wall seconds of every successful csp_pruner_observe()
+                                    (all tensors; not in total_seconds: a host's CSP
+                                    overhead is total_seconds + observe_seconds). */
 } csp_step_stats;
 
 /**

@@ -519,8 +519,8 @@ static csp_status warm_absent(csp__ckpt_load *l) {
 
 /* ---- STAT: statistics ----------------------------------------------------------- */
 
-#define STAT_HEAD 48u
-#define STAT_REC 72u
+#define STAT_HEAD 56u
+#define STAT_REC 80u
 
 static uint64_t stat_size(const csp_pruner *p) {
     return STAT_HEAD + (uint64_t)p->num_tensors * STAT_REC;
@@ -533,6 +533,7 @@ static void stat_write(const csp_pruner *p, csp__wbuf *w) {
     csp__w_f64(w, s->last_event_seconds);
     csp__w_f64(w, s->event_seconds);
     csp__w_f64(w, s->total_seconds);
+    csp__w_f64(w, s->observe_seconds);
     csp__w_u32(w, (uint32_t)p->num_tensors);
     csp__w_u32(w, 0);
     for (int32_t i = 0; i < p->num_tensors; i++) {
@@ -546,6 +547,7 @@ static void stat_write(const csp_pruner *p, csp__wbuf *w) {
         csp__w_i64(w, t->events);
         csp__w_f64(w, t->event_seconds);
         csp__w_f64(w, t->total_seconds);
+        csp__w_f64(w, t->observe_seconds);
     }
 }
 
@@ -557,6 +559,7 @@ static void stat_parse(csp__rbuf *r, csp__pstats *ps, uint32_t *count, uint32_t 
     ps->last_event_seconds = csp__r_f64(r);
     ps->event_seconds = csp__r_f64(r);
     ps->total_seconds = csp__r_f64(r);
+    ps->observe_seconds = csp__r_f64(r);
     *count = csp__r_u32(r);
     *zero = csp__r_u32(r);
 }
@@ -571,6 +574,7 @@ static void stat_parse_t(csp__rbuf *r, csp__tstats *t) {
     t->events = csp__r_i64(r);
     t->event_seconds = csp__r_f64(r);
     t->total_seconds = csp__r_f64(r);
+    t->observe_seconds = csp__r_f64(r);
 }
 
 static csp_status stat_check(csp__ckpt_load *l) {
@@ -586,14 +590,15 @@ static csp_status stat_check(csp__ckpt_load *l) {
     if (zero != 0)
         return corrupt(l, "STAT", "a reserved field is not zero");
     bool ok = ps.steps >= 0 && ps.events >= 0 && finite_nonneg(ps.last_event_seconds) &&
-              finite_nonneg(ps.event_seconds) && finite_nonneg(ps.total_seconds);
+              finite_nonneg(ps.event_seconds) && finite_nonneg(ps.total_seconds) &&
+              finite_nonneg(ps.observe_seconds);
     for (int32_t i = 0; i < p->num_tensors && ok; i++) {
         csp__tstats t;
         stat_parse_t(&r, &t);
         ok = finite_nonneg(t.weight_error) && finite_nonneg(t.sensing_error) &&
              t.iterations >= 0 && t.iterations_max >= 0 && t.not_converged >= 0 &&
              t.damped >= 0 && t.events >= 0 && finite_nonneg(t.event_seconds) &&
-             finite_nonneg(t.total_seconds);
+             finite_nonneg(t.total_seconds) && finite_nonneg(t.observe_seconds);
     }
     return ok ? CSP_OK : corrupt(l, "STAT", "a statistic is negative or not finite");
 }
@@ -635,6 +640,6 @@ const csp__ckpt_codec csp__ckpt_codec_warm = {
     .commit = warm_commit, .absent_check = warm_absent, .name = "warm-start lambdas"};
 
 const csp__ckpt_codec csp__ckpt_codec_stat = {
-    .tag = CSP__TAG('S', 'T', 'A', 'T'), .version = 1, .flags = 0, .size = stat_size,
+    .tag = CSP__TAG('S', 'T', 'A', 'T'), .version = 2, .flags = 0, .size = stat_size,
     .write = stat_write, .check = stat_check, .commit = stat_commit,
     .absent_commit = stat_absent_commit, .name = "statistics"};

@@ -77,8 +77,9 @@ static void commit_one(csp__event *ev, int32_t i) {
         pt->strategy->commit(ev, i);
     csp__tstats *ts = &pt->stats;
     int64_t events = ts->events;
-    double total = ts->total_seconds;
+    double total = ts->total_seconds, observe = ts->observe_seconds;
     *ts = plan->stats;
+    ts->observe_seconds = observe;
     ts->events = events + 1;
     ts->event_seconds = plan->seconds + (csp__now() - t0);
     ts->total_seconds = total + ts->event_seconds;

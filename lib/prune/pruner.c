@@ -613,6 +613,7 @@ CSP_API csp_status csp_pruner_tensor_stats(const csp_pruner *pruner, int32_t ind
     x.event_seconds = ts->event_seconds;
     x.total_seconds = ts->total_seconds;
     x.observed_rows = csp_sensing_count(sens);
+    x.observe_seconds = ts->observe_seconds;
     csp__struct_out(&csp__tensor_stats_desc, &x, stats);
     return CSP_OK;
 }
@@ -637,6 +638,7 @@ CSP_API csp_status csp_pruner_step_stats(const csp_pruner *pruner, csp_step_stat
     x.last_event_seconds = ps->last_event_seconds;
     x.event_seconds = ps->event_seconds;
     x.total_seconds = ps->total_seconds;
+    x.observe_seconds = ps->observe_seconds;
     csp__struct_out(&csp__step_stats_desc, &x, stats);
     return CSP_OK;
 }
@@ -726,12 +728,19 @@ static csp_status pruner_observe_unguarded(csp_pruner *pruner, int32_t index, co
     csp_status st = check_index(pruner, index, fn);
     if (st != CSP_OK)
         return st;
-    const csp__ptensor *pt = &pruner->tensors[index];
+    csp__ptensor *pt = &pruner->tensors[index];
     csp_sensing *s = pt->cs != NULL ? csp__cs_sensing(pt->cs) : NULL;
     if (s == NULL || csp_sensing_kind(s) != CSP_SENSING_ACTIVATIONS)
         return csp__error(ctx, CSP_E_INVALID, "%s: tensor %d has no activations sensing", fn,
                           (int)index);
-    return csp_sensing_observe(s, x, rows, cols, 0);
+    double t0 = csp__now();
+    st = csp_sensing_observe(s, x, rows, cols, 0);
+    if (st == CSP_OK) {
+        double dt = csp__now() - t0;
+        pt->stats.observe_seconds += dt;
+        pruner->stats.observe_seconds += dt;
+    }
+    return st;
 }
 
 CSP_API csp_status csp_pruner_observe(csp_pruner *pruner, int32_t index, const float *x,

@@ -28,6 +28,7 @@ typedef struct csp__tstats {
     int64_t events;         /* events applied */
     double event_seconds;   /* last event */
     double total_seconds;   /* all events */
+    double observe_seconds; /* all csp_pruner_observe() calls */
 } csp__tstats;
 
 /* The state of a tensor pruned by compressed sensing (strategy "cs"; NULL
@@ -82,7 +83,7 @@ typedef struct csp__ptensor {
 /* Statistics of csp_step(). Serialisable (stats). */
 typedef struct csp__pstats {
     int64_t steps, events;
-    double last_event_seconds, event_seconds, total_seconds;
+    double last_event_seconds, event_seconds, total_seconds, observe_seconds;
 } csp__pstats;
 
 struct csp_pruner {

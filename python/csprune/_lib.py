@@ -172,6 +172,7 @@ class TensorStats(ctypes.Structure):
         ("event_seconds", c_double),
         ("total_seconds", c_double),
         ("observed_rows", i64),
+        ("observe_seconds", c_double),
     ]
 
 
@@ -186,6 +187,7 @@ class StepStats(ctypes.Structure):
         ("last_event_seconds", c_double),
         ("event_seconds", c_double),
         ("total_seconds", c_double),
+        ("observe_seconds", c_double),
     ]
 
 

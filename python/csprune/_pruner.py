@@ -67,6 +67,7 @@ class TensorStats:
     event_seconds: float       #: this tensor's seconds at the last event
     total_seconds: float       #: the same over every event
     observed_rows: int         #: activations: rows observed since the last event
+    observe_seconds: float     #: seconds of every successful observe() on this tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +82,8 @@ class StepStats:
     last_event_seconds: float  #: wall seconds of the step() call of the last event
     event_seconds: float       #: wall seconds of every event call together
     total_seconds: float       #: wall seconds of every applied call (callback excluded)
+    observe_seconds: float     #: wall seconds of every successful observe() (not in
+    #:                            total_seconds: the CSP overhead is the sum of both)
 
 
 def _maybe_status(value):
@@ -618,7 +621,8 @@ class Pruner(_Handle):
                            rows_not_converged=st.rows_not_converged,
                            rows_damped=st.rows_damped, events=st.events,
                            event_seconds=st.event_seconds, total_seconds=st.total_seconds,
-                           observed_rows=st.observed_rows)
+                           observed_rows=st.observed_rows,
+                           observe_seconds=st.observe_seconds)
 
     def step_stats(self):
         """StepStats of the whole pruner (``csp_pruner_step_stats``)."""
@@ -627,7 +631,8 @@ class Pruner(_Handle):
         return StepStats(steps=st.steps, events=st.events,
                          last_event=None if st.last_event < 0 else st.last_event,
                          numel=st.numel, nnz=st.nnz, last_event_seconds=st.last_event_seconds,
-                         event_seconds=st.event_seconds, total_seconds=st.total_seconds)
+                         event_seconds=st.event_seconds, total_seconds=st.total_seconds,
+                         observe_seconds=st.observe_seconds)
 
     # --- state --------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ typedef struct csp_v0_1_solver_options {
     int32_t calibrate;
     int32_t max_bisect;
     int32_t restart;
-    int32_t reserved0;
+    int32_t normalize;
     uint64_t reserved[8];
 } csp_v0_1_solver_options;
 
@@ -160,6 +160,7 @@ typedef struct csp_v0_1_tensor_stats {
     double event_seconds;
     double total_seconds;
     int64_t observed_rows;
+    double observe_seconds;
 } csp_v0_1_tensor_stats;
 
 typedef struct csp_v0_1_step_stats {
@@ -172,6 +173,7 @@ typedef struct csp_v0_1_step_stats {
     double last_event_seconds;
     double event_seconds;
     double total_seconds;
+    double observe_seconds;
 } csp_v0_1_step_stats;
 
 typedef struct csp_v0_1_export_options {
@@ -250,6 +252,7 @@ typedef struct csp_v0_1_export_info {
     X(solver_options, calibrate) \
     X(solver_options, max_bisect) \
     X(solver_options, restart) \
+    X(solver_options, normalize) \
     X(row_stats, residual) \
     X(row_stats, energy) \
     X(row_stats, lambda) \
@@ -329,6 +332,7 @@ typedef struct csp_v0_1_export_info {
     X(tensor_stats, event_seconds) \
     X(tensor_stats, total_seconds) \
     X(tensor_stats, observed_rows) \
+    X(tensor_stats, observe_seconds) \
     X(step_stats, struct_size) \
     X(step_stats, steps) \
     X(step_stats, events) \
@@ -338,6 +342,7 @@ typedef struct csp_v0_1_export_info {
     X(step_stats, last_event_seconds) \
     X(step_stats, event_seconds) \
     X(step_stats, total_seconds) \
+    X(step_stats, observe_seconds) \
     X(export_options, struct_size) \
     X(export_options, format) \
     X(export_options, value_dtype) \

@@ -159,6 +159,7 @@ static int layout(void) {
     OFF(csp_tensor_stats, event_seconds);
     OFF(csp_tensor_stats, total_seconds);
     OFF(csp_tensor_stats, observed_rows);
+    OFF(csp_tensor_stats, observe_seconds);
     SIZE(csp_step_stats);
     OFF(csp_step_stats, struct_size);
     OFF(csp_step_stats, steps);
@@ -169,6 +170,7 @@ static int layout(void) {
     OFF(csp_step_stats, last_event_seconds);
     OFF(csp_step_stats, event_seconds);
     OFF(csp_step_stats, total_seconds);
+    OFF(csp_step_stats, observe_seconds);
     SIZE(csp_sensing_options);
     OFF(csp_sensing_options, struct_size);
     OFF(csp_sensing_options, n);

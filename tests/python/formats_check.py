@@ -32,7 +32,7 @@ def check_checkpoint(b, masks):
     for i in range(count):
         tag, fl, ver, crc, off, ln, res = struct.unpack_from("<4sIIIQQQ", b, hs + 40 * i)
         assert off == pos and res == 0 and fl == (0 if tag == b"STAT" else 1)
-        assert ver == (2 if tag == b"CSPC" else 1), (tag, ver)
+        assert ver == (2 if tag in (b"CSPC", b"STAT") else 1), (tag, ver)
         assert crc == zlib.crc32(b[off : off + ln]), tag
         assert all(x == 0 for x in b[off + ln : pad8(off + ln)])
         sections[tag] = b[off : off + ln]
@@ -105,9 +105,9 @@ def check_checkpoint(b, masks):
     st = sections[b"STAT"]
     steps, events = struct.unpack_from("<qq", st, 0)
     assert (steps, events) == (8, 2), (steps, events)
-    assert struct.unpack_from("<I", st, 40)[0] == 2 and len(st) == 48 + 72 * 2
+    assert struct.unpack_from("<I", st, 48)[0] == 2 and len(st) == 56 + 80 * 2
     for i in range(2):
-        assert struct.unpack_from("<q", st, 48 + 72 * i + 48)[0] == 2  # events per tensor
+        assert struct.unpack_from("<q", st, 56 + 80 * i + 48)[0] == 2  # events per tensor
 
 
 def decode_export(b):

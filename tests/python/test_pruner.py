@@ -195,7 +195,7 @@ def test_stats_fields(ctx):
                                 weight_error=0.0, sensing_error=0.0, solver_iterations=0,
                                 solver_iterations_max=0, rows_not_converged=0, rows_damped=0,
                                 events=0, event_seconds=0.0, total_seconds=0.0,
-                                observed_rows=0)
+                                observed_rows=0, observe_seconds=0.0)
     assert pruner.last_step is None
     for t in range(12):
         pruner.step(t)

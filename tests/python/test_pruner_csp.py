@@ -261,7 +261,8 @@ def test_stats_against_numpy(ctx):
     assert 0 <= ss.last_event_seconds <= ss.event_seconds <= ss.total_seconds
     fresh = csp.Pruner(ctx, sched).step_stats()
     assert fresh == csp.StepStats(steps=0, events=0, last_event=None, numel=0, nnz=0,
-                                  last_event_seconds=0.0, event_seconds=0.0, total_seconds=0.0)
+                                  last_event_seconds=0.0, event_seconds=0.0, total_seconds=0.0,
+                                  observe_seconds=0.0)
 
 
 # --- sensing views and attached operators -----------------------------------------------

@@ -309,6 +309,7 @@ static void strip_times(snapshot *s) {
     for (int t = 0; t < s->nt; t++) {
         s->stats[t].event_seconds = 0.0;
         s->stats[t].total_seconds = 0.0;
+        s->stats[t].observe_seconds = 0.0;
     }
     uint8_t *b = s->ckpt;
     uint32_t hs = csp__ld_u32(b + 12), n = csp__ld_u32(b + 24);
@@ -317,10 +318,10 @@ static void strip_times(snapshot *s) {
         if (csp__ld_u32(e) != CSP__TAG('S', 'T', 'A', 'T'))
             continue;
         uint8_t *p = b + csp__ld_u64(e + 16);
-        memset(p + 16, 0, 24); /* last_event, event, total seconds */
-        uint32_t count = csp__ld_u32(p + 40);
+        memset(p + 16, 0, 32); /* last_event, event, total, observe seconds */
+        uint32_t count = csp__ld_u32(p + 48);
         for (uint32_t k = 0; k < count; k++)
-            memset(p + 48 + 72 * k + 56, 0, 16); /* event, total seconds */
+            memset(p + 56 + 80 * k + 56, 0, 24); /* event, total, observe seconds */
         memset(e + 12, 0, 4);
     }
     memset(b + s->size - 8, 0, 4);
@@ -462,7 +463,8 @@ START_TEST(test_round_trip_buffer) {
     ck_assert_uint_eq(sec[4].tag, CSP__TAG('S', 'T', 'A', 'T'));
     for (int i = 0; i < n; i++) {
         ck_assert_uint_eq(sec[i].flags, i == 4 ? 0 : 1); /* statistics are optional */
-        ck_assert_uint_eq(sec[i].version, i == 3 ? 2 : 1); /* CSPC: table-driven records */
+        /* CSPC: table-driven records; STAT: observation seconds */
+        ck_assert_uint_eq(sec[i].version, i >= 3 ? 2 : 1);
     }
     ck_assert_uint_eq(csp__ld_u16(buf + 8), CSP_CHECKPOINT_VERSION_MAJOR);
     ck_assert_uint_eq(csp__ld_u16(buf + 10), CSP_CHECKPOINT_VERSION_MINOR);
@@ -1208,7 +1210,7 @@ START_TEST(test_csp_mismatches_and_payloads) {
         {5, 16, 0xbff0000000000000ull, "lambda"},                 /* lambda = -1 */
         {5, 16, 0x7ff8000000000000ull, "lambda"},                 /* lambda = NaN */
         {6, 0, (uint64_t)-1, "STAT"},                             /* steps = -1 */
-        {6, 48 + 8, 0x7ff0000000000000ull, "STAT"},               /* sensing error inf */
+        {6, 56 + 8, 0x7ff0000000000000ull, "STAT"},               /* sensing error inf */
     };
     for (size_t c = 0; c < sizeof pc / sizeof pc[0]; c++) {
         int k = pc[c].sec;
@@ -1241,7 +1243,7 @@ START_TEST(test_csp_mismatches_and_payloads) {
     ck_assert_int_eq(csp_pruner_step_stats(b.p, &ps), CSP_OK);
     ck_assert_int_eq(ps.steps, 10);
     memcpy(mod, sec, sizeof sec);
-    mod[it].version = 2;
+    mod[it].version = 3;
     f = build(mod, n, 1, 0, 0, &n2);
     expect_load(&b, f, n2, CSP_OK, NULL, "newer STAT");
     ck_assert_int_eq(csp_pruner_step_stats(b.p, &ps), CSP_OK);
@@ -1824,7 +1826,7 @@ static int reserved_offsets(const uint8_t *b, int64_t size, uint64_t *out, int m
                 RES(base + at + 4, 4);
             break;
         case CSP__TAG('S', 'T', 'A', 'T'):
-            RES(base + 44, 4);
+            RES(base + 52, 4);
             break;
         case CSP__TAG('C', 'S', 'P', 'C'): {
             RES(base + 12, 4);

@@ -2093,6 +2093,96 @@ START_TEST(test_one_shot) {
 }
 END_TEST
 
+/* #17: the time of csp_pruner_observe() is reported apart from csp_step()'s
+ * (tensor and pruner stats), only for calls that succeeded, and survives a
+ * checkpoint. */
+START_TEST(test_observe_seconds) {
+    enum { R = 4, C = 64, NOBS = 256 };
+    test_rng rng;
+    test_rng_init(&rng, csp_test_seed() + 97);
+    static float w[2][R * C], X[NOBS * C];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < R * C; i++)
+            w[k][i] = (float)test_rng_normal(&rng);
+    for (int i = 0; i < NOBS * C; i++)
+        X[i] = (float)test_rng_normal(&rng);
+    int64_t shape[2] = {R, C};
+    csp_context *ctx = test_context(1, 1);
+    csp_schedule_options so;
+    csp_schedule_options_init(&so, sizeof so);
+    so.kind = CSP_SCHEDULE_CONSTANT;
+    so.final_sparsity = 0.5;
+    so.frequency = 5;
+    csp_schedule *sch = NULL;
+    ck_assert_status(ctx, csp_schedule_create(&sch, ctx, &so), CSP_OK);
+    csp_pruner_options po;
+    csp_pruner_options_init(&po, sizeof po);
+    po.granularity = CSP_GRANULARITY_ROW;
+    po.sensing.kind = CSP_SENSING_ACTIVATIONS;
+    csp_pruner *p = NULL;
+    ck_assert_status(ctx, csp_pruner_create(&p, ctx, sch, &po), CSP_OK);
+    csp_tensor *t[2];
+    for (int k = 0; k < 2; k++) {
+        csp_tensor_create(&t[k], ctx, w[k], CSP_DTYPE_F32, 2, shape, 0, NULL);
+        ck_assert_status(ctx, csp_pruner_add_tensor(p, t[k], NULL, NULL), CSP_OK);
+    }
+    csp_step_stats ss;
+    csp_step_stats_init(&ss, sizeof ss);
+    csp_tensor_stats ts[2];
+    for (int64_t step = 1; step <= 7; step++) {
+        for (int k = 0; k < 2; k++)
+            ck_assert_status(ctx, csp_pruner_observe(p, k, X, NOBS, C), CSP_OK);
+        ck_assert_int_eq(csp_pruner_step_stats(p, &ss), CSP_OK);
+        double before = ss.total_seconds, obs = ss.observe_seconds;
+        float bad = NAN; /* a refused call adds nothing */
+        float row[C];
+        memcpy(row, X, sizeof row);
+        row[3] = bad;
+        ck_assert_int_eq(csp_pruner_observe(p, 0, row, 1, C), CSP_E_NONFINITE);
+        ck_assert_int_eq(csp_pruner_step_stats(p, &ss), CSP_OK);
+        ck_assert(ss.observe_seconds == obs && ss.total_seconds == before);
+        csp_status st = csp_step(p, step);
+        ck_assert(st == CSP_MASKED || st == CSP_PRUNED);
+    }
+    ck_assert_int_eq(csp_pruner_step_stats(p, &ss), CSP_OK);
+    double sum = 0.0;
+    for (int k = 0; k < 2; k++) {
+        csp_tensor_stats_init(&ts[k], sizeof ts[k]);
+        ck_assert_int_eq(csp_pruner_tensor_stats(p, k, &ts[k]), CSP_OK);
+        ck_assert(ts[k].observe_seconds > 0.0); /* 14 SYRKs of 256 x 64 */
+        sum += ts[k].observe_seconds;
+    }
+    ck_assert(ss.observe_seconds > 0.0);
+    ck_assert_msg(fabs(sum - ss.observe_seconds) <= 1e-12 * ss.observe_seconds + 1e-15,
+                  "tensors %.17g, pruner %.17g", sum, ss.observe_seconds);
+    /* The checkpoint keeps them. */
+    int64_t size = 0;
+    csp_pruner_save(p, NULL, 0, &size);
+    void *buf = malloc((size_t)size);
+    ck_assert_status(ctx, csp_pruner_save(p, buf, size, &size), CSP_OK);
+    csp_pruner *q = NULL;
+    ck_assert_status(ctx, csp_pruner_create(&q, ctx, sch, &po), CSP_OK);
+    for (int k = 0; k < 2; k++)
+        ck_assert_status(ctx, csp_pruner_add_tensor(q, t[k], NULL, NULL), CSP_OK);
+    ck_assert_status(ctx, csp_pruner_load(q, buf, size), CSP_OK);
+    csp_step_stats qs;
+    csp_step_stats_init(&qs, sizeof qs);
+    csp_pruner_step_stats(q, &qs);
+    ck_assert(qs.observe_seconds == ss.observe_seconds);
+    csp_tensor_stats qt;
+    csp_tensor_stats_init(&qt, sizeof qt);
+    csp_pruner_tensor_stats(q, 1, &qt);
+    ck_assert(qt.observe_seconds == ts[1].observe_seconds);
+    free(buf);
+    csp_pruner_free(q);
+    csp_pruner_free(p);
+    for (int k = 0; k < 2; k++)
+        csp_tensor_free(t[k]);
+    csp_schedule_free(sch);
+    csp_context_free(ctx);
+}
+END_TEST
+
 START_TEST(test_nonfinite) {
     uint64_t seed = csp_test_seed() + 11;
     csp_schedule_options so = cubic_opts(0, 40, 10, 0.8);
@@ -2186,6 +2276,7 @@ static Suite *csp_suite(void) {
     tcase_add_test(tc, test_nonfinite);
     tcase_add_test(tc, test_warn_unready);
     tcase_add_test(tc, test_one_shot);
+    tcase_add_test(tc, test_observe_seconds);
     suite_add_tcase(s, tc);
     return s;
 }
