@@ -85,7 +85,8 @@ class EventInfo:
     """What an event callback (``on_event``) receives after each pruning
     event: the step, the overall sparsity of the pruned parameters, every
     parameter's csp.TensorStats (``stats[i]`` is parameter ``names[i]``) and
-    the pruner's csp.StepStats."""
+    the pruner's csp.StepStats; ``pruner`` is the ModulePruner."""
+    pruner: object
     step: int
     sparsity: float
     names: tuple
@@ -714,7 +715,7 @@ class ModulePruner:
             self._check_agreement(step)
         if self._callbacks:
             p = self._live()
-            info = EventInfo(step=step, sparsity=self.sparsity(), names=tuple(self.names),
+            info = EventInfo(pruner=self, step=step, sparsity=self.sparsity(), names=tuple(self.names),
                              stats=tuple(p.stats()), step_stats=p.step_stats())
             for fn in list(self._callbacks):
                 fn(info)
