@@ -352,7 +352,7 @@ class ModulePruner:
                     "the first step() at step %d prunes to %g at once (one-shot pruning of "
                     "an untrained model, rarely what is meant); give end_step= for a "
                     "gradual ramp, or end_step=-1 to mean one-shot"
-                    % (begin_step, final_sparsity), UserWarning, stacklevel=4)
+                    % (begin_step, final_sparsity), UserWarning, stacklevel=3)
             return Schedule.constant(ctx, final_sparsity, begin_step=begin_step,
                                      frequency=frequency)
         return Schedule.polynomial(ctx, final_sparsity, begin_step=begin_step,

@@ -3,9 +3,11 @@ import sys
 
 import pytest
 
-# Run against the source tree's package; meson passes CSP_LIBRARY (the
-# freshly built library) and CSP_TEST_HELPER (tests/python/csp_helper.c).
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
+# Run against the source tree's package (CSP_TEST_INSTALLED=1: the installed
+# one, tests/scripts/python_wheel.sh); meson passes CSP_LIBRARY (the freshly
+# built library) and CSP_TEST_HELPER (tests/python/csp_helper.c).
+if not os.environ.get("CSP_TEST_INSTALLED"):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
 
 
 @pytest.fixture
