@@ -470,7 +470,7 @@ class ModulePruner:
     def _setup_buffers(self):
         """Device masks, activation accumulators and the reused host buffers."""
         pin = self.pin_memory
-        need_masks = self.staged or self.grad_mode == "hook"
+        need_masks = self.staged  # in place: the library's bit masks serve
         biggest = 0
         stat_len = 0
         for e in self._entries:
@@ -611,6 +611,8 @@ class ModulePruner:
             status = Status.MASKED
         else:
             status = p.step(step)
+            if status == Status.PRUNED:  # (the schedule said otherwise: follow the library)
+                self._refresh_masks()
         self._last = step
         self._step = step + 1
         if status == Status.PRUNED:
@@ -692,9 +694,12 @@ class ModulePruner:
         p = self._live()
         h = p._live()
         for e in self._entries:
-            if e.excluded or e.pruned is None:
+            if e.excluded:
                 continue
             n = e.param.numel()
+            e.any_pruned = p.nnz(e.index) < n
+            if e.pruned is None:
+                continue
             if self.staged:
                 buf = self._mask_host[:n]
                 ptr = buf.data_ptr()
@@ -708,7 +713,6 @@ class ModulePruner:
             if self.staged:
                 e.pruned.copy_(buf.view(torch.bool).view(e.pruned.shape))
             e.pruned.logical_not_()
-            e.any_pruned = p.nnz(e.index) < n
 
     def _after_event(self, step):
         if self._group is not None:
@@ -733,16 +737,26 @@ class ModulePruner:
     # --- gradients ------------------------------------------------------------------------
 
     def _install_grad_hooks(self):
+        """A gradient hook per pruned parameter returns its gradient with the
+        pruned entries zero (hooks must not write their argument): staged,
+        masked_fill with the device mask; in place, a copy masked by the
+        library's bit mask (csp_pruner_apply_mask(): +0, whole words of ones
+        skipped)."""
         for e in self._entries:
             if e.excluded or not e.param.requires_grad:
                 continue
-            ref = weakref.ref(e)
+            me_ref, ref = weakref.ref(e), weakref.ref(self)
 
-            def hook(g, ref=ref):
-                me = ref()
-                if me is None or not me.any_pruned:
+            def hook(g, me_ref=me_ref, ref=ref):
+                me, mp = me_ref(), ref()
+                if me is None or mp is None or mp.closed or not me.any_pruned:
                     return None
-                return g.masked_fill(me.pruned, 0)
+                if me.pruned is not None:
+                    return g.masked_fill(me.pruned, 0)
+                out = g.to(dtype=me.param.dtype, memory_format=torch.contiguous_format,
+                           copy=True)
+                mp._pruner.apply_mask(me.index, out)
+                return out
             e.hook = e.param.register_hook(hook)
 
     def mask_gradients(self):
