@@ -286,7 +286,7 @@ def _shifted(h, h0, reverse, packed, x):
         return torch.cat([h[1:], first], 0) if reverse else torch.cat([first, h[:-1]], 0)
     seq = nn.utils.rnn.PackedSequence(h, x.batch_sizes, x.sorted_indices, x.unsorted_indices)
     padded, lengths = nn.utils.rnn.pad_packed_sequence(seq)  # (T, B, H), original order
-    T, B = padded.shape[0], padded.shape[1]
+    B = padded.shape[1]
     if reverse:
         prev = torch.cat([padded[1:], padded.new_zeros(1, B, padded.shape[2])], 0)
         last = (lengths - 1).to(padded.device)

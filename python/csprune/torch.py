@@ -38,7 +38,6 @@ import dataclasses
 import fnmatch
 import warnings
 import weakref
-from typing import Optional
 
 import torch
 from torch import nn
@@ -719,8 +718,9 @@ class ModulePruner:
             self._check_agreement(step)
         if self._callbacks:
             p = self._live()
-            info = EventInfo(pruner=self, step=step, sparsity=self.sparsity(), names=tuple(self.names),
-                             stats=tuple(p.stats()), step_stats=p.step_stats())
+            info = EventInfo(pruner=self, step=step, sparsity=self.sparsity(),
+                             names=tuple(self.names), stats=tuple(p.stats()),
+                             step_stats=p.step_stats())
             for fn in list(self._callbacks):
                 fn(info)
 
