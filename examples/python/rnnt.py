@@ -11,7 +11,7 @@ matrices with activation sensing by default (the hooks feed each weight the
 inputs it multiplies), masks their gradients before gradient clipping and
 zeroes Adam's moments; the label embedding stays dense.
 
-    /usr/bin/python3 examples/python/rnnt.py [--data DIR] [--epochs 6]
+    /usr/bin/python3 examples/python/rnnt.py [--data DIR] [--epochs 30]
         [--sparsity 0.8] [--sensing activations|identity|gaussian] [--seed 1]
         [--device cpu|cuda] [--save CKPT]
 
@@ -262,7 +262,7 @@ def default_data_dir():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=default_data_dir(), help="FSDD directory")
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--per-epoch", type=int, default=512, help="training strings per epoch")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -275,6 +275,8 @@ def main(argv=None):
     ap.add_argument("--observe-window", type=int, default=4)
     ap.add_argument("--events", type=int, default=10, help="pruning events on the ramp")
     ap.add_argument("--eval", type=int, default=100, help="validation and test strings")
+    ap.add_argument("--norm-strings", type=int, default=128,
+                    help="training strings the feature normalisation is fitted on")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="cpu, cuda, ... (staged pruning)")
@@ -286,7 +288,7 @@ def main(argv=None):
     dev = torch.device(args.device)
     t0 = time.time()
     corpus = Corpus(args.data)
-    norm = normaliser(corpus)
+    norm = normaliser(corpus, args.norm_strings)
     train = Strings(corpus, args.seed, "train", norm)
     val = Strings(corpus, 0, "val", norm)      # fixed: the same for every run
     test = Strings(corpus, 0, "test", norm)

@@ -64,7 +64,8 @@ def test_rnnt_smoke(tmp_path):
     write_digits(tmp_path, indices=12)  # 0-4 test, 5-6 train, 7-11 validation
     r = run("rnnt.py", "--data", str(tmp_path), "--epochs", "2", "--per-epoch", "16",
             "--batch", "8", "--eval", "4", "--enc", "16", "--sparsity", "0.5", "--events", "2",
-            "--observe-window", "1", "--save", str(tmp_path / "ckpt.pt"))
+            "--observe-window", "1", "--norm-strings", "8", "--save",
+            str(tmp_path / "ckpt.pt"))
     assert r.returncode == 0, r.stderr
     assert "data %s: 2 speakers" % tmp_path in r.stdout
     assert "encoder.weight_hh_l1" in r.stdout and "activations" in r.stdout

@@ -8,9 +8,14 @@
 #   2. tests/python/test_core.py and test_torch.py run against it;
 #   3. a wheel built with CSP_BUNDLE_LIBRARY, installed into a second virtual
 #      environment, loads its bundled copy.
-# Skipped (exit 77) without python3-venv, -setuptools, -wheel or -pip.
+# Skipped (exit 77) without python3-venv, -setuptools, -wheel or -pip, and in
+# sanitized builds.
 set -eu
-src=$1 lib=$2 python=$3
+src=$1 lib=$2 python=$3 sanitize=${4:-none}
+if [ "$sanitize" != none ]; then
+    echo "sanitized build ($sanitize): skipped (the unsanitized builds run it)"
+    exit 77
+fi
 if ! "$python" -c 'import venv, ensurepip, setuptools, wheel, pip' 2>/dev/null; then
     echo "python3-venv, python3-setuptools, python3-wheel or python3-pip missing: skipped"
     exit 77
