@@ -273,6 +273,8 @@ def main(argv=None):
                     help="CSP sensing (identity: magnitude pruning, GMP)")
     ap.add_argument("--correction", default="blend", choices=["none", "full", "blend"])
     ap.add_argument("--observe-window", type=int, default=4)
+    ap.add_argument("--begin", type=float, default=0.1, help="ramp start, fraction of training")
+    ap.add_argument("--end", type=float, default=0.6, help="ramp end, fraction of training")
     ap.add_argument("--events", type=int, default=10, help="pruning events on the ramp")
     ap.add_argument("--eval", type=int, default=100, help="validation and test strings")
     ap.add_argument("--norm-strings", type=int, default=128,
@@ -300,7 +302,8 @@ def main(argv=None):
     steps = args.epochs * math.ceil(args.per_epoch / args.batch)
     pruner = None
     if args.sparsity > 0:
-        begin, end = int(0.1 * steps), max(int(0.1 * steps) + 1, int(0.6 * steps))
+        begin = int(args.begin * steps)
+        end = max(begin + 1, int(args.end * steps))
         log = []
         pruner = csprune.torch.ModulePruner(
             model, opt, final_sparsity=args.sparsity, begin_step=begin, end_step=end,
