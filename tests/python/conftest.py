@@ -24,3 +24,10 @@ def helper():
         pytest.skip("CSP_TEST_HELPER (the built tests/python/csp_helper) is not set: run "
                     "through `meson test -C build --suite python`")
     return path
+
+
+def pytest_configure(config):
+    # Many tests prune one-shot on purpose (a constant schedule without
+    # end_step); the warning itself is tested in test_torch_devices.py.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:csprune.torch.ModulePruner. no end_step:UserWarning")
