@@ -1,13 +1,20 @@
-/* Data-parallel CSP with MPI: every rank holds the same weights (as after an
- * all-reduced gradient step) but sees different activations. Before each
- * pruning event the ranks sum their activation accumulators with
- * MPI_Allreduce through the pruner's sensing handles; then every rank
- * steps on its own and the mask digests (and weights) agree without any
- * other communication.
+/* Data-parallel CSP with MPI: every rank trains the same layer on its own
+ * data. The gradients are averaged with MPI_Allreduce (so the weights stay
+ * identical, as under DistributedDataParallel), but each rank sees different
+ * activations; before each pruning event the ranks sum their activation
+ * accumulators with MPI_Allreduce through the pruner's sensing handles, then
+ * every rank steps on its own and the mask digests are compared.
  *
- *   mpirun -np 2 build/examples/mpi_digest        (as root: --allow-run-as-root)
+ *   mpirun -np 2 build/examples/mpi_digest                (as root: --allow-run-as-root)
+ *   mpirun -np 2 build/examples/mpi_digest --no-allreduce (the ranks diverge)
  *
- * Exit status 0 when every rank ends with the same digest and weights. */
+ * The layer W_ih (H x IN) learns a sparse linear teacher y = W* x (10 % of
+ * its weights non-zero) by SGD on the squared error, with activation sensing and a blended refit; its gradient
+ * buffer is registered with csp_pruner_add_gradient() and masked before the
+ * update. A second tensor W_hh (random Gaussian sensing) follows an
+ * identical update on every rank. Exit status 0 when every rank ends with
+ * the same digest and weights at every event; 1 when they disagree (which
+ * --no-allreduce shows they do without the accumulator all-reduce). */
 #include <csp/csp.h>
 #define CSP_EXPERIMENTAL_API
 #include <csp/experimental.h>
@@ -16,6 +23,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CHECK(call)                                                                         \
     do {                                                                                    \
@@ -59,6 +67,7 @@ static void allreduce_activations(csp_pruner *p, csp_context *ctx, int rank) {
 
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
+    int reduce = !(argc > 1 && strcmp(argv[1], "--no-allreduce") == 0);
     int rank = 0, size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -116,26 +125,58 @@ int main(int argc, char **argv) {
     to.correction = CSP_CORRECTION_NONE;
     CHECK(csp_pruner_add_tensor(p, t_hh, &to, &i_hh));
 
+    /* The teacher and the gradient buffer of W_ih (masked before the update). */
+    static float teacher[H * IN], grad[H * IN];
+    for (int i = 0; i < H * IN; i++) { /* 10 % of its weights are non-zero */
+        double keep = uniform(&data), value = uniform(&data);
+        teacher[i] = keep > 0.8 ? (float)value : 0.0f;
+    }
+    csp_tensor *t_grad = NULL;
+    CHECK(csp_tensor_create(&t_grad, ctx, grad, CSP_DTYPE_F32, 2, s_ih, 0, "W_ih.grad"));
+    CHECK(csp_pruner_add_gradient(p, i_ih, t_grad));
+
     uint64_t local = 1000 + (uint64_t)rank; /* each rank's own activations */
-    static float x[BATCH * IN];
+    static float x[BATCH * IN], err[BATCH * H];
     int agree = 1;
     for (int64_t step = 0; step < STEPS; step++) {
-        /* The "optimizer update": identical on every rank. */
-        for (int i = 0; i < H * IN; i++)
-            w_ih[i] += (float)(0.01 * uniform(&data));
-        for (int i = 0; i < H * H; i++)
-            w_hh[i] += (float)(0.01 * uniform(&data));
-        /* Forward pass: observe this rank's layer inputs when asked to. */
+        /* Forward pass on this rank's batch (inputs scaled per rank, so the
+         * ranks' activation statistics differ clearly); observe its inputs
+         * when asked to. */
+        for (int i = 0; i < BATCH * IN; i++)
+            x[i] = (float)((1.0 + rank) * uniform(&local));
+        double loss = 0.0;
+        for (int b = 0; b < BATCH; b++)
+            for (int h = 0; h < H; h++) {
+                double e = 0.0;
+                for (int k = 0; k < IN; k++)
+                    e += (double)(w_ih[h * IN + k] - teacher[h * IN + k]) * x[b * IN + k];
+                err[b * H + h] = (float)e;
+                loss += 0.5 * e * e / BATCH;
+            }
         int32_t want = 0;
         CHECK(csp_pruner_wants_observe(p, step, &want));
-        if (want) {
-            for (int i = 0; i < BATCH * IN; i++)
-                x[i] = (float)uniform(&local);
+        if (want)
             CHECK(csp_pruner_observe(p, i_ih, x, BATCH, IN));
-        }
+        /* Backward: this rank's gradient, averaged over the ranks, masked. */
+        for (int h = 0; h < H; h++)
+            for (int k = 0; k < IN; k++) {
+                double g = 0.0;
+                for (int b = 0; b < BATCH; b++)
+                    g += (double)err[b * H + h] * x[b * IN + k];
+                grad[h * IN + k] = (float)(g / BATCH);
+            }
+        MPI_Allreduce(MPI_IN_PLACE, grad, H * IN, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        for (int i = 0; i < H * IN; i++)
+            grad[i] /= (float)size;
+        CHECK(csp_pruner_mask_gradients(p));
+        /* The "optimizer update": identical on every rank. */
+        for (int i = 0; i < H * IN; i++)
+            w_ih[i] -= 0.05f * grad[i];
+        for (int i = 0; i < H * H; i++)
+            w_hh[i] += (float)(0.01 * uniform(&data));
         int32_t event = 0;
         CHECK(csp_schedule_is_event(sched, step, &event));
-        if (event)
+        if (event && reduce)
             allreduce_activations(p, ctx, rank);
         csp_status st = csp_step(p, step);
         CHECK(st);
@@ -143,16 +184,19 @@ int main(int argc, char **argv) {
         CHECK(csp_pruner_digest(p, &d));
         MPI_Allreduce(&d, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
         MPI_Allreduce(&d, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
-        if (lo != hi)
+        if (lo != hi) {
+            if (agree && rank == 0)
+                printf("step %2lld: the ranks' mask digests differ\n", (long long)step);
             agree = 0;
+        }
         if (rank == 0 && st == CSP_PRUNED) {
             csp_tensor_stats ts;
             csp_tensor_stats_init(&ts, sizeof ts);
             CHECK(csp_pruner_tensor_stats(p, i_ih, &ts));
-            printf("step %2lld: W_ih sparsity %.3f, weight error %.4f, sensing error %.5f, "
-                   "digest %016llx\n",
-                   (long long)step, ts.achieved_sparsity, ts.weight_error, ts.sensing_error,
-                   (unsigned long long)d);
+            printf("step %2lld: loss %.4f, W_ih sparsity %.3f, weight error %.4f, sensing "
+                   "error %.5f, digest %016llx\n",
+                   (long long)step, loss, ts.achieved_sparsity, ts.weight_error,
+                   ts.sensing_error, (unsigned long long)d);
         }
     }
     uint64_t wd = fnv(fnv(0xcbf29ce484222325ULL, w_ih, sizeof w_ih), w_hh, sizeof w_hh);
@@ -165,6 +209,7 @@ int main(int argc, char **argv) {
            agree && wlo == whi ? "all ranks agree" : "RANKS DISAGREE");
 
     csp_pruner_free(p);
+    csp_tensor_free(t_grad);
     csp_tensor_free(t_ih);
     csp_tensor_free(t_hh);
     csp_schedule_free(sched);

@@ -6,11 +6,13 @@ set -eu
 
 pkgs_build="gcc g++ libc6-dev make meson ninja-build pkg-config libopenblas-dev"
 # python3-sklearn: the OMP cross-check against orthogonal_mp_gram (skipped without it).
+# python3-setuptools, -wheel, -venv, -pip: `pip install .` into a fresh virtual
+# environment (test python_wheel); python3-torchaudio: examples/python/rnnt.py.
 # cmake: the consumer_cmake test (find_package(csp CONFIG)); doxygen: the API
 # reference and its check (tools/test.sh enables it); gfortran: libgfortran's
 # development files, which a static link through `pkg-config --static csp`
 # needs on Debian (openblas.pc's Libs.private names -lgfortran).
-pkgs_test="check python3 binutils abigail-tools python3-numpy python3-pytest python3-torch python3-sklearn libopenmpi-dev openmpi-bin cmake doxygen gfortran"
+pkgs_test="check python3 binutils abigail-tools python3-numpy python3-pytest python3-torch python3-torchaudio python3-sklearn python3-setuptools python3-wheel python3-venv python3-pip libopenmpi-dev openmpi-bin cmake doxygen gfortran"
 # The demo: python3 runs the comparison driver (standard library only),
 # espeak-ng + sox synthesise spoken digits when FSDD is absent, gnuplot-nox
 # draws the plot (lighter than python3-matplotlib, which the driver also takes).

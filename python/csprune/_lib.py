@@ -23,13 +23,17 @@ except ImportError:  # the source tree
 
 
 def _candidates():
-    """Where to look, in order: $CSP_LIBRARY, the source tree's build
+    """Where to look, in order: $CSP_LIBRARY, a copy bundled into the package
+    (a wheel built with CSP_BUNDLE_LIBRARY), the source tree's build
     directories, the libdir this package was installed with, then the
     installed prefix (pkg-config, then the loader)."""
     env = os.environ.get("CSP_LIBRARY")
     if env:
         yield env, "CSP_LIBRARY"
         return
+    bundled = pathlib.Path(__file__).resolve().parent / _SONAME
+    if bundled.is_file():
+        yield str(bundled), "bundled copy"
     root = pathlib.Path(__file__).resolve().parents[2]
     if (root / "meson.build").is_file() and (root / "include" / "csp").is_dir():
         for build in sorted(root.glob("build*")):

@@ -153,8 +153,9 @@ def test_state_dict_round_trip_resumes_bit_for_bit():
     _run(model, opt, pruner, x, y, 22)
     ckpt = _reload(model, opt, pruner)
     sd = ckpt["pruner"]
-    assert sorted(sd) == ["checkpoint", "format", "names", "version"]
-    assert sd["names"] == ["fc1.weight", "fc2.weight"] and sd["version"] == 2
+    assert sorted(sd) == ["checkpoint", "format", "names", "step", "version"]
+    assert sd["names"] == ["fc1.weight", "fc2.weight"] and sd["version"] == 3
+    assert sd["step"] == 22
     assert sd["checkpoint"].dtype == torch.uint8
     assert bytes(sd["checkpoint"].numpy()) == pruner.pruner.save()
     _run(model, opt, pruner, x, y, 22)
@@ -271,24 +272,30 @@ def test_override_errors():
         csprune.torch.ModulePruner(object(), final_sparsity=0.5)
 
 
-def test_parameters_that_would_need_a_copy_are_refused():
+def test_parameters_that_would_need_a_copy_are_staged_or_refused():
+    # staged=False: only what can be viewed in place
     model = Net()
     model.fc1.weight = nn.Parameter(torch.randn(12, 32).t())  # non-contiguous view
     with pytest.raises(ValueError, match="fc1.weight.*not contiguous"):
-        csprune.torch.ModulePruner(model, final_sparsity=0.5)
+        csprune.torch.ModulePruner(model, final_sparsity=0.5, end_step=-1, staged=False)
     with pytest.raises(TypeError, match="fc1.weight.*float16"):
-        csprune.torch.ModulePruner(Net().half(), final_sparsity=0.5)
+        csprune.torch.ModulePruner(Net().half(), final_sparsity=0.5, end_step=-1, staged=False)
     with pytest.raises(TypeError, match="bfloat16"):
-        csprune.torch.ModulePruner(Net().to(torch.bfloat16), final_sparsity=0.5)
-    # another device (no GPU needed: the meta device stands in for one)
+        csprune.torch.ModulePruner(Net().to(torch.bfloat16), final_sparsity=0.5, end_step=-1,
+                                   staged=False)
+    # the default stages them (tests/python/test_torch_devices.py)
+    for m in (model, Net().half(), Net().to(torch.bfloat16)):
+        p = csprune.torch.ModulePruner(m, final_sparsity=0.5, end_step=-1)
+        assert p.staged
+        assert p.step() == csp.Status.PRUNED
+        assert (m.fc1.weight == 0).sum() == 12 * 32 // 2
+    # another device without data (the meta device)
     meta = Net().to("meta")
     with pytest.raises(ValueError, match="device 'meta'"):
-        csprune.torch.ModulePruner(meta, final_sparsity=0.5)
-    if torch.cuda.is_available():  # pragma: no cover - CI has no GPU
-        with pytest.raises(ValueError, match="device 'cuda"):
-            csprune.torch.ModulePruner(Net().cuda(), final_sparsity=0.5)
+        csprune.torch.ModulePruner(meta, final_sparsity=0.5, end_step=-1)
     # float64 is viewed as well
-    p = csprune.torch.ModulePruner(Net().double(), final_sparsity=0.5, frequency=1)
+    p = csprune.torch.ModulePruner(Net().double(), final_sparsity=0.5, frequency=1, end_step=-1)
+    assert not p.staged
     assert p.step() == csp.Status.PRUNED
 
 
@@ -316,7 +323,7 @@ def test_reallocated_parameters_and_state_are_followed():
     assert comp.data_ptr == opt.state[model.fc1.weight]["exp_avg"].data_ptr()
     # ... but not into a layout that would need a copy
     model.fc2.weight.data = model.fc2.weight.data.half()
-    with pytest.raises(TypeError, match="fc2.weight changed.*float16"):
+    with pytest.raises(ValueError, match="fc2.weight is now torch.float16.*staged=True"):
         pruner.step()
 
 
@@ -441,12 +448,18 @@ def test_hooks_skip_eval_and_report_what_they_cannot_see():
     model = Seq()
     p, seen = observed(model, lambda: (model.eval(), model(torch.randn(4, 2, 5))))
     assert seen == {} and sum(p.observed_rows.values()) == 0
-    with pytest.warns(UserWarning, match="lstm.weight_ih_l1"):
-        p2 = csprune.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, observe=True)
-    assert sorted(p2.unobserved) == ["lstm.weight_hh_l0", "lstm.weight_ih_l1"]
+    # every layer of an LSTM is visible now; a projection is not
+    p2 = csprune.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, end_step=10,
+                                    observe=True)
+    assert p2.unobserved == []
+    proj = nn.LSTM(5, 6, proj_size=3)
+    with pytest.warns(UserWarning, match="weight_hr_l0"):
+        p3 = csprune.torch.ModulePruner(proj, final_sparsity=0.5, end_step=10, observe=True,
+                                        observer=lambda n, x: None)
+    assert p3.unobserved == ["weight_hr_l0"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        csprune.torch.ModulePruner(Seq(), final_sparsity=0.5, observe=True)
+        csprune.torch.ModulePruner(Seq(), final_sparsity=0.5, end_step=10, observe=True)
 
 
 def test_observe_checks_the_shape():
@@ -595,10 +608,15 @@ def test_csp_options_and_per_parameter_overrides():
 
 
 def test_csp_option_errors():
-    with pytest.raises(csp.CspError) as e:  # CSP needs row granularity
+    # CSP needs row granularity: said in Python terms
+    with pytest.raises(ValueError, match="parameter fc1.weight: sensing='gaussian'.*"
+                       "granularity='row', not 'tensor'"):
         csprune.torch.ModulePruner(Net(), final_sparsity=0.5, sensing="gaussian")
-    assert e.value.status == csp.Status.E_UNSUPPORTED
-    assert "parameter fc1.weight" in e.value.message
+    with pytest.raises(ValueError, match="parameter fc2.weight: sensing='activations'.*not "
+                       "'global'"):
+        csprune.torch.ModulePruner(Net(), final_sparsity=0.5, granularity="row",
+                                   overrides={"fc2.weight": {"sensing": "activations",
+                                                             "granularity": "global"}})
     with pytest.raises(csp.CspError, match="parameter fc1.weight: .*sensing.rho = 0"):
         csprune.torch.ModulePruner(Net(), final_sparsity=0.5, granularity="row",
                                overrides={"fc1.weight": {"sensing_rho": 0}})
@@ -607,20 +625,24 @@ def test_csp_option_errors():
     with pytest.raises(ValueError, match="unknown keys"):
         csprune.torch.ModulePruner(Net(), final_sparsity=0.5,
                                overrides={"fc1.weight": {"observe_window": 3}})
-    # activations on weights no hook can feed
-    with pytest.raises(ValueError, match="emb.weight, conv.weight, conv3.weight"):
+    # activations on weights no hook can feed (the embedding is pruned by magnitude)
+    with pytest.raises(ValueError, match="of conv3.weight, which no forward hook"):
         csprune.torch.ModulePruner(Zoo(), final_sparsity=0.5, granularity="row",
-                               sensing="activations")
-    with pytest.raises(ValueError, match="lstm.weight_ih_l1"):
-        csprune.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, granularity="row",
-                               sensing="activations")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the other unobserved weight needs no inputs
-        p = csprune.torch.ModulePruner(Seq(layers=2), final_sparsity=0.5, granularity="row",
+                                   sensing="activations")
+    with pytest.raises(ValueError, match="grouped convolution"):
+        csprune.torch.ModulePruner(nn.Conv2d(4, 4, 3, groups=2), final_sparsity=0.5,
+                                   granularity="row", sensing="activations")
+    with pytest.raises(ValueError, match="emb.weight.*its input is indices"):
+        csprune.torch.ModulePruner(Zoo(), final_sparsity=0.5, granularity="row",
                                    sensing="activations", overrides={
-                                       "lstm.weight_ih_l1": {"sensing": "gaussian"},
-                                       "lstm.weight_hh_l0": {"sensing": "identity"}})
-    assert p.unobserved == ["lstm.weight_hh_l0", "lstm.weight_ih_l1"]
+                                       "emb.weight": {"sensing": "activations"}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the other unobserved weights need no inputs
+        p = csprune.torch.ModulePruner(Zoo(), final_sparsity=0.5, granularity="row",
+                                       end_step=10, sensing="activations", overrides={
+                                           "conv3.weight": {"sensing": "gaussian"}})
+    assert p.unobserved == ["emb.weight", "conv3.weight"]
+    assert p.stats()[0].sensing == csp.SensingKind.IDENTITY  # emb: by magnitude
 
 
 def test_activation_sensing_fed_by_hand():
