@@ -144,6 +144,19 @@ static void last_message(const csp_context *ctx, char *buf, size_t size) {
     snprintf(buf, size, "%s", csp_context_last_error(ctx));
 }
 
+/* Does some row lose weights at target @p ts (else nothing is solved and
+ * the event needs no Gram)? */
+static bool any_row_loses(const csp__ptensor *pt, double ts) {
+    const csp__pcs *cs = pt->cs;
+    int64_t rows_all = cs->rows + (cs->tail > 0);
+    for (int64_t r = 0; r < rows_all; r++) {
+        int64_t len = r < cs->rows ? cs->n : cs->tail;
+        if (len - csp__round_count(ts, len) < csp__mask_popcount_range(pt->mask, r * cs->n, len))
+            return true;
+    }
+    return false;
+}
+
 /* The Gram of the event and the job's constants. */
 static csp_status job_init(job *j, csp__event *ev, int32_t index) {
     csp_pruner *p = ev->p;
@@ -179,8 +192,8 @@ static csp_status job_init(job *j, csp__event *ev, int32_t index) {
                           "%s: tensor %d ('%s') holds a NaN or infinity; nothing was changed", FN,
                           (int)index, j->name);
     csp_sensing *sens = csp__cs_sensing(cs);
-    if (sens == NULL)
-        return CSP_OK;
+    if (sens == NULL || !any_row_loses(j->pt, j->pl->target))
+        return CSP_OK; /* G = I, or nothing to solve (no observation needed) */
     csp_status st = csp__sensing_prepare(sens, 0, j->pt->x.redraw ? ev->e : 0, &j->g);
     if (st == CSP_OK)
         return CSP_OK;
@@ -564,11 +577,20 @@ void csp__cs_warn_unready(csp_pruner *p, int64_t step) {
     int32_t window = p->x.observe_window;
     if (window > 0 && e - step >= window)
         return; /* the host is not asked to observe yet */
+    /* The event's target, unless that would call the host's schedule
+     * callback between events (then assume the event prunes). */
+    double s = 1.0;
+    if (p->schedule->o.kind != CSP_SCHEDULE_CALLBACK &&
+        csp__schedule_target(p->schedule, e, &s) != CSP_OK)
+        return;
     for (int32_t i = 0; i < p->num_tensors; i++) {
         csp__ptensor *pt = &p->tensors[i];
         csp_sensing *sens = pt->cs != NULL ? csp__cs_sensing(pt->cs) : NULL;
         if (sens == NULL || pt->warned_event == e || csp__sensing_ready(sens))
             continue;
+        if (p->schedule->o.kind != CSP_SCHEDULE_CALLBACK &&
+            !any_row_loses(pt, csp__tensor_target(p, pt, s)))
+            continue; /* nothing to solve at that event: no Gram needed */
         pt->warned_event = e;
         bool acts = csp_sensing_kind(sens) == CSP_SENSING_ACTIVATIONS;
         csp__log(p->ctx, CSP_LOG_WARN,

@@ -370,6 +370,7 @@ def test_eval_mode_model_warns_and_the_event_says_why():
     model = Net().eval()
     with pytest.warns(UserWarning, match="eval\\(\\) mode"):
         p = csprune.torch.ModulePruner(model, final_sparsity=0.5, end_step=4, frequency=2,
+                                       initial_sparsity=0.25,  # the first event prunes
                                        granularity="row", sensing="activations")
     model(torch.randn(4, 12))
     with pytest.raises(csp.CspError, match="no activations of fc1.weight, fc2.weight, "

@@ -1902,6 +1902,7 @@ START_TEST(test_warn_unready) {
         csp_context_set_log(ctx, count_warnings, &log, CSP_LOG_WARN);
         csp_schedule_options so;
         csp_schedule_options_init(&so, sizeof so);
+        so.kind = CSP_SCHEDULE_CONSTANT; /* the event at 10 prunes to 0.5 */
         so.begin_step = 10;
         so.end_step = 30;
         so.frequency = 10;
@@ -2183,6 +2184,64 @@ START_TEST(test_observe_seconds) {
 }
 END_TEST
 
+/* An event at which no row loses weights (a polynomial schedule's target 0
+ * at begin_step) solves nothing, so it needs no observations: activation
+ * and user-Gram tensors prune nothing there instead of failing (and are
+ * not warned about before it); the next event that prunes does need them. */
+START_TEST(test_event_without_losses_needs_no_gram) {
+    enum { R = 5, C = 12 };
+    test_rng rng;
+    test_rng_init(&rng, csp_test_seed() + 99);
+    float w[2][R * C], w0[2][R * C];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < R * C; i++)
+            w0[k][i] = w[k][i] = (float)test_rng_normal(&rng);
+    int64_t shape[2] = {R, C};
+    csp_context *ctx = test_context(1, 1);
+    warn_log log = {0, ""};
+    csp_context_set_log(ctx, count_warnings, &log, CSP_LOG_WARN);
+    csp_schedule_options so;
+    csp_schedule_options_init(&so, sizeof so);
+    so.kind = CSP_SCHEDULE_POLYNOMIAL;
+    so.initial_sparsity = 0.0;
+    so.final_sparsity = 0.5;
+    so.begin_step = 0;
+    so.end_step = 20;
+    so.frequency = 10;
+    csp_schedule *sch = NULL;
+    ck_assert_status(ctx, csp_schedule_create(&sch, ctx, &so), CSP_OK);
+    csp_pruner *p = NULL;
+    ck_assert_status(ctx, csp_pruner_create(&p, ctx, sch, NULL), CSP_OK);
+    const int32_t kinds[2] = {CSP_SENSING_ACTIVATIONS, CSP_SENSING_GRAM};
+    csp_tensor *t[2];
+    for (int k = 0; k < 2; k++) {
+        csp_tensor_create(&t[k], ctx, w[k], CSP_DTYPE_F32, 2, shape, 0, NULL);
+        csp_pruner_tensor_options to;
+        csp_pruner_tensor_options_init(&to, sizeof to, p);
+        to.granularity = CSP_GRANULARITY_ROW;
+        to.sensing.kind = kinds[k];
+        to.correction = CSP_CORRECTION_FULL;
+        ck_assert_status(ctx, csp_pruner_add_tensor(p, t[k], &to, NULL), CSP_OK);
+    }
+    ck_assert_status(ctx, csp_step(p, 0), CSP_PRUNED); /* target 0: nothing to solve */
+    ck_assert_mem_eq(w, w0, sizeof w);
+    ck_assert_int_eq(log.warnings, 0);
+    csp_tensor_stats ts;
+    csp_tensor_stats_init(&ts, sizeof ts);
+    csp_pruner_tensor_stats(p, 0, &ts);
+    ck_assert(ts.events == 1 && ts.sensing_error == 0.0 && ts.nnz == R * C);
+    ck_assert_status(ctx, csp_step(p, 9), CSP_MASKED);
+    ck_assert_int_eq(log.warnings, 2); /* the event at 10 prunes: both warned once */
+    ck_assert_status(ctx, csp_step(p, 10), CSP_E_STATE);
+    ck_assert_mem_eq(w, w0, sizeof w);
+    csp_pruner_free(p);
+    for (int k = 0; k < 2; k++)
+        csp_tensor_free(t[k]);
+    csp_schedule_free(sch);
+    csp_context_free(ctx);
+}
+END_TEST
+
 START_TEST(test_nonfinite) {
     uint64_t seed = csp_test_seed() + 11;
     csp_schedule_options so = cubic_opts(0, 40, 10, 0.8);
@@ -2277,6 +2336,7 @@ static Suite *csp_suite(void) {
     tcase_add_test(tc, test_warn_unready);
     tcase_add_test(tc, test_one_shot);
     tcase_add_test(tc, test_observe_seconds);
+    tcase_add_test(tc, test_event_without_losses_needs_no_gram);
     suite_add_tcase(s, tc);
     return s;
 }
