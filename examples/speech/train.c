@@ -172,6 +172,8 @@ int sp_trainer_create(sp_trainer **out, const sp_train_options *opt,
 
 sp_model *sp_trainer_model(sp_trainer *tr) { return &tr->model; }
 
+sp_train_options *sp_trainer_options(sp_trainer *tr) { return &tr->opt; }
+
 int64_t sp_trainer_steps_per_epoch(const sp_trainer *tr)
 {
     return (tr->n_train + tr->opt.batch - 1) / tr->opt.batch;
@@ -208,7 +210,7 @@ static void sort_by_length(int64_t *ids, int64_t n, const int64_t *frames,
 
 int sp_trainer_run_epoch(sp_trainer *tr, sp_epoch_stats *st)
 {
-    if (!tr)
+    if (!tr || !sp_lr_schedule_valid(&tr->opt.lr_decay))
         return SP_TRAIN_E_INVALID;
     const double t0 = now_seconds();
     const int64_t n = tr->n_train, B = tr->opt.batch;

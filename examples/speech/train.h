@@ -109,6 +109,11 @@ typedef struct sp_eval_result {
 int sp_trainer_evaluate(sp_trainer *tr, const int64_t *ids, int64_t n,
                         sp_eval_result *res);
 
+/** The trainer's own copy of its options. Between epochs the host may
+ *  change the hooks, `user`, `adam` and `lr_decay` (for instance install
+ *  hooks that need the model, or a decay that needs the step count); the
+ *  other fields must stay as they were at creation. */
+sp_train_options *sp_trainer_options(sp_trainer *tr);
 /** The model: parameters, gradients and Adam moments, see lstm.h. */
 sp_model *sp_trainer_model(sp_trainer *tr);
 /** Optimizer steps per epoch (ceil(n_train / batch)). */

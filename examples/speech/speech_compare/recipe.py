@@ -1,0 +1,277 @@
+"""The training-recipe study (recipe_study.py -> docs/results/speech-recipe.md).
+
+Question: with the pruned weights' gradients masked before clipping and a
+learning-rate decay after the pruning ramp, the same for every method, does
+row-balanced GMP at 0.98 reach the PyTorch reference study's official-split
+error (3.5 +- 0.5 %), and does dense training on unseen speakers stop
+swinging between the last epochs?
+
+Phase `validation` chooses the recipe on validation splits carved from the
+training side (speech_demo --validate: recordings 5-9 of the official
+training side; for a speaker fold, the next speaker), with seeds of their
+own; the test recordings and held-out speakers are never used. Phase
+`test` then runs the chosen recipe and the old one with seeds 1-5 on the
+official split (dense, GMP row 0.95 and 0.98) and leave-one-speaker-out
+(dense). Every run's flags are explicit, so the cache does not depend on
+speech_demo's defaults.
+"""
+import datetime
+
+from . import report
+from .stats import fmt_p, fmt_pm, mean, paired_t, sd
+
+# name -> (speech_demo flags, words). Every recipe spells out everything.
+RECIPES = {
+    "old": ("--lr-decay none --no-mask-gradients",
+            "constant learning rate, gradients not masked (the earlier results)"),
+    "masked": ("--lr-decay none --mask-gradients",
+               "constant learning rate, pruned weights' gradients masked before clipping"),
+    "linear-0.05": ("--mask-gradients --lr-decay linear --lr-final 0.05",
+                    "masked; linear decay to 0.05x from the ramp's end to the last update"),
+    "cosine-0.05": ("--mask-gradients --lr-decay cosine --lr-final 0.05",
+                    "masked; cosine decay to 0.05x from the ramp's end"),
+    "exp-0.05": ("--mask-gradients --lr-decay exp --lr-final 0.05",
+                 "masked; exponential decay to 0.05x from the ramp's end"),
+}
+FIRST_ROUND = ["old", "masked", "linear-0.05", "cosine-0.05", "exp-0.05"]
+# The second round varies the final factor of the first round's best shape.
+FACTORS = ("0.01", "0.2")
+
+CELLS = [("dense", None), ("gmp", 0.95), ("gmp", 0.98)]
+VAL_SEEDS = [101, 102, 103]
+VAL_LOSO_SEEDS = [101, 102]
+TEST_SEEDS = [1, 2, 3, 4, 5]
+REFERENCE_098 = (3.5, 0.5)  # the PyTorch study's GMP row at 0.98, error %
+
+
+def second_round(best):
+    """Recipes with the final factor of @p best's shape changed."""
+    shape = best.split("-")[0]
+    if shape not in ("linear", "cosine", "exp"):
+        return {}
+    return {f"{shape}-{f}": (f"--mask-gradients --lr-decay {shape} --lr-final {f}",
+                             f"masked; {shape} decay to {f}x from the ramp's end")
+            for f in FACTORS}
+
+
+def validation_configs(run, recipes, speakers):
+    cfgs = []
+    for name in recipes:
+        flags = RECIPES[name][0] + " --validate"
+        for seed in VAL_SEEDS:
+            for m, s in CELLS:
+                cfgs.append(run.config(m, s, seed, "official", flags))
+        for seed in VAL_LOSO_SEEDS:
+            for spk in speakers:
+                cfgs.append(run.config("dense", None, seed, f"speaker:{spk}", flags))
+    return cfgs
+
+
+def test_configs(run, chosen, speakers):
+    cfgs = []
+    for name in dict.fromkeys(("old", "masked", chosen)):
+        for seed in TEST_SEEDS:
+            for m, s in CELLS:
+                if name == "masked" and m == "dense":
+                    continue  # masking changes nothing without a pruner
+                cfgs.append(run.config(m, s, seed, "official", RECIPES[name][0]))
+    for name in dict.fromkeys(("old", chosen)):
+        for seed in TEST_SEEDS:
+            for spk in speakers:
+                cfgs.append(run.config("dense", None, seed, f"speaker:{spk}",
+                                       RECIPES[name][0]))
+    return cfgs
+
+
+# ------------------------------------------------------------- analysis
+
+
+def by_recipe(entries):
+    """{recipe flags: {(method, sparsity, eval, seed): result}}."""
+    out = {}
+    for e in entries:
+        c = e["config"]
+        flags = c["extra"].replace(" --validate", "")
+        out.setdefault(flags, {})[(c["method"], c["sparsity"], c["eval"], c["seed"])] = \
+            e["result"]
+    return out
+
+
+def official_errors(cell, m, s, seeds):
+    return [100.0 * cell[(m, s, "official", seed)]["test_err"] for seed in seeds
+            if (m, s, "official", seed) in cell]
+
+
+def loso_seed_means(cell, seeds, speakers):
+    """Per seed, dense's mean error (%) over the folds it has."""
+    out = []
+    for seed in seeds:
+        v = [100.0 * cell[("dense", None, f"speaker:{spk}", seed)]["test_err"]
+             for spk in speakers if ("dense", None, f"speaker:{spk}", seed) in cell]
+        if v:
+            out.append(mean(v))
+    return out
+
+
+def swings(cell, seeds, speakers, n=5):
+    """Per dense leave-one-speaker-out run: (max - min of the last n epochs'
+    error, largest change between consecutive epochs), in points."""
+    out = []
+    for seed in seeds:
+        for spk in speakers:
+            r = cell.get(("dense", None, f"speaker:{spk}", seed))
+            if r is None:
+                continue
+            errs = [100.0 * h["test_err"] for h in r["history"] if h["test_err"] is not None]
+            last = errs[-n:]
+            if len(last) >= 2:
+                out.append((max(last) - min(last),
+                            max(abs(a - b) for a, b in zip(last, last[1:]))))
+    return out
+
+
+def choose(entries, names):
+    """The recipe with the lowest mean official-validation error over the
+    three cells (dense, GMP 0.95, GMP 0.98); (name, {name: score})."""
+    cells = by_recipe([e for e in entries if e["result"]["eval_set"] == "validation"])
+    scores = {}
+    for name in names:
+        cell = cells.get(RECIPES[name][0], {})
+        per = [mean(official_errors(cell, m, s, VAL_SEEDS)) for m, s in CELLS]
+        if all(x == x for x in per):
+            scores[name] = mean(per)
+    return min(scores, key=scores.get) if scores else None, scores
+
+
+# --------------------------------------------------------------- report
+
+
+def validation_section(entries, names, speakers, scores, chosen):
+    cells = by_recipe([e for e in entries if e["result"]["eval_set"] == "validation"])
+    L = ["## Choosing the recipe on validation splits\n",
+         "Official validation: train on recordings 10-49, score recordings 5-9 (the test "
+         "recordings 0-4 are not loaded into any split), seeds "
+         f"{', '.join(map(str, VAL_SEEDS))}. Leave-one-speaker-out validation (dense only): "
+         "for each fold, the held-out speaker is left out entirely, the next speaker is the "
+         "validation set and the other three train; seeds "
+         f"{', '.join(map(str, VAL_LOSO_SEEDS))}. Rule, fixed before the runs: the lowest "
+         "mean official-validation error over the three cells wins; the speaker validation "
+         "is a check.\n",
+         "| recipe | flags | dense | GMP row 0.95 | GMP row 0.98 | mean of the three | "
+         "dense, speaker validation | its last-5-epoch swing (mean / max) |",
+         "|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        flags, _words = RECIPES[name]
+        cell = cells.get(flags, {})
+        errs = [fmt_pm(official_errors(cell, m, s, VAL_SEEDS)) for m, s in CELLS]
+        sw = swings(cell, VAL_LOSO_SEEDS, speakers)
+        sw_s = f"{mean([a for a, _b in sw]):.1f} / {max(a for a, _b in sw):.1f}" if sw else "-"
+        score = f"{scores[name]:.2f}" if name in scores else "-"
+        mark = " **(chosen)**" if name == chosen else ""
+        L.append(f"| {name}{mark} | `{flags}` | " + " | ".join(errs) + f" | {score} | "
+                 f"{fmt_pm(loso_seed_means(cell, VAL_LOSO_SEEDS, speakers))} | {sw_s} |")
+    L.append("\nError rates in %, mean ± sd over seeds (speaker validation: over seeds of "
+             "the mean over the folds).\n")
+    return L
+
+
+def test_section(entries, chosen):
+    cells = by_recipe([e for e in entries if e["result"]["eval_set"] == "test"])
+    names = list(dict.fromkeys(["old", "masked", chosen]))
+    L = ["## Official split, test set, seeds 1-5\n",
+         "| method | " + " | ".join(f"`{n}`" for n in names) + " | per seed (`old` -> "
+         f"`{chosen}`) |",
+         "|---|" + "---|" * (len(names) + 1)]
+    for m, s in CELLS:
+        vals = [official_errors(cells.get(RECIPES[n][0], {}), m, s, TEST_SEEDS)
+                for n in names]
+        old, new = vals[0], vals[-1]
+        per = ", ".join(f"{a:.1f} -> {b:.1f}" for a, b in zip(old, new))
+        label = "dense" if m == "dense" else f"GMP row {s}"
+        L.append(f"| {label} | " + " | ".join(fmt_pm(v) if v else "-" for v in vals) +
+                 f" | {per} |")
+    L.append("\nError rate in %, mean ± sd over the 5 seeds; `masked` is not run for dense "
+             "(without a pruner there is nothing to mask). One test utterance is 0.4 "
+             "points.\n")
+    L += paired_lines(cells, names, chosen)
+    return L
+
+
+def paired_lines(cells, names, chosen):
+    L = [f"Paired by seed, `{chosen}` - `old` (points; negative: the new recipe is better):\n",
+         "| method | mean diff ± sd | t p | new recipe vs the reference's 3.5 ± 0.5 |",
+         "|---|---|---|---|"]
+    for m, s in CELLS:
+        old = official_errors(cells.get(RECIPES["old"][0], {}), m, s, TEST_SEEDS)
+        new = official_errors(cells.get(RECIPES[chosen][0], {}), m, s, TEST_SEEDS)
+        if len(old) != len(new) or not old:
+            continue
+        d = [b - a for a, b in zip(old, new)]
+        _t, p = paired_t(d)
+        ref = ""
+        if s == 0.98:
+            ref = (f"{mean(new):.2f} ± {sd(new):.2f} against {REFERENCE_098[0]} ± "
+                   f"{REFERENCE_098[1]}: difference {mean(new) - REFERENCE_098[0]:+.2f}")
+        label = "dense" if m == "dense" else f"GMP row {s}"
+        L.append(f"| {label} | {fmt_pm(d)} | {fmt_p(p)} | {ref} |")
+    return L + [""]
+
+
+def loso_section(entries, chosen, speakers):
+    cells = by_recipe([e for e in entries if e["result"]["eval_set"] == "test"])
+    L = ["## Leave-one-speaker-out, dense, seeds 1-5\n",
+         "| recipe | error, mean ± sd over seeds of the fold mean | " +
+         " | ".join(speakers) + " | last-5-epoch swing, mean / max | largest change "
+         "between consecutive epochs, mean / max |",
+         "|---|---|" + "---|" * len(speakers) + "---|---|"]
+    for name in dict.fromkeys(("old", chosen)):
+        cell = cells.get(RECIPES[name][0], {})
+        per_fold = []
+        for spk in speakers:
+            v = [100.0 * cell[("dense", None, f"speaker:{spk}", sd_)]["test_err"]
+                 for sd_ in TEST_SEEDS if ("dense", None, f"speaker:{spk}", sd_) in cell]
+            per_fold.append(fmt_pm(v, 1) if v else "-")
+        sw = swings(cell, TEST_SEEDS, speakers)
+        sw_s = (f"{mean([a for a, _ in sw]):.1f} / {max(a for a, _ in sw):.1f}",
+                f"{mean([b for _, b in sw]):.1f} / {max(b for _, b in sw):.1f}") if sw \
+            else ("-", "-")
+        L.append(f"| `{name}` | {fmt_pm(loso_seed_means(cell, TEST_SEEDS, speakers))} | " +
+                 " | ".join(per_fold) + f" | {sw_s[0]} | {sw_s[1]} |")
+    L.append("\nPer held-out speaker: error %, mean ± sd over the 5 seeds. Swing: per run, "
+             "the largest minus the smallest error after each of the last 5 epochs (points); "
+             "mean and maximum over the runs.\n")
+    return L
+
+
+def render(*, cmdlines, data, entries, first, second, chosen, scores, speakers, runner,
+           commit):
+    results = [e["result"] for e in entries]
+    L = ["# Speech benchmark: a training recipe that does not handicap pruned runs\n",
+         f"Generated by `examples/speech/recipe_study.py` on "
+         f"{datetime.date.today().isoformat()}. Regenerate with:\n",
+         "```sh\n" + "\n".join(cmdlines) + "\n```\n",
+         report.data_line(data)]
+    if results:
+        ex = results[0]
+        m = ex["model"]
+        L.append(f"**Setup.** LSTM({m['input']}->{m['hidden']}) -> mean-pool -> "
+                 f"Linear({m['hidden']}->{m['classes']}), Adam lr {ex['recipe']['lr']:g}, "
+                 f"global-norm clip {ex['recipe']['clip']:g}, batch {ex['batch']}, "
+                 f"{ex['epochs']} epochs; GMP prunes `W_ih`, `W_hh` and `W_out` with a cubic "
+                 "ramp over 10%..60% of the updates (about 50 events), row-balanced budgets, "
+                 "Adam moments zeroed. A recipe is the same for every method, dense "
+                 "included.\n")
+    L.append("**Recipes tried.**\n")
+    L += [f"- `{n}`: {RECIPES[n][1]} (`{RECIPES[n][0]}`)" for n in first + second]
+    L.append("")
+    L += validation_section(entries, first + second, speakers, scores, chosen)
+    if chosen:
+        L += test_section(entries, chosen)
+        L += loso_section(entries, chosen, speakers)
+    run_sum = sum(e["wall_s"] for e in entries)
+    bins = sorted({e["binaries"] for e in entries})
+    L.append(f"{len(entries)} runs, one thread each, at most {runner.jobs} at a time under "
+             f"`nice`; their wall times sum to {run_sum / 60:.1f} min. libcsp "
+             f"{results[0]['libcsp'] if results else '?'}; binaries {', '.join(bins)}; commit "
+             f"{commit}.\n")
+    return "\n".join(L).rstrip() + "\n"
