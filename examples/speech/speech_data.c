@@ -316,7 +316,12 @@ int sd_make_split(const demo_options *o, const sp_dataset *ds, sp_split *split,
             si->val_rule = "the 5 lowest recording indices of the training side";
         }
         si->eval_set = "validation";
-        rc = sd_carve_validation(ds, split, vs) == 0 ? 0 : -1;
+        if (sd_carve_validation(ds, split, vs) != 0) {
+            fprintf(stderr, "cannot carve a validation split (%s) from the %lld training "
+                            "utterances of %s\n", si->val_rule, (long long)split->n_train,
+                    o->eval);
+            rc = -2;
+        }
     }
     if (rc == 0) {
         subsample(split->train, &split->n_train, o->subset);
@@ -329,5 +334,5 @@ int sd_make_split(const demo_options *o, const sp_dataset *ds, sp_split *split,
                 (long long)split->n_train, si->eval_set, (long long)split->n_test);
     if (rc)
         sp_split_free(split);
-    return rc;
+    return rc == 2 ? 2 : rc ? -1 : 0;
 }

@@ -42,7 +42,7 @@ def B(**kw):
     return F("bool", **kw)
 
 
-def O(fields, **kw):  # noqa: E743
+def O(fields=None, **kw):  # noqa: E743
     return F("obj", fields=fields, **kw)
 
 
@@ -69,7 +69,8 @@ EPOCH = O({
 
 TENSOR = O({
     "name": S(doc="PyTorch-style parameter name"),
-    "rows": I(1), "cols": I(1), "numel": I(1, doc="rows x cols"),
+    "rows": I(1, doc="matrix rows"), "cols": I(1, doc="matrix columns (inputs)"),
+    "numel": I(1, doc="rows x cols"),
     "nnz": I(0, doc="kept weights (libcsp's mask; numel when unpruned)"),
     "expected_nnz": I(0, nullable=True,
                       doc="the schedule's exact count; null when the granularity has none"),
@@ -83,17 +84,20 @@ TENSOR = O({
 })
 
 CSP_TENSOR = O({
-    "name": S(), "sensing": S(choices=["identity", "gaussian", "rademacher", "activations",
-                                       "gram", "?"]),
-    "solver": S(choices=["omp", "ista", "fista", "?"]),
-    "correction": S(choices=["none", "full", "blend", "?"]),
+    "name": S(doc="parameter name"),
+    "sensing": S(choices=["identity", "gaussian", "rademacher", "activations", "gram", "?"],
+                 doc="sensing operator in force"),
+    "solver": S(choices=["omp", "ista", "fista", "?"], doc="solver in force"),
+    "correction": S(choices=["none", "full", "blend", "?"], doc="correction in force"),
     "weight_error": N(0.0, doc="||W - X|| / ||W|| at the last event that removed weights"),
     "sensing_error": N(0.0, doc="(w-x)^T G (w-x) / w^T G w at that event"),
     "error_step": I(-1, doc="its step; -1: none"),
-    "mean_weight_error": N(0.0), "mean_sensing_error": N(0.0),
+    "mean_weight_error": N(0.0, doc="weight error averaged over events that removed weights"),
+    "mean_sensing_error": N(0.0, doc="sensing error, likewise"),
     "changing_events": I(0, doc="events that removed weights"),
     "iterations": I(0, doc="solver iterations over all events"),
-    "rows_damped": I(0), "rows_not_converged": I(0),
+    "rows_damped": I(0, doc="rows solved with damping, over all events"),
+    "rows_not_converged": I(0, doc="rows that hit the iteration limit, over all events"),
     "event_s": N(**SECONDS, doc="seconds of the last event"),
     "total_event_s": N(**SECONDS, doc="seconds in events"),
 })
@@ -103,83 +107,103 @@ RESULT = O({
     "method": S(doc="--method"),
     "is_csp": B(doc="a compressed-sensing configuration (not GMP)"),
     "sparsity": N(0.0, 0.999999, doc="--sparsity; 0 for dense"),
-    "seed": I(0),
+    "seed": I(0, doc="--seed: model init, shuffling, libcsp's seed"),
     "eval": S(pattern=r"official|speaker:[A-Za-z0-9-]+", doc="--eval"),
     "eval_set": S(choices=["test", "validation"],
                   doc="what test_* measure: the test set, or a validation split (--validate)"),
     "validation": O({"rule": S(doc="how the validation set was carved"),
                      "speaker": S(nullable=True, doc="its speaker, for a speaker fold")},
                     nullable=True, doc="null unless --validate"),
-    "epochs": I(1), "hidden": I(1), "batch": I(1), "subset": I(0),
+    "epochs": I(1, doc="--epochs"), "hidden": I(1, doc="--hidden (LSTM width H)"),
+    "batch": I(1, doc="--batch"), "subset": I(0, doc="--subset (0: all)"),
     "steps": I(1, doc="optimizer updates in all"),
-    "steps_per_epoch": I(1),
+    "steps_per_epoch": I(1, doc="ceil(train_n / batch)"),
     "train_n": I(1, doc="training utterances"),
-    "model": O({
-        "input": I(1, doc="log-mel bands"), "hidden": I(1), "classes": I(2),
+    "model": O(doc="the architecture, counted from the model", fields={
+        "input": I(1, doc="log-mel bands"), "hidden": I(1, doc="LSTM width"),
+        "classes": I(2, doc="digits"),
         "params": I(1, doc="every parameter, computed from the model"),
         "pruned_params": I(1, doc="weights of the pruned matrices"),
         "bias_params": I(1, doc="the biases, never pruned"),
     }),
-    "recipe": O({
+    "recipe": O(doc="the training recipe", fields={
         "name": S(nullable=True, doc="the last --recipe (masked-decay, old); null: none"),
-        "lr": N(0.0), "clip": N(0.0, doc="global gradient-norm clip; 0: off"),
+        "lr": N(0.0, doc="Adam's base learning rate (--lr)"),
+        "clip": N(0.0, doc="global gradient-norm clip; 0: off"),
         "bucket": I(0, doc="length bucketing"),
-        "lr_decay": S(choices=["none", "linear", "cosine", "exp"]),
+        "lr_decay": S(choices=["none", "linear", "cosine", "exp"], doc="--lr-decay"),
         "lr_decay_begin_step": I(0, nullable=True, doc="first decayed update (0-based)"),
         "lr_decay_end_step": I(1, nullable=True, doc="update from which lr_final applies"),
         "lr_final": N(0.0, 1.0, doc="final learning-rate factor (1 without decay)"),
         "mask_gradients": B(doc="pruned weights' gradients masked before clipping"),
     }),
-    "test_n": I(1), "test_correct": I(0),
-    "test_acc": N(**FRACTION), "test_err": N(**FRACTION, doc="1 - test_acc"),
-    "test_loss": N(0.0), "train_loss": N(0.0, doc="last epoch's running loss"),
-    "train_acc": N(**FRACTION),
-    "training": O({
+    "test_n": I(1, doc="utterances scored (the validation set with --validate)"),
+    "test_correct": I(0, doc="of them correct after the last epoch"),
+    "test_acc": N(**FRACTION, doc="test_correct / test_n"),
+    "test_err": N(**FRACTION, doc="1 - test_acc"),
+    "test_loss": N(0.0, doc="mean cross-entropy on them"),
+    "train_loss": N(0.0, doc="last epoch's running loss"),
+    "train_acc": N(**FRACTION, doc="last epoch's running accuracy"),
+    "training": O(doc="over all updates", fields={
         "clipped_steps": I(0, doc="updates whose gradient norm was clipped"),
         "mean_grad_norm": N(0.0, doc="mean gradient norm before clipping"),
         "final_lr": N(0.0, doc="learning rate of the last update"),
     }),
     "history": L(EPOCH, doc="one entry per epoch"),
     "schedule": O({
-        "begin_step": I(0), "end_step": I(1), "frequency": I(1), "events": I(1),
-        "exponent": N(0.0), "initial_sparsity": N(**FRACTION),
-        "final_sparsity": N(**FRACTION),
+        "begin_step": I(0, doc="first event"), "end_step": I(1, doc="last event"),
+        "frequency": I(1, doc="steps between events"),
+        "events": I(1, doc="events in the run"),
+        "exponent": N(0.0, doc="polynomial exponent (3: cubic)"),
+        "initial_sparsity": N(**FRACTION, doc="--initial-sparsity"),
+        "final_sparsity": N(**FRACTION, doc="--sparsity"),
     }, nullable=True, doc="the pruning schedule; null for dense"),
     "tensors": L(TENSOR, doc="W_ih, W_hh, W_out"),
-    "nnz": I(0), "numel": I(1),
-    "expected_nnz": I(0, nullable=True),
-    "sparsity_achieved": N(**FRACTION),
+    "nnz": I(0, doc="kept weights of the three matrices"),
+    "numel": I(1, doc="their weights (model.pruned_params)"),
+    "expected_nnz": I(0, nullable=True, doc="sum of the tensors' exact counts; null: not defined"),
+    "sparsity_achieved": N(**FRACTION, doc="1 - nnz / numel"),
     "sparsity_exact": B(nullable=True, doc="nnz == expected_nnz; null: not defined"),
-    "mask_ok": B(),
+    "mask_ok": B(doc="every tensor's mask_ok"),
     "bytes": O({
         "dense": I(1, doc="float32 bytes of the pruned matrices"),
-        "csr": I(1), "bitmap": I(1),
+        "csr": I(1, doc="sum of the tensors' csr_bytes"),
+        "bitmap": I(1, doc="sum of the tensors' bitmap_bytes"),
         "biases": I(1, doc="float32 bytes of the biases (dense)"),
         "source": S(choices=["libcsp", "speech_demo"],
                     doc="libcsp's exports, or computed for an unpruned run"),
-        "export_roundtrip": B(),
-    }),
+        "export_roundtrip": B(doc="every tensor's export_roundtrip"),
+    }, doc="compressed sizes"),
     "time": O({
-        "total_s": N(**SECONDS), "train_s": N(**SECONDS), "eval_s": N(**SECONDS),
+        "total_s": N(**SECONDS, doc="the whole run"), "train_s": N(**SECONDS, doc="training"),
+        "eval_s": N(**SECONDS, doc="evaluation"),
         "csp_s": N(**SECONDS, doc="libcsp: csp_step, gradient masking and observing"),
-        "csp_event_s": N(**SECONDS), "csp_observe_s": N(**SECONDS),
-        "csp_mask_s": N(**SECONDS), "csp_share": N(0.0, doc="csp_s / train_s"),
-        "events": I(0), "csp_calls": I(0, doc="csp_step() calls"),
-    }),
+        "csp_event_s": N(**SECONDS, doc="csp_step() calls that were pruning events"),
+        "csp_observe_s": N(**SECONDS, doc="csp_pruner_wants_observe() and observing"),
+        "csp_mask_s": N(**SECONDS, doc="csp_pruner_mask_gradients()"),
+        "csp_share": N(0.0, doc="csp_s / train_s"),
+        "events": I(0, doc="pruning events"), "csp_calls": I(0, doc="csp_step() calls"),
+    }, doc="seconds"),
     "csp": O({
-        "overrides": S(doc="--csp"), "events": I(0), "event_s": N(**SECONDS),
-        "last_event_s": N(**SECONDS), "step_total_s": N(**SECONDS),
-        "observe_s": N(**SECONDS), "observed_passes": I(0),
-        "tensors": L(CSP_TENSOR),
+        "overrides": S(doc="--csp"), "events": I(0, doc="csp_step_stats: events"),
+        "event_s": N(**SECONDS, doc="seconds in events"),
+        "last_event_s": N(**SECONDS, doc="seconds of the last event"),
+        "step_total_s": N(**SECONDS, doc="seconds in csp_step()"),
+        "observe_s": N(**SECONDS, doc="seconds observing activations"),
+        "observed_passes": I(0, doc="forward passes observed"),
+        "tensors": L(CSP_TENSOR, doc="per tensor, csp_pruner_tensor_stats()"),
     }, nullable=True, doc="libcsp's statistics; null for dense"),
     "digest": S(pattern=r"[0-9a-f]{16}", doc="csp_pruner_digest() of the masks (0 for dense)"),
     "libcsp": S(doc="csp_version_string()"),
-    "threads": I(1), "blas_threads": S(doc="$OPENBLAS_NUM_THREADS"),
+    "threads": I(1, doc="--threads (libcsp's)"), "blas_threads": S(doc="$OPENBLAS_NUM_THREADS"),
     "data": O({
-        "path": S(), "kind": S(choices=["fsdd", "espeak", "other"]),
-        "source": S(choices=["flag", "env", "repo", "espeak-fallback"]),
-        "files": I(1), "fingerprint": S(pattern=r"[0-9a-f]{16}"),
-        "speakers": L(S()),
+        "path": S(doc="data directory"),
+        "kind": S(choices=["fsdd", "espeak", "other"], doc="what the data is"),
+        "source": S(choices=["flag", "env", "repo", "espeak-fallback"],
+                    doc="where the directory came from"),
+        "files": I(1, doc="recordings"),
+        "fingerprint": S(pattern=r"[0-9a-f]{16}", doc="FNV-1a of the names and lengths"),
+        "speakers": L(S(), doc="speaker names, sorted"),
     }, doc="which data the run used"),
 })
 
@@ -243,3 +267,39 @@ def key_paths(spec=RESULT, prefix=""):
         elif sub.kind == "list" and sub.items.kind == "obj":
             paths += key_paths(sub.items, path + "[].")
     return paths
+
+
+def _type_words(spec):
+    if spec.kind == "obj":
+        words = "object"
+    elif spec.kind == "list":
+        words = "list of " + ("objects" if spec.items.kind == "obj" else spec.items.kind + "s")
+    elif spec.kind == "str" and spec.choices:
+        words = "one of " + ", ".join(f"`{c}`" for c in spec.choices)
+    elif spec.kind == "str" and spec.pattern:
+        words = "string `{}`".format(spec.pattern.replace("|", "\\|"))
+    elif spec.kind in ("int", "num"):
+        words = "integer" if spec.kind == "int" else "number"
+        if spec.lo is not None and spec.hi is not None:
+            words += f" in [{spec.lo:g}, {spec.hi:g}]"
+        elif spec.lo is not None:
+            words += f" >= {spec.lo:g}"
+    else:
+        words = {"str": "string", "bool": "boolean"}[spec.kind]
+    return words + (" or null" if spec.nullable else "")
+
+
+def markdown_rows(spec=RESULT, prefix=""):
+    """The README table's rows: | `key` | type | meaning |."""
+    rows = []
+    for key, sub in spec.fields.items():
+        rows.append(f"| `{prefix + key}` | {_type_words(sub)} | {sub.doc} |")
+        if sub.kind == "obj":
+            rows += markdown_rows(sub, prefix + key + ".")
+        elif sub.kind == "list" and sub.items.kind == "obj":
+            rows += markdown_rows(sub.items, prefix + key + "[].")
+    return rows
+
+
+if __name__ == "__main__":
+    print("| key | type | meaning |\n|---|---|---|\n" + "\n".join(markdown_rows()))
