@@ -44,7 +44,7 @@ def parse_args(argv):
 
 def validate_round(run, names, speakers):
     entries = run.run_all(recipe.validation_configs(run, names, speakers))
-    return entries, recipe.choose(entries, names)
+    return entries, recipe.choose(entries, names, speakers)
 
 
 def main(argv):
@@ -59,9 +59,10 @@ def main(argv):
                         epochs=args.epochs, accept_stale=args.accept_stale, nice=args.nice)
     t0 = time.monotonic()
     first = list(recipe.FIRST_ROUND)
-    entries, (best, _scores) = validate_round(run, first, speakers)
-    second = list(recipe.second_round(best or ""))
-    recipe.RECIPES.update(recipe.second_round(best or ""))
+    entries, (_best, scores) = validate_round(run, first, speakers)
+    extra = recipe.second_round(scores)
+    recipe.RECIPES.update(extra)
+    second = list(extra)
     more, (chosen, scores) = validate_round(run, first + second, speakers)
     entries = more  # the second call returns every validation run, cached or new
     print(f"recipe_study.py: validation chose {chosen} (scores "

@@ -27,8 +27,9 @@ void sd_usage(FILE *f, const char *prog)
             "  --recipe NAME        masked-decay (the default: gradient masking and the\n"
             "                       learning-rate decay below) or old (constant learning\n"
             "                       rate, unmasked gradients); later flags change it\n"
-            "  --lr-decay KIND      none, linear, cosine or exp (cosine)\n"
-            "  --lr-decay-begin F   decay from F*steps (default: the ramp end, --end)\n"
+            "  --lr-decay KIND      none, linear, cosine or exp (the recipe's: cosine)\n"
+            "  --lr-decay-begin F   decay from F*steps (the recipe's: 0.8; with --lr-decay\n"
+            "                       and no --lr-decay-begin: the ramp end, --end)\n"
             "  --lr-decay-end F     to F*steps (1)\n"
             "  --lr-final F         learning-rate factor reached at the end (0.05)\n"
             "  --no-mask-gradients  do not mask pruned weights' gradients before clipping\n"
@@ -90,12 +91,15 @@ static int parse_i64(const char *v, int64_t *out)
     return 0;
 }
 
-/* The recipe of the results before docs/results/speech-recipe.md ("old"),
- * or the default one ("masked-decay"), chosen on validation splits. */
+/* The default recipe ("masked-decay", chosen on validation splits by
+ * recipe_study.py: docs/results/speech-recipe.md) or the one of the results
+ * before it ("old"). */
 static int set_recipe(demo_options *o, const char *name)
 {
     if (!strcmp(name, "masked-decay")) {
         o->lr_decay = SP_LR_COSINE;
+        o->lr_decay_begin = 0.8;
+        o->lr_decay_end = 1.0;
         o->lr_final = 0.05;
         o->mask_gradients = 1;
     } else if (!strcmp(name, "old")) {
@@ -122,8 +126,6 @@ static void defaults(demo_options *o)
     o->threads = 1;
     o->eval = "official";
     o->espeak_takes = 50;
-    o->lr_decay_begin = -1.0;
-    o->lr_decay_end = 1.0;
     sm_overrides_init(&o->csp);
     sp_train_options_init(&o->train);
     set_recipe(o, "masked-decay");
@@ -179,7 +181,7 @@ static int apply_value(demo_options *o, const char *a, const char *v)
     else if (!strcmp(a, "--recipe"))
         return set_recipe(o, v) ? 1 : 0;
     else if (!strcmp(a, "--lr-decay"))
-        return parse_decay(v, &o->lr_decay) ? 1 : 0;
+        return parse_decay(v, &o->lr_decay) ? 1 : (o->decay_given = 1, 0);
     else if (!strcmp(a, "--sparsity"))
         return parse_double(v, &o->sparsity) ? 1 : 0;
     else if (!strcmp(a, "--begin"))
@@ -191,7 +193,9 @@ static int apply_value(demo_options *o, const char *a, const char *v)
     else if (!strcmp(a, "--initial-sparsity"))
         return parse_double(v, &o->initial_sparsity) ? 1 : 0;
     else if (!strcmp(a, "--lr-decay-begin"))
-        return parse_double(v, &o->lr_decay_begin) || o->lr_decay_begin < 0 ? 1 : 0;
+        return parse_double(v, &o->lr_decay_begin) || o->lr_decay_begin < 0
+                   ? 1
+                   : (o->decay_begin_given = 1, 0);
     else if (!strcmp(a, "--lr-decay-end"))
         return parse_double(v, &o->lr_decay_end) ? 1 : 0;
     else if (!strcmp(a, "--lr-final"))
@@ -278,5 +282,9 @@ int sd_parse_args(int argc, char **argv, demo_options *o)
             return -1;
         }
     }
+    /* A decay asked for by kind starts where the pruning ramp ends, unless
+     * its start is given too; a recipe's decay starts where the recipe says. */
+    if (o->decay_given && !o->decay_begin_given)
+        o->lr_decay_begin = -1.0;
     return check_ranges(o, argv[0]);
 }

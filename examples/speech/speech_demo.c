@@ -45,7 +45,7 @@ static double weight_sparsity(const sp_model *m)
 }
 
 /* The learning-rate decay of @p o over @p total_steps updates: from the
- * update that follows lr_decay_begin (default: the pruning ramp's end) to
+ * update that follows lr_decay_begin (< 0: the pruning ramp's end) to
  * the one before lr_decay_end of the training steps. */
 static void lr_schedule(const demo_options *o, int64_t total_steps, sp_lr_schedule *s)
 {

@@ -61,6 +61,7 @@ typedef struct demo_options {
     double lr_decay_end;   /* fraction of the training steps */
     double lr_final;       /* factor reached at lr_decay_end */
     int mask_gradients;    /* csp_pruner_mask_gradients() before clipping */
+    int decay_given, decay_begin_given; /* --lr-decay, --lr-decay-begin seen */
     sm_overrides csp;
     sp_train_options train;
 } demo_options;

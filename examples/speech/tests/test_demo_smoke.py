@@ -277,15 +277,24 @@ def check_recipes(demo, small, tmp):
     if new and old and spelt:
         rc = new["recipe"]
         check(rc["name"] == "masked-decay" and rc["mask_gradients"] and
-              rc["lr_decay"] != "none" and rc["lr_decay_begin_step"] ==
-              round(0.6 * new["steps"]) and rc["lr_decay_end_step"] == new["steps"] - 1,
-              f"default recipe {rc}")
+              rc["lr_decay"] == "cosine" and rc["lr_final"] == 0.05 and
+              rc["lr_decay_begin_step"] == round(0.8 * new["steps"]) and
+              rc["lr_decay_end_step"] == new["steps"] - 1, f"default recipe {rc}")
         check(abs(new["training"]["final_lr"] - rc["lr"] * rc["lr_final"]) < 1e-9,
               f"final lr {new['training']['final_lr']} vs {rc['lr']} x {rc['lr_final']}")
         check(old["recipe"]["lr_decay"] == "none" and not old["recipe"]["mask_gradients"] and
               old["training"]["final_lr"] == old["recipe"]["lr"], f"old recipe {old['recipe']}")
         check(old["digest"] == spelt["digest"] and old["test_loss"] == spelt["test_loss"],
               "--recipe old differs from its flags spelt out")
+    # A decay asked for by kind starts at the ramp's end (0.6) unless given.
+    for extra, begin in ((["--lr-decay", "linear"], 0.6),
+                         (["--lr-decay", "linear", "--lr-decay-begin", "0.7"], 0.7),
+                         (["--lr-decay-begin", "0.7", "--lr-decay", "exp"], 0.7),
+                         (["--recipe", "old", "--lr-decay", "cosine"], 0.6)):
+        p, r = run(demo, base + extra, tmp)
+        check(r is not None and r["recipe"]["lr_decay_begin_step"] == round(begin * r["steps"]),
+              f"{extra}: decay from {r and r['recipe']['lr_decay_begin_step']}, want "
+              f"{begin} of the steps")
     p, r = run(demo, base + ["--hidden", "64"], tmp)
     check_result("--hidden 64", p, r, 0.9)
     check(r is not None and r["model"]["params"] == model_sizes(64)[2],
