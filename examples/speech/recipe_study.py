@@ -22,7 +22,9 @@ from speech_compare import recipe, runner  # noqa: E402
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--phase", choices=("validation", "all"), default="all")
+    ap.add_argument("--phase", choices=("validation", "all", "long"), default="long",
+                    help="validation: choose; all: and test; long (default): and the chosen "
+                         "recipe with twice the epochs")
     ap.add_argument("--jobs", type=int, default=2, help="parallel runs (2)")
     ap.add_argument("--nice", type=int, default=10, help="nice -n N for every run (10)")
     ap.add_argument("--epochs", type=int, default=20)
@@ -67,16 +69,25 @@ def main(argv):
     entries = more  # the second call returns every validation run, cached or new
     print(f"recipe_study.py: validation chose {chosen} (scores "
           + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()) + ")", flush=True)
-    if args.phase == "all" and chosen:
+    long_entries = []
+    if args.phase != "validation" and chosen:
         entries += run.run_all(recipe.test_configs(run, chosen, speakers))
+    if args.phase == "long" and chosen:
+        run_long = runner.Runner(args.demo, args.build, args.cache, data, jobs=args.jobs,
+                                 epochs=recipe.LONG_EPOCHS, accept_stale=args.accept_stale,
+                                 nice=args.nice)
+        long_entries = run_long.run_all(recipe.long_configs(run_long, chosen))
+        run.failed += run_long.failed
     text = recipe.render(cmdlines=[args.cmdline], data=data,
                          entries=[runner.portable(e, data) for e in entries], first=first,
                          second=second, chosen=chosen, scores=scores, speakers=speakers,
-                         runner=run, commit=runner.git_commit())
+                         runner=run, commit=runner.git_commit(),
+                         long_entries=[runner.portable(e, data) for e in long_entries])
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(text)
-    print(f"recipe_study.py: {len(entries)} runs, {(time.monotonic() - t0) / 60:.1f} min; "
+    print(f"recipe_study.py: {len(entries) + len(long_entries)} runs, "
+          f"{(time.monotonic() - t0) / 60:.1f} min; "
           f"wrote {args.out}")
     for label, rc, tail in run.failed:
         print(f"FAILED {label} (exit {rc}):\n{tail}", file=sys.stderr)

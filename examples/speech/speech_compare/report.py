@@ -138,6 +138,9 @@ def setup_section(g):
         text += f"; extra speech_demo flags `{g.extra}`"
     off = next((r for r in results if r["eval"] == "official"), None)
     sizes = f" ({off['test_n']} test, {off['train_n']} train)" if off else ""
+    if any(r["eval_set"] == "validation" for r in results):
+        text += ("; **the runs score validation splits** (`--validate`: carved from the "
+                 "training side, the test set unused), not the test sets below")
     text += (f". Seeds {', '.join(map(str, g.seeds))}. Official split: recordings 0-4 test, "
              f"5-49 train{sizes}. Leave-one-speaker-out: train on the other speakers, test on "
              "the held-out one (a fold per speaker); its ± is over seeds of the mean over "
