@@ -3,9 +3,10 @@
 #   sh tools/demo.sh [compare.py flags, e.g. --grid full]
 # Installs the missing Debian packages (build tools, OpenBLAS, python3,
 # espeak-ng, sox, gnuplot-nox), builds libcsp and the speech trainer, then
-# trains the LSTM digit recogniser on spoken digits with dense training, GMP
-# and the library's default CSP (reduced grid: sparsity 0.95, seed 1,
-# official FSDD split) and writes <build>/results/speech.{md,png,json}.
+# trains the LSTM digit recogniser on spoken digits with dense training,
+# row-balanced GMP and the CSP variant csp-obs (reduced grid: sparsity 0.95,
+# seed 1, official FSDD split; the library's default is GMP) and writes
+# <build>/results/speech.{md,png,json}.
 # Data: FSDD from $CSP_SPEECH_DATA or ../shared/data/fsdd; without it,
 # spoken digits synthesised by espeak-ng (once, into the build directory).
 # Environment: CSP_BUILD_DIR (default build).

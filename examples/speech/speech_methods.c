@@ -3,12 +3,11 @@
  *
  * Adding a method: one entry in methods[] below, with configure_pruner /
  * configure_tensor functions that set the granularity (CSP needs ROW), the
- * sensing operator, solver, correction and their parameters, and
- * sm_observe_activations as `observe` when a tensor uses activation sensing.
- * speech_demo.c and compare.py pick it up by name. SM_LIBRARY_HAS_CSP says
- * whether csp_pruner_options_init() itself gives a CSP configuration (so
- * that "csp", the library default, counts as CSP); the library's default is
- * the identity operator (GMP), so it is 0.
+ * sensing operator, solver, correction and their parameters. speech_demo
+ * and compare.py pick it up by name. "csp" runs the library's defaults
+ * (csp_pruner_options_init()), which are the identity operator (GMP), so
+ * its is_csp is 0; should the defaults become a CSP configuration, that
+ * entry's summary and is_csp change and compare.py's reduced grid runs it.
  */
 #include "speech_methods.h"
 
@@ -21,13 +20,6 @@
 #include <string.h>
 
 #include "lstm.h"
-
-/* 1 once the library's default pruner configuration is compressed-sensing
- * pruning; until then "csp" runs the defaults (GMP, per-tensor budget) and
- * says so. */
-#ifndef SM_LIBRARY_HAS_CSP
-#define SM_LIBRARY_HAS_CSP 0
-#endif
 
 /* Activation sensing observes the forward passes of the last SM_ACT_WINDOW
  * steps before each event (of about 14 steps between events here): 160
@@ -130,44 +122,39 @@ static csp_status shrink(sm_config *c)
 }
 
 static const sm_method methods[] = {
-    {"dense", "no pruning (the reference)", 0, 0, 1, NULL, NULL, NULL, 1},
+    {"dense", "no pruning (the reference)", 0, 0, 1, NULL, NULL, 1},
     {"gmp", "gradual magnitude pruning, row-balanced budget (round(s*cols) zeros per row)",
-     1, 0, 1, gran_row, NULL, NULL, 1},
-    {"gmp-tensor", "gradual magnitude pruning, per-tensor budget", 1, 0, 1, gran_tensor, NULL,
-     NULL, 1},
+     1, 0, 1, gran_row, NULL, 1},
+    {"gmp-tensor", "gradual magnitude pruning, per-tensor budget", 1, 0, 1, gran_tensor, NULL, 1},
     {"gmp-global", "gradual magnitude pruning, one threshold over the three matrices", 1, 0, 1,
-     gran_global, NULL, NULL, 0},
+     gran_global, NULL, 0},
     {"csp",
-#if SM_LIBRARY_HAS_CSP
-     "the library's default CSP configuration (csp_pruner_options_init)",
-#else
      "the library's default configuration (csp_pruner_options_init): identity sensing, "
      "i.e. GMP with a per-tensor budget",
-#endif
-     1, SM_LIBRARY_HAS_CSP, 1, NULL, NULL, NULL, 0},
+     1, 0, 1, NULL, NULL, 0},
     {"csp-gauss", "CSP, Gaussian Phi (rho 0.5, one per tensor), OMP support, no correction",
-     1, 1, 1, gauss, NULL, NULL, 1},
+     1, 1, 1, gauss, NULL, 1},
     {"csp-gauss-refit", "CSP, Gaussian Phi (rho 0.5), OMP support, full least-squares refit",
-     1, 1, 1, gauss_refit, NULL, NULL, 0},
+     1, 1, 1, gauss_refit, NULL, 0},
     {"csp-act",
      "CSP, activation Gram (eps 1% of mean diag, last 5 passes before each event), OMP "
      "support, no correction",
-     1, 1, 1, act, NULL, sm_observe_activations, 1},
+     1, 1, 1, act, NULL, 1},
     {"csp-act-refit", "CSP, activation Gram, OMP support, full least-squares refit", 1, 1, 1,
-     act_refit, NULL, sm_observe_activations, 0},
+     act_refit, NULL, 0},
     {"csp-act-blend", "CSP, activation Gram, OMP support, blended refit (alpha 0.2)", 1, 1, 1,
-     act_blend, NULL, sm_observe_activations, 0},
+     act_blend, NULL, 0},
     {"csp-act-fista",
      "CSP, activation Gram, FISTA L1 support (lambda calibrated to k), no correction", 1, 1,
-     1, act_fista, NULL, sm_observe_activations, 0},
+     1, act_fista, NULL, 0},
     {"csp-obs",
      "CSP, activation Gram, GMP's support (magnitude), blended refit (alpha 0.2): "
      "OBS-style compensation",
-     1, 1, 1, obs, NULL, sm_observe_activations, 1},
+     1, 1, 1, obs, NULL, 1},
     {"csp-shrink",
      "identity sensing (GMP's support) + libcsp's between-event shrink (tau 0.01) of the "
      "weights the next event removes",
-     1, 1, 1, shrink, NULL, NULL, 1},
+     1, 1, 1, shrink, NULL, 1},
 };
 
 #define N_METHODS ((int)(sizeof methods / sizeof methods[0]))
@@ -385,29 +372,6 @@ static int resolve(const sm_method *m, const sm_overrides *ov, int which, int32_
     csp_schedule_free(sched);
     csp_context_free(ctx);
     return ok ? 0 : -1;
-}
-
-int sm_needs_observe(const sm_method *m, const sm_overrides *ov)
-{
-    if (!m || !m->prunes)
-        return 0;
-    static const int which[3] = {SP_P_W_IH, SP_P_W_HH, SP_P_W_OUT};
-    for (int k = 0; k < 3; k++) {
-        int32_t g, s;
-        if (resolve(m, ov, which[k], &g, &s) == 0 && s == CSP_SENSING_ACTIVATIONS)
-            return 1;
-    }
-    return 0;
-}
-
-csp_status sm_observe_activations(csp_pruner *pruner, int32_t index, const float *x,
-                                  int64_t rows, int64_t cols)
-{
-    csp_sensing *s = NULL;
-    csp_status st = csp_pruner_sensing(pruner, index, &s);
-    if (st != CSP_OK || s == NULL || csp_sensing_kind(s) != CSP_SENSING_ACTIVATIONS)
-        return st;
-    return csp_pruner_observe(pruner, index, x, rows, cols);
 }
 
 int32_t sm_granularity(const sm_method *m, const sm_overrides *ov, int which)

@@ -1,8 +1,10 @@
 /* speech_methods.h - the pruning methods of speech_demo: a method name maps
- * to a libcsp pruner configuration. Adding a method (for instance a CSP
+ * to a libcsp pruner configuration. Every libcsp option the demo sets is set
+ * here; speech_csp.c makes the calls. Adding a method (for instance a CSP
  * variant: sensing operator, solver, correction) is one entry in the table
- * of speech_methods.c; speech_demo.c and the comparison driver pick it up by
- * name (speech_demo --list-methods).
+ * of speech_methods.c; speech_demo and the comparison driver pick it up by
+ * name (speech_demo --list-methods). A tensor whose operator is the
+ * activations one is fed its inputs by speech_csp.c, with no code here.
  *
  * On top of a method, `--csp KEY=VALUE,...` (sm_parse_overrides) changes
  * single options for experiments without a new table entry.
@@ -44,14 +46,6 @@ typedef struct sm_method {
      * experimental parameters; NULL keeps the pruner's. */
     csp_status (*configure_tensor)(int which, csp_pruner_tensor_options *to,
                                    sm_experimental *x);
-    /* Activation sensing: called from the trainer's observe hook with the
-     * inputs of the prunable matrix added as tensor `index` (see lstm.h for
-     * what x holds), on the forward passes csp_pruner_wants_observe() names.
-     * NULL: the method needs no activations and the demo installs no
-     * observe hook (it then costs nothing). sm_observe_activations() fits
-     * every method. */
-    csp_status (*observe)(csp_pruner *pruner, int32_t index, const float *x,
-                          int64_t rows, int64_t cols);
     int grid; /* 1: in compare.py's full grid by default */
 } sm_method;
 
@@ -97,15 +91,6 @@ void sm_experimental_init(sm_experimental *x);
 /** Set the parameters of @p x that are set on tensor @p index (-1: the
  *  pruner's defaults) of @p pruner. */
 csp_status sm_apply_experimental(csp_pruner *pruner, int32_t index, const sm_experimental *x);
-
-/** 1 when some tensor of the configuration uses activation sensing (the
- *  demo then installs the observe hook). */
-int sm_needs_observe(const sm_method *m, const sm_overrides *ov);
-
-/** Observe function for any method: feeds @p x to tensor @p index when its
- *  sensing operator is the activations one, else does nothing. */
-csp_status sm_observe_activations(csp_pruner *pruner, int32_t index, const float *x,
-                                  int64_t rows, int64_t cols);
 
 /** Granularity that a method's configuration (with @p ov, may be NULL)
  *  gives prunable parameter `which` (for the expected-nnz check); 0 when it

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "train.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,6 +45,35 @@ void sp_train_options_init(sp_train_options *o)
     o->bucket = 8;
     o->seed = 1;
     sp_adam_options_init(&o->adam);
+    o->lr_decay.kind = SP_LR_CONSTANT;
+    o->lr_decay.final_factor = 1.0;
+}
+
+int sp_lr_schedule_valid(const sp_lr_schedule *s)
+{
+    if (!s || s->kind == SP_LR_CONSTANT)
+        return 1;
+    if (s->kind != SP_LR_LINEAR && s->kind != SP_LR_COSINE && s->kind != SP_LR_EXP)
+        return 0;
+    return s->begin >= 0 && s->begin < s->end && s->final_factor > 0.0 &&
+           s->final_factor <= 1.0;
+}
+
+double sp_lr_factor(const sp_lr_schedule *s, int64_t step)
+{
+    if (!s || s->kind == SP_LR_CONSTANT || !sp_lr_schedule_valid(s))
+        return 1.0;
+    if (step <= s->begin)
+        return 1.0;
+    if (step >= s->end)
+        return s->final_factor;
+    const double u = (double)(step - s->begin) / (double)(s->end - s->begin);
+    const double f = s->final_factor;
+    switch (s->kind) {
+    case SP_LR_LINEAR: return 1.0 - (1.0 - f) * u;
+    case SP_LR_COSINE: return f + (1.0 - f) * 0.5 * (1.0 + cos(3.14159265358979323846 * u));
+    default: return pow(f, u);
+    }
 }
 
 void sp_trainer_free(sp_trainer *tr)
@@ -73,7 +103,7 @@ int sp_trainer_create(sp_trainer **out, const sp_train_options *opt,
     *out = NULL;
     if (!opt || !ds || ds->n < 1 || !train_ids || n_train < 1 ||
         opt->hidden < 1 || opt->batch < 1 || opt->eval_batch < 1 ||
-        opt->bucket < 0)
+        opt->bucket < 0 || !sp_lr_schedule_valid(&opt->lr_decay))
         return SP_TRAIN_E_INVALID;
     for (int64_t i = 0; i < n_train; i++)
         if (train_ids[i] < 0 || train_ids[i] >= ds->n)
@@ -142,6 +172,8 @@ int sp_trainer_create(sp_trainer **out, const sp_train_options *opt,
 
 sp_model *sp_trainer_model(sp_trainer *tr) { return &tr->model; }
 
+sp_train_options *sp_trainer_options(sp_trainer *tr) { return &tr->opt; }
+
 int64_t sp_trainer_steps_per_epoch(const sp_trainer *tr)
 {
     return (tr->n_train + tr->opt.batch - 1) / tr->opt.batch;
@@ -178,7 +210,7 @@ static void sort_by_length(int64_t *ids, int64_t n, const int64_t *frames,
 
 int sp_trainer_run_epoch(sp_trainer *tr, sp_epoch_stats *st)
 {
-    if (!tr)
+    if (!tr || !sp_lr_schedule_valid(&tr->opt.lr_decay))
         return SP_TRAIN_E_INVALID;
     const double t0 = now_seconds();
     const int64_t n = tr->n_train, B = tr->opt.batch;
@@ -199,8 +231,9 @@ int sp_trainer_run_epoch(sp_trainer *tr, sp_epoch_stats *st)
             tr->batch_start[nb++] = s;
     }
     const sp_observe_fn observe = tr->opt.observe;
-    double loss_sum = 0.0;
-    int64_t correct_sum = 0;
+    double loss_sum = 0.0, norm_sum = 0.0;
+    int64_t correct_sum = 0, clipped = 0;
+    sp_adam_options adam = tr->opt.adam;
     for (int64_t k = 0; k < nb; k++) {
         int64_t s = tr->batch_start[k];
         int64_t bs = n - s < B ? n - s : B;
@@ -216,7 +249,12 @@ int sp_trainer_run_epoch(sp_trainer *tr, sp_epoch_stats *st)
             rc = sp_lstm_backward(&tr->model, &tr->bb.b, tr->ws);
         if (rc)
             return rc == SP_LSTM_E_NOMEM ? SP_TRAIN_E_NOMEM : SP_TRAIN_E_INVALID;
-        sp_model_adam_step(&tr->model, &tr->opt.adam);
+        if (tr->opt.before_update)
+            tr->opt.before_update(tr->opt.user, tr->steps);
+        adam.lr = (float)((double)tr->opt.adam.lr * sp_lr_factor(&tr->opt.lr_decay, tr->steps));
+        const double norm = sp_model_adam_step(&tr->model, &adam);
+        norm_sum += norm;
+        clipped += adam.clip > 0.0f && (double)adam.clip / (norm + 1e-6) < 1.0; /* as clipped */
         if (tr->opt.after_step)
             tr->opt.after_step(tr->opt.user, tr->steps);
         tr->steps++;
@@ -229,6 +267,9 @@ int sp_trainer_run_epoch(sp_trainer *tr, sp_epoch_stats *st)
         st->loss = loss_sum / (double)n;
         st->acc = (double)correct_sum / (double)n;
         st->seconds = now_seconds() - t0;
+        st->lr = adam.lr;
+        st->clipped = clipped;
+        st->grad_norm = nb ? norm_sum / (double)nb : 0.0;
     }
     tr->epochs++;
     return SP_TRAIN_OK;

@@ -1,5 +1,7 @@
 #!/bin/sh
-# run_tests.sh - build and run the speech example's tests (no meson yet).
+# run_tests.sh - build and run the speech trainer's tests with the C compiler
+# alone, with ASan/UBSan where the toolchain has them (meson's suite `speech`
+# runs the same tests and the demo's: meson test -C build --suite speech).
 # Usage: examples/speech/tests/run_tests.sh [BUILD_DIR]
 #   BUILD_DIR defaults to <repo>/build/speech-tests (never the source tree).
 # Data: $CSP_SPEECH_DATA, else <repo>/../shared/data/fsdd (FSDD); the tests

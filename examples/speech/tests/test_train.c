@@ -1,12 +1,15 @@
 /* test_train.c - training driver on an in-memory synthetic data set:
  * hook contract (after_step numbering, observe shapes/order/zero h_{-1}),
  * in-place edits by the host persisting, determinism per seed, learning,
- * evaluation independent of eval batch size, and Adam + clipping against a
- * double-precision reference of the PyTorch formulas. */
+ * evaluation independent of eval batch size, Adam + clipping against a
+ * double-precision reference of the PyTorch formulas, the learning-rate
+ * decay against closed forms, and the before_update hook: gradient edits
+ * made there are what clipping and the decayed Adam update see. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../rng.h"
 #include "../train.h"
@@ -186,6 +189,200 @@ static void test_adam(void)
     sp_model_free(&m);
 }
 
+#define PI 3.14159265358979323846
+
+/* sp_lr_factor against other closed forms of the same curves, at the
+ * boundaries, the midpoint and random points. */
+static void test_lr_factor(uint64_t seed)
+{
+    CHECK(sp_lr_factor(NULL, 5) == 1.0, "NULL schedule");
+    sp_lr_schedule s = {SP_LR_CONSTANT, 0, 0, 1.0};
+    CHECK(sp_lr_factor(&s, 12345) == 1.0 && sp_lr_schedule_valid(&s), "constant");
+    sp_rng r;
+    sp_rng_seed(&r, seed);
+    double worst = 0.0;
+    int bad_edges = 0, bad_mono = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        s.kind = 1 + trial % 3;
+        s.begin = (int64_t)sp_rng_below(&r, 1000);
+        s.end = s.begin + 1 + (int64_t)sp_rng_below(&r, 2000);
+        s.final_factor = 0.001 + 0.998 * sp_rng_uniform(&r);
+        const double f = s.final_factor;
+        bad_edges += sp_lr_factor(&s, s.begin) != 1.0 || sp_lr_factor(&s, 0) != 1.0 ||
+                     sp_lr_factor(&s, s.end) != f || sp_lr_factor(&s, s.end + 77) != f;
+        double prev = 1.0;
+        for (int k = 0; k < 50; k++) {
+            const int64_t t = s.begin + (int64_t)sp_rng_below(&r, (uint64_t)(s.end - s.begin + 1));
+            const double u = (double)(t - s.begin) / (double)(s.end - s.begin);
+            double ref;
+            if (s.kind == SP_LR_LINEAR)
+                ref = (1.0 - u) + u * f;
+            else if (s.kind == SP_LR_COSINE)
+                ref = f + (1.0 - f) * cos(0.5 * PI * u) * cos(0.5 * PI * u);
+            else
+                ref = exp(u * log(f));
+            const double e = fabs(sp_lr_factor(&s, t) - ref);
+            worst = e > worst ? e : worst;
+        }
+        for (int64_t t = s.begin; t <= s.end; t += 1 + (s.end - s.begin) / 64) {
+            const double v = sp_lr_factor(&s, t);
+            bad_mono += v > prev || v < f;
+            prev = v;
+        }
+        if (s.end - s.begin == 2) { /* exact midpoints */
+            const double mid = sp_lr_factor(&s, s.begin + 1);
+            const double want = s.kind == SP_LR_EXP ? sqrt(f) : 0.5 * (1.0 + f);
+            worst = fabs(mid - want) > worst ? fabs(mid - want) : worst;
+        }
+    }
+    CHECK(worst < 1e-12, "lr factor vs closed forms: max err %.3g (seed %llu)", worst,
+          (unsigned long long)seed);
+    CHECK(!bad_edges && !bad_mono, "lr factor: %d bad boundaries, %d non-monotone", bad_edges,
+          bad_mono);
+    sp_lr_schedule bad[] = {{7, 0, 10, 0.5},          {SP_LR_LINEAR, 10, 10, 0.5},
+                            {SP_LR_COSINE, -1, 10, 0.5}, {SP_LR_EXP, 0, 10, 0.0},
+                            {SP_LR_LINEAR, 0, 10, 1.5}, {SP_LR_LINEAR, 0, 10, NAN}};
+    int refused = 0;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        refused += !sp_lr_schedule_valid(&bad[i]) && sp_lr_factor(&bad[i], 5) == 1.0;
+    CHECK(refused == (int)(sizeof bad / sizeof *bad), "invalid schedules refused: %d", refused);
+}
+
+/* The before_update hook: at step `probe` it zeroes the gradients of
+ * W_hh[0..9] and snapshots the whole model; after_step then compares the
+ * update with a double reference (global-norm clipping over the edited
+ * gradients, Adam at the decayed learning rate). */
+typedef struct {
+    sp_trainer *tr;
+    int64_t probe, before_calls, bad_order, after_calls;
+    int64_t total;
+    double *w, *g, *m1, *m2;
+    sp_adam_options adam;
+    sp_lr_schedule decay;
+    int64_t adam_t;
+    double worst;
+    int done;
+} probe_hooks;
+
+typedef void (*probe_fn)(probe_hooks *, int64_t, const sp_param *, int64_t);
+
+static void probe_each(const sp_model *m, probe_fn fn, probe_hooks *h)
+{
+    int64_t q = 0;
+    for (int k = 0; k < SP_NPARAMS; k++) {
+        for (int64_t j = 0; j < m->p[k].size; j++)
+            fn(h, q + j, &m->p[k], j);
+        q += m->p[k].size;
+    }
+}
+
+static void snap(probe_hooks *h, int64_t q, const sp_param *p, int64_t j)
+{
+    h->w[q] = p->data[j];
+    h->g[q] = p->grad[j];
+    h->m1[q] = p->exp_avg[j];
+    h->m2[q] = p->exp_avg_sq[j];
+}
+
+static void probe_before(void *user, int64_t step)
+{
+    probe_hooks *h = user;
+    h->bad_order += step != h->before_calls || h->after_calls != step;
+    h->before_calls++;
+    if (step != h->probe)
+        return;
+    sp_model *m = sp_trainer_model(h->tr);
+    for (int j = 0; j < 10; j++)
+        m->p[SP_P_W_HH].grad[j] = 0.0f;
+    h->adam_t = m->adam_step + 1;
+    probe_each(m, snap, h);
+}
+
+static void compare_update(probe_hooks *h, int64_t q, const sp_param *p, int64_t j)
+{
+    const double c = h->g[h->total], t = (double)h->adam_t; /* c: clip coefficient */
+    const double lr = h->adam.lr * sp_lr_factor(&h->decay, h->probe);
+    const double gq = h->g[q] * c;
+    const double m1 = 0.9 * h->m1[q] + 0.1 * gq, m2 = 0.999 * h->m2[q] + 0.001 * gq * gq;
+    const double den = sqrt(m2) / sqrt(1.0 - pow(0.999, t)) + 1e-8;
+    const double w = h->w[q] - lr * (m1 / (1.0 - pow(0.9, t))) / den;
+    const double e = fabs(w - p->data[j]) / (lr + 1e-12);
+    h->worst = e > h->worst ? e : h->worst;
+}
+
+static void probe_after(void *user, int64_t step)
+{
+    probe_hooks *h = user;
+    h->after_calls++;
+    if (step != h->probe)
+        return;
+    double n2 = 0.0;
+    for (int64_t q = 0; q < h->total; q++)
+        n2 += h->g[q] * h->g[q];
+    const double coef = h->adam.clip / (sqrt(n2) + 1e-6);
+    h->g[h->total] = coef < 1.0 ? coef : 1.0;
+    probe_each(sp_trainer_model(h->tr), compare_update, h);
+    h->done = 1;
+}
+
+static void test_before_update(const sp_dataset *ds, const int64_t *train, int64_t ntr)
+{
+    sp_train_options o;
+    sp_train_options_init(&o);
+    o.hidden = 8;
+    o.seed = 11;
+    o.adam.lr = 5e-3f;
+    o.adam.clip = 0.05f; /* small: every update is clipped */
+    const int64_t spe = (ntr + o.batch - 1) / o.batch;
+    o.lr_decay = (sp_lr_schedule){SP_LR_COSINE, 2, 2 * spe - 1, 0.1};
+    probe_hooks h;
+    memset(&h, 0, sizeof h);
+    h.probe = spe + 2; /* inside the decay, in the second epoch */
+    h.adam = o.adam;
+    h.decay = o.lr_decay;
+    o.before_update = probe_before;
+    o.after_step = probe_after;
+    o.user = &h;
+    CHECK(sp_trainer_create(&h.tr, &o, ds, train, ntr) == SP_TRAIN_OK, "create (probe)");
+    sp_model *m = sp_trainer_model(h.tr);
+    for (int k = 0; k < SP_NPARAMS; k++)
+        h.total += m->p[k].size;
+    h.w = malloc((size_t)h.total * sizeof *h.w);
+    h.g = malloc((size_t)(h.total + 1) * sizeof *h.g);
+    h.m1 = malloc((size_t)h.total * sizeof *h.m1);
+    h.m2 = malloc((size_t)h.total * sizeof *h.m2);
+    sp_epoch_stats st;
+    sp_trainer_run_epoch(h.tr, &st);
+    CHECK(st.clipped == spe && st.grad_norm > 0.05, "clipped %lld of %lld, mean norm %.3g",
+          (long long)st.clipped, (long long)spe, st.grad_norm);
+    sp_trainer_run_epoch(h.tr, &st);
+    CHECK(h.before_calls == 2 * spe && h.after_calls == 2 * spe && !h.bad_order,
+          "before_update: %lld calls, %lld out of order", (long long)h.before_calls,
+          (long long)h.bad_order);
+    CHECK(h.done && h.worst < 2e-3, "update after before_update edits vs reference: %.3g of lr",
+          h.worst);
+    const float last_lr = (float)((double)o.adam.lr * sp_lr_factor(&o.lr_decay, 2 * spe - 1));
+    CHECK(st.lr == last_lr && fabsf(last_lr - 5e-4f) < 1e-9f, "lr of the last update %.9g",
+          st.lr);
+    sp_trainer_free(h.tr);
+    /* Clipping off: nothing counted. */
+    o.adam.clip = 0.0f;
+    o.before_update = NULL;
+    o.after_step = NULL;
+    sp_trainer *t2;
+    CHECK(sp_trainer_create(&t2, &o, ds, train, ntr) == SP_TRAIN_OK, "create (no clip)");
+    sp_trainer_run_epoch(t2, &st);
+    CHECK(st.clipped == 0, "clip off: %lld clipped", (long long)st.clipped);
+    sp_trainer_free(t2);
+    o.lr_decay.end = o.lr_decay.begin;
+    CHECK(sp_trainer_create(&t2, &o, ds, train, ntr) == SP_TRAIN_E_INVALID && !t2,
+          "invalid decay refused");
+    free(h.w);
+    free(h.g);
+    free(h.m1);
+    free(h.m2);
+}
+
 static int same_weights(sp_trainer *a, sp_trainer *b)
 {
     sp_model *ma = sp_trainer_model(a), *mb = sp_trainer_model(b);
@@ -197,7 +394,10 @@ static int same_weights(sp_trainer *a, sp_trainer *b)
 
 int main(void)
 {
+    const uint64_t seed = (uint64_t)time(NULL);
+    printf("test_train: seed %llu\n", (unsigned long long)seed);
     test_adam();
+    test_lr_factor(seed);
     sp_dataset ds;
     make_dataset(&ds);
     int64_t train[NU], test[NU], ntr = 0, nte = 0, train_frames = 0;
@@ -213,7 +413,7 @@ int main(void)
     sp_train_options_init(&opt);
     CHECK(opt.hidden == 128 && opt.batch == 32 && opt.seed == 1 &&
               opt.adam.lr == 1e-3f && opt.adam.clip == 5.0f && !opt.after_step &&
-              !opt.observe,
+              !opt.observe && !opt.before_update && opt.lr_decay.kind == SP_LR_CONSTANT,
           "defaults");
     opt.hidden = 16;
     opt.seed = 5;
@@ -315,6 +515,8 @@ int main(void)
     sp_trainer_free(b);
     sp_trainer_free(c);
     sp_trainer_free(d);
+
+    test_before_update(&ds, train, ntr);
 
     /* Invalid arguments. */
     sp_trainer *bad;

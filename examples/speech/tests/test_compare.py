@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""speech_compare's statistics against scipy on random inputs (fresh seed,
+printed): the regularised incomplete beta function (1e-10 absolute), the
+paired t-test's statistic and two-sided p (1e-9 relative), the exact
+two-sided sign test (1e-12), mean and sample sd (1e-12 relative); and the
+schema module's key list and table generator. Skips (exit 77) without scipy.
+
+usage: test_compare.py
+"""
+import math
+import os
+import random
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from speech_compare import schema, stats  # noqa: E402
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL: " + what, flush=True)
+
+
+def rel(a, b):
+    return abs(a - b) / max(abs(b), 1e-300)
+
+
+def test_betainc(rng, special):
+    worst = 0.0
+    for _ in range(2000):
+        a = rng.choice([0.5, 1.0, 1.5]) if rng.random() < 0.3 else 10 ** rng.uniform(-1, 2)
+        b = 10 ** rng.uniform(-1, 2)
+        x = rng.random()
+        worst = max(worst, abs(stats.betainc(a, b, x) - float(special.betainc(a, b, x))))
+    check(worst < 1e-10, f"betainc vs scipy: max abs error {worst:.3g}")
+    check(stats.betainc(2, 3, 0.0) == 0.0 and stats.betainc(2, 3, 1.0) == 1.0,
+          "betainc at the ends")
+
+
+def test_paired_t(rng, sst):
+    worst_t = worst_p = 0.0
+    for _ in range(500):
+        n = rng.randint(2, 40)
+        shift = rng.choice([0.0, 0.3, 2.0])
+        d = [rng.gauss(shift, rng.uniform(0.1, 5)) for _ in range(n)]
+        t, p = stats.paired_t(d)
+        ref = sst.ttest_1samp(d, 0.0)
+        worst_t = max(worst_t, rel(t, float(ref.statistic)))
+        worst_p = max(worst_p, rel(p, float(ref.pvalue)) if ref.pvalue > 1e-200 else 0.0)
+    check(worst_t < 1e-9 and worst_p < 1e-9,
+          f"paired t vs scipy: t {worst_t:.3g}, p {worst_p:.3g} relative")
+    t, p = stats.paired_t([1.0, 1.0, 1.0])
+    check(t != t and p != p, "paired t of a constant difference is undefined (nan)")
+
+
+def test_sign(rng, sst):
+    worst = 0.0
+    for _ in range(300):
+        wins, losses = rng.randint(0, 30), rng.randint(0, 30)
+        if wins + losses == 0:
+            check(stats.sign_test(0, 0) == 1.0, "sign test without pairs")
+            continue
+        ref = sst.binomtest(wins, wins + losses, 0.5, alternative="two-sided").pvalue
+        worst = max(worst, abs(stats.sign_test(wins, losses) - float(ref)))
+    check(worst < 1e-12, f"sign test vs scipy binomtest: max abs error {worst:.3g}")
+
+
+def test_mean_sd(rng):
+    worst = 0.0
+    for _ in range(200):
+        xs = [rng.uniform(-100, 100) for _ in range(rng.randint(2, 50))]
+        worst = max(worst, rel(stats.mean(xs), statistics.fmean(xs)),
+                    rel(stats.sd(xs), statistics.stdev(xs)))
+    check(worst < 1e-12, f"mean/sd vs statistics: {worst:.3g}")
+    check(math.isnan(stats.mean([])) and math.isnan(stats.sd([1.0])), "mean/sd of too few")
+    check(stats.fmt_pm([1.0, 3.0]) == "2.00 ± 1.41" and stats.fmt_pm([]) == "-" and
+          stats.fmt_p(0.5) == "0.500" and stats.fmt_p(1e-5) == "1.0e-05", "formatting")
+
+
+def test_schema_table():
+    paths = schema.key_paths()
+    rows = schema.markdown_rows()
+    check(len(paths) == len(set(paths)) == len(rows), "schema: keys unique, one row each")
+    check(all(r.startswith(f"| `{p}` |") for p, r in zip(paths, rows)), "schema rows in order")
+    check("history[].test_err" in paths and "tensors[].nnz" in paths, "schema: list members")
+
+
+def main():
+    try:
+        import scipy.special as special
+        import scipy.stats as sst
+    except ImportError:
+        print("scipy missing: skipped")
+        return 77
+    seed = int(time.time())
+    print(f"test_compare: seed {seed}")
+    rng = random.Random(seed)
+    test_betainc(rng, special)
+    test_paired_t(rng, sst)
+    test_sign(rng, sst)
+    test_mean_sd(rng)
+    test_schema_table()
+    if failures:
+        print(f"{len(failures)} failure(s)")
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
