@@ -21,13 +21,14 @@ typedef struct {
     int32_t support;    /* CSP_SUPPORT_* */
     int32_t method;     /* CSP_SOLVER_* */
     bool gmp;           /* identity sensing: the magnitude (GMP) path */
+    int32_t normalize;  /* solver.normalize (OMP's atom-normalised selection) */
     double alpha;       /* blend */
     double s;           /* the event's sparsity */
 } cfg;
 
 static cfg cfg_nm(int32_t n, int32_t m, double s) {
     cfg c = {CSP_GRANULARITY_NM, n, m, CSP_CORRECTION_NONE, CSP_SUPPORT_SOLVER, CSP_SOLVER_OMP,
-             false, 0.1, s};
+             false, 0, 0.1, s};
     return c;
 }
 
@@ -52,6 +53,7 @@ static void one_event(const cfg *c, int64_t R, int64_t C, float *w, const double
     po.nm_m = c->m;
     po.correction = c->correction;
     po.solver.method = c->method;
+    po.solver.normalize = c->normalize;
     po.sensing.kind = c->gmp ? CSP_SENSING_IDENTITY : CSP_SENSING_GRAM;
     csp_pruner *p = NULL;
     ck_assert_status(ctx, csp_pruner_create(&p, ctx, sch, &po), CSP_OK);
@@ -313,6 +315,7 @@ START_TEST(test_nm_identity_is_magnitude) {
                     c.method = methods[mt];
                     c.support = supports[su];
                     c.correction = corr;
+                    c.normalize = mt == 0 && corr == CSP_CORRECTION_FULL; /* G = I: a no-op */
                     memcpy(w, w0, sizeof w);
                     one_event(&c, R, C, w, I, mask);
                     ck_assert_msg(memcmp(mask, mg, sizeof mask) == 0,
@@ -468,6 +471,56 @@ START_TEST(test_nm_omp_near_optimal) {
 }
 END_TEST
 
+/* A diagonal G, closed forms: the residual correlation of column j is
+ * G_jj (w_j - x_j), so OMP adds columns by G_jj |w_j| and, with
+ * solver.normalize, by sqrt(G_jj) |w_j| (Wanda's score, which is also the
+ * optimum: the error is the sum of G_jj w_j^2 over the dropped); top per
+ * group at N:M, per row at ROW. */
+START_TEST(test_normalised_omp_diagonal) {
+    enum { R = 8, C = 32 };
+    test_rng rng;
+    test_rng_init(&rng, csp_test_seed() + 145);
+    double *G = calloc((size_t)(C * C), sizeof *G), score[C];
+    for (int64_t q = 0; q < C; q++)
+        G[q * C + q] = exp(3.0 * (test_rng_uniform(&rng) - 0.5)); /* spread e^3 */
+    float w0[R * C], w[R * C];
+    uint8_t mask[R * C], ref[C];
+    fill(&rng, w0, R * C);
+    int differs = 0;
+    for (int v = 0; v < 4; v++) {
+        cfg c = cfg_nm(2, 4, 0.5);
+        if (v >= 2) {
+            c.gran = CSP_GRANULARITY_ROW;
+            c.s = 0.75;
+        }
+        c.normalize = v % 2;
+        c.correction = CSP_CORRECTION_FULL;
+        memcpy(w, w0, sizeof w);
+        one_event(&c, R, C, w, G, mask);
+        int64_t gs = v < 2 ? 4 : C, keep = v < 2 ? 2 : C / 4;
+        for (int64_t r = 0; r < R; r++) {
+            for (int64_t q = 0; q < C; q++)
+                score[q] = fabs((double)w0[r * C + q]) *
+                           (c.normalize ? sqrt(G[q * C + q]) : G[q * C + q]);
+            top_by_score(score, C, gs, keep, ref);
+            REQUIRE(memcmp(ref, mask + r * C, C) == 0, "variant %d row %lld: not the closed form",
+                    v, (long long)r);
+            for (int64_t q = 0; q < C; q++) /* diagonal G: the refit keeps w_S */
+                REQUIRE(w[r * C + q] == (mask[r * C + q] ? w0[r * C + q] : 0.0f),
+                        "variant %d row %lld col %lld moved", v, (long long)r, (long long)q);
+            if (c.normalize) { /* and differs from the unnormalised pick */
+                for (int64_t q = 0; q < C; q++)
+                    score[q] = fabs((double)w0[r * C + q]) * G[q * C + q];
+                top_by_score(score, C, gs, keep, ref);
+                differs += memcmp(ref, mask + r * C, C) != 0;
+            }
+        }
+    }
+    ck_assert_int_gt(differs, 0);
+    free(G);
+}
+END_TEST
+
 /* N:M CSP needs whole groups per CS row; TENSOR and GLOBAL stay refused. */
 START_TEST(test_nm_refusals) {
     csp_context *ctx = test_context(1, 3);
@@ -520,6 +573,7 @@ static Suite *nm_suite(void) {
     tcase_add_test(tc, test_nm_identity_is_magnitude);
     tcase_add_test(tc, test_nm_refit_and_wanda_oracle);
     tcase_add_test(tc, test_nm_omp_near_optimal);
+    tcase_add_test(tc, test_normalised_omp_diagonal);
     tcase_add_test(tc, test_nm_refusals);
     suite_add_tcase(s, tc);
     return s;
