@@ -41,8 +41,12 @@ extern "C" {
 /** Where a CSP event's new support comes from (#CSP_X_SUPPORT). */
 enum csp_support {
     CSP_SUPPORT_SOLVER = 1,   /**< The solver's (OMP, or calibrated L1) through G. */
-    CSP_SUPPORT_MAGNITUDE = 2 /**< The k largest |w| (GMP's support); G serves only the
-                                   correction and the statistics. */
+    CSP_SUPPORT_MAGNITUDE = 2, /**< The k largest |w| (GMP's support); G serves only the
+                                    correction and the statistics. */
+    CSP_SUPPORT_WANDA = 3      /**< The k largest Wanda scores |w_j| sqrt(G_jj) (Sun et al.
+                                    2023; G_jj of the tensor's Gram, for activations the
+                                    squared input norm); with correction none this is plain
+                                    Wanda, with full Wanda plus the refit. ROW and N:M. */
 };
 
 /** The experimental parameters. */

@@ -90,6 +90,8 @@ typedef struct csp__batch {
     csp_row_stats *stats;
     size_t stats_size;
     bool warm;
+    int32_t nm_m, nm_keep; /* OMP only: at most nm_keep atoms per group of nm_m
+                              consecutive columns (0: no constraint) */
     const char *fn; /* the public function, for messages */
 } csp__batch;
 
@@ -112,6 +114,14 @@ csp_status csp__resolve_batch(const csp_solver *s, int64_t n, const csp_solver_b
  * the L1 methods compute and cache its Lipschitz bound. */
 csp_status csp__solver_run(csp_solver *s, csp__gram *g, const csp_solver_batch *batch,
                            const char *fn);
+
+/* csp__solver_run() for OMP under an N:M constraint: a group of @p m
+ * consecutive columns (n a multiple of m) closes once it holds @p keep
+ * atoms, so a row whose budget k is the sum over its groups of
+ * min(keep, allowed in the group) keeps exactly that many in each group.
+ * The method of @p s must be CSP_SOLVER_OMP (lib/prune/strategy_cs.c). */
+csp_status csp__omp_nm(csp_solver *s, const csp__gram *g, const csp_solver_batch *batch,
+                       int32_t m, int32_t keep, const char *fn);
 
 /* Correction of the kept weights on given supports (batch->support is the
  * INPUT here; k, allowed and lambda are ignored):
