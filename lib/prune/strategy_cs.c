@@ -16,7 +16,6 @@
  * leaves everything as it was; commit() then writes. */
 #include "prune/strategy.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -379,8 +378,7 @@ static csp_status gather(job *j, double *sww, double *swGw) {
                                   "of the CSP solvers; nothing was changed",
                                   FN, (int)j->index, j->name, bad);
         if (gr->g32 != NULL)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cnt, (int)len, (int)len,
-                        1.0f, s->wk, (int)n, gr->g32, (int)len, 0.0f, s->bk, (int)n);
+            csp__sgemm(cnt, len, len, s->wk, n, 1, gr->g32, len, s->bk, n, false);
         for (int64_t i = 0; i < cnt; i++) {
             const float *w = s->wk + i * n;
             double ww = csp__f32_dot64(w, w, len);
@@ -590,8 +588,7 @@ static void outputs(job *j, double sww, double swGw) {
         /* e^T G e in float64: one DGEMM when the errors are dense, else over
          * their nonzeros only. */
         if (gr->g64 != NULL && sparse_cost > 0.25 * (double)cnt * (double)len * (double)len) {
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cnt, (int)len, (int)len,
-                        1.0, s->e, (int)n, gr->g64, (int)len, 0.0, s->eg, (int)n);
+            csp__dgemm(cnt, len, len, s->e, n, 1, gr->g64, len, s->eg, n, false);
             for (int64_t i = 0; i < cnt; i++)
                 seGe += csp__dot64(s->e + i * n, s->eg + i * n, len);
             continue;

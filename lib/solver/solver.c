@@ -3,7 +3,6 @@
 
 #include "sensing/sensing_internal.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,9 +80,8 @@ CSP_API void csp_solver_free(csp_solver *s) {
 
 void csp__rows_times_gram(const csp__gram *g, const float *w, int64_t ws, int64_t cnt,
                           float *out) {
-    int n = (int)g->n;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cnt, n, n, 1.0f, w, (int)ws,
-                g->g32, n, 0.0f, out, n);
+    int64_t n = g->n;
+    csp__sgemm(cnt, n, n, w, ws, 1, g->g32, n, out, n, false);
 }
 
 void csp__put_stats(const csp__batch *b, int64_t r, const csp_row_stats *st) {
