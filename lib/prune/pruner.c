@@ -176,6 +176,11 @@ static csp_status check_tensor_conf(const csp_pruner *p, const csp_tensor *w,
                           "%s: CSP rows of %lld weights (block_size) are not a multiple of "
                           "M = %d",
                           fn, (long long)cs_len, (int)c->nm_m);
+    if (is_cs && c->granularity == CSP_GRANULARITY_NM && c->solver.method == CSP_SOLVER_SWEEP)
+        return csp__error(ctx, CSP_E_UNSUPPORTED,
+                          "%s: the sweep solver (CSP_SOLVER_SWEEP) has no N:M constraint; use "
+                          "CSP_SOLVER_OMP, ISTA or FISTA at CSP_GRANULARITY_NM",
+                          fn);
     if (is_cs && cs_len > CSP_SENSING_MAX_N)
         return csp__error(ctx, CSP_E_SHAPE,
                           "%s: CSP rows of %lld weights are longer than CSP_SENSING_MAX_N = %d",

@@ -70,7 +70,7 @@ static csp_status bind(csp_pruner *p, int32_t index) {
     }
     if (st == CSP_OK)
         st = csp_solver_create(&cs->solver, ctx, &c->solver);
-    if (st == CSP_OK && c->solver.method != CSP_SOLVER_OMP) {
+    if (st == CSP_OK && csp__method_l1(c->solver.method)) {
         cs->lambda = csp__calloc(ctx, (size_t)(cs->rows + (cs->tail > 0)), sizeof(double));
         if (cs->lambda == NULL)
             st = csp__error(ctx, CSP_E_NOMEM, "%s: out of memory", fn);
@@ -127,6 +127,7 @@ typedef struct {
     bool nm;                     /* N:M granularity */
     int32_t nm_m, nm_keep;       /* M, and the weights each group keeps */
     int score;                   /* a SCORE_* selection instead of the solver */
+    bool use_x; /* the kept weights take x: a correction, or the sweep's own values */
     double alpha;
     scratch s;
 } job;
@@ -219,8 +220,9 @@ static csp_status job_init(job *j, csp__event *ev, int32_t index) {
     j->wn = csp__mask_words(cs->n);
     j->chunk = j->rows_all < CHUNK ? j->rows_all : CHUNK;
     const csp_pruner_tensor_options *c = &j->pt->conf;
-    j->l1 = c->solver.method != CSP_SOLVER_OMP;
+    j->l1 = csp__method_l1(c->solver.method);
     j->corr = c->correction != CSP_CORRECTION_NONE;
+    j->use_x = j->corr || c->solver.method == CSP_SOLVER_SWEEP;
     /* CSP_SUPPORT_MAGNITUDE: the solvers run on G = I (the k largest |w|, as
      * for GMP); G is for the correction and the statistics only. */
     j->by_magnitude = j->pt->x.support == CSP_SUPPORT_MAGNITUDE;
@@ -518,7 +520,7 @@ static csp_status solve(job *j) {
  * correction, or a non-finite solver output): the event must fail. */
 static csp_status check_corrected(const job *j) {
     const scratch *s = &j->s;
-    for (int64_t c = 0; c < j->nc && j->corr; c++) {
+    for (int64_t c = 0; c < j->nc && j->use_x; c++) {
         int64_t len = s->sel[c] < j->rows ? j->n : j->tail;
         const float *xr = s->xc + c * j->n;
         for (int64_t q = 0; q < len; q++)
@@ -549,7 +551,7 @@ static double rows_out(job *j, int64_t c0, int64_t cnt, int64_t len, double *see
         int64_t nnz = 0;
         for (int64_t q = 0; q < len; q++) {
             double wv = (double)wr[q];
-            double xv = j->corr ? (double)xr[q] : csp__bit_get(sup, q) ? wv : 0.0;
+            double xv = j->use_x ? (double)xr[q] : csp__bit_get(sup, q) ? wv : 0.0;
             double d = wv - xv;
             *see += d * d;
             er[q] = d;
@@ -627,7 +629,7 @@ static csp_status plan(csp__event *ev, int32_t index) {
                  "%s: tensor %d ('%s'): %lld rows damped, %lld not converged", FN, (int)index,
                  j.name, (long long)j.pl->stats.damped, (long long)j.pl->stats.not_converged);
     /* Keep what the commit needs. */
-    if (j.corr && j.nc > 0) {
+    if (j.use_x && j.nc > 0) {
         j.pl->x = j.s.xc;
         j.pl->sel = j.s.sel;
         j.pl->nc = j.nc;

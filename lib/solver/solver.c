@@ -207,7 +207,7 @@ csp_status csp__resolve_batch(const csp_solver *s, int64_t n, const csp_solver_b
         return csp__error(ctx, CSP_E_RANGE, "%s: warm_start = %d must be 0 or 1", fn,
                           (int)in->warm_start);
 
-    bool l1 = o->method != CSP_SOLVER_OMP;
+    bool l1 = csp__method_l1(o->method);
     bool uses_k = !refit && (!l1 || o->calibrate);
     b->kmax = 0;
     if (uses_k) {
@@ -269,6 +269,10 @@ static csp_status omp_method(csp_solver *s, csp__gram *g, const csp__batch *b) {
     return csp__omp(s, g, b);
 }
 
+static csp_status sweep_method(csp_solver *s, csp__gram *g, const csp__batch *b) {
+    return csp__sweep(s, g, b);
+}
+
 /* The methods, by csp_solver_method. */
 typedef struct {
     const char *name;
@@ -279,6 +283,7 @@ static const method_entry methods[] = {
     [CSP_SOLVER_OMP] = {"omp", omp_method},
     [CSP_SOLVER_ISTA] = {"ista", csp__l1},
     [CSP_SOLVER_FISTA] = {"fista", csp__l1},
+    [CSP_SOLVER_SWEEP] = {"sweep", sweep_method},
 };
 
 csp_status csp__solver_run(csp_solver *s, csp__gram *g, const csp_solver_batch *batch,

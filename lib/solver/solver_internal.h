@@ -21,6 +21,10 @@
 #define CSP_SOLVER_INTERNAL_H
 
 #include <csp/solver.h>
+#ifndef CSP_EXPERIMENTAL_API
+#define CSP_EXPERIMENTAL_API
+#endif
+#include <csp/experimental.h>
 
 #include "core/abi.h"
 #include "core/options.h"
@@ -29,8 +33,8 @@
 /* The options of csp_solver_options, once (lib/core/options.h):
  * X(member, type, default, min, max, flags, flags in a pruner, enum, doc). */
 #define CSP__SOLVER_OPTIONS(X)                                                                \
-    X(method, ENUM, CSP_SOLVER_OMP, CSP_SOLVER_OMP, CSP_SOLVER_FISTA, 0, CSP_OPTION_CSP_ONLY,   \
-      "csp_solver_method", "OMP, ISTA or FISTA")                                               \
+    X(method, ENUM, CSP_SOLVER_OMP, CSP_SOLVER_OMP, CSP_SOLVER_SWEEP, 0, CSP_OPTION_CSP_ONLY,   \
+      "csp_solver_method", "OMP, ISTA, FISTA, or the sweep (experimental)")                                             \
     X(tol, DOUBLE, 1e-4, 0.0, 1.0, CSP_OPTION_MIN_OPEN | CSP_OPTION_MAX_OPEN,                   \
       CSP_OPTION_CSP_ONLY, "", "ISTA/FISTA: stop when the duality gap <= tol * objective")     \
     X(eps, DOUBLE, 0.0, 0.0, 1.0, CSP_OPTION_MAX_OPEN, CSP_OPTION_FIXED, "",                    \
@@ -69,6 +73,12 @@ struct csp_solver {
      * dense, then sparse rows), 1 = GEMM only, 2 = sparse rows only. For
      * benchmarks and tests; results agree to rounding. */
     int32_t l1_mode;
+    /* Sweep: columns per lazy-update block; 0 = the default (128). Results
+     * agree to rounding for every block size. For benchmarks and tests. */
+    int32_t sweep_block;
+    /* Sweep: 0 = the support over the whole row first (the default); 1 =
+     * per block, from the swept weights (the comparison of the tests). */
+    int32_t sweep_mode;
 };
 
 
@@ -153,6 +163,12 @@ csp_status csp__row_errors(csp_context *ctx, const csp__gram *g, int64_t rows, i
 
 csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b);
 csp_status csp__l1(csp_solver *s, csp__gram *g, const csp__batch *b);
+csp_status csp__sweep(csp_solver *s, const csp__gram *g, const csp__batch *b);
+
+/* ISTA or FISTA (the methods with lambdas)? */
+static inline bool csp__method_l1(int32_t method) {
+    return method == CSP_SOLVER_ISTA || method == CSP_SOLVER_FISTA;
+}
 
 /* b = W G for rows [r0, r0 + cnt) into out (cnt x n), through sgemm. */
 void csp__rows_times_gram(const csp__gram *g, const float *w, int64_t ws, int64_t cnt,

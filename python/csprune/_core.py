@@ -87,6 +87,7 @@ class SolverMethod(enum.IntEnum):
     OMP = 1
     ISTA = 2
     FISTA = 3
+    SWEEP = 4  #: second-order sweep (experimental, <csp/experimental.h>)
 
 
 class Correction(enum.IntEnum):

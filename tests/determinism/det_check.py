@@ -25,8 +25,8 @@ def main():
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else secrets.randbits(32)
     print("seed", seed)
     ref = run(driver, seed, 1, 1)
-    if len(ref) != 12:
-        sys.exit("expected 12 runs, got %d" % len(ref))
+    if len(ref) != 16:
+        sys.exit("expected 16 runs, got %d" % len(ref))
     bad = 0
     for blas, threads in ((2, 1), (2, 2), (1, 2)):
         out = run(driver, seed, blas, threads)

@@ -1,12 +1,14 @@
 /* Determinism driver: the same multi-event CSP pruning for every solver
- * (OMP, ISTA, FISTA) x sensing kind (gaussian, rademacher, activations,
+ * (OMP, ISTA, FISTA, the experimental sweep) x sensing kind (gaussian, rademacher, activations,
  * gram), correction full, printing after each run one line
  *   solver kind digest-after-each-event weight-bytes-hash
  * det_check.py runs it under different OPENBLAS_NUM_THREADS and libcsp
  * thread counts (separate processes) and compares the lines.
  *
  * Usage: det_driver SEED CSP_THREADS */
+#define CSP_EXPERIMENTAL_API
 #include <csp/csp.h>
+#include <csp/experimental.h>
 
 #include <inttypes.h>
 #include <math.h>
@@ -161,10 +163,11 @@ int main(int argc, char **argv) {
     }
     uint64_t seed = strtoull(argv[1], NULL, 10);
     int32_t threads = (int32_t)strtol(argv[2], NULL, 10);
-    static const int32_t solvers[3] = {CSP_SOLVER_OMP, CSP_SOLVER_ISTA, CSP_SOLVER_FISTA};
+    static const int32_t solvers[4] = {CSP_SOLVER_OMP, CSP_SOLVER_ISTA, CSP_SOLVER_FISTA,
+                                       CSP_SOLVER_SWEEP};
     static const int32_t kinds[4] = {CSP_SENSING_GAUSSIAN, CSP_SENSING_RADEMACHER,
                                      CSP_SENSING_ACTIVATIONS, CSP_SENSING_GRAM};
-    for (int a = 0; a < 3; a++)
+    for (int a = 0; a < 4; a++)
         for (int k = 0; k < 4; k++)
             if (run(seed, threads, solvers[a], kinds[k]) != 0)
                 return 1;

@@ -551,6 +551,9 @@ START_TEST(test_nm_refusals) {
     ck_assert_status(ctx, csp_pruner_add_tensor(p, t, &to, NULL), CSP_E_SHAPE);
     to.block_size = 16;
     ck_assert_status(ctx, csp_pruner_add_tensor(p, t, &to, NULL), CSP_OK);
+    to.solver.method = CSP_SOLVER_SWEEP; /* no N:M constraint in the sweep */
+    ck_assert_status(ctx, csp_pruner_add_tensor(p, t2, &to, NULL), CSP_E_UNSUPPORTED);
+    to.solver.method = CSP_SOLVER_OMP;
     to.granularity = CSP_GRANULARITY_TENSOR;
     ck_assert_status(ctx, csp_pruner_add_tensor(p, t2, &to, NULL), CSP_E_UNSUPPORTED);
     to.granularity = CSP_GRANULARITY_GLOBAL;
