@@ -11,9 +11,9 @@
  * t < t_len[b], u <= u_len[b]; every other cell gets a zero gradient.
  *
  * Thread-safe: no global state. rn_loss() mallocs one float64 workspace
- * per call (2 x T x U1 doubles for alpha/beta plus T x U1 x 2 log-probs,
- * reused across the batch); rn_loss_ws() takes a caller workspace of
- * rn_loss_ws_size() bytes instead and allocates nothing.
+ * per call (5 x T x U1 doubles: alpha, beta, log-sum-exp, blank and emit
+ * log-probs; reused across the batch); rn_loss_ws() takes a caller
+ * workspace of rn_loss_ws_size() bytes instead and allocates nothing.
  */
 #ifndef RN_LOSS_H
 #define RN_LOSS_H
@@ -36,7 +36,9 @@ enum {
  *  loss's gradient). labels is B x (U1-1), row b holding u_len[b] valid
  *  labels in 0..V-1 other than blank (the rest ignored). Requirements:
  *  B >= 1, T >= 1, U1 >= 1, V >= 2, 0 <= blank < V, 1 <= t_len[b] <= T,
- *  0 <= u_len[b] <= U1-1. On error loss and grad are left untouched. */
+ *  0 <= u_len[b] <= U1-1. On a bad argument (E_NULL, E_RANGE, E_NOMEM)
+ *  loss and grad are left untouched; on RN_LOSS_E_NONFINITE the entries
+ *  of the utterances before the failing one are already written. */
 int rn_loss(const float *logits, const int32_t *labels, const int32_t *t_len,
             const int32_t *u_len, int B, int T, int U1, int V, int blank,
             float *loss, float *grad);
