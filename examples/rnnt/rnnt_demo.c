@@ -66,7 +66,7 @@ static void usage(FILE *f, const char *prog)
             "  --validate          final numbers on the VALIDATION set (for tuning)\n"
             "  --n-train N --n-valid N --n-test N   strings per set (2000, 300, 500)\n"
             "  --fixed-pool        the same TRAIN strings every epoch\n"
-            "  --batch N (32)  --lr X (0.002)  --clip X (5)  --max-symbols N (5)\n"
+            "  --batch N (16)  --lr X (0.003)  --clip X (5)  --max-symbols N (5)\n"
             "  --enc-layers N (2) --enc-hidden N (128) --embed N (32) --pred-hidden N (64)\n"
             "  --joint N (128)\n"
             "  --begin F --end F   pruning ramp, fractions of the steps (0.1, 0.6)\n"
@@ -104,14 +104,14 @@ static void defaults(opts *o)
     o->method = "dense";
     o->eval = "official";
     o->sparsity = 0.9;
-    o->lr = 2e-3;
+    o->lr = 3e-3;
     o->lr_final = 0.05;
     o->clip = 5.0;
     o->begin_frac = 0.1;
     o->end_frac = 0.6;
     o->decay_begin = -1.0;
     o->epochs = 12;
-    o->batch = 32;
+    o->batch = 16;
     o->events = 40;
     o->n_train = 2000;
     o->n_valid = 300;
