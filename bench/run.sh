@@ -75,6 +75,7 @@ run csp "$b/bench_csp" "$csp_reps" 1
 if "$py" -c 'import sklearn' 2>/dev/null; then
     run omp "$py" bench/omp_vs_sklearn.py "$b/bench_omp"
 fi
+[ -x "$b/bench_gemm" ] && run gemm "$b/bench_gemm" "$csp_reps"
 [ -x "$b/bench_sweep" ] && run sweep "$b/bench_sweep"
 [ -x "$b/bench_sparse" ] && run sparse "$b/bench_sparse"
 # shellcheck disable=SC2086
