@@ -2329,19 +2329,34 @@ START_TEST(test_correction_overflow) {
             csp_schedule_options so = cubic_opts(0, 20, 10, 0.6);
             rig g;
             rig_init(&g, 1 + a, seed + (uint64_t)(2 * c + a), seed, &so, NULL);
+            rig_x(&g, CSP_X_ALPHA, 0.5);
             /* float32 rows of 24; a float64 rank-1 tensor with a short tail block. */
             static const int64_t shape2[2] = {6, 24}, shape1[1] = {70};
             csp_pruner_tensor_options o = topts(&g, CSP_GRANULARITY_ROW);
-            o.sensing.kind = a == 0 ? CSP_SENSING_GAUSSIAN : CSP_SENSING_RADEMACHER;
+            o.sensing.kind = CSP_SENSING_GRAM;
             o.solver.method = solvers[a];
             o.correction = corr[c];
             o.block_size = 32;
             ten *t = a == 0 ? rig_add(&g, 2, shape2, 0, CSP_DTYPE_F32, &o)
                             : rig_add(&g, 1, shape1, 0, CSP_DTYPE_F64, &o);
-            /* Rows of equal-sign weights just below FLT_MAX: w^T G w and the refit
-             * x_S = G_SS^-1 G_S: w exceed the float32 range. */
+            /* A near-equicorrelated Gram (1 on the diagonal, 0.85..0.86 off it:
+             * positive definite, the jitter is far below the 0.15 gap) and rows of
+             * positive weights in [0.9, 1] FLT_MAX. For every support S of k kept of
+             * n, the refit adds G_SS^-1 G_SP w_P > 0.85 (n - k) 0.9 FLT_MAX / (1 + k)
+             * to each kept weight, so with alpha 0.5 (or 1, full) the corrected value
+             * is above 1.18 FLT_MAX (k = 10 of 24, 13 of 32, 3 of the tail's 6)
+             * whatever support the solver picks: the event must fail. */
+            int64_t u = t->unit;
+            double *G = malloc((size_t)(u * u) * sizeof *G);
+            ck_assert_ptr_nonnull(G);
+            for (int64_t i = 0; i < u; i++)
+                for (int64_t k = 0; k <= i; k++)
+                    G[i * u + k] = G[k * u + i] =
+                        i == k ? 1.0 : 0.85 + 0.01 * test_rng_uniform(&g.rng);
+            set_handle_gram(&g, t, G);
+            free(G);
             for (int64_t f = 0; f < t->numel; f++)
-                tset(t, t->w, f, (double)(3.0e38f * (float)(0.8 + 0.2 * test_rng_uniform(&g.rng))));
+                tset(t, t->w, f, (double)(FLT_MAX * (float)(0.9 + 0.1 * test_rng_uniform(&g.rng))));
             csp_tensor_stats before, after;
             csp_tensor_stats_init(&before, sizeof before);
             csp_tensor_stats_init(&after, sizeof after);
