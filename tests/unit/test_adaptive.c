@@ -41,8 +41,8 @@ static csp_schedule_options poly(int64_t t_end, int64_t dt, double sf, double ex
  * a GMP tensor 12x16 (ROW) and, when @p with_cs, a CSP tensor 10x24
  * (Gaussian sensing, OMP, ROW): the adaptive schedule serves every
  * strategy. Weights from @p data_seed. */
-static void rig_init(rig *g, uint64_t seed, uint64_t data_seed, const csp_schedule_options *so,
-                     bool with_cs) {
+static void rig_init_final(rig *g, uint64_t seed, uint64_t data_seed,
+                           const csp_schedule_options *so, bool with_cs, double final1) {
     memset(g, 0, sizeof *g);
     g->ctx = test_context(1, seed);
     test_rng_init(&g->rng, data_seed);
@@ -55,6 +55,8 @@ static void rig_init(rig *g, uint64_t seed, uint64_t data_seed, const csp_schedu
         o.granularity = i == 0 ? CSP_GRANULARITY_TENSOR : CSP_GRANULARITY_ROW;
         if (i == 2)
             o.sensing.kind = CSP_SENSING_GAUSSIAN;
+        if (i == 1 && !isnan(final1))
+            o.final_sparsity = final1;
         int64_t n = shapes[i][0] * shapes[i][1];
         g->numel[i] = n;
         g->w[i] = malloc((size_t)n * sizeof(double));
@@ -67,6 +69,11 @@ static void rig_init(rig *g, uint64_t seed, uint64_t data_seed, const csp_schedu
         ck_assert_status(g->ctx, csp_pruner_add_tensor(g->p, g->tw[i], &o, &index), CSP_OK);
         g->nt++;
     }
+}
+
+static void rig_init(rig *g, uint64_t seed, uint64_t data_seed, const csp_schedule_options *so,
+                     bool with_cs) {
+    rig_init_final(g, seed, data_seed, so, with_cs, NAN);
 }
 
 static void rig_x(rig *g, int32_t param, double v) {
@@ -184,14 +191,20 @@ typedef struct {
     double bound, initial, max, grow, shrink;
 } rule;
 
-static double ref_target(double before, double m, double s, double s_last, double sf) {
+/* A tensor's target when the schedule says @p s (final @p sf), the
+ * tensor's final being @p f. */
+static double scaled(double s, double sf, double f) {
+    return f == sf ? s : fmin(s * (f / sf), f);
+}
+
+static double ref_target(double before, double m, double s, double s_last, double sf, double f) {
     if (s >= sf)
-        return sf;
-    double base = s - s_last;
+        return f;
+    double base = scaled(s, sf, f) - scaled(s_last, sf, f);
     if (!(base > 0.0))
         return before;
     double t = before + m * base;
-    return t < sf ? t : sf;
+    return t < f ? t : f;
 }
 
 static double ref_next(const rule *r, double m, double err) {
@@ -219,7 +232,10 @@ START_TEST(test_rule_and_final) {
         double expo = trial % 2 == 0 ? 1.0 : 3.0;
         csp_schedule_options so = poly(100, 10, sf, expo);
         rig g;
-        rig_init(&g, seed + (uint64_t)trial, seed + 7 * (uint64_t)trial, &so, true);
+        /* Tensor 1 has a final_sparsity of its own (below or above the schedule's). */
+        double f1 = trial % 2 == 0 ? 0.5 * sf : 0.97;
+        double fin[MAXT] = {sf, f1, sf};
+        rig_init_final(&g, seed + (uint64_t)trial, seed + 7 * (uint64_t)trial, &so, true, f1);
         set_rule(&g, &r);
         double m[MAXT], before[MAXT] = {0.0, 0.0, 0.0}, s_last = 0.0;
         for (int i = 0; i < MAXT; i++)
@@ -235,17 +251,19 @@ START_TEST(test_rule_and_final) {
             double s;
             ck_assert_int_eq(csp_schedule_target(g.sched, step, &s), CSP_OK);
             for (int i = 0; i < g.nt; i++) {
-                double want = ref_target(before[i], m[i], s, s_last, sf);
+                double want = ref_target(before[i], m[i], s, s_last, sf, fin[i]);
                 double got = target_of(&g, i);
                 REQUIRE(fabs(got - want) <= 1e-12, "trial %d step %lld tensor %d: target %.17g, "
                         "reference %.17g", trial, (long long)step, i, got, want);
                 /* Bounded: never past the final target, never more than max
                  * times the schedule's increment, never back (before the last event). */
-                REQUIRE(got <= sf && got >= before[i], "trial %d: target out of bounds", trial);
+                REQUIRE(got <= fin[i] && got >= before[i], "trial %d: target out of bounds",
+                        trial);
+                double inc = scaled(s, sf, fin[i]) - scaled(s_last, sf, fin[i]);
                 if (s < sf)
-                    REQUIRE(got - before[i] <= r.max * (s - s_last) + 1e-12,
+                    REQUIRE(got - before[i] <= r.max * inc + 1e-12,
                             "trial %d step %lld: increment %.17g over max %.17g x %.17g", trial,
-                            (long long)step, got - before[i], r.max, s - s_last);
+                            (long long)step, got - before[i], r.max, inc);
                 int64_t nnz;
                 ck_assert_int_eq(csp_pruner_nnz(g.p, i, &nnz), CSP_OK);
                 REQUIRE(nnz <= nnz_last[i], "masks never regrow");
@@ -257,7 +275,7 @@ START_TEST(test_rule_and_final) {
         }
         /* The last event reached the final target exactly. */
         for (int i = 0; i < g.nt; i++) {
-            ck_assert(target_of(&g, i) == sf);
+            ck_assert(target_of(&g, i) == fin[i]);
             int64_t nnz;
             ck_assert_int_eq(csp_pruner_nnz(g.p, i, &nnz), CSP_OK);
             if (i == 0)
