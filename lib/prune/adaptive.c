@@ -26,15 +26,17 @@ double csp__adapt_target(const csp_pruner *p, const csp__ptensor *pt, double s, 
     double m = p->last_event < 0 ? csp__adapt_first(p) : pt->adapt_mult;
     if (mult != NULL)
         *mult = m;
-    double sf = p->schedule->o.final_sparsity;
-    if (!csp__adapt_on(p) || s >= sf)
-        return plain; /* off, or the schedule's last event: the final target */
+    if (!csp__adapt_on(p))
+        return plain;
+    /* The tensor's final target exactly (the scaled one may miss it by an ulp). */
+    double f = pt->conf.final_sparsity;
+    if (s >= p->schedule->o.final_sparsity)
+        return f; /* the schedule's last event */
     double before = p->last_event < 0 ? 0.0 : pt->target;
     double base = plain - (p->last_event < 0 ? 0.0 : csp__tensor_target(p, pt, s_last));
     if (!(base > 0.0))
         return before;
     double t = before + m * base;
-    double f = csp__tensor_target(p, pt, sf);
     return t < f ? t : f;
 }
 
