@@ -83,3 +83,27 @@ def test_resume_bit_identical(ctx):
         assert p1.target(0) == p2.target(0)
     np.testing.assert_array_equal(w1, w2)
     assert p1.digest() == p2.digest() and p1.target(0) == 0.9
+
+
+@pytest.mark.parametrize("options", [{}, dict(sensing="activations"),
+                                     dict(sensing="activations", solver="sweep")],
+                         ids=["magnitude", "omp", "sweep"])
+def test_every_strategy(ctx, options):
+    """The adaptive schedule with each strategy (row granularity, the sweep
+    solver included): targets never go back, leave the schedule's, and the
+    last event lands on the final sparsity with exact counts per row."""
+    rng = np.random.default_rng(20261204)
+    sched = csp.Schedule.polynomial(ctx, 0.8, end_step=60, frequency=10)
+    p = csp.Pruner(ctx, sched, granularity=G.ROW, adapt_bound=0.05)
+    w = rng.standard_normal((12, 48)).astype(np.float32)
+    p.add_tensor(w, "fc", **options)
+    targets, adapted = [], False
+    for t in range(70):
+        w += 0.01 * rng.standard_normal(w.shape).astype(np.float32) * (w != 0)
+        if options:
+            p.observe(0, rng.standard_normal((64, 48)).astype(np.float32))
+        if p.step(t) == csp.Status.PRUNED:
+            targets.append(p.target(0))
+            adapted = adapted or p.target(0) != sched.target(t)
+    assert adapted and targets == sorted(targets) and targets[-1] == 0.8
+    assert ((w != 0).sum(axis=1) == 48 - round(0.8 * 48)).all()
