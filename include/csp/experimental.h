@@ -75,7 +75,26 @@ enum csp_experimental_param {
      * step before an event. >= 0. */
     CSP_X_OBSERVE_WINDOW = 4,
     /** Blend factor alpha of #CSP_CORRECTION_BLEND in [0, 1]; default 0.1. */
-    CSP_X_ALPHA = 5
+    CSP_X_ALPHA = 5,
+    /* Adaptive schedule (docs/guide.md, "Adaptive schedule"): numbers 20..29. */
+    /** Pruner-wide (index -1): the bound on an event's relative error (the
+     * tensor's csp_tensor_stats::sensing_error: ||W - X||_G^2 / ||W||_G^2, for
+     * GMP tensors the relative energy removed) that makes the next event's
+     * sparsity increment grow (error <= bound) or shrink (error > bound);
+     * 0 (default) = off, the schedule's targets as they are. In [0, 1000]. */
+    CSP_X_ADAPT_BOUND = 20,
+    /** Pruner-wide: the multiplier of the schedule's increment at the first
+     * event (and after a hold); default 1, in [0, 100] (at most #CSP_X_ADAPT_MAX). */
+    CSP_X_ADAPT_INITIAL = 21,
+    /** Pruner-wide: the largest multiplier; default 3, in [0, 100]. */
+    CSP_X_ADAPT_MAX = 22,
+    /** Pruner-wide: the factor the multiplier grows by after an event under
+     * the bound; default 2, in [1, 100]. */
+    CSP_X_ADAPT_GROW = 23,
+    /** Pruner-wide: the factor the multiplier is multiplied by after an event
+     * over the bound; default 0.1, in [0, 1] (0 = hold: the next event adds
+     * nothing). */
+    CSP_X_ADAPT_SHRINK = 24
 };
 
 /**
@@ -100,6 +119,19 @@ CSP_API csp_status csp_pruner_set_experimental(csp_pruner *pruner, int32_t index
  */
 CSP_API csp_status csp_pruner_get_experimental(const csp_pruner *pruner, int32_t index,
                                                int32_t param, double *value);
+
+/**
+ * @brief The current target sparsity of a tensor: the target of the last
+ * pruning event applied to it (0 before the first). With the adaptive
+ * schedule (#CSP_X_ADAPT_BOUND > 0) it is the adapted target, which may run
+ * ahead of or behind the schedule's csp_schedule_target(); without it, the
+ * schedule's target at that event (scaled by the tensor's final_sparsity).
+ * @param[in]  pruner  Pruner.
+ * @param[in]  index   Tensor index.
+ * @param[out] target  The target in [0, 1) (0 for an excluded tensor).
+ * @return #CSP_OK, #CSP_E_NULL, #CSP_E_RANGE (index).
+ */
+CSP_API csp_status csp_pruner_target(const csp_pruner *pruner, int32_t index, double *target);
 
 #ifdef __cplusplus
 }

@@ -113,6 +113,8 @@ extern const size_t csp__ckpt_num_codecs;
 extern const csp__ckpt_codec csp__ckpt_codec_prun, csp__ckpt_codec_tnsr, csp__ckpt_codec_mask;
 extern const csp__ckpt_codec csp__ckpt_codec_cspc, csp__ckpt_codec_sens, csp__ckpt_codec_warm,
     csp__ckpt_codec_stat;
+/* The adaptive schedule's (lib/io/ckpt_adapt.c). */
+extern const csp__ckpt_codec csp__ckpt_codec_adpt;
 
 /* The codec of @p tag, or NULL. */
 const csp__ckpt_codec *csp__ckpt_codec_of(uint32_t tag);

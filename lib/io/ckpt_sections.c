@@ -470,6 +470,7 @@ const csp__ckpt_codec *const csp__ckpt_codecs[] = {
     &csp__ckpt_codec_sens,
     &csp__ckpt_codec_warm,
     &csp__ckpt_codec_stat,
+    &csp__ckpt_codec_adpt, /* the adaptive schedule: lib/io/ckpt_adapt.c */
 };
 
 const size_t csp__ckpt_num_codecs = sizeof csp__ckpt_codecs / sizeof csp__ckpt_codecs[0];

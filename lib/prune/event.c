@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "prune/adaptive.h"
 #include "prune/mask.h"
 
 const csp__strategy *const csp__strategies[CSP__NUM_STRATEGIES] = {
@@ -83,12 +84,16 @@ static void commit_one(csp__event *ev, int32_t i) {
     ts->events = events + 1;
     ts->event_seconds = plan->seconds + (csp__now() - t0);
     ts->total_seconds = total + ts->event_seconds;
+    csp__adapt_commit(p, pt, plan->adapt_mult, plan->stats.sensing_error);
 }
 
 csp_status csp__event_run(csp_pruner *p, int64_t e, int64_t step) {
     csp_context *ctx = p->ctx;
     csp__event ev = {p, e, step, 0.0, NULL};
+    double s_last = 0.0;
     csp_status st = csp__schedule_target(p->schedule, e, &ev.s);
+    if (st == CSP_OK)
+        st = csp__adapt_last_s(p, &s_last);
     if (st != CSP_OK)
         return st;
     int32_t nt = p->num_tensors;
@@ -100,7 +105,7 @@ csp_status csp__event_run(csp_pruner *p, int64_t e, int64_t step) {
         csp__ptensor *pt = &p->tensors[i];
         if (pt->strategy == NULL)
             continue;
-        ev.plans[i].target = csp__tensor_target(p, pt, ev.s);
+        ev.plans[i].target = csp__adapt_target(p, pt, ev.s, s_last, &ev.plans[i].adapt_mult);
         double t0 = csp__now();
         st = pt->strategy->plan(&ev, i);
         ev.plans[i].seconds += csp__now() - t0;

@@ -58,6 +58,22 @@ const csp__option csp__pruner_options[] = {
     {"alpha", "blend factor of CSP_CORRECTION_BLEND", "", CSP_OPTION_DOUBLE,
      CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR | CSP_OPTION_CSP_ONLY, CSP_X_ALPHA,
      XONLY(alpha), 0.0, 1.0, 0.1, -1},
+    /* The adaptive schedule (lib/prune/adaptive.c): one block, params 20..29. */
+    {"adapt_bound", "adaptive schedule: bound on an event's relative error; 0 = off", "",
+     CSP_OPTION_DOUBLE, CSP_OPTION_EXPERIMENTAL | CSP__OPTION_PRUNER_WIDE, CSP_X_ADAPT_BOUND,
+     XONLY(adapt_bound), 0.0, 1000.0, 0.0, -1},
+    {"adapt_initial", "adaptive schedule: first increment multiplier", "", CSP_OPTION_DOUBLE,
+     CSP_OPTION_EXPERIMENTAL | CSP__OPTION_PRUNER_WIDE, CSP_X_ADAPT_INITIAL,
+     XONLY(adapt_initial), 0.0, 100.0, 1.0, -1},
+    {"adapt_max", "adaptive schedule: largest increment multiplier", "", CSP_OPTION_DOUBLE,
+     CSP_OPTION_EXPERIMENTAL | CSP__OPTION_PRUNER_WIDE, CSP_X_ADAPT_MAX, XONLY(adapt_max), 0.0,
+     100.0, 3.0, -1},
+    {"adapt_grow", "adaptive schedule: multiplier growth under the bound", "", CSP_OPTION_DOUBLE,
+     CSP_OPTION_EXPERIMENTAL | CSP__OPTION_PRUNER_WIDE, CSP_X_ADAPT_GROW, XONLY(adapt_grow), 1.0,
+     100.0, 2.0, -1},
+    {"adapt_shrink", "adaptive schedule: multiplier factor over the bound; 0 = hold", "",
+     CSP_OPTION_DOUBLE, CSP_OPTION_EXPERIMENTAL | CSP__OPTION_PRUNER_WIDE, CSP_X_ADAPT_SHRINK,
+     XONLY(adapt_shrink), 0.0, 1.0, 0.1, -1},
 };
 const size_t csp__num_pruner_options = sizeof csp__pruner_options / sizeof csp__pruner_options[0];
 _Static_assert(sizeof csp__pruner_options / sizeof csp__pruner_options[0] <= CSP__MAX_OPTIONS,

@@ -25,6 +25,8 @@ typedef struct csp__xconf {
     int32_t support;
     int32_t redraw;
     int32_t observe_window;
+    /* The adaptive schedule (pruner-wide; lib/prune/adaptive.c). */
+    double adapt_bound, adapt_initial, adapt_max, adapt_grow, adapt_shrink;
 } csp__xconf;
 
 /* Slots of a row's offsets. */

@@ -75,6 +75,8 @@ typedef struct csp__ptensor {
     double target;      /* target sparsity of the last event */
     int64_t last_event; /* step of the last event applied, -1 */
     csp__tstats stats;  /* serialisable: statistics */
+    double adapt_mult;  /* serialisable (ADPT): the adaptive schedule's multiplier of the
+                           next event (unused before the first; lib/prune/adaptive.c) */
     /* Scratch. */
     uint64_t *next; /* the new mask an event plans */
     int64_t warned_event; /* the event an "operator not ready" warning was logged for, -1 */

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "prune/adaptive.h"
 #include "prune/mask.h"
 #include "select/select.h"
 
@@ -141,13 +142,13 @@ static void shrink_row(csp_pruner *p, const csp__ptensor *pt, char *data, int64_
     }
 }
 
-static void shrink_apply(csp_pruner *p, double s_next, double progress) {
+static void shrink_apply(csp_pruner *p, double s_next, double s_last, double progress) {
     for (int32_t i = 0; i < p->num_tensors; i++) {
         const csp__ptensor *pt = &p->tensors[i];
         if (csp__excluded(pt) || !(pt->x.shrink > 0.0))
             continue;
         const csp_tensor *t = pt->weight;
-        double ts = csp__tensor_target(p, pt, s_next);
+        double ts = csp__adapt_target(p, pt, s_next, s_last, NULL);
         double tp = pt->x.shrink * progress;
         size_t es = csp__dtype_size(t->dtype);
         if (pt->cs != NULL) {
@@ -167,9 +168,12 @@ static void shrink_apply(csp_pruner *p, double s_next, double progress) {
 csp_status csp__shrink_step(csp_pruner *p, int64_t step) {
     bool active = false;
     double s_next = 0.0, progress = 0.0;
+    double s_last = 0.0;
     csp_status st = shrink_prepare(p, step, &active, &s_next, &progress);
     if (st == CSP_OK && active)
-        shrink_apply(p, s_next, progress);
+        st = csp__adapt_last_s(p, &s_last);
+    if (st == CSP_OK && active)
+        shrink_apply(p, s_next, s_last, progress);
     return st;
 }
 

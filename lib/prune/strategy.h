@@ -21,6 +21,7 @@
 /* What one tensor's plan holds until the commit. */
 typedef struct csp__tplan {
     double target;      /* the tensor's target sparsity at this event */
+    double adapt_mult;  /* the adaptive schedule's multiplier behind it */
     double seconds;     /* time of plan() and commit() */
     csp__tstats stats;  /* this event's error and solver statistics */
     /* "cs": corrected values of the rows solved (nc x n, NULL: none), the rows,

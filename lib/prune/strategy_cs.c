@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "prune/adaptive.h"
 #include "prune/mask.h"
 #include "select/select.h"
 #include "sensing/sensing_internal.h"
@@ -691,9 +692,10 @@ void csp__cs_warn_unready(csp_pruner *p, int64_t step) {
         return; /* the host is not asked to observe yet */
     /* The event's target, unless that would call the host's schedule
      * callback between events (then assume the event prunes). */
-    double s = 1.0;
+    double s = 1.0, s_last = 0.0;
     if (p->schedule->o.kind != CSP_SCHEDULE_CALLBACK &&
-        csp__schedule_target(p->schedule, e, &s) != CSP_OK)
+        (csp__schedule_target(p->schedule, e, &s) != CSP_OK ||
+         csp__adapt_last_s(p, &s_last) != CSP_OK))
         return;
     for (int32_t i = 0; i < p->num_tensors; i++) {
         csp__ptensor *pt = &p->tensors[i];
@@ -701,7 +703,7 @@ void csp__cs_warn_unready(csp_pruner *p, int64_t step) {
         if (sens == NULL || pt->warned_event == e || csp__sensing_ready(sens))
             continue;
         if (p->schedule->o.kind != CSP_SCHEDULE_CALLBACK &&
-            !any_row_loses(pt, csp__tensor_target(p, pt, s)))
+            !any_row_loses(pt, csp__adapt_target(p, pt, s, s_last, NULL)))
             continue; /* nothing to solve at that event: no Gram needed */
         pt->warned_event = e;
         bool acts = csp_sensing_kind(sens) == CSP_SENSING_ACTIVATIONS;

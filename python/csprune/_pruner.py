@@ -593,6 +593,19 @@ class Pruner(_Handle):
         check(lib.csp_pruner_nnz(self._live(), index, ctypes.byref(out)), self.ctx)
         return out.value
 
+    def target(self, index=None):
+        """The current target sparsity of tensor ``index`` (the target of the
+        last event applied to it, 0 before the first; with the adaptive
+        schedule, ``adapt_bound`` > 0, the adapted target), or a list for every
+        tensor (None). Experimental (csp_pruner_target())."""
+        if index is None:
+            return [self.target(i) for i in range(len(self))]
+        out = ctypes.c_double()
+        check(lib.csp_pruner_target(self._live(), c_int(index, "int32", "index",
+                                                        "Pruner.target"),
+                                    ctypes.byref(out)), self.ctx)
+        return out.value
+
     def digest(self):
         """64-bit FNV-1a digest of every mask (docs/guide.md), as an int."""
         out = ctypes.c_uint64()

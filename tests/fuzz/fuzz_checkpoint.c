@@ -5,6 +5,8 @@
  * (libFuzzer with clang; a standalone driver otherwise): see
  * docs/formats.md, "Fuzzing". */
 #include <csp/csp.h>
+#define CSP_EXPERIMENTAL_API
+#include <csp/experimental.h>
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -50,7 +52,8 @@ static void setup(void) {
     so.frequency = 2;
     so.final_sparsity = 0.8;
     if (csp_schedule_create(&W.sched, W.ctx, &so) != CSP_OK ||
-        csp_pruner_create(&W.p, W.ctx, W.sched, NULL) != CSP_OK)
+        csp_pruner_create(&W.p, W.ctx, W.sched, NULL) != CSP_OK ||
+        csp_pruner_set_experimental(W.p, -1, CSP_X_ADAPT_BOUND, 0.3) != CSP_OK) /* ADPT */
         die("setup");
     for (int i = 0; i < 4 * 24; i++)
         W.w0[i] = (float)((i * 37) % 101) - 50.0f;

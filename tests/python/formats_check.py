@@ -79,7 +79,7 @@ def check_checkpoint(b, masks):
 
     c = sections[b"CSPC"]
     count, per, wide, zero, seed = struct.unpack_from("<IIIIQ", c, 0)
-    assert (count, zero, seed) == (2, 0, 0) and per > 20 and wide == 1
+    assert (count, zero, seed) == (2, 0, 0) and per > 20 and wide == 6
 
     def records(o, k):
         out = {}
@@ -93,7 +93,8 @@ def check_checkpoint(b, masks):
         return o, out
 
     o, pruner_wide = records(24, wide)
-    assert pruner_wide == {"observe_window": 0}
+    assert pruner_wide == {"observe_window": 0, "adapt_bound": 0.0, "adapt_initial": 1.0,
+                           "adapt_max": 3.0, "adapt_grow": 2.0, "adapt_shrink": 0.1}
     for i in range(count):  # two GMP tensors: no CSP state, identity sensing
         has_cs, attached, r16, r32 = struct.unpack_from("<BBHI", c, o)
         assert (has_cs, attached, r16, r32) == (0, 0, 0, 0)
