@@ -418,6 +418,19 @@ declare("csp_export_info_init", c_status, P(ExportInfo), c_size)
 declare("csp_export_inspect", c_status, c_ptr, c_ptr, i64, P(ExportInfo))
 declare("csp_export_decode", c_status, c_ptr, c_ptr, i64, c_ptr, i32, i64, i64)
 
+# sparse.h (the options and info structs are passed as raw pointers here)
+declare("csp_sparse_options_init", c_status, c_ptr, c_size)
+declare("csp_sparse_info_init", c_status, c_ptr, c_size)
+declare("csp_sparse_from_dense", c_status, c_ptr, c_ptr, i64, i64, i64, c_ptr, P(c_ptr))
+declare("csp_sparse_from_export", c_status, c_ptr, c_ptr, i64, c_ptr, P(c_ptr))
+declare("csp_sparse_from_pruner", c_status, c_ptr, i32, c_ptr, P(c_ptr))
+declare("csp_sparse_free", None, c_ptr)
+declare("csp_sparse_inspect", c_status, c_ptr, c_ptr)
+declare("csp_sparse_matvec", c_status, c_ptr, c_ptr, ctypes.c_float, c_ptr, ctypes.c_float,
+        c_ptr)
+declare("csp_sparse_matmul", c_status, c_ptr, c_ptr, i32, ctypes.c_float, c_ptr, i64,
+        ctypes.c_float, c_ptr, i64)
+
 #: (struct, its _init function) for every options struct.
 STRUCTS = [
     (ContextOptions, lib.csp_context_options_init),
