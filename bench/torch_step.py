@@ -102,6 +102,8 @@ def main():
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--device", default="all")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-acts", action="store_true",
+                    help="skip the activation-sensing runs (their event is an OMP per row)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     n = a.layers * a.width * a.width
@@ -113,15 +115,19 @@ def main():
         report("cpu float32 in place, call", one(cpu, torch.float32, False, a.width, a.layers,
                                                  a.steps, grads="call"))
         report("cpu float32 staged", one(cpu, torch.float32, True, a.width, a.layers, a.steps))
-        report("cpu float32 staged, acts", one(cpu, torch.float32, True, a.width, a.layers,
-                                               a.steps, sensing="activations"))
+        if not a.no_acts:
+            report("cpu float32 staged, acts", one(cpu, torch.float32, True, a.width, a.layers,
+                                                   a.steps, sensing="activations"))
     if a.device in ("cuda", "all") and torch.cuda.is_available():
         gpu = torch.device("cuda")
         report("cuda float32 staged", one(gpu, torch.float32, None, a.width, a.layers, a.steps))
         report("cuda bfloat16 staged", one(gpu, torch.bfloat16, None, a.width, a.layers,
                                            a.steps))
-        report("cuda float32 staged, acts", one(gpu, torch.float32, None, a.width, a.layers,
-                                                a.steps, sensing="activations"))
+        report("cuda float32 staged, call", one(gpu, torch.float32, None, a.width, a.layers,
+                                                a.steps, grads="call"))
+        if not a.no_acts:
+            report("cuda float32 staged, acts", one(gpu, torch.float32, None, a.width,
+                                                    a.layers, a.steps, sensing="activations"))
     elif a.device == "cuda":
         print("no CUDA device")
 

@@ -38,11 +38,25 @@ extern "C" {
  * #CSP_X_ALPHA (a value of csp_pruner_options::correction). */
 #define CSP_CORRECTION_BLEND 3
 
+/** The second-order sweep (SparseGPT / OBC family; a value of
+ * csp_solver_options::method): one Cholesky of G shared by a tensor's rows,
+ * the support of each row chosen by the OBS saliency w_j^2 / [G^-1]_jj
+ * (exactly k per row), then a column-wise sweep in index order in which the
+ * later weights absorb the error of each pruned one (the OBS update), with
+ * lazy block updates. The kept weights are the swept values; with G = c I the
+ * support is the k largest |w| and x_S = w_S (docs/method.md, "The
+ * second-order sweep"). */
+#define CSP_SOLVER_SWEEP 4
+
 /** Where a CSP event's new support comes from (#CSP_X_SUPPORT). */
 enum csp_support {
     CSP_SUPPORT_SOLVER = 1,   /**< The solver's (OMP, or calibrated L1) through G. */
-    CSP_SUPPORT_MAGNITUDE = 2 /**< The k largest |w| (GMP's support); G serves only the
-                                   correction and the statistics. */
+    CSP_SUPPORT_MAGNITUDE = 2, /**< The k largest |w| (GMP's support); G serves only the
+                                    correction and the statistics. */
+    CSP_SUPPORT_WANDA = 3      /**< The k largest Wanda scores |w_j| sqrt(G_jj) (Sun et al.
+                                    2023; G_jj of the tensor's Gram, for activations the
+                                    squared input norm); with correction none this is plain
+                                    Wanda, with full Wanda plus the refit. ROW and N:M. */
 };
 
 /** The experimental parameters. */

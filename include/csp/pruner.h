@@ -31,9 +31,14 @@
  * nonzeros (OMP) or with lambda calibrated to exactly k nonzeros (ISTA /
  * FISTA); the new mask is the support of x, and the kept weights are left as
  * they are (#CSP_CORRECTION_NONE), refit (#CSP_CORRECTION_FULL) or blended
- * (#CSP_CORRECTION_BLEND). CSP needs #CSP_GRANULARITY_ROW (the problems are
- * per row, with a row-balanced k); other granularities are refused with
- * #CSP_E_UNSUPPORTED. With the identity operator (the default) the solvers
+ * (#CSP_CORRECTION_BLEND). CSP takes #CSP_GRANULARITY_ROW (a row-balanced k)
+ * or #CSP_GRANULARITY_NM: then every group of M consecutive weights of a row
+ * keeps exactly as many as magnitude N:M keeps there (OMP closes a group once
+ * it holds that many atoms; the L1 solutions are cut to their largest |x_j|
+ * per group), the correction is over the whole row's support, and a rank-1
+ * tensor's `block_size` must be a multiple of M; #CSP_GRANULARITY_TENSOR and
+ * #CSP_GRANULARITY_GLOBAL are refused with #CSP_E_UNSUPPORTED. With the
+ * identity operator (the default) the solvers
  * and every correction reduce to magnitude selection with x_S = w_S, so such
  * tensors take the GMP path at every granularity, bit for bit
  * (docs/guide.md, "CSP").

@@ -2,7 +2,6 @@
  * iteration and the prepared Gram matrix. */
 #include "linalg.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -145,7 +144,8 @@ csp_status csp__gram_ensure_lmax(csp_context *ctx, csp__gram *g) {
         v[i] /= nrm;
     double lam = 0.0;
     for (int it = 0; it < 1000; it++) {
-        cblas_dsymv(CblasRowMajor, CblasUpper, (int)n, 1.0, g->g64, (int)n, v, 1, 0.0, w, 1);
+        /* w = G v as v^T G (G is symmetric): a streaming pass over G. */
+        csp__dgemm(1, n, n, v, n, 1, g->g64, n, w, n, false);
         double rq = csp__dot64(v, w, n);
         double wn = sqrt(csp__dot64(w, w, n));
         if (!(wn > 0.0))

@@ -2,10 +2,12 @@
  *
  * Each kernel has a portable C version and, on x86-64 with GCC or Clang,
  * AVX2+FMA and AVX-512 versions chosen at run time from the CPU's features
- * (no state is kept: the check is a load from libgcc's CPU model). The
- * summation order of every kernel is fixed for a given CPU, so results never
- * depend on the thread count; they may differ in the last bits between CPUs
- * with and without FMA. */
+ * (no state is kept: the check is a load from libgcc's CPU model). On
+ * aarch64 the gather-AXPY, the arg max and the float64 dot product have NEON
+ * versions, used always (NEON is part of the architecture); the proximal
+ * step keeps its C version there. The summation order of every kernel is
+ * fixed for a given CPU, so results never depend on the thread count; they
+ * may differ in the last bits between CPUs with and without FMA. */
 #include "linalg.h"
 
 #include <math.h>
@@ -15,6 +17,12 @@
 #include <immintrin.h>
 #else
 #define CSP_X86 0
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON) && !defined(CSP_NO_SIMD)
+#define CSP_NEON 1
+#include <arm_neon.h>
+#else
+#define CSP_NEON 0
 #endif
 
 #if CSP_X86
@@ -121,10 +129,49 @@ axpy_rows_avx512(float *restrict acc, int64_t n, const float *restrict G, int64_
 }
 #endif
 
+#if CSP_NEON
+static void axpy_rows_neon(float *restrict acc, int64_t n, const float *restrict G, int64_t ld,
+                           const int32_t *restrict idx, const float *restrict coef, int64_t cnt) {
+    int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        float32x4_t a0 = vld1q_f32(acc + j), a1 = vld1q_f32(acc + j + 4);
+        float32x4_t a2 = vld1q_f32(acc + j + 8), a3 = vld1q_f32(acc + j + 12);
+        for (int64_t t = 0; t < cnt; t++) {
+            const float *g = G + (int64_t)idx[t] * ld + j;
+            float32x4_t c = vdupq_n_f32(coef[t]);
+            a0 = vfmaq_f32(a0, c, vld1q_f32(g));
+            a1 = vfmaq_f32(a1, c, vld1q_f32(g + 4));
+            a2 = vfmaq_f32(a2, c, vld1q_f32(g + 8));
+            a3 = vfmaq_f32(a3, c, vld1q_f32(g + 12));
+        }
+        vst1q_f32(acc + j, a0);
+        vst1q_f32(acc + j + 4, a1);
+        vst1q_f32(acc + j + 8, a2);
+        vst1q_f32(acc + j + 12, a3);
+    }
+    for (; j + 4 <= n; j += 4) {
+        float32x4_t a0 = vld1q_f32(acc + j);
+        for (int64_t t = 0; t < cnt; t++)
+            a0 = vfmaq_f32(a0, vdupq_n_f32(coef[t]), vld1q_f32(G + (int64_t)idx[t] * ld + j));
+        vst1q_f32(acc + j, a0);
+    }
+    for (; j < n; j++) {
+        float s = acc[j];
+        for (int64_t t = 0; t < cnt; t++)
+            s = fmaf(coef[t], G[(int64_t)idx[t] * ld + j], s);
+        acc[j] = s;
+    }
+}
+#endif
+
 void csp__f32_axpy_rows(float *restrict acc, int64_t n, const float *restrict G, int64_t ld,
                         const int32_t *restrict idx, const float *restrict coef, int64_t cnt) {
     if (cnt <= 0 || n <= 0)
         return;
+#if CSP_NEON
+    axpy_rows_neon(acc, n, G, ld, idx, coef, cnt);
+    return;
+#endif
 #if CSP_X86
     if (have_avx512()) {
         axpy_rows_avx512(acc, n, G, ld, idx, coef, cnt);
@@ -193,9 +240,26 @@ __attribute__((target("avx512f"))) static float max_score_avx512(const float *re
 }
 #endif
 
+#if CSP_NEON
+/* vmaxnmq: a NaN score loses, as in the C version's comparison. */
+static float max_score_neon(const float *restrict a, const float *restrict pen, int64_t n) {
+    float32x4_t m0 = vdupq_n_f32(-INFINITY), m1 = m0;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        m0 = vmaxnmq_f32(m0, vaddq_f32(vabsq_f32(vld1q_f32(a + j)), vld1q_f32(pen + j)));
+        m1 = vmaxnmq_f32(m1, vaddq_f32(vabsq_f32(vld1q_f32(a + j + 4)), vld1q_f32(pen + j + 4)));
+    }
+    float best = vmaxnmvq_f32(vmaxnmq_f32(m0, m1));
+    float rest = max_score_c(a + j, pen + j, n - j);
+    return rest > best ? rest : best;
+}
+#endif
+
 int64_t csp__f32_argmax_abs(const float *restrict a, const float *restrict pen, int64_t n) {
     float best;
-#if CSP_X86
+#if CSP_NEON
+    best = max_score_neon(a, pen, n);
+#elif CSP_X86
     if (have_avx512())
         best = max_score_avx512(a, pen, n);
     else if (have_avx2())
@@ -237,7 +301,27 @@ __attribute__((target("avx512f"))) static double dot64_avx512(const float *restr
 }
 #endif
 
+#if CSP_NEON
+static double dot64_neon(const float *restrict a, const float *restrict b, int64_t n) {
+    float64x2_t s0 = vdupq_n_f64(0.0), s1 = s0, s2 = s0, s3 = s0;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        float32x4_t a0 = vld1q_f32(a + j), b0 = vld1q_f32(b + j);
+        float32x4_t a1 = vld1q_f32(a + j + 4), b1 = vld1q_f32(b + j + 4);
+        s0 = vfmaq_f64(s0, vcvt_f64_f32(vget_low_f32(a0)), vcvt_f64_f32(vget_low_f32(b0)));
+        s1 = vfmaq_f64(s1, vcvt_high_f64_f32(a0), vcvt_high_f64_f32(b0));
+        s2 = vfmaq_f64(s2, vcvt_f64_f32(vget_low_f32(a1)), vcvt_f64_f32(vget_low_f32(b1)));
+        s3 = vfmaq_f64(s3, vcvt_high_f64_f32(a1), vcvt_high_f64_f32(b1));
+    }
+    return vaddvq_f64(vaddq_f64(vaddq_f64(s0, s1), vaddq_f64(s2, s3))) +
+           dot64_c(a + j, b + j, n - j);
+}
+#endif
+
 double csp__f32_dot64(const float *restrict a, const float *restrict b, int64_t n) {
+#if CSP_NEON
+    return dot64_neon(a, b, n);
+#endif
 #if CSP_X86
     if (have_avx512())
         return dot64_avx512(a, b, n);

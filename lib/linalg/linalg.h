@@ -77,6 +77,29 @@ void csp__f32_prox_step(int64_t n, const float *restrict w, const float *restric
                         const float *restrict gxp, int32_t *restrict idx, float *restrict val,
                         csp__prox_out *out);
 
+/* ---- deterministic dense products (gemm.c) ------------------------------- */
+
+/* C = A B (acc false) or C += A B (acc true) for an m x n C (leading
+ * dimension ldc), A(i, p) = A[i * rsa + p * csa] (m x k: rsa = lda, csa = 1
+ * for a row-major A, rsa = 1, csa = lda for a transposed one), B k x n
+ * row-major (leading dimension ldb). Each element is the chain of fused
+ * multiply-adds over p = 0 .. k-1 in order: the bits do not depend on the
+ * CPU's instruction set, on how callers split the rows or columns between
+ * threads, or on any BLAS library. Single-threaded; no allocation. */
+void csp__sgemm(int64_t m, int64_t n, int64_t k, const float *A, int64_t rsa, int64_t csa,
+                const float *B, int64_t ldb, float *C, int64_t ldc, bool acc);
+void csp__dgemm(int64_t m, int64_t n, int64_t k, const double *A, int64_t rsa, int64_t csa,
+                const double *B, int64_t ldb, double *C, int64_t ldc, bool acc);
+/* The upper triangle of C += X^T X for rows a0 .. a1-1 of C (columns a ..
+ * n-1 of row a), X k x n row-major (leading dimension ldx); the same
+ * per-element order as csp__dgemm. The strictly lower triangle is not
+ * touched. */
+void csp__dsyrk_tn(int64_t n, int64_t k, const double *X, int64_t ldx, double *C, int64_t ldc,
+                   int64_t a0, int64_t a1);
+/* Tests only (not thread-safe): the highest instruction set the products
+ * may use, 0 portable, 1 AVX2+FMA, 2 AVX-512 (the default). */
+void csp__gemm_set_isa_cap(int cap);
+
 /* ---- float64 helpers (small, accuracy first) ----------------------------- */
 
 /* Solve L y = y in place, L lower triangular s x s with leading dimension ld. */

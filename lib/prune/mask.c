@@ -3,6 +3,7 @@
 
 #include "core/walk.h"
 
+#include <math.h>
 #include <string.h>
 
 #if defined(__SSE2__)
@@ -119,9 +120,11 @@ void csp__mask_apply(csp_context *ctx, const csp_tensor *t, const uint64_t *mask
  * nothing (adding +0.0 would not change the sums either, so this matches
  * the SIMD versions bit for bit). */
 static void energy_piece_c(const csp_tensor *t, const void *p, int n, uint64_t kb, uint64_t gb,
-                           double *acc_w, double *acc_e) {
+                           int shift, double *acc_w, double *acc_e) {
     for (int j = 0; j < n; j++) {
         double v = t->dtype == CSP_DTYPE_F64 ? ((const double *)p)[j] : ((const float *)p)[j];
+        if (shift != 0) /* extreme float64 weights only: v 2^shift, exact */
+            v = ldexp(v, shift);
         double sq = v * v;
         if ((kb >> j) & 1)
             acc_w[j & 3] += sq;
@@ -160,7 +163,7 @@ __attribute__((target("avx2"))) static void energy_f32_avx2(const csp_tensor *t,
         if (j < n) { /* the tail continues accumulators j % 4 = 0, 1, 2 */
             _mm256_storeu_pd(acc_w, aw);
             _mm256_storeu_pd(acc_e, ae);
-            energy_piece_c(t, p + j, n - j, kb >> j, gb >> j, acc_w, acc_e);
+            energy_piece_c(t, p + j, n - j, kb >> j, gb >> j, 0, acc_w, acc_e);
             aw = _mm256_loadu_pd(acc_w);
             ae = _mm256_loadu_pd(acc_e);
         }
@@ -210,7 +213,7 @@ static void energy_f32_sse2(const csp_tensor *t, const uint64_t *kept, const uin
             _mm_storeu_pd(acc_w + 2, aw1);
             _mm_storeu_pd(acc_e, ae0);
             _mm_storeu_pd(acc_e + 2, ae1);
-            energy_piece_c(t, p + j, n - j, kb >> j, gb >> j, acc_w, acc_e);
+            energy_piece_c(t, p + j, n - j, kb >> j, gb >> j, 0, acc_w, acc_e);
             aw0 = _mm_loadu_pd(acc_w);
             aw1 = _mm_loadu_pd(acc_w + 2);
             ae0 = _mm_loadu_pd(acc_e);
@@ -225,7 +228,7 @@ static void energy_f32_sse2(const csp_tensor *t, const uint64_t *kept, const uin
 #endif
 
 static void energy_c(const csp_tensor *t, const uint64_t *kept, const uint64_t *next,
-                     double *acc_w, double *acc_e) {
+                     int shift, double *acc_w, double *acc_e) {
     csp__walk w_;
     for (csp__walk_init(&w_, t, 0, t->numel); csp__walk_next(&w_);) {
         const int64_t i = w_.i;
@@ -233,15 +236,38 @@ static void energy_c(const csp_tensor *t, const uint64_t *kept, const uint64_t *
         uint64_t kb = (kept[i >> 6] >> (i & 63)) & csp__lowmask(n);
         uint64_t gb = kb & ~((next[i >> 6] >> (i & 63)) & csp__lowmask(n));
         if (kb != 0)
-            energy_piece_c(t, w_.p, n, kb, gb, acc_w, acc_e);
+            energy_piece_c(t, w_.p, n, kb, gb, shift, acc_w, acc_e);
     }
+}
+
+/* The shift of a float64 tensor's sums (weights times 2^shift): 0 while every kept |w| lies in
+ * [2^-300, 2^300] (squares and their sums can neither overflow nor lose
+ * precision to underflow), else -e, the shift that brings the largest
+ * kept |w| = m 2^e into [1, 2) (the max-rescale of LAPACK's dnrm2: both
+ * sums scaled by 2^-2e, exactly, so their ratio is unchanged). */
+static int energy_shift(const csp_tensor *t, const uint64_t *kept) {
+    if (t->dtype != CSP_DTYPE_F64)
+        return 0; /* float32 squares stay far inside the double range */
+    double mx = 0.0;
+    csp__walk w_;
+    for (csp__walk_init(&w_, t, 0, t->numel); csp__walk_next(&w_);) {
+        const int64_t i = w_.i;
+        uint64_t kb = (kept[i >> 6] >> (i & 63)) & csp__lowmask(w_.n);
+        const double *p = w_.p;
+        for (int j = 0; kb != 0 && j < w_.n; j++)
+            if (((kb >> j) & 1) && fabs(p[j]) > mx)
+                mx = fabs(p[j]);
+    }
+    if (!(mx > 0.0) || (mx >= 0x1p-300 && mx <= 0x1p300))
+        return 0;
+    return -ilogb(mx);
 }
 
 void csp__mask_energy_ex(const csp_tensor *t, const uint64_t *kept, const uint64_t *next,
                          double *kept_sq, double *dropped_sq, int kernels) {
     double acc_w[4] = {0.0, 0.0, 0.0, 0.0}, acc_e[4] = {0.0, 0.0, 0.0, 0.0};
     if (t->dtype != CSP_DTYPE_F32 || kernels == 2)
-        energy_c(t, kept, next, acc_w, acc_e);
+        energy_c(t, kept, next, energy_shift(t, kept), acc_w, acc_e);
 #if MASK_AVX2
     else if (kernels == 0 && mask_have_avx2())
         energy_f32_avx2(t, kept, next, acc_w, acc_e);
@@ -251,7 +277,7 @@ void csp__mask_energy_ex(const csp_tensor *t, const uint64_t *kept, const uint64
         energy_f32_sse2(t, kept, next, acc_w, acc_e);
 #else
     else
-        energy_c(t, kept, next, acc_w, acc_e);
+        energy_c(t, kept, next, 0, acc_w, acc_e);
 #endif
     *kept_sq = (acc_w[0] + acc_w[1]) + (acc_w[2] + acc_w[3]);
     *dropped_sq = (acc_e[0] + acc_e[1]) + (acc_e[2] + acc_e[3]);

@@ -21,7 +21,11 @@ void csp__mask_apply(csp_context *ctx, const csp_tensor *t, const uint64_t *mask
  * summation order is fixed by the tensor's shape alone, the same for every
  * instruction set and thread count: element j of each walk piece
  * (core/walk.h) goes to accumulator j % 4, and the four are added as
- * (a0 + a1) + (a2 + a3). One pass at memory speed. */
+ * (a0 + a1) + (a2 + a3). One pass at memory speed. A float64 tensor whose
+ * largest kept |w| is outside [2^-300, 2^300] gets a second pass: both sums
+ * are then of the weights times the same power of two 2^-e (|w| max in
+ * [1, 2)), so they neither overflow nor underflow and their ratio (the
+ * only use) is exact to rounding. */
 void csp__mask_energy(const csp_tensor *t, const uint64_t *kept, const uint64_t *next,
                       double *kept_sq, double *dropped_sq);
 /* The same with a test switch: @p kernels 0 = the CPU's best, 1 = SSE2,

@@ -48,7 +48,7 @@ const csp__option csp__pruner_options[] = {
      CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR, CSP_X_SHRINK, XONLY(shrink), 0.0, 1.0, 0.0, -1},
     {"support", "where a CSP event's support comes from", "csp_support", CSP_OPTION_ENUM,
      CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR | CSP_OPTION_CSP_ONLY, CSP_X_SUPPORT,
-     XONLY(support), CSP_SUPPORT_SOLVER, CSP_SUPPORT_MAGNITUDE, CSP_SUPPORT_SOLVER, -1},
+     XONLY(support), CSP_SUPPORT_SOLVER, CSP_SUPPORT_WANDA, CSP_SUPPORT_SOLVER, -1},
     {"redraw", "random sensing: 1 = a new Phi at every event", "", CSP_OPTION_INT32,
      CSP_OPTION_EXPERIMENTAL | CSP_OPTION_TENSOR | CSP_OPTION_CSP_ONLY, CSP_X_REDRAW,
      XONLY(redraw), 0, 1, 0, -1},

@@ -161,15 +161,26 @@ static csp_status check_tensor_conf(const csp_pruner *p, const csp_tensor *w,
                           "nothing to scale",
                           fn, c->final_sparsity);
     bool is_cs = c->sensing.kind != CSP_SENSING_IDENTITY;
-    if (is_cs && c->granularity != CSP_GRANULARITY_ROW)
+    bool cs_gran = c->granularity == CSP_GRANULARITY_ROW || c->granularity == CSP_GRANULARITY_NM;
+    if (is_cs && !cs_gran)
         return csp__error(ctx, CSP_E_UNSUPPORTED,
                           "%s: compressed-sensing pruning (sensing.kind other than identity) needs "
-                          "CSP_GRANULARITY_ROW (the problems are per row, with a row-balanced "
-                          "budget); granularity %d is not supported",
+                          "CSP_GRANULARITY_ROW or CSP_GRANULARITY_NM (the problems are per row); "
+                          "granularity %d is not supported",
                           fn, (int)c->granularity);
     int64_t cs_len = w->rank == 1 ? c->block_size : w->cols;
     if (w->rank == 1 && cs_len > w->numel)
         cs_len = w->numel;
+    if (is_cs && c->granularity == CSP_GRANULARITY_NM && cs_len % c->nm_m != 0)
+        return csp__error(ctx, CSP_E_SHAPE,
+                          "%s: CSP rows of %lld weights (block_size) are not a multiple of "
+                          "M = %d",
+                          fn, (long long)cs_len, (int)c->nm_m);
+    if (is_cs && c->granularity == CSP_GRANULARITY_NM && c->solver.method == CSP_SOLVER_SWEEP)
+        return csp__error(ctx, CSP_E_UNSUPPORTED,
+                          "%s: the sweep solver (CSP_SOLVER_SWEEP) has no N:M constraint; use "
+                          "CSP_SOLVER_OMP, ISTA or FISTA at CSP_GRANULARITY_NM",
+                          fn);
     if (is_cs && cs_len > CSP_SENSING_MAX_N)
         return csp__error(ctx, CSP_E_SHAPE,
                           "%s: CSP rows of %lld weights are longer than CSP_SENSING_MAX_N = %d",
@@ -685,14 +696,18 @@ static csp_status pruner_set_sensing_unguarded(csp_pruner *pruner, int32_t index
         pt->cs->attached = NULL;
         return csp__strategy_rebind(pruner, index, false); /* back to GMP for an identity kind */
     }
-    if (pt->conf.granularity != CSP_GRANULARITY_ROW)
+    if (pt->conf.granularity != CSP_GRANULARITY_ROW && pt->conf.granularity != CSP_GRANULARITY_NM)
         return csp__error(ctx, CSP_E_UNSUPPORTED,
-                          "%s: compressed-sensing pruning needs CSP_GRANULARITY_ROW; tensor %d "
-                          "has granularity %d",
+                          "%s: compressed-sensing pruning needs CSP_GRANULARITY_ROW or "
+                          "CSP_GRANULARITY_NM; tensor %d has granularity %d",
                           fn, (int)index, (int)pt->conf.granularity);
     int64_t len = pt->weight->rank == 1 ? pt->conf.block_size : pt->weight->cols;
     if (pt->weight->rank == 1 && len > pt->weight->numel)
         len = pt->weight->numel;
+    if (pt->conf.granularity == CSP_GRANULARITY_NM && len % pt->conf.nm_m != 0)
+        return csp__error(ctx, CSP_E_SHAPE,
+                          "%s: tensor %d's CSP rows of %lld weights are not a multiple of M = %d",
+                          fn, (int)index, (long long)len, (int)pt->conf.nm_m);
     if (csp_sensing_n(sensing) != len)
         return csp__error(ctx, CSP_E_SHAPE,
                           "%s: the operator's n = %lld, but tensor %d's CSP rows have %lld "

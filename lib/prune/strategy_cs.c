@@ -3,13 +3,19 @@
  * tensor's sensing Gram inside the current mask; the support is the new
  * mask; the kept weights are optionally corrected (docs/guide.md, "CSP").
  *
+ * At N:M granularity (CS rows are whole numbers of groups of M, checked at
+ * csp_pruner_add_tensor()) each group keeps M - min(round(s M), M - N) of
+ * its candidates, as magnitude N:M does: OMP closes a group once it holds
+ * that many atoms; the L1 solvers' output, |w| (magnitude support) and the
+ * Wanda score are cut to the top per group; the correction is over the
+ * whole row's support.
+ *
  * plan() computes the new mask into pt->next and the corrected values, new
  * lambdas and statistics into the plan, writing no host buffer and no
  * state, so that any failure (NaN, overflow, allocation, sensing not ready)
  * leaves everything as it was; commit() then writes. */
 #include "prune/strategy.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,7 +70,7 @@ static csp_status bind(csp_pruner *p, int32_t index) {
     }
     if (st == CSP_OK)
         st = csp_solver_create(&cs->solver, ctx, &c->solver);
-    if (st == CSP_OK && c->solver.method != CSP_SOLVER_OMP) {
+    if (st == CSP_OK && csp__method_l1(c->solver.method)) {
         cs->lambda = csp__calloc(ctx, (size_t)(cs->rows + (cs->tail > 0)), sizeof(double));
         if (cs->lambda == NULL)
             st = csp__error(ctx, CSP_E_NOMEM, "%s: out of memory", fn);
@@ -83,6 +89,11 @@ static csp_status bind(csp_pruner *p, int32_t index) {
  * on it). */
 #define CHUNK 256
 
+/* Supports chosen by a score instead of the solver: |w_j| (magnitude
+ * support at N:M), |w_j| sqrt(G_jj) (Wanda), or |x_j| of the solver's
+ * output (the L1 solvers at N:M). */
+enum { SCORE_NONE = 0, SCORE_MAGNITUDE, SCORE_WANDA, SCORE_X };
+
 typedef struct {
     int32_t *k;                  /* rows_all budgets */
     int64_t *sel;                /* rows_all: the CS rows solved, ascending */
@@ -94,6 +105,7 @@ typedef struct {
     csp_row_stats *rs, *rs2;     /* nc: solve and correction stats */
     double *e, *eg;              /* CHUNK x n: errors of solved rows, and e G */
     int32_t *nz;                 /* n */
+    csp__ranked *items;          /* n: a scored selection's ranking */
     csp__gram tail_gram;
     bool tail_owned;
 } scratch;
@@ -112,6 +124,10 @@ typedef struct {
     int64_t nc, ns;      /* rows solved, of which full rows */
     bool tail_solved;
     bool l1, corr, by_magnitude;
+    bool nm;                     /* N:M granularity */
+    int32_t nm_m, nm_keep;       /* M, and the weights each group keeps */
+    int score;                   /* a SCORE_* selection instead of the solver */
+    bool use_x; /* the kept weights take x: a correction, or the sweep's own values */
     double alpha;
     scratch s;
 } job;
@@ -133,6 +149,7 @@ static void scratch_free(csp_context *ctx, scratch *s) {
     csp__free_aligned(ctx, s->e);
     csp__free_aligned(ctx, s->eg);
     csp__free(ctx, s->nz);
+    csp__free(ctx, s->items);
     if (s->tail_owned)
         csp__gram_release(ctx, &s->tail_gram);
     memset(s, 0, sizeof *s);
@@ -144,14 +161,42 @@ static void last_message(const csp_context *ctx, char *buf, size_t size) {
     snprintf(buf, size, "%s", csp_context_last_error(ctx));
 }
 
+/* N:M: the weights a group of M keeps at target @p ts (as magnitude N:M). */
+static int32_t nm_keep(const csp_pruner_tensor_options *c, double ts) {
+    int64_t z = csp__round_count(ts, c->nm_m);
+    if (z > c->nm_m - c->nm_n)
+        z = c->nm_m - c->nm_n;
+    return (int32_t)(c->nm_m - z);
+}
+
+/* The budget of CS row @p r (@p len weights) at target @p ts, and its
+ * candidates into *avail: at ROW, min(len - round(ts len), avail); at N:M
+ * the sum over its groups of min(nm_keep(), candidates of the group). */
+static int64_t row_budget(const csp__ptensor *pt, int64_t r, int64_t len, double ts,
+                          int64_t *avail) {
+    const csp__pcs *cs = pt->cs;
+    const csp_pruner_tensor_options *c = &pt->conf;
+    *avail = csp__mask_popcount_range(pt->mask, r * cs->n, len);
+    if (c->granularity != CSP_GRANULARITY_NM) {
+        int64_t keep = len - csp__round_count(ts, len);
+        return keep < *avail ? keep : *avail;
+    }
+    int64_t kg = nm_keep(c, ts), k = 0;
+    for (int64_t g0 = 0; g0 < len; g0 += c->nm_m) {
+        int64_t a = csp__mask_popcount_range(pt->mask, r * cs->n + g0, c->nm_m);
+        k += a < kg ? a : kg;
+    }
+    return k;
+}
+
 /* Does some row lose weights at target @p ts (else nothing is solved and
  * the event needs no Gram)? */
 static bool any_row_loses(const csp__ptensor *pt, double ts) {
     const csp__pcs *cs = pt->cs;
     int64_t rows_all = cs->rows + (cs->tail > 0);
     for (int64_t r = 0; r < rows_all; r++) {
-        int64_t len = r < cs->rows ? cs->n : cs->tail;
-        if (len - csp__round_count(ts, len) < csp__mask_popcount_range(pt->mask, r * cs->n, len))
+        int64_t avail;
+        if (row_budget(pt, r, r < cs->rows ? cs->n : cs->tail, ts, &avail) < avail)
             return true;
     }
     return false;
@@ -175,11 +220,20 @@ static csp_status job_init(job *j, csp__event *ev, int32_t index) {
     j->wn = csp__mask_words(cs->n);
     j->chunk = j->rows_all < CHUNK ? j->rows_all : CHUNK;
     const csp_pruner_tensor_options *c = &j->pt->conf;
-    j->l1 = c->solver.method != CSP_SOLVER_OMP;
+    j->l1 = csp__method_l1(c->solver.method);
     j->corr = c->correction != CSP_CORRECTION_NONE;
+    j->use_x = j->corr || c->solver.method == CSP_SOLVER_SWEEP;
     /* CSP_SUPPORT_MAGNITUDE: the solvers run on G = I (the k largest |w|, as
      * for GMP); G is for the correction and the statistics only. */
     j->by_magnitude = j->pt->x.support == CSP_SUPPORT_MAGNITUDE;
+    j->nm = c->granularity == CSP_GRANULARITY_NM;
+    j->nm_m = j->nm ? c->nm_m : 0;
+    j->nm_keep = j->nm ? nm_keep(c, j->pl->target) : 0;
+    /* The solvers' supports, except Wanda's score, and |w| per group (no
+     * solver needed) for the magnitude support at N:M. */
+    j->score = j->pt->x.support == CSP_SUPPORT_WANDA          ? SCORE_WANDA
+               : j->nm && j->pt->x.support == CSP_SUPPORT_MAGNITUDE ? SCORE_MAGNITUDE
+                                                             : SCORE_NONE;
     j->alpha = c->correction == CSP_CORRECTION_FULL ? 1.0 : j->pt->x.alpha;
     csp__gram id = {j->n, NULL, NULL, 1.0, 1.0, 1.0, true};
     j->identity = id;
@@ -211,10 +265,8 @@ static void budgets(job *j, double ts) {
     const csp__ptensor *pt = j->pt;
     j->nc = 0;
     for (int64_t r = 0; r < j->rows_all; r++) {
-        int64_t len = r < j->rows ? j->n : j->tail;
-        int64_t avail = csp__mask_popcount_range(pt->mask, r * j->n, len);
-        int64_t keep = len - csp__round_count(ts, len);
-        j->s.k[r] = (int32_t)(keep < avail ? keep : avail);
+        int64_t avail;
+        j->s.k[r] = (int32_t)row_budget(pt, r, r < j->rows ? j->n : j->tail, ts, &avail);
         if (j->s.k[r] < avail)
             j->s.sel[j->nc++] = r;
     }
@@ -262,9 +314,10 @@ static csp_status scratch_alloc(job *j) {
         s->e = csp__malloc_aligned(ctx, chunk_n * sizeof(double));
         s->eg = csp__malloc_aligned(ctx, chunk_n * sizeof(double));
         s->nz = csp__malloc(ctx, n * sizeof(int32_t));
+        s->items = csp__malloc(ctx, n * sizeof(csp__ranked));
         ok = s->wk != NULL && s->bk != NULL && s->wc != NULL && s->xc != NULL && s->kc != NULL &&
              s->allowed != NULL && s->support != NULL && s->rs != NULL && s->e != NULL &&
-             s->eg != NULL && s->nz != NULL;
+             s->eg != NULL && s->nz != NULL && s->items != NULL;
     }
     if (ok && j->corr) {
         s->rs2 = csp__calloc(ctx, cap, sizeof *s->rs2);
@@ -327,8 +380,7 @@ static csp_status gather(job *j, double *sww, double *swGw) {
                                   "of the CSP solvers; nothing was changed",
                                   FN, (int)j->index, j->name, bad);
         if (gr->g32 != NULL)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cnt, (int)len, (int)len,
-                        1.0f, s->wk, (int)n, gr->g32, (int)len, 0.0f, s->bk, (int)n);
+            csp__sgemm(cnt, len, len, s->wk, n, 1, gr->g32, len, s->bk, n, false);
         for (int64_t i = 0; i < cnt; i++) {
             const float *w = s->wk + i * n;
             double ww = csp__f32_dot64(w, w, len);
@@ -372,21 +424,82 @@ static void make_batch(csp_solver_batch *b, const job *j, int64_t c0, int64_t ro
 /* The worse of two solver statuses (errors first, then informational). */
 static csp_status merge(csp_status a, csp_status b) { return b < 0 || a == CSP_OK ? b : a; }
 
-/* Solve, then correct, the compacted rows: full rows in one batch, the
- * short tail block alone. */
+/* The supports of compact rows [c0, c0 + cnt) of length @p len by the score
+ * @p mode: in every group (the row at ROW, M consecutive weights at N:M)
+ * the candidates ranked by score, then |w|, then lower index, and the first
+ * min(budget, candidates) kept; x = w there, 0 elsewhere. @p gr: the rows'
+ * Gram (its diagonal for Wanda; none is G = I). */
+static void select_scored(job *j, int64_t c0, int64_t cnt, int64_t len, const csp__gram *gr,
+                          int mode) {
+    scratch *s = &j->s;
+    int64_t gsz = j->nm ? j->nm_m : len;
+    for (int64_t c = c0; c < c0 + cnt; c++) {
+        const float *w = s->wc + c * j->n;
+        float *x = s->xc + c * j->n;
+        const uint64_t *al = s->allowed + c * j->wn;
+        uint64_t *sup = s->support + c * j->wn;
+        memset(sup, 0, (size_t)j->wn * sizeof(uint64_t));
+        int64_t kept = 0;
+        for (int64_t g0 = 0; g0 < len; g0 += gsz) {
+            int64_t m = 0;
+            for (int64_t q = g0; q < g0 + gsz; q++) {
+                if (!csp__bit_get(al, q))
+                    continue;
+                double sc = mode == SCORE_X ? fabs((double)x[q]) : fabs((double)w[q]);
+                if (mode == SCORE_WANDA && gr->g64 != NULL)
+                    sc *= sqrt(fmax(gr->g64[q * gr->n + q], 0.0));
+                s->items[m].key = (float)sc;
+                s->items[m].key2 = fabsf(w[q]);
+                s->items[m].idx = (int32_t)q;
+                m++;
+            }
+            csp__rank_sort(s->items, m);
+            int64_t keep = j->nm ? j->nm_keep : s->kc[c];
+            for (int64_t t = 0; t < keep && t < m; t++)
+                csp__bit_set(sup, s->items[t].idx, true);
+            kept += keep < m ? keep : m;
+        }
+        for (int64_t q = 0; q < len; q++)
+            x[q] = csp__bit_get(sup, q) ? w[q] : 0.0f;
+        csp_row_stats st = {0};
+        st.nnz = (int32_t)kept;
+        st.converged = 1;
+        s->rs[c] = st;
+    }
+}
+
+/* The solver's supports of compact rows [c0, c0 + rows) against @p g (the
+ * Gram of their length; @p id its identity): under the N:M constraint for
+ * OMP. */
+static csp_status run_solver(job *j, int64_t c0, int64_t rows, int64_t len, csp__gram *g,
+                             csp__gram *id) {
+    csp_solver_batch b;
+    make_batch(&b, j, c0, rows, len, j->s.rs);
+    if (j->by_magnitude)
+        return csp__solver_run(j->cs->solver, id, &b, FN);
+    if (j->nm && !j->l1)
+        return csp__omp_nm(j->cs->solver, g, &b, j->nm_m, j->nm_keep, FN);
+    return csp__solver_run(j->cs->solver, g, &b, FN);
+}
+
+/* Solve (or score), then correct, the compacted rows: full rows in one
+ * batch, the short tail block alone. */
 static csp_status solve(job *j) {
     scratch *s = &j->s;
     csp_solver *solver = j->cs->solver;
     csp_solver_batch b;
     csp_status st = CSP_OK;
-    if (j->ns > 0) {
-        make_batch(&b, j, 0, j->ns, j->n, s->rs);
-        st = csp__solver_run(solver, j->by_magnitude ? &j->identity : j->g, &b, FN);
-    }
-    if (st >= 0 && j->tail_solved) {
-        make_batch(&b, j, j->ns, 1, j->tail, s->rs);
-        st = merge(st, csp__solver_run(solver, j->by_magnitude ? &j->tail_id : &s->tail_gram, &b,
-                                       FN));
+    int mode = j->score;
+    if (mode == SCORE_NONE && j->ns > 0)
+        st = run_solver(j, 0, j->ns, j->n, j->g, &j->identity);
+    if (mode == SCORE_NONE && st >= 0 && j->tail_solved)
+        st = merge(st, run_solver(j, j->ns, 1, j->tail, &s->tail_gram, &j->tail_id));
+    if (mode == SCORE_NONE && j->nm && j->l1)
+        mode = SCORE_X; /* cut the L1 solution to the top per group */
+    if (st >= 0 && mode != SCORE_NONE) {
+        select_scored(j, 0, j->ns, j->n, j->g, mode);
+        if (j->tail_solved)
+            select_scored(j, j->ns, 1, j->tail, &s->tail_gram, mode);
     }
     if (st >= 0 && j->corr && j->ns > 0) {
         make_batch(&b, j, 0, j->ns, j->n, s->rs2);
@@ -407,7 +520,7 @@ static csp_status solve(job *j) {
  * correction, or a non-finite solver output): the event must fail. */
 static csp_status check_corrected(const job *j) {
     const scratch *s = &j->s;
-    for (int64_t c = 0; c < j->nc && j->corr; c++) {
+    for (int64_t c = 0; c < j->nc && j->use_x; c++) {
         int64_t len = s->sel[c] < j->rows ? j->n : j->tail;
         const float *xr = s->xc + c * j->n;
         for (int64_t q = 0; q < len; q++)
@@ -438,7 +551,7 @@ static double rows_out(job *j, int64_t c0, int64_t cnt, int64_t len, double *see
         int64_t nnz = 0;
         for (int64_t q = 0; q < len; q++) {
             double wv = (double)wr[q];
-            double xv = j->corr ? (double)xr[q] : csp__bit_get(sup, q) ? wv : 0.0;
+            double xv = j->use_x ? (double)xr[q] : csp__bit_get(sup, q) ? wv : 0.0;
             double d = wv - xv;
             *see += d * d;
             er[q] = d;
@@ -477,8 +590,7 @@ static void outputs(job *j, double sww, double swGw) {
         /* e^T G e in float64: one DGEMM when the errors are dense, else over
          * their nonzeros only. */
         if (gr->g64 != NULL && sparse_cost > 0.25 * (double)cnt * (double)len * (double)len) {
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cnt, (int)len, (int)len,
-                        1.0, s->e, (int)n, gr->g64, (int)len, 0.0, s->eg, (int)n);
+            csp__dgemm(cnt, len, len, s->e, n, 1, gr->g64, len, s->eg, n, false);
             for (int64_t i = 0; i < cnt; i++)
                 seGe += csp__dot64(s->e + i * n, s->eg + i * n, len);
             continue;
@@ -517,7 +629,7 @@ static csp_status plan(csp__event *ev, int32_t index) {
                  "%s: tensor %d ('%s'): %lld rows damped, %lld not converged", FN, (int)index,
                  j.name, (long long)j.pl->stats.damped, (long long)j.pl->stats.not_converged);
     /* Keep what the commit needs. */
-    if (j.corr && j.nc > 0) {
+    if (j.use_x && j.nc > 0) {
         j.pl->x = j.s.xc;
         j.pl->sel = j.s.sel;
         j.pl->nc = j.nc;

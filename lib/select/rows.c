@@ -30,6 +30,8 @@
  * vectors). */
 #define RS_SLACK 8
 
+#if RS_HAVE_SSE2
+/* Tables of the SSE2/AVX2 kernels (none elsewhere, e.g. on aarch64). */
 /* 4 mask bits -> 4 lanes of all-ones/zero. */
 #define RS_L4(b) {(b) & 1 ? ~0u : 0u, (b) & 2 ? ~0u : 0u, (b) & 4 ? ~0u : 0u, (b) & 8 ? ~0u : 0u}
 static const uint32_t rs_lanes4[16][4] __attribute__((aligned(16))) = {
@@ -50,6 +52,7 @@ static const uint32_t rs_spread8[16] = {RS_S8(0u),  RS_S8(1u),  RS_S8(2u),  RS_S
                                         RS_S8(8u),  RS_S8(9u),  RS_S8(10u), RS_S8(11u),
                                         RS_S8(12u), RS_S8(13u), RS_S8(14u), RS_S8(15u)};
 #undef RS_S8
+#endif
 
 #if RS_HAVE_SSE2
 /* SSE2 has no pminsd, pmaxsd. */

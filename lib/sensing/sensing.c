@@ -11,7 +11,6 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -477,8 +476,7 @@ CSP_API csp_status csp_sensing_observe(csp_sensing *s, const float *x, int64_t r
         for (int64_t r = 0; r < cnt; r++)
             for (int64_t c = 0; c < n; c++)
                 s->xbuf[r * n + c] = (double)x[(r0 + r) * row_stride + c];
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)n, (int)cnt, 1.0, s->xbuf,
-                    (int)n, 1.0, s->xtx, (int)n);
+        csp__dsyrk_tn(n, cnt, s->xbuf, n, s->xtx, n, 0, n);
     }
     s->count += rows;
     s->gram_valid = false;

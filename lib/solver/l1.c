@@ -8,7 +8,7 @@
  * and the duality gap of x comes for free (g = b - gx).
  *
  * Two ways to form G x for a chunk of rows:
- *   - GEMM mode: all active rows at once, cblas_sgemm (dense iterates);
+ *   - GEMM mode: all active rows at once, csp__sgemm (dense iterates);
  *   - row mode: per row, sum over the nonzeros of x of x_j G[j, :] (a
  *     gather-AXPY: O(n nnz) instead of O(n^2)), each row to convergence,
  *     rows in parallel.

@@ -9,7 +9,9 @@
  *   L    <- [L 0; l^T sqrt(d)],  u_s = ((G w)_j - l.u) / sqrt(d)   (float64)
  *   c     = L^-T u,  residual = w^T G w - u.u
  * With the option `normalize` the pick is argmax |alpha_j| / sqrt(G_jj)
- * (normalised atoms; G_jj = 0 scores 0). The O(n k^2) part (alpha) is
+ * (normalised atoms; G_jj = 0 scores 0). With an N:M constraint
+ * (csp__omp_nm()) a group of m consecutive columns is closed (its columns
+ * penalised out) once it holds `keep` atoms. The O(n k^2) part (alpha) is
  * float32 SIMD; everything that decides the coefficients (Cholesky,
  * right-hand sides (G w)_S recomputed in float64) is float64. */
 #include "solver_internal.h"
@@ -19,7 +21,7 @@
 
 typedef struct {
     float *alpha, *base, *pen, *coef;
-    int32_t *S;
+    int32_t *S, *gcnt; /* gcnt: atoms per N:M group */
     double *L, *u, *c, *l, *bS;
     int64_t kcap;
 } omp_ws;
@@ -88,6 +90,8 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
     double tau = o->dependence_tol;
     for (int64_t j = 0; j < n; j++)
         ws->pen[j] = csp__allowed(b, r, j) ? 0.0f : -INFINITY;
+    if (b->nm_m > 0)
+        memset(ws->gcnt, 0, (size_t)(n / b->nm_m) * sizeof(int32_t));
     memcpy(ws->base, brow, (size_t)n * sizeof(float));
     memcpy(ws->alpha, brow, (size_t)n * sizeof(float));
     double delta = 0.0, res = wGw;
@@ -145,6 +149,9 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
         ws->S[s] = (int32_t)j;
         ws->pen[j] = -INFINITY;
         s++;
+        if (b->nm_m > 0 && ++ws->gcnt[j / b->nm_m] >= b->nm_keep)
+            for (int64_t q = j - j % b->nm_m, e = q + b->nm_m; q < e; q++)
+                ws->pen[q] = -INFINITY; /* the group is full: closed */
         memcpy(ws->c, ws->u, (size_t)s * sizeof(double));
         csp__trsv_lower_t(ws->L, ld, s, ws->c);
         res = wGw + delta * wn2 - csp__dot64(ws->u, ws->u, s);
@@ -211,8 +218,13 @@ static void identity_row(const omp_job *job, csp__ranked *items, int64_t r, int6
     memset(bits, 0, (size_t)job->words * sizeof(uint64_t));
     double eps = job->opt->eps, res = energy;
     int64_t s = 0;
-    while (s < k && !(eps > 0.0 && res <= eps * energy)) {
-        int32_t j = items[s].idx;
+    int32_t *gcnt = (int32_t *)(void *)(items + n); /* N:M: kept per group */
+    if (b->nm_m > 0)
+        memset(gcnt, 0, (size_t)(n / b->nm_m) * sizeof(int32_t));
+    for (int64_t q = 0; q < cnt && s < k && !(eps > 0.0 && res <= eps * energy); q++) {
+        int32_t j = items[q].idx;
+        if (b->nm_m > 0 && gcnt[j / b->nm_m]++ >= b->nm_keep)
+            continue; /* its group is full */
         res -= (double)w[j] * (double)w[j];
         csp__bit_set(bits, j, true);
         s++;
@@ -270,14 +282,14 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
     }
     for (int64_t t = 0; ok && t < workers; t++) {
         if (identity) {
-            items[t] = csp__malloc(ctx, (size_t)n * sizeof(csp__ranked));
+            items[t] = csp__malloc(ctx, (size_t)(2 * n) * sizeof(csp__ranked));
             ok = items[t] != NULL;
             continue;
         }
         omp_ws *w = &ws[t];
         w->kcap = kcap;
         w->alpha = csp__malloc_aligned(ctx, (size_t)(4 * n + kcap) * sizeof(float));
-        w->S = csp__malloc(ctx, (size_t)kcap * sizeof(int32_t));
+        w->S = csp__malloc(ctx, (size_t)(kcap + n) * sizeof(int32_t));
         w->L = csp__malloc(ctx, (size_t)(kcap * kcap + 4 * kcap) * sizeof(double));
         ok = w->alpha != NULL && w->S != NULL && w->L != NULL;
         if (ok) {
@@ -288,6 +300,7 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
             w->c = w->u + kcap;
             w->l = w->c + kcap;
             w->bS = w->l + kcap;
+            w->gcnt = w->S + kcap;
         }
     }
     csp_status status = CSP_OK;
@@ -332,4 +345,15 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
     csp__free(ctx, rs);
     csp__free(ctx, bits);
     return status;
+}
+
+csp_status csp__omp_nm(csp_solver *s, const csp__gram *g, const csp_solver_batch *batch,
+                       int32_t m, int32_t keep, const char *fn) {
+    csp__batch b;
+    csp_status st = csp__resolve_batch(s, g->n, batch, &b, fn, false);
+    if (st != CSP_OK || b.rows == 0)
+        return st;
+    b.nm_m = m;
+    b.nm_keep = keep;
+    return csp__omp(s, g, &b);
 }

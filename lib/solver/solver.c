@@ -3,7 +3,6 @@
 
 #include "sensing/sensing_internal.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,9 +80,8 @@ CSP_API void csp_solver_free(csp_solver *s) {
 
 void csp__rows_times_gram(const csp__gram *g, const float *w, int64_t ws, int64_t cnt,
                           float *out) {
-    int n = (int)g->n;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cnt, n, n, 1.0f, w, (int)ws,
-                g->g32, n, 0.0f, out, n);
+    int64_t n = g->n;
+    csp__sgemm(cnt, n, n, w, ws, 1, g->g32, n, out, n, false);
 }
 
 void csp__put_stats(const csp__batch *b, int64_t r, const csp_row_stats *st) {
@@ -209,7 +207,7 @@ csp_status csp__resolve_batch(const csp_solver *s, int64_t n, const csp_solver_b
         return csp__error(ctx, CSP_E_RANGE, "%s: warm_start = %d must be 0 or 1", fn,
                           (int)in->warm_start);
 
-    bool l1 = o->method != CSP_SOLVER_OMP;
+    bool l1 = csp__method_l1(o->method);
     bool uses_k = !refit && (!l1 || o->calibrate);
     b->kmax = 0;
     if (uses_k) {
@@ -271,6 +269,10 @@ static csp_status omp_method(csp_solver *s, csp__gram *g, const csp__batch *b) {
     return csp__omp(s, g, b);
 }
 
+static csp_status sweep_method(csp_solver *s, csp__gram *g, const csp__batch *b) {
+    return csp__sweep(s, g, b);
+}
+
 /* The methods, by csp_solver_method. */
 typedef struct {
     const char *name;
@@ -281,6 +283,7 @@ static const method_entry methods[] = {
     [CSP_SOLVER_OMP] = {"omp", omp_method},
     [CSP_SOLVER_ISTA] = {"ista", csp__l1},
     [CSP_SOLVER_FISTA] = {"fista", csp__l1},
+    [CSP_SOLVER_SWEEP] = {"sweep", sweep_method},
 };
 
 csp_status csp__solver_run(csp_solver *s, csp__gram *g, const csp_solver_batch *batch,

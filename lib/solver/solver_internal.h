@@ -21,6 +21,10 @@
 #define CSP_SOLVER_INTERNAL_H
 
 #include <csp/solver.h>
+#ifndef CSP_EXPERIMENTAL_API
+#define CSP_EXPERIMENTAL_API
+#endif
+#include <csp/experimental.h>
 
 #include "core/abi.h"
 #include "core/options.h"
@@ -29,8 +33,8 @@
 /* The options of csp_solver_options, once (lib/core/options.h):
  * X(member, type, default, min, max, flags, flags in a pruner, enum, doc). */
 #define CSP__SOLVER_OPTIONS(X)                                                                \
-    X(method, ENUM, CSP_SOLVER_OMP, CSP_SOLVER_OMP, CSP_SOLVER_FISTA, 0, CSP_OPTION_CSP_ONLY,   \
-      "csp_solver_method", "OMP, ISTA or FISTA")                                               \
+    X(method, ENUM, CSP_SOLVER_OMP, CSP_SOLVER_OMP, CSP_SOLVER_SWEEP, 0, CSP_OPTION_CSP_ONLY,   \
+      "csp_solver_method", "OMP, ISTA, FISTA, or the sweep (experimental)")                                             \
     X(tol, DOUBLE, 1e-4, 0.0, 1.0, CSP_OPTION_MIN_OPEN | CSP_OPTION_MAX_OPEN,                   \
       CSP_OPTION_CSP_ONLY, "", "ISTA/FISTA: stop when the duality gap <= tol * objective")     \
     X(eps, DOUBLE, 0.0, 0.0, 1.0, CSP_OPTION_MAX_OPEN, CSP_OPTION_FIXED, "",                    \
@@ -69,6 +73,12 @@ struct csp_solver {
      * dense, then sparse rows), 1 = GEMM only, 2 = sparse rows only. For
      * benchmarks and tests; results agree to rounding. */
     int32_t l1_mode;
+    /* Sweep: columns per lazy-update block; 0 = the default (128). Results
+     * agree to rounding for every block size. For benchmarks and tests. */
+    int32_t sweep_block;
+    /* Sweep: 0 = the support over the whole row first (the default); 1 =
+     * per block, from the swept weights (the comparison of the tests). */
+    int32_t sweep_mode;
 };
 
 
@@ -90,6 +100,8 @@ typedef struct csp__batch {
     csp_row_stats *stats;
     size_t stats_size;
     bool warm;
+    int32_t nm_m, nm_keep; /* OMP only: at most nm_keep atoms per group of nm_m
+                              consecutive columns (0: no constraint) */
     const char *fn; /* the public function, for messages */
 } csp__batch;
 
@@ -112,6 +124,14 @@ csp_status csp__resolve_batch(const csp_solver *s, int64_t n, const csp_solver_b
  * the L1 methods compute and cache its Lipschitz bound. */
 csp_status csp__solver_run(csp_solver *s, csp__gram *g, const csp_solver_batch *batch,
                            const char *fn);
+
+/* csp__solver_run() for OMP under an N:M constraint: a group of @p m
+ * consecutive columns (n a multiple of m) closes once it holds @p keep
+ * atoms, so a row whose budget k is the sum over its groups of
+ * min(keep, allowed in the group) keeps exactly that many in each group.
+ * The method of @p s must be CSP_SOLVER_OMP (lib/prune/strategy_cs.c). */
+csp_status csp__omp_nm(csp_solver *s, const csp__gram *g, const csp_solver_batch *batch,
+                       int32_t m, int32_t keep, const char *fn);
 
 /* Correction of the kept weights on given supports (batch->support is the
  * INPUT here; k, allowed and lambda are ignored):
@@ -143,6 +163,12 @@ csp_status csp__row_errors(csp_context *ctx, const csp__gram *g, int64_t rows, i
 
 csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b);
 csp_status csp__l1(csp_solver *s, csp__gram *g, const csp__batch *b);
+csp_status csp__sweep(csp_solver *s, const csp__gram *g, const csp__batch *b);
+
+/* ISTA or FISTA (the methods with lambdas)? */
+static inline bool csp__method_l1(int32_t method) {
+    return method == CSP_SOLVER_ISTA || method == CSP_SOLVER_FISTA;
+}
 
 /* b = W G for rows [r0, r0 + cnt) into out (cnt x n), through sgemm. */
 void csp__rows_times_gram(const csp__gram *g, const float *w, int64_t ws, int64_t cnt,

@@ -34,6 +34,7 @@ from ._pruner import Pruner, StepStats, TensorStats
 from ._schedule import Schedule
 from ._sensing import Sensing
 from ._solver import SolveResult, Solver, row_stats_dtype
+from ._sparse import export_to_scipy, export_to_torch, from_sparse
 
 from ._lib import VERSION as _VERSION
 
@@ -43,6 +44,7 @@ __all__ = ["Context", "Correction", "CspError", "DType", "ExportFormat", "Export
            "ExportStats", "Granularity", "LogLevel", "Pruner", "RowFlag", "Schedule",
            "ScheduleKind", "Sensing", "SensingKind", "SolveResult", "Solver", "SolverMethod",
            "Status", "StepStats", "Support", "Tensor", "TensorStats", "export_decode", "export_info",
+           "export_to_scipy", "export_to_torch", "from_sparse",
            "row_stats_dtype", "status_name", "status_str", "version", "ABI_VERSION",
            "DEFAULT_BLOCK_SIZE", "MAX_NAME", "MAX_RANK", "MAX_THREADS", "NM_MAX_M",
            "SENSING_MAX_N", "library_path"]

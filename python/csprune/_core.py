@@ -87,6 +87,7 @@ class SolverMethod(enum.IntEnum):
     OMP = 1
     ISTA = 2
     FISTA = 3
+    SWEEP = 4  #: second-order sweep (experimental, <csp/experimental.h>)
 
 
 class Correction(enum.IntEnum):
@@ -100,6 +101,7 @@ class Support(enum.IntEnum):
     """Where a CSP event's new support comes from (``enum csp_support``)."""
     SOLVER = 1     #: the solver's (OMP, or calibrated L1) through G
     MAGNITUDE = 2  #: the k largest |w| (GMP's support); G serves the correction only
+    WANDA = 3      #: the k largest |w_j| sqrt(G_jj) (Wanda, Sun et al. 2023)
 
 
 class ExportFormat(enum.IntEnum):

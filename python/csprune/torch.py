@@ -403,8 +403,8 @@ class ModulePruner:
         return chosen
 
     def _check_granularity(self, name, opts, options):
-        """CSP works row by row: say so in Python terms before the library
-        refuses the tensor."""
+        """CSP works row by row (ROW, or N:M inside each row): say so in
+        Python terms before the library refuses the tensor."""
         sensing = opts.get("sensing", options.get("sensing"))
         if sensing is None:
             return
@@ -413,10 +413,11 @@ class ModulePruner:
             return
         gran = to_enum(Granularity, opts.get("granularity", self._pruner.granularity),
                        "granularity")
-        if gran != Granularity.ROW:
+        if gran not in (Granularity.ROW, Granularity.NM):
             raise ValueError(
                 "parameter %s: sensing=%r is compressed-sensing pruning, which decides each "
-                "row of the weight matrix on its own and so needs granularity='row', not %r; "
+                "row of the weight matrix on its own and so needs granularity='row' (or 'nm'), "
+                "not %r; "
                 "pass granularity='row' to ModulePruner (or {'granularity': 'row'} for this "
                 "parameter in overrides), or prune it by magnitude (overrides={%r: "
                 "{'sensing': 'identity'}})" % (name, kind.name.lower(), gran.name.lower(), name))

@@ -141,7 +141,8 @@ def test_enum_members_are_complete():
         with open(os.path.join(ROOT, "include", "csp", hdr)) as f:
             text = f.read()
         names |= set(re.findall(r"^\s*(CSP_[A-Z0-9_]+)\s*=\s*-?\d+", text, re.M))
-        names |= set(re.findall(r"^#define (CSP_CORRECTION_[A-Z0-9_]+) \d+", text, re.M))
+        names |= set(re.findall(r"^#define (CSP_(?:CORRECTION|SOLVER)_[A-Z0-9_]+) \d+", text,
+                                re.M))
     for prefix, enum in ENUMS.items():
         want = {n[len(prefix):] for n in names if n.startswith(prefix)}
         assert want == {m.name for m in enum}, prefix

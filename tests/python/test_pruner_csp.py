@@ -630,3 +630,42 @@ def test_csp_state_resumes_bit_for_bit_with_accumulators_and_lambdas(ctx):
     same_stats(p1, p2)
     assert p1.stats(0).events == 5 and p1.stats(0).solver == M.FISTA
     assert not np.array_equal(controls[0], arrays[0])
+
+
+@pytest.mark.parametrize("nm", [None, (2, 4), (4, 8)])
+def test_wanda_support_against_numpy(ctx, nm):
+    """support="wanda": the largest |w_j| sqrt(G_jj) per row (ROW) or per group
+    of M (N:M); with correction none the kept weights stay, with full they are
+    the float64 refit on that support."""
+    rng = np.random.default_rng()
+    n = 24
+    a = rng.standard_normal((3 * n, n)) * rng.uniform(0.2, 3.0, n) + 0.5 * rng.standard_normal(
+        (3 * n, 1))
+    gram = a.T @ a / (3 * n) + 0.1 * np.eye(n)
+    w0 = rng.standard_normal((5, n)).astype(np.float32)
+    score = np.abs(w0.astype(np.float64)) * np.sqrt(np.diag(gram))
+    if nm is None:
+        keep = np.zeros(w0.shape, bool)
+        np.put_along_axis(keep, np.argsort(-score, axis=1, kind="stable")[:, :n // 2], True, 1)
+    else:
+        g = score.reshape(5, n // nm[1], nm[1])
+        order = np.argsort(-g, axis=2, kind="stable")[:, :, :nm[0]]
+        keep = np.zeros(g.shape, bool)
+        np.put_along_axis(keep, order, True, 2)
+        keep = keep.reshape(w0.shape)
+    gran = dict(granularity="row") if nm is None else dict(granularity="nm", nm=nm)
+    for corr in ("none", "full"):
+        w = w0.copy()
+        p = csp.Pruner(ctx, csp.Schedule.constant(ctx, 0.5, frequency=1), sensing="gram",
+                       correction=corr, **gran)
+        p.add_tensor(w, support="wanda")
+        p.sensing(0).set_gram(gram)
+        assert p.step(0) == csp.Status.PRUNED
+        np.testing.assert_array_equal(w != 0, keep)
+        if corr == "none":
+            np.testing.assert_array_equal(w, np.where(keep, w0, 0))
+            continue
+        for r in range(5):
+            s, d = keep[r], ~keep[r]
+            x = w0[r, s] + np.linalg.solve(gram[np.ix_(s, s)], gram[np.ix_(s, d)] @ w0[r, d])
+            np.testing.assert_allclose(w[r, s], x, rtol=2e-4, atol=2e-4)

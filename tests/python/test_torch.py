@@ -608,9 +608,9 @@ def test_csp_options_and_per_parameter_overrides():
 
 
 def test_csp_option_errors():
-    # CSP needs row granularity: said in Python terms
+    # CSP needs row (or N:M) granularity: said in Python terms
     with pytest.raises(ValueError, match="parameter fc1.weight: sensing='gaussian'.*"
-                       "granularity='row', not 'tensor'"):
+                       r"granularity='row' \(or 'nm'\), not 'tensor'"):
         csprune.torch.ModulePruner(Net(), final_sparsity=0.5, sensing="gaussian")
     with pytest.raises(ValueError, match="parameter fc2.weight: sensing='activations'.*not "
                        "'global'"):

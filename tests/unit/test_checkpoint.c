@@ -80,7 +80,7 @@ static const sched_spec default_sched = {CSP_SCHEDULE_POLYNOMIAL, 0.1, 0.85, 3.0
 
 /* CSP tensors (row granularity): every sensing kind with state or keys,
  * every solver and correction, a rank-1 tensor in blocks, a host operator,
- * a GMP tensor with the between-event shrink. */
+ * a GMP tensor with the between-event shrink, the sweep (stateless). */
 static const spec csp_specs[] = {
     {6, 24, 28, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "cs.act",
      CSP_SENSING_ACTIVATIONS, CSP_SOLVER_FISTA, CSP_CORRECTION_FULL, 0, 0, 0.0, 0, 0},
@@ -93,6 +93,8 @@ static const spec csp_specs[] = {
     {7, 20, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "gmp.shrink",
      0, 0, 0, 0, 0, 0.3, 0, 0},
     {5, 5, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_TENSOR, 0, 0, 0, 1, -1.0, "bias", GMP},
+    {6, 20, 0, 2, CSP_DTYPE_F32, CSP_GRANULARITY_ROW, 0, 0, 0, 0, -1.0, "cs.sweep",
+     CSP_SENSING_GAUSSIAN, CSP_SOLVER_SWEEP, 0, 0, 0, 0.0, 0, 0},
 };
 #define NCSP ((int)(sizeof csp_specs / sizeof csp_specs[0]))
 

@@ -1705,10 +1705,9 @@ START_TEST(test_bad_input) {
         }
     }
     ck_assert_int_ge(tried, 30);
-    /* CSP needs ROW granularity. */
-    static const int32_t grans[3] = {CSP_GRANULARITY_TENSOR, CSP_GRANULARITY_GLOBAL,
-                                     CSP_GRANULARITY_NM};
-    for (int k = 0; k < 3; k++) {
+    /* CSP needs ROW or N:M granularity (N:M: tests/unit/test_csp_nm.c). */
+    static const int32_t grans[2] = {CSP_GRANULARITY_TENSOR, CSP_GRANULARITY_GLOBAL};
+    for (int k = 0; k < 2; k++) {
         csp_pruner_tensor_options to;
         csp_pruner_tensor_options_init(&to, sizeof to, p);
         to.granularity = grans[k];
@@ -2317,6 +2316,110 @@ START_TEST(test_nonfinite) {
 }
 END_TEST
 
+/* Issue 12, defect 4: finite float32 weights near FLT_MAX whose full or
+ * blended correction overflows must fail the event (CSP_E_NONFINITE, the
+ * tensor named) and leave every buffer, the masks and the stats as they
+ * were; the same weights scaled down prune normally. */
+START_TEST(test_correction_overflow) {
+    uint64_t seed = csp_test_seed() + 23;
+    static const int32_t corr[2] = {CSP_CORRECTION_FULL, CSP_CORRECTION_BLEND};
+    static const int32_t solvers[2] = {CSP_SOLVER_OMP, CSP_SOLVER_FISTA};
+    for (int c = 0; c < 2; c++)
+        for (int a = 0; a < 2; a++) {
+            csp_schedule_options so = cubic_opts(0, 20, 10, 0.6);
+            rig g;
+            rig_init(&g, 1 + a, seed + (uint64_t)(2 * c + a), seed, &so, NULL);
+            /* float32 rows of 24; a float64 rank-1 tensor with a short tail block. */
+            static const int64_t shape2[2] = {6, 24}, shape1[1] = {70};
+            csp_pruner_tensor_options o = topts(&g, CSP_GRANULARITY_ROW);
+            o.sensing.kind = a == 0 ? CSP_SENSING_GAUSSIAN : CSP_SENSING_RADEMACHER;
+            o.solver.method = solvers[a];
+            o.correction = corr[c];
+            o.block_size = 32;
+            ten *t = a == 0 ? rig_add(&g, 2, shape2, 0, CSP_DTYPE_F32, &o)
+                            : rig_add(&g, 1, shape1, 0, CSP_DTYPE_F64, &o);
+            /* Rows of equal-sign weights just below FLT_MAX: w^T G w and the refit
+             * x_S = G_SS^-1 G_S: w exceed the float32 range. */
+            for (int64_t f = 0; f < t->numel; f++)
+                tset(t, t->w, f, (double)(3.0e38f * (float)(0.8 + 0.2 * test_rng_uniform(&g.rng))));
+            csp_tensor_stats before, after;
+            csp_tensor_stats_init(&before, sizeof before);
+            csp_tensor_stats_init(&after, sizeof after);
+            ck_assert_int_eq(csp_pruner_tensor_stats(g.p, t->index, &before), CSP_OK);
+            raw r;
+            raw_take(&r, &g);
+            csp_status st = csp_step(g.p, 10);
+            REQUIRE(st == CSP_E_NONFINITE, "correction %d solver %d: status %s (%s)", corr[c],
+                    solvers[a], csp_status_name(st), csp_context_last_error(g.ctx));
+            const char *msg = csp_context_last_error(g.ctx);
+            REQUIRE(strstr(msg, "tensor 0") != NULL && strstr(msg, "'w'") != NULL,
+                    "the message names the tensor: %s", msg);
+            raw_same(&r, &g);
+            ck_assert_int_eq(csp_pruner_tensor_stats(g.p, t->index, &after), CSP_OK);
+            REQUIRE(memcmp(&before, &after, sizeof before) == 0, "stats changed");
+            /* Scaled into range, the same event succeeds. */
+            for (int64_t f = 0; f < t->numel; f++)
+                tset(t, t->w, f, tget(t, t->w, f) * 1e-37);
+            ck_assert_status(g.ctx, csp_step(g.p, 10), CSP_PRUNED);
+            for (int64_t f = 0; f < t->numel; f++)
+                REQUIRE(isfinite(tget(t, t->w, f)), "weight %lld not finite", (long long)f);
+            rig_free(&g);
+        }
+}
+END_TEST
+
+/* Issue 12, defect 14: float64 weights near DBL_MAX (squares overflow) and
+ * tiny ones (squares underflow) give the error statistics of a closed form
+ * computed in long double: sqrt(sum pruned w^2 / sum w^2). */
+START_TEST(test_stats_extreme_f64) {
+    uint64_t seed = csp_test_seed() + 29;
+    static const double scales[] = {0x1p1023, 1e300, 1e-300, 0x1p-1060, 1.0};
+    for (int k = 0; k < 5; k++)
+        for (int gran = 0; gran < 2; gran++) {
+            csp_schedule_options so = cubic_opts(0, 20, 10, 0.7);
+            rig g;
+            rig_init(&g, 2, seed + (uint64_t)k, seed + (uint64_t)k, &so, NULL);
+            static const int64_t shape[2] = {9, 37};
+            csp_pruner_tensor_options o =
+                topts(&g, gran ? CSP_GRANULARITY_ROW : CSP_GRANULARITY_TENSOR);
+            ten *t = rig_add(&g, 2, shape, 3, CSP_DTYPE_F64, &o);
+            double *pre = malloc((size_t)t->numel * sizeof *pre);
+            for (int64_t f = 0; f < t->numel; f++) {
+                double u = 0.25 + 0.75 * test_rng_uniform(&g.rng); /* |w| <= scale < DBL_MAX */
+                pre[f] = (test_rng_u64(&g.rng) & 1 ? u : -u) * scales[k];
+                tset(t, t->w, f, pre[f]);
+            }
+            ck_assert_status(g.ctx, csp_step(g.p, 10), CSP_PRUNED);
+            uint8_t *m = mask_of(&g, t);
+            long double all = 0.0L, gone = 0.0L;
+            int64_t pruned = 0;
+            for (int64_t f = 0; f < t->numel; f++) {
+                long double v = (long double)pre[f] / (long double)scales[k];
+                all += v * v;
+                if (!m[f]) {
+                    gone += v * v;
+                    pruned++;
+                }
+            }
+            ck_assert_int_gt(pruned, 0);
+            csp_tensor_stats st;
+            csp_tensor_stats_init(&st, sizeof st);
+            ck_assert_int_eq(csp_pruner_tensor_stats(g.p, t->index, &st), CSP_OK);
+            double want = (double)sqrtl(gone / all);
+            /* Double sums of numel terms: a relative bound of 64 numel eps. */
+            REQUIRE(isfinite(st.weight_error) && fabs(st.weight_error - want) <= 1e-12 * want,
+                    "scale %g: weight_error %.17g, closed form %.17g", scales[k],
+                    st.weight_error, want);
+            REQUIRE(fabs(st.sensing_error - want * want) <= 2e-12 * want * want,
+                    "scale %g: sensing_error %.17g, closed form %.17g", scales[k],
+                    st.sensing_error, want * want);
+            free(m);
+            free(pre);
+            rig_free(&g);
+        }
+}
+END_TEST
+
 static Suite *csp_suite(void) {
     Suite *s = suite_create("csp");
     TCase *tc = tcase_create("csp");
@@ -2337,6 +2440,8 @@ static Suite *csp_suite(void) {
     tcase_add_test(tc, test_one_shot);
     tcase_add_test(tc, test_observe_seconds);
     tcase_add_test(tc, test_event_without_losses_needs_no_gram);
+    tcase_add_test(tc, test_correction_overflow);
+    tcase_add_test(tc, test_stats_extreme_f64);
     suite_add_tcase(s, tc);
     return s;
 }

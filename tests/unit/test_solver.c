@@ -947,7 +947,7 @@ START_TEST(test_bad_input) {
     o.method = 0;
     ck_assert_status(ctx, csp_solver_create(&sv, ctx, &o), CSP_E_ENUM);
     ck_assert_ptr_null(sv);
-    o.method = 4;
+    o.method = 5; /* 4 is the experimental CSP_SOLVER_SWEEP */
     ck_assert_status(ctx, csp_solver_create(&sv, ctx, &o), CSP_E_ENUM);
     o.method = CSP_SOLVER_FISTA;
     o.tol = 0.0;

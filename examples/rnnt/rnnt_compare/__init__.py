@@ -1,0 +1,2 @@
+"""The RNN-T recogniser's comparison driver (examples/rnnt/compare.py):
+the RESULT schema (schema.py), the runner with its cache and the report."""
