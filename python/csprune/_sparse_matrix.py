@@ -4,6 +4,7 @@
 import ctypes
 import enum
 
+from . import _lib
 from ._core import Context, _Handle, _numpy, check, expect
 from ._lib import lib
 
@@ -25,22 +26,8 @@ class SparseKernel(enum.IntEnum):
     NEON = 4
 
 
-class _Options(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_size_t), ("format", ctypes.c_int32),
-                ("kernel", ctypes.c_int32), ("nm_n", ctypes.c_int32), ("nm_m", ctypes.c_int32)]
-
-
-class _Info(ctypes.Structure):
-    _fields_ = [("struct_size", ctypes.c_size_t), ("rows", ctypes.c_int64),
-                ("cols", ctypes.c_int64), ("nnz", ctypes.c_int64), ("bytes", ctypes.c_int64),
-                ("dense_bytes", ctypes.c_int64), ("format", ctypes.c_int32),
-                ("kernel", ctypes.c_int32), ("index_bytes", ctypes.c_int32),
-                ("nm_n", ctypes.c_int32), ("nm_m", ctypes.c_int32), ("nm_bits", ctypes.c_int32)]
-
-
 def _options(format, kernel, nm):
-    o = _Options()
-    check(lib.csp_sparse_options_init(ctypes.byref(o), ctypes.sizeof(o)))
+    o = _lib.init_struct(_lib.SparseOptions)
     o.format = int(SparseFormat(format))
     o.kernel = int(SparseKernel(kernel))
     if nm is not None:
@@ -63,8 +50,7 @@ class SparseMatrix(_Handle):
         self.ctx = ctx
         self._depend_on(ctx)
         self._handle = handle
-        info = _Info()
-        check(lib.csp_sparse_info_init(ctypes.byref(info), ctypes.sizeof(info)))
+        info = _lib.init_struct(_lib.SparseInfo)
         check(lib.csp_sparse_inspect(handle, ctypes.byref(info)), ctx)
         self._info = info
 
