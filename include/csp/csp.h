@@ -15,5 +15,6 @@
 #include <csp/schedule.h>
 #include <csp/sensing.h>
 #include <csp/solver.h>
+#include <csp/sparse.h>
 
 #endif /* CSP_CSP_H */

@@ -39,5 +39,7 @@
 #define CSP__FIRST_SIZE_EXPORT_OPTIONS CSP__SIZE_UPTO(csp_export_options, nm_m)
 #define CSP__FIRST_SIZE_EXPORT_STATS CSP__SIZE_UPTO(csp_export_stats, ratio)
 #define CSP__FIRST_SIZE_EXPORT_INFO CSP__SIZE_UPTO(csp_export_info, bytes)
+#define CSP__FIRST_SIZE_SPARSE_OPTIONS CSP__SIZE_UPTO(csp_sparse_options, nm_m)
+#define CSP__FIRST_SIZE_SPARSE_INFO CSP__SIZE_UPTO(csp_sparse_info, nm_bits)
 
 #endif /* CSP_CORE_ABI_SIZES_H */

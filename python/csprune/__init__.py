@@ -35,6 +35,7 @@ from ._schedule import Schedule
 from ._sensing import Sensing
 from ._solver import SolveResult, Solver, row_stats_dtype
 from ._sparse import export_to_scipy, export_to_torch, from_sparse
+from ._sparse_matrix import SparseFormat, SparseKernel, SparseMatrix
 
 from ._lib import VERSION as _VERSION
 
@@ -43,6 +44,7 @@ __version__ = "%d.%d.%d" % _VERSION
 __all__ = ["Context", "Correction", "CspError", "DType", "ExportFormat", "ExportInfo",
            "ExportStats", "Granularity", "LogLevel", "Pruner", "RowFlag", "Schedule",
            "ScheduleKind", "Sensing", "SensingKind", "SolveResult", "Solver", "SolverMethod",
+           "SparseFormat", "SparseKernel", "SparseMatrix",
            "Status", "StepStats", "Support", "Tensor", "TensorStats", "export_decode", "export_info",
            "export_to_scipy", "export_to_torch", "from_sparse",
            "row_stats_dtype", "status_name", "status_str", "version", "ABI_VERSION",

@@ -294,6 +294,33 @@ class ExportInfo(ctypes.Structure):
     ]
 
 
+class SparseOptions(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("format", i32),
+        ("kernel", i32),
+        ("nm_n", i32),
+        ("nm_m", i32),
+    ]
+
+
+class SparseInfo(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", c_size),
+        ("rows", i64),
+        ("cols", i64),
+        ("nnz", i64),
+        ("bytes", i64),
+        ("dense_bytes", i64),
+        ("format", i32),
+        ("kernel", i32),
+        ("index_bytes", i32),
+        ("nm_n", i32),
+        ("nm_m", i32),
+        ("nm_bits", i32),
+    ]
+
+
 #: Every exported function this package binds (the tests compare this with
 #: lib/csp.map, so a function added to the library is noticed).
 DECLARED = set()
@@ -419,6 +446,19 @@ declare("csp_export_info_init", c_status, P(ExportInfo), c_size)
 declare("csp_export_inspect", c_status, c_ptr, c_ptr, i64, P(ExportInfo))
 declare("csp_export_decode", c_status, c_ptr, c_ptr, i64, c_ptr, i32, i64, i64)
 
+# sparse.h
+declare("csp_sparse_options_init", c_status, P(SparseOptions), c_size)
+declare("csp_sparse_info_init", c_status, P(SparseInfo), c_size)
+declare("csp_sparse_from_dense", c_status, c_ptr, c_ptr, i64, i64, i64, c_ptr, P(c_ptr))
+declare("csp_sparse_from_export", c_status, c_ptr, c_ptr, i64, c_ptr, P(c_ptr))
+declare("csp_sparse_from_pruner", c_status, c_ptr, i32, c_ptr, P(c_ptr))
+declare("csp_sparse_free", None, c_ptr)
+declare("csp_sparse_inspect", c_status, c_ptr, c_ptr)
+declare("csp_sparse_matvec", c_status, c_ptr, c_ptr, ctypes.c_float, c_ptr, ctypes.c_float,
+        c_ptr)
+declare("csp_sparse_matmul", c_status, c_ptr, c_ptr, i32, ctypes.c_float, c_ptr, i64,
+        ctypes.c_float, c_ptr, i64)
+
 #: (struct, its _init function) for every options struct.
 STRUCTS = [
     (ContextOptions, lib.csp_context_options_init),
@@ -431,6 +471,8 @@ STRUCTS = [
     (ExportOptions, lib.csp_export_options_init),
     (ExportStats, lib.csp_export_stats_init),
     (ExportInfo, lib.csp_export_info_init),
+    (SparseOptions, lib.csp_sparse_options_init),
+    (SparseInfo, lib.csp_sparse_info_init),
 ]
 
 

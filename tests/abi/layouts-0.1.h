@@ -213,6 +213,29 @@ typedef struct csp_v0_1_export_info {
     int64_t bytes;
 } csp_v0_1_export_info;
 
+typedef struct csp_v0_1_sparse_options {
+    size_t struct_size;
+    int32_t format;
+    int32_t kernel;
+    int32_t nm_n;
+    int32_t nm_m;
+} csp_v0_1_sparse_options;
+
+typedef struct csp_v0_1_sparse_info {
+    size_t struct_size;
+    int64_t rows;
+    int64_t cols;
+    int64_t nnz;
+    int64_t bytes;
+    int64_t dense_bytes;
+    int32_t format;
+    int32_t kernel;
+    int32_t index_bytes;
+    int32_t nm_n;
+    int32_t nm_m;
+    int32_t nm_bits;
+} csp_v0_1_sparse_info;
+
 /* Every member, as X(struct without csp_, member). */
 #define CSP_V0_1_MEMBERS(X) \
     X(context_options, struct_size) \
@@ -371,5 +394,22 @@ typedef struct csp_v0_1_export_info {
     X(export_info, cols) \
     X(export_info, nnz) \
     X(export_info, bytes) \
+    X(sparse_options, struct_size) \
+    X(sparse_options, format) \
+    X(sparse_options, kernel) \
+    X(sparse_options, nm_n) \
+    X(sparse_options, nm_m) \
+    X(sparse_info, struct_size) \
+    X(sparse_info, rows) \
+    X(sparse_info, cols) \
+    X(sparse_info, nnz) \
+    X(sparse_info, bytes) \
+    X(sparse_info, dense_bytes) \
+    X(sparse_info, format) \
+    X(sparse_info, kernel) \
+    X(sparse_info, index_bytes) \
+    X(sparse_info, nm_n) \
+    X(sparse_info, nm_m) \
+    X(sparse_info, nm_bits) \
 
 #endif

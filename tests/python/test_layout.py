@@ -25,6 +25,8 @@ MIRRORS = {
     "csp_export_options": _lib.ExportOptions,
     "csp_export_stats": _lib.ExportStats,
     "csp_export_info": _lib.ExportInfo,
+    "csp_sparse_options": _lib.SparseOptions,
+    "csp_sparse_info": _lib.SparseInfo,
 }
 
 #: Written option by option from the library's table (_options.py): their

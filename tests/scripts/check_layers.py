@@ -16,6 +16,7 @@ ALLOWED = {
     "solver": {"core", "linalg", "sensing", "solver"},
     "prune": {"core", "linalg", "select", "sensing", "solver", "prune"},
     "io": {"core", "linalg", "select", "sensing", "solver", "prune", "io"},
+    "sparse": {"core", "linalg", "select", "sensing", "solver", "prune", "io", "sparse"},
 }
 
 
