@@ -1,6 +1,7 @@
 /* rnnt_model.c - RNN-T network forward/backward, greedy decoding, Adam; see
  * rnnt_model.h. */
 #include "rnnt_model.h"
+#include "rnnt_math.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -217,11 +218,7 @@ int64_t rn_model_numel(const rn_model *m, int prunable_only)
 
 /* ------------------------------------------------------------ LSTM layer */
 
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-/* tanh through expf (glibc's expf is much faster than its tanhf); absolute
- * error ~1e-7, saturates cleanly (expf overflow gives +-1). */
-static inline float ftanh(float x) { return 1.0f - 2.0f / (expf(2.0f * x) + 1.0f); }
+/* sigm() and ftanh(): rnnt_math.h. */
 
 /* Forward of one LSTM layer over X (T*B x In, time-major), parameters
  * p[0..3] = W_ih, W_hh, b_ih, b_hh. Returns -1 on allocation failure. */
