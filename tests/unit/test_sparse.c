@@ -120,7 +120,7 @@ static void check_all(csp_context *ctx, test_rng *r, const float *d, int64_t row
             for (int64_t c = 0; c < cols; c++)
                 nnz += d[i * ld + c] != 0.0f;
         ck_assert_int_eq(info.nnz, nnz);
-        ck_assert_int_eq(info.index_bytes, want_format == CSP_SPARSE_NM ? 0 : (cols <= 65536 ? 2 : 4));
+        ck_assert_int_eq(info.index_bytes, cols <= 65536 ? 2 : 4);
         for (int bi = 0; bi < 3; bi++) {
             int32_t B = batches[bi];
             int64_t ldx = cols + (bi == 1 ? 3 : 0), ldy = rows + (bi == 1 ? 5 : 0);
@@ -240,8 +240,13 @@ START_TEST(test_nm) {
             free(d);
         }
     }
-    /* the layout's size: 2:4 of 16 x 32 = 256 slots of 4 bytes + 64 bytes of positions */
-    float *d = make_matrix(&r, 16, 32, 32, 2, 0, 2, 4, false);
+    /* the layout's size: a full 2:4 16 x 32 is one slice of 16 positions:
+     * 256 values of 4 bytes, 256 column indices of 2, 2 slice offsets of 8 */
+    float *d = calloc(16 * 32, sizeof *d);
+    for (int t = 0; t < 16 * 32; t += 4) {
+        d[t + (int)(test_rng_u64(&r) % 2)] = 1.0f + (float)test_rng_uniform(&r);
+        d[t + 2 + (int)(test_rng_u64(&r) % 2)] = -1.0f - (float)test_rng_uniform(&r);
+    }
     csp_sparse_options o;
     csp_sparse_options_init(&o, sizeof o);
     o.nm_n = 2;
@@ -251,8 +256,8 @@ START_TEST(test_nm) {
     csp_sparse_info info;
     csp_sparse_info_init(&info, sizeof info);
     ck_assert_int_eq(csp_sparse_inspect(s, &info), CSP_OK);
-    ck_assert_int_eq(info.bytes, 256 * 4 + 64);
-    ck_assert_int_eq(info.nm_bits, 2);
+    ck_assert_int_eq(info.bytes, 256 * 4 + 256 * 2 + 2 * 8);
+    ck_assert_int_eq(info.nm_bits, 0);
     ck_assert_int_eq(info.dense_bytes, 16 * 32 * 4);
     csp_sparse_free(s);
     free(d);
