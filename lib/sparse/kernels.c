@@ -162,24 +162,33 @@ AVX2 static void dot_i32_avx2(const float *v, const int32_t *idx, int64_t n, con
     }
 }
 
+/* 8 elements of x by scalar loads (faster than a gather, see below). */
+AVX2_INLINE __m256 x8_avx2(const float *x, int64_t i0, int64_t i1, int64_t i2, int64_t i3,
+                           int64_t i4, int64_t i5, int64_t i6, int64_t i7) {
+    return _mm256_setr_ps(x[i0], x[i1], x[i2], x[i3], x[i4], x[i5], x[i6], x[i7]);
+}
+
 /* Slice kernels: two 8-lane halves, one FMA chain per lane. */
-#define SELL_AVX2(NAME, LOAD8, ITYPE)                                                       \
+#define SELL_AVX2(NAME, ITYPE)                                                              \
     AVX2 static void NAME(const float *restrict v, const ITYPE *restrict idx, int64_t w,    \
                           const float *restrict x, float *restrict out) {                   \
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                         \
         for (int64_t k = 0; k < w; k++) {                                                   \
             const float *vk = v + k * CSP__SPARSE_LANES;                                    \
             const ITYPE *ik = idx + k * CSP__SPARSE_LANES;                                  \
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(vk),                                       \
-                                 _mm256_i32gather_ps(x, LOAD8(ik), 4), a0);                 \
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(vk + 8),                                   \
-                                 _mm256_i32gather_ps(x, LOAD8(ik + 8), 4), a1);             \
+            a0 = _mm256_fmadd_ps(                                                           \
+                _mm256_loadu_ps(vk),                                                        \
+                x8_avx2(x, ik[0], ik[1], ik[2], ik[3], ik[4], ik[5], ik[6], ik[7]), a0);    \
+            a1 = _mm256_fmadd_ps(                                                           \
+                _mm256_loadu_ps(vk + 8),                                                    \
+                x8_avx2(x, ik[8], ik[9], ik[10], ik[11], ik[12], ik[13], ik[14], ik[15]),   \
+                a1);                                                                        \
         }                                                                                   \
         _mm256_storeu_ps(out, a0);                                                          \
         _mm256_storeu_ps(out + 8, a1);                                                      \
     }
-SELL_AVX2(sell_u16_avx2, load_idx8_u16, uint16_t)
-SELL_AVX2(sell_i32_avx2, load_idx8_i32, int32_t)
+SELL_AVX2(sell_u16_avx2, uint16_t)
+SELL_AVX2(sell_i32_avx2, int32_t)
 
 /* Batched: 4 lanes x 2 halves of the chunk per pass (8 accumulators), or
  * 8 lanes x 1 half when the chunk has at most 8 vectors. */
@@ -233,8 +242,8 @@ static const csp__sparse_kernels kernels_avx2 = {
 
 /* ---- AVX-512F ------------------------------------------------------------------ */
 
-#define AVX512 __attribute__((target("avx512f")))
-#define AVX512_INLINE __attribute__((target("avx512f"), always_inline)) static inline
+#define AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define AVX512_INLINE __attribute__((target("avx512f,avx2,fma"), always_inline)) static inline
 
 AVX512_INLINE __m512i load_idx16_u16(const uint16_t *p) {
     return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
@@ -301,20 +310,26 @@ AVX512 static void dot_i32_avx512(const float *v, const int32_t *idx, int64_t n,
     }
 }
 
-/* Slice kernels: the 16 lanes in one register, one gather per position. */
-#define SELL_AVX512(NAME, LOAD16, ITYPE)                                                    \
+/* Slice kernels: the 16 lanes in one register; x is loaded element by
+ * element (scalar loads run about 1.5x the rate of a 16-lane gather on the
+ * CPUs measured, docs/results/inference.md). */
+#define SELL_AVX512(NAME, ITYPE)                                                            \
     AVX512 static void NAME(const float *restrict v, const ITYPE *restrict idx, int64_t w,  \
                             const float *restrict x, float *restrict out) {                 \
         __m512 a = _mm512_setzero_ps();                                                     \
-        for (int64_t k = 0; k < w; k++)                                                     \
-            a = _mm512_fmadd_ps(_mm512_loadu_ps(v + k * CSP__SPARSE_LANES),                 \
-                                _mm512_i32gather_ps(LOAD16(idx + k * CSP__SPARSE_LANES), x, \
-                                                    4),                                     \
-                                a);                                                         \
+        for (int64_t k = 0; k < w; k++) {                                                   \
+            const ITYPE *ik = idx + k * CSP__SPARSE_LANES;                                  \
+            __m256 lo = x8_avx2(x, ik[0], ik[1], ik[2], ik[3], ik[4], ik[5], ik[6], ik[7]); \
+            __m256 hi = x8_avx2(x, ik[8], ik[9], ik[10], ik[11], ik[12], ik[13], ik[14],    \
+                                ik[15]);                                                    \
+            __m512 xv = _mm512_castpd_ps(_mm512_insertf64x4(                                \
+                _mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));    \
+            a = _mm512_fmadd_ps(_mm512_loadu_ps(v + k * CSP__SPARSE_LANES), xv, a);         \
+        }                                                                                   \
         _mm512_storeu_ps(out, a);                                                           \
     }
-SELL_AVX512(sell_u16_avx512, load_idx16_u16, uint16_t)
-SELL_AVX512(sell_i32_avx512, load_idx16_i32, int32_t)
+SELL_AVX512(sell_u16_avx512, uint16_t)
+SELL_AVX512(sell_i32_avx512, int32_t)
 
 /* Batched: 16 lanes x the 16 vectors of the chunk in 16 registers, one
  * broadcast FMA per stored weight. */
