@@ -191,7 +191,12 @@ START_TEST(test_batches) {
     test_rng_init(&r, csp_test_seed());
     csp_context *ctx = test_context(2, 1);
     for (int pattern = 0; pattern < 4; pattern++) {
-        int64_t rows = 1 + (int64_t)(test_rng_u64(&r) % 70), cols = 8 * (1 + (int64_t)(test_rng_u64(&r) % 40));
+        int64_t rows = 1 + (int64_t)(test_rng_u64(&r) % 70);
+        int64_t cols = 8 * (1 + (int64_t)(test_rng_u64(&r) % 40));
+        if (pattern == 3) { /* large enough that the padding rule picks rows */
+            rows += 40;
+            cols += 64;
+        }
         float *d = make_matrix(&r, rows, cols, cols, pattern < 3 ? pattern : 0, 0.3, 2, 4,
                                pattern != 1);
         if (pattern == 3) { /* row 0 dense, the others one weight at most */
