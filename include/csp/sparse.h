@@ -108,10 +108,11 @@ typedef struct csp_sparse_info {
     int64_t dense_bytes; /**< rows * cols * 4: the dense float32 matrix. */
     int32_t format;      /**< ::csp_sparse_format actually used (never AUTO). */
     int32_t kernel;      /**< ::csp_sparse_kernel actually used (never AUTO). */
-    int32_t index_bytes; /**< Bytes per column index (2 or 4); N:M: 0. */
+    int32_t index_bytes; /**< Bytes per column index (2 or 4). */
     int32_t nm_n;        /**< N of the N:M layout, else 0. */
     int32_t nm_m;        /**< M of the N:M layout, else 0. */
-    int32_t nm_bits;     /**< Bits per N:M position (2, 4, 8), else 0. */
+    int32_t nm_bits;     /**< 0: N:M runs on the slice layout with column
+                              indices (no packed positions). */
 } csp_sparse_info;
 
 /**
@@ -220,10 +221,15 @@ CSP_API csp_status csp_sparse_matvec(const csp_sparse *sparse, csp_context *ctx,
  * vector b is x[b * ldx + 0 .. cols), its result y[b * ldy + 0 .. rows).
  *
  * This is the layout of an RNN's batch of states (x[B][cols] -> y[B][rows]).
- * Each weight is read from memory once for the whole batch (the kernels
- * apply it to up to four vectors at a time, and the row stays in cache for
- * the rest). Vector b's result is bit-identical to csp_sparse_matvec() on
- * that vector. Allocates nothing; threads as csp_sparse_matvec().
+ * Each weight is read from memory once per 16 vectors: the inputs are
+ * transposed 16 vectors at a time into a buffer the matrix owns, and one
+ * stored weight updates 16 vectors with one multiply-add (the CSR layout
+ * with very uneven rows instead applies each row to up to four vectors at
+ * a time). Vector b's result is bit-identical to csp_sparse_matvec() on
+ * that vector. Allocates nothing, except when another call on the same
+ * matrix holds its buffer at the same time (then this call allocates
+ * cols x 16 floats through the matrix's context, #CSP_E_NOMEM on failure);
+ * threads as csp_sparse_matvec().
  * @param[in]     sparse  The matrix W (rows x cols).
  * @param[in]     ctx     Context for threads and the error message, or NULL.
  * @param[in]     batch   Vectors, >= 1 (the kernels are tuned for 1..32).
@@ -235,7 +241,7 @@ CSP_API csp_status csp_sparse_matvec(const csp_sparse *sparse, csp_context *ctx,
  * @param[in]     ldy     Elements between output vectors, >= rows; 0 means rows.
  * @return #CSP_OK, #CSP_E_NULL, #CSP_E_RANGE (batch < 1), #CSP_E_SHAPE
  *         (ldx < cols, ldy < rows), #CSP_E_INVALID (x and y overlap),
- *         #CSP_E_OVERFLOW.
+ *         #CSP_E_OVERFLOW, #CSP_E_NOMEM.
  * @since 0.1.0
  */
 CSP_API csp_status csp_sparse_matmul(const csp_sparse *sparse, csp_context *ctx, int32_t batch,

@@ -19,12 +19,6 @@
 #define CSP_X86 0
 #endif
 
-/* Position of N:M slot @p t (bits divides 8, so it never straddles bytes). */
-static inline uint32_t nm_pos(const uint8_t *pos, int64_t t, int32_t bits) {
-    uint64_t at = (uint64_t)t * (uint64_t)bits;
-    return (uint32_t)(pos[at >> 3] >> (at & 7u)) & ((1u << bits) - 1u);
-}
-
 /* ---- portable C ---------------------------------------------------------------- */
 
 #define DOT_C(NAME, ITYPE)                                                                  \
@@ -49,31 +43,45 @@ static inline uint32_t nm_pos(const uint8_t *pos, int64_t t, int32_t bits) {
 DOT_C(dot_u16_c, uint16_t)
 DOT_C(dot_i32_c, int32_t)
 
-static void dot_nm_c(const float *restrict v, const uint8_t *restrict pos, int64_t slots,
-                     int32_t n, int32_t m, int32_t bits, const float *restrict x, int64_t ldx,
-                     int nb, float *restrict out) {
-    for (int b = 0; b < nb; b++) {
-        const float *xb = x + b * ldx;
-        float s0 = 0.0f, s1 = 0.0f;
-        int64_t base = 0;
-        int32_t j = 0;
-        for (int64_t t = 0; t < slots; t++) {
-            float p = v[t] * xb[base + nm_pos(pos, t, bits)];
-            if (t & 1)
-                s1 += p;
-            else
-                s0 += p;
-            if (++j == n) {
-                j = 0;
-                base += m;
-            }
-        }
-        out[b] = s0 + s1;
+/* Slice kernels: lane l sums its positions in order (see sparse_internal.h). */
+#define SELL_C(NAME, NAMEB, ITYPE)                                                          \
+    static void NAME(const float *restrict v, const ITYPE *restrict idx, int64_t w,         \
+                     const float *restrict x, float *restrict out) {                        \
+        float a[CSP__SPARSE_LANES] = {0};                                                   \
+        for (int64_t k = 0; k < w; k++) {                                                   \
+            const float *vk = v + k * CSP__SPARSE_LANES;                                    \
+            const ITYPE *ik = idx + k * CSP__SPARSE_LANES;                                  \
+            for (int l = 0; l < CSP__SPARSE_LANES; l++) {                                   \
+                float p = vk[l] * x[ik[l]];                                                 \
+                a[l] = a[l] + p;                                                            \
+            }                                                                               \
+        }                                                                                   \
+        memcpy(out, a, sizeof a);                                                           \
+    }                                                                                       \
+    static void NAMEB(const float *restrict v, const ITYPE *restrict idx, int64_t w,        \
+                      const float *restrict xt, int nw, float *restrict out) {              \
+        (void)nw;                                                                           \
+        for (int l = 0; l < CSP__SPARSE_LANES; l++) {                                       \
+            float a[CSP__SPARSE_LANES] = {0};                                               \
+            for (int64_t k = 0; k < w; k++) {                                               \
+                float vv = v[k * CSP__SPARSE_LANES + l];                                    \
+                const float *xr = xt + (int64_t)idx[k * CSP__SPARSE_LANES + l] *            \
+                                           CSP__SPARSE_LANES;                               \
+                for (int j = 0; j < CSP__SPARSE_LANES; j++) {                               \
+                    float p = vv * xr[j];                                                   \
+                    a[j] = a[j] + p;                                                        \
+                }                                                                           \
+            }                                                                               \
+            memcpy(out + l * CSP__SPARSE_LANES, a, sizeof a);                               \
+        }                                                                                   \
     }
-}
+
+SELL_C(sell_u16_c, sellb_u16_c, uint16_t)
+SELL_C(sell_i32_c, sellb_i32_c, int32_t)
 
 static const csp__sparse_kernels kernels_c = {CSP_SPARSE_KERNEL_PORTABLE, dot_u16_c, dot_i32_c,
-                                              dot_nm_c};
+                                              sell_u16_c,  sell_i32_c, sellb_u16_c,
+                                              sellb_i32_c};
 
 /* ---- AVX2 + FMA ---------------------------------------------------------------- */
 
@@ -154,69 +162,88 @@ AVX2 static void dot_i32_avx2(const float *v, const int32_t *idx, int64_t n, con
     }
 }
 
-/* Positions of the 8 slots starting at t0 (a multiple of 8). */
-AVX2_INLINE __m256i nm_pos8(const uint8_t *pos, int64_t t0, int32_t bits) {
-    if (bits == 8)
-        return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(pos + t0)));
-    uint32_t w = 0;
-    memcpy(&w, pos + t0 * bits / 8, (size_t)bits); /* 2 or 4 bytes */
-    __m256i sh = bits == 2 ? _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)
-                           : _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-    return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)w), sh),
-                            _mm256_set1_epi32((1 << bits) - 1));
+/* 8 elements of x by scalar loads (faster than a gather, see below). */
+AVX2_INLINE __m256 x8_avx2(const float *x, int64_t i0, int64_t i1, int64_t i2, int64_t i3,
+                           int64_t i4, int64_t i5, int64_t i6, int64_t i7) {
+    return _mm256_setr_ps(x[i0], x[i1], x[i2], x[i3], x[i4], x[i5], x[i6], x[i7]);
 }
 
-AVX2_INLINE void dot_nm_avx2_nb(const float *restrict v, const uint8_t *restrict pos,
-                                int64_t slots, int32_t n, int32_t m, int32_t bits,
-                                const float *restrict x, int64_t ldx, const int NB,
-                                float *restrict out) {
-    /* 8 % n == 0: a block of 8 slots is 8 / n whole groups. */
-    __m256i lane = _mm256_mullo_epi32(
-        _mm256_srlv_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                          _mm256_set1_epi32(__builtin_ctz((unsigned)n))),
-        _mm256_set1_epi32(m));
-    __m256 a[CSP__SPARSE_GROUP];
-    for (int b = 0; b < NB; b++)
-        a[b] = _mm256_setzero_ps();
-    int64_t t = 0, per8 = 8 / n * m;
-    for (int64_t base = 0; t + 8 <= slots; t += 8, base += per8) {
-        __m256i ix = _mm256_add_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32((int)base)),
-                                      nm_pos8(pos, t, bits));
-        __m256 vv = _mm256_loadu_ps(v + t);
-        for (int b = 0; b < NB; b++)
-            a[b] = _mm256_fmadd_ps(vv, _mm256_i32gather_ps(x + b * ldx, ix, 4), a[b]);
+/* Slice kernels: two 8-lane halves, one FMA chain per lane. */
+#define SELL_AVX2(NAME, ITYPE)                                                              \
+    AVX2 static void NAME(const float *restrict v, const ITYPE *restrict idx, int64_t w,    \
+                          const float *restrict x, float *restrict out) {                   \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                         \
+        for (int64_t k = 0; k < w; k++) {                                                   \
+            const float *vk = v + k * CSP__SPARSE_LANES;                                    \
+            const ITYPE *ik = idx + k * CSP__SPARSE_LANES;                                  \
+            a0 = _mm256_fmadd_ps(                                                           \
+                _mm256_loadu_ps(vk),                                                        \
+                x8_avx2(x, ik[0], ik[1], ik[2], ik[3], ik[4], ik[5], ik[6], ik[7]), a0);    \
+            a1 = _mm256_fmadd_ps(                                                           \
+                _mm256_loadu_ps(vk + 8),                                                    \
+                x8_avx2(x, ik[8], ik[9], ik[10], ik[11], ik[12], ik[13], ik[14], ik[15]),   \
+                a1);                                                                        \
+        }                                                                                   \
+        _mm256_storeu_ps(out, a0);                                                          \
+        _mm256_storeu_ps(out + 8, a1);                                                      \
     }
-    for (int b = 0; b < NB; b++) {
-        const float *xb = x + b * ldx;
-        float s = hsum256(a[b]);
-        for (int64_t u = t; u < slots; u++)
-            s = fmaf(v[u], xb[(u / n) * m + nm_pos(pos, u, bits)], s);
-        out[b] = s;
-    }
-}
+SELL_AVX2(sell_u16_avx2, uint16_t)
+SELL_AVX2(sell_i32_avx2, int32_t)
 
-AVX2 static void dot_nm_avx2(const float *v, const uint8_t *pos, int64_t slots, int32_t n,
-                             int32_t m, int32_t bits, const float *x, int64_t ldx, int nb,
-                             float *out) {
-    if (8 % n != 0) {
-        dot_nm_c(v, pos, slots, n, m, bits, x, ldx, nb, out);
-        return;
+/* Batched: 4 lanes x 2 halves of the chunk per pass (8 accumulators), or
+ * 8 lanes x 1 half when the chunk has at most 8 vectors. */
+#define SELLB_AVX2(NAME, ITYPE)                                                             \
+    AVX2 static void NAME(const float *restrict v, const ITYPE *restrict idx, int64_t w,    \
+                          const float *restrict xt, int nw, float *restrict out) {          \
+        if (nw <= 8) {                                                                      \
+            for (int l0 = 0; l0 < CSP__SPARSE_LANES; l0 += 8) {                             \
+                __m256 a[8];                                                                \
+                for (int l = 0; l < 8; l++)                                                 \
+                    a[l] = _mm256_setzero_ps();                                             \
+                for (int64_t k = 0; k < w; k++) {                                           \
+                    const float *vk = v + k * CSP__SPARSE_LANES + l0;                       \
+                    const ITYPE *ik = idx + k * CSP__SPARSE_LANES + l0;                     \
+                    for (int l = 0; l < 8; l++)                                             \
+                        a[l] = _mm256_fmadd_ps(                                             \
+                            _mm256_broadcast_ss(vk + l),                                    \
+                            _mm256_load_ps(xt + (int64_t)ik[l] * CSP__SPARSE_LANES), a[l]); \
+                }                                                                           \
+                for (int l = 0; l < 8; l++)                                                 \
+                    _mm256_storeu_ps(out + (l0 + l) * CSP__SPARSE_LANES, a[l]);             \
+            }                                                                               \
+            return;                                                                         \
+        }                                                                                   \
+        for (int l0 = 0; l0 < CSP__SPARSE_LANES; l0 += 4) {                                 \
+            __m256 a[4], b[4];                                                              \
+            for (int l = 0; l < 4; l++)                                                     \
+                a[l] = b[l] = _mm256_setzero_ps();                                          \
+            for (int64_t k = 0; k < w; k++) {                                               \
+                const float *vk = v + k * CSP__SPARSE_LANES + l0;                           \
+                const ITYPE *ik = idx + k * CSP__SPARSE_LANES + l0;                         \
+                for (int l = 0; l < 4; l++) {                                               \
+                    __m256 vv = _mm256_broadcast_ss(vk + l);                                \
+                    const float *xr = xt + (int64_t)ik[l] * CSP__SPARSE_LANES;              \
+                    a[l] = _mm256_fmadd_ps(vv, _mm256_load_ps(xr), a[l]);                   \
+                    b[l] = _mm256_fmadd_ps(vv, _mm256_load_ps(xr + 8), b[l]);               \
+                }                                                                           \
+            }                                                                               \
+            for (int l = 0; l < 4; l++) {                                                   \
+                _mm256_storeu_ps(out + (l0 + l) * CSP__SPARSE_LANES, a[l]);                 \
+                _mm256_storeu_ps(out + (l0 + l) * CSP__SPARSE_LANES + 8, b[l]);             \
+            }                                                                               \
+        }                                                                                   \
     }
-    switch (nb) {
-    case 1: dot_nm_avx2_nb(v, pos, slots, n, m, bits, x, ldx, 1, out); break;
-    case 2: dot_nm_avx2_nb(v, pos, slots, n, m, bits, x, ldx, 2, out); break;
-    case 3: dot_nm_avx2_nb(v, pos, slots, n, m, bits, x, ldx, 3, out); break;
-    default: dot_nm_avx2_nb(v, pos, slots, n, m, bits, x, ldx, 4, out); break;
-    }
-}
+SELLB_AVX2(sellb_u16_avx2, uint16_t)
+SELLB_AVX2(sellb_i32_avx2, int32_t)
 
-static const csp__sparse_kernels kernels_avx2 = {CSP_SPARSE_KERNEL_AVX2, dot_u16_avx2,
-                                                 dot_i32_avx2, dot_nm_avx2};
+static const csp__sparse_kernels kernels_avx2 = {
+    CSP_SPARSE_KERNEL_AVX2, dot_u16_avx2,   dot_i32_avx2,  sell_u16_avx2,
+    sell_i32_avx2,          sellb_u16_avx2, sellb_i32_avx2};
 
 /* ---- AVX-512F ------------------------------------------------------------------ */
 
-#define AVX512 __attribute__((target("avx512f")))
-#define AVX512_INLINE __attribute__((target("avx512f"), always_inline)) static inline
+#define AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define AVX512_INLINE __attribute__((target("avx512f,avx2,fma"), always_inline)) static inline
 
 AVX512_INLINE __m512i load_idx16_u16(const uint16_t *p) {
     return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
@@ -283,9 +310,53 @@ AVX512 static void dot_i32_avx512(const float *v, const int32_t *idx, int64_t n,
     }
 }
 
-/* N:M under AVX-512 uses the AVX2 kernel (AVX-512F CPUs have AVX2 + FMA). */
-static const csp__sparse_kernels kernels_avx512 = {CSP_SPARSE_KERNEL_AVX512, dot_u16_avx512,
-                                                   dot_i32_avx512, dot_nm_avx2};
+/* Slice kernels: the 16 lanes in one register; x is loaded element by
+ * element (scalar loads run about 1.5x the rate of a 16-lane gather on the
+ * CPUs measured, docs/results/inference.md). */
+#define SELL_AVX512(NAME, ITYPE)                                                            \
+    AVX512 static void NAME(const float *restrict v, const ITYPE *restrict idx, int64_t w,  \
+                            const float *restrict x, float *restrict out) {                 \
+        __m512 a = _mm512_setzero_ps();                                                     \
+        for (int64_t k = 0; k < w; k++) {                                                   \
+            const ITYPE *ik = idx + k * CSP__SPARSE_LANES;                                  \
+            __m256 lo = x8_avx2(x, ik[0], ik[1], ik[2], ik[3], ik[4], ik[5], ik[6], ik[7]); \
+            __m256 hi = x8_avx2(x, ik[8], ik[9], ik[10], ik[11], ik[12], ik[13], ik[14],    \
+                                ik[15]);                                                    \
+            __m512 xv = _mm512_castpd_ps(_mm512_insertf64x4(                                \
+                _mm512_castpd256_pd512(_mm256_castps_pd(lo)), _mm256_castps_pd(hi), 1));    \
+            a = _mm512_fmadd_ps(_mm512_loadu_ps(v + k * CSP__SPARSE_LANES), xv, a);         \
+        }                                                                                   \
+        _mm512_storeu_ps(out, a);                                                           \
+    }
+SELL_AVX512(sell_u16_avx512, uint16_t)
+SELL_AVX512(sell_i32_avx512, int32_t)
+
+/* Batched: 16 lanes x the 16 vectors of the chunk in 16 registers, one
+ * broadcast FMA per stored weight. */
+#define SELLB_AVX512(NAME, ITYPE)                                                           \
+    AVX512 static void NAME(const float *restrict v, const ITYPE *restrict idx, int64_t w,  \
+                            const float *restrict xt, int nw, float *restrict out) {        \
+        (void)nw;                                                                           \
+        __m512 a[CSP__SPARSE_LANES];                                                        \
+        for (int l = 0; l < CSP__SPARSE_LANES; l++)                                         \
+            a[l] = _mm512_setzero_ps();                                                     \
+        for (int64_t k = 0; k < w; k++) {                                                   \
+            const float *vk = v + k * CSP__SPARSE_LANES;                                    \
+            const ITYPE *ik = idx + k * CSP__SPARSE_LANES;                                  \
+            for (int l = 0; l < CSP__SPARSE_LANES; l++)                                     \
+                a[l] = _mm512_fmadd_ps(                                                     \
+                    _mm512_set1_ps(vk[l]),                                                  \
+                    _mm512_load_ps(xt + (int64_t)ik[l] * CSP__SPARSE_LANES), a[l]);         \
+        }                                                                                   \
+        for (int l = 0; l < CSP__SPARSE_LANES; l++)                                         \
+            _mm512_storeu_ps(out + l * CSP__SPARSE_LANES, a[l]);                            \
+    }
+SELLB_AVX512(sellb_u16_avx512, uint16_t)
+SELLB_AVX512(sellb_i32_avx512, int32_t)
+
+static const csp__sparse_kernels kernels_avx512 = {
+    CSP_SPARSE_KERNEL_AVX512, dot_u16_avx512,   dot_i32_avx512,  sell_u16_avx512,
+    sell_i32_avx512,          sellb_u16_avx512, sellb_i32_avx512};
 
 static bool have_avx2(void) {
     __builtin_cpu_init();

@@ -4,6 +4,7 @@
 #include "sparse/sparse_internal.h"
 
 #include <csp/io.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/abi.h"
@@ -42,8 +43,6 @@ static csp_status check_options(csp_context *ctx, const csp_sparse_options *o, c
 }
 
 /* ---- building ------------------------------------------------------------------ */
-
-static int32_t pos_bits(int32_t m) { return m <= 4 ? 2 : (m <= 16 ? 4 : 8); }
 
 static int64_t round64(int64_t v) { return (v + 63) / 64 * 64; }
 
@@ -93,71 +92,179 @@ static csp_status choose_format(csp_context *ctx, const float *d, int64_t rows, 
     }
 }
 
-/* Sizes of the arrays and the object's geometry; false on overflow. */
-static bool plan_arrays(csp_sparse *s, int64_t off[4]) {
-    int64_t nrow = 0, nidx = 0, nval = s->nnz, npos = 0;
-    if (s->format == CSP_SPARSE_CSR && !csp__mul_i64(s->rows + 1, 8, &nrow))
-        return false;
-    if (s->format == CSP_SPARSE_NM) {
-        s->per_row = s->cols / s->nm_m * s->nm_n;
-        s->pos_stride = (s->per_row * s->nm_bits + 7) / 8;
-        if (!csp__mul_i64(s->rows, s->per_row, &nval) ||
-            !csp__mul_i64(s->rows, s->pos_stride, &npos))
-            return false;
-    } else if (!csp__mul_i64(s->nnz, s->idxw, &nidx)) {
-        return false;
-    }
-    if (!csp__mul_i64(nval, 4, &nval))
-        return false;
-    s->bytes = nrow + nidx + nval + npos;
-    off[0] = 0;
-    off[1] = round64(nrow);
-    off[2] = off[1] + round64(nidx);
-    off[3] = off[2] + round64(npos);
-    return s->bytes < INT64_MAX / 4;
+#define LANES CSP__SPARSE_LANES
+
+typedef struct {
+    int64_t count, row;
+} row_key;
+
+static int cmp_key(const void *a, const void *b) {
+    const row_key *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
 }
 
-static void fill_arrays(csp_sparse *s, const float *d, int64_t ld) {
-    if (s->format == CSP_SPARSE_NM) {
-        memset(s->pos, 0, (size_t)(s->rows * s->pos_stride));
-        for (int64_t r = 0; r < s->rows; r++) {
-            float *v = s->val + r * s->per_row;
-            uint8_t *p = s->pos + r * s->pos_stride;
-            int64_t t = 0;
-            for (int64_t g = 0; g < s->cols; g += s->nm_m) {
-                int32_t used = 0;
-                for (int32_t j = 0; j < s->nm_m; j++)
-                    if (d[r * ld + g + j] != 0.0f) {
-                        uint64_t at = (uint64_t)(t + used) * (uint64_t)s->nm_bits;
-                        v[t + used] = d[r * ld + g + j];
-                        p[at >> 3] |= (uint8_t)((uint32_t)j << (at & 7u));
-                        used++;
-                    }
-                for (; used < s->nm_n; used++)
-                    v[t + used] = 0.0f; /* padding slot: position 0, value 0 */
-                t += s->nm_n;
-            }
-        }
-        return;
+/* The slice layout's row order and size: CSR rows sorted by decreasing
+ * count (the slices' padding is then small; @p perm receives the order),
+ * the other layouts in order (perm untouched). Returns the entries
+ * (positions x LANES), or -1 on overflow. */
+static int64_t plan_slices(const csp_sparse *s, const int64_t *count, row_key *keys,
+                           int32_t *perm) {
+    bool sort = s->format == CSP_SPARSE_CSR;
+    if (sort) {
+        for (int64_t r = 0; r < s->rows; r++)
+            keys[r] = (row_key){count[r], r};
+        qsort(keys, (size_t)s->rows, sizeof *keys, cmp_key);
+        for (int64_t r = 0; r < s->rows; r++)
+            perm[r] = (int32_t)keys[r].row;
     }
+    int64_t entries = 0;
+    for (int64_t i = 0; i < s->nslices; i++) {
+        int64_t w = 0;
+        for (int64_t l = i * LANES; l < (i + 1) * LANES && l < s->rows; l++) {
+            int64_t c = count[sort ? perm[l] : l];
+            w = c > w ? c : w;
+        }
+        if (!csp__add_i64(entries, w * LANES, &entries))
+            return -1;
+    }
+    return entries;
+}
+
+/* Byte offsets of the arrays in the block (sptr, perm, rowptr, idx, val,
+ * ws, end); false on overflow. */
+static bool plan_arrays(csp_sparse *s, int64_t entries, int64_t off[7]) {
+    int64_t n[6] = {0, 0, 0, 0, 0, 0};
+    bool ok = true;
+    if (s->sell) {
+        ok = csp__mul_i64(s->nslices + 1, 8, &n[0]) && csp__mul_i64(entries, s->idxw, &n[3]) &&
+             csp__mul_i64(entries, 4, &n[4]) && csp__mul_i64(s->cols, 4 * LANES, &n[5]);
+        if (s->format == CSP_SPARSE_CSR)
+            ok = ok && csp__mul_i64(s->rows, 4, &n[1]);
+    } else {
+        ok = csp__mul_i64(s->rows + 1, 8, &n[2]) && csp__mul_i64(s->nnz, s->idxw, &n[3]) &&
+             csp__mul_i64(s->nnz, 4, &n[4]);
+    }
+    if (!ok)
+        return false;
+    s->bytes = n[0] + n[1] + n[2] + n[3] + n[4];
+    off[0] = 0;
+    for (int a = 0; a < 6; a++) {
+        if (n[a] > INT64_MAX / 8)
+            return false;
+        off[a + 1] = off[a] + round64(n[a]);
+    }
+    return off[6] < INT64_MAX / 4;
+}
+
+static void put_entry(csp_sparse *s, int64_t at, float v, int64_t c) {
+    s->val[at] = v;
+    if (s->idxw == 2)
+        ((uint16_t *)s->idx)[at] = (uint16_t)c;
+    else
+        ((int32_t *)s->idx)[at] = (int32_t)c;
+}
+
+static void fill_slices(csp_sparse *s, const float *d, int64_t ld, const int64_t *count) {
+    int64_t at = 0;
+    for (int64_t i = 0; i < s->nslices; i++) {
+        s->sptr[i] = at;
+        int64_t w = 0;
+        for (int64_t q = i * LANES; q < (i + 1) * LANES && q < s->rows; q++) {
+            int64_t c = count[s->perm != NULL ? s->perm[q] : q];
+            w = c > w ? c : w;
+        }
+        for (int l = 0; l < LANES; l++) {
+            int64_t q = i * LANES + l, k = 0, last = 0;
+            if (q < s->rows) {
+                const float *row = d + (s->perm != NULL ? s->perm[q] : q) * ld;
+                for (int64_t c = 0; c < s->cols; c++)
+                    if (row[c] != 0.0f) {
+                        put_entry(s, at + k * LANES + l, row[c], c);
+                        last = c;
+                        k++;
+                    }
+            }
+            for (; k < w; k++) /* padding: value 0 at a column the row reads */
+                put_entry(s, at + k * LANES + l, 0.0f, last);
+        }
+        at += w * LANES;
+    }
+    s->sptr[s->nslices] = at;
+}
+
+static void fill_rows(csp_sparse *s, const float *d, int64_t ld) {
     int64_t k = 0;
     for (int64_t r = 0; r < s->rows; r++) {
-        if (s->rowptr != NULL)
-            s->rowptr[r] = k;
-        for (int64_t c = 0; c < s->cols; c++) {
-            float w = d[r * ld + c];
-            if (w == 0.0f)
-                continue;
-            s->val[k] = w;
-            if (s->idxw == 2)
-                ((uint16_t *)s->idx)[k] = (uint16_t)c;
-            else
-                ((int32_t *)s->idx)[k] = (int32_t)c;
-            k++;
+        s->rowptr[r] = k;
+        for (int64_t c = 0; c < s->cols; c++)
+            if (d[r * ld + c] != 0.0f)
+                put_entry(s, k++, d[r * ld + c], c);
+    }
+    s->rowptr[s->rows] = k;
+}
+
+/* Point the arrays into the block and fill them. */
+static void place_arrays(csp_sparse *s, const int64_t off[7], const int32_t *perm,
+                         const float *d, int64_t ld, const int64_t *count) {
+    uint8_t *b = s->block;
+    s->idx = b + off[3];
+    s->val = (float *)(void *)(b + off[4]);
+    atomic_flag_clear(&s->ws_busy);
+    if (!s->sell) {
+        s->rowptr = (int64_t *)(void *)(b + off[2]);
+        fill_rows(s, d, ld);
+        return;
+    }
+    s->sptr = (int64_t *)(void *)(b + off[0]);
+    s->ws = (float *)(void *)(b + off[5]);
+    memset(s->ws, 0, (size_t)(off[6] - off[5]));
+    if (s->format == CSP_SPARSE_CSR) {
+        s->perm = (int32_t *)(void *)(b + off[1]);
+        memcpy(s->perm, perm, (size_t)s->rows * sizeof *perm);
+    }
+    fill_slices(s, d, ld, count);
+}
+
+/* Choose between the slice layout and (CSR with uneven rows) the row
+ * layout; allocate and fill. count and the scratch arrays are freed by the
+ * caller. */
+static csp_status lay_out(csp_sparse *s, const float *d, int64_t ld, const int64_t *count,
+                          const char *fn) {
+    csp_context *ctx = s->ctx;
+    s->nslices = (s->rows + LANES - 1) / LANES;
+    bool csr = s->format == CSP_SPARSE_CSR;
+    row_key *keys = NULL;
+    int32_t *perm = NULL;
+    if (csr && s->rows <= INT32_MAX) {
+        keys = csp__malloc(ctx, (size_t)s->rows * sizeof *keys);
+        perm = csp__malloc(ctx, (size_t)s->rows * sizeof *perm);
+        if (keys == NULL || perm == NULL) {
+            csp__free(ctx, keys);
+            csp__free(ctx, perm);
+            return csp__error(ctx, CSP_E_NOMEM, "%s: out of memory", fn);
         }
     }
-    if (s->rowptr != NULL)
-        s->rowptr[s->rows] = k;
+    int64_t entries = -1;
+    if (!csr || perm != NULL)
+        entries = plan_slices(s, count, keys, perm);
+    /* CSR keeps the slice layout when its padding costs at most a quarter */
+    s->sell = entries >= 0 && (!csr || entries <= s->nnz + s->nnz / 4 + LANES * LANES);
+    csp_status st = CSP_OK;
+    int64_t off[7] = {0};
+    if (!plan_arrays(s, entries, off))
+        st = csp__error(ctx, CSP_E_OVERFLOW, "%s: the matrix is too large", fn);
+    if (st == CSP_OK) {
+        s->block = csp__malloc_aligned(ctx, (size_t)off[6]);
+        if (s->block == NULL)
+            st = csp__error(ctx, CSP_E_NOMEM, "%s: out of memory", fn);
+    }
+    if (st == CSP_OK)
+        place_arrays(s, off, perm, d, ld, count);
+    csp__free(ctx, keys);
+    csp__free(ctx, perm);
+    return st;
 }
 
 /* The common builder: @p o is a full, validated options struct. */
@@ -185,34 +292,18 @@ static csp_status build(csp_context *ctx, const float *d, int64_t rows, int64_t 
     s->nnz = nnz;
     s->format = format;
     s->idxw = cols <= 65536 ? 2 : 4;
-    s->per_row = rows > 0 ? count[0] : 0;
-    csp__free(ctx, count);
     if (format == CSP_SPARSE_NM) {
         s->nm_n = o->nm_n;
         s->nm_m = o->nm_m;
-        s->nm_bits = pos_bits(o->nm_m);
-        s->idxw = 0;
     }
     s->k = csp__sparse_kernels_get(o->kernel);
-    int64_t off[4] = {0, 0, 0, 0};
-    if (st == CSP_OK && !plan_arrays(s, off))
-        st = csp__error(ctx, CSP_E_OVERFLOW, "%s: the matrix is too large", fn);
-    if (st == CSP_OK) {
-        int64_t vbytes = format == CSP_SPARSE_NM ? s->rows * s->per_row * 4 : s->nnz * 4;
-        s->block = csp__malloc_aligned(ctx, (size_t)(off[3] + round64(vbytes)));
-        if (s->block == NULL)
-            st = csp__error(ctx, CSP_E_NOMEM, "%s: out of memory", fn);
-    }
+    if (st == CSP_OK)
+        st = lay_out(s, d, ld, count, fn);
+    csp__free(ctx, count);
     if (st != CSP_OK) {
         csp__free(ctx, s);
         return st;
     }
-    uint8_t *b = s->block;
-    s->rowptr = format == CSP_SPARSE_CSR ? (int64_t *)(void *)(b + off[0]) : NULL;
-    s->idx = format == CSP_SPARSE_NM ? NULL : b + off[1];
-    s->pos = format == CSP_SPARSE_NM ? b + off[2] : NULL;
-    s->val = (float *)(void *)(b + off[3]);
-    fill_arrays(s, d, ld);
     *out = s;
     return CSP_OK;
 }
@@ -353,7 +444,6 @@ CSP_API csp_status csp_sparse_inspect(const csp_sparse *sparse, csp_sparse_info 
     x.index_bytes = sparse->idxw;
     x.nm_n = sparse->nm_n;
     x.nm_m = sparse->nm_m;
-    x.nm_bits = sparse->nm_bits;
     csp__struct_out(&sparse_info_desc, &x, info);
     return CSP_OK;
 }
@@ -366,19 +456,20 @@ typedef struct {
     float alpha, beta;
     const float *x;
     float *y;
+    const float *xt; /* slice layout, batched: the chunk transposed */
+    int nw;          /* vectors in the chunk */
 } product;
 
-/* One row applied to vectors b .. b + nb of the batch. */
+static inline void put_y(const product *p, float *yj, float dot) {
+    *yj = p->beta == 0.0f ? p->alpha * dot : p->alpha * dot + p->beta * *yj;
+}
+
+/* One row of the row layout applied to vectors b .. b + nb of the batch. */
 static inline void row_dot(const csp_sparse *s, int64_t r, const float *x, int64_t ldx, int nb,
                            float *out) {
     const csp__sparse_kernels *k = s->k;
-    if (s->format == CSP_SPARSE_NM) {
-        k->dot_nm(s->val + r * s->per_row, s->pos + r * s->pos_stride, s->per_row, s->nm_n,
-                  s->nm_m, s->nm_bits, x, ldx, nb, out);
-        return;
-    }
-    int64_t at = s->rowptr != NULL ? s->rowptr[r] : r * s->per_row;
-    int64_t n = s->rowptr != NULL ? s->rowptr[r + 1] - at : s->per_row;
+    int64_t at = s->rowptr[r];
+    int64_t n = s->rowptr[r + 1] - at;
     if (s->idxw == 2)
         k->dot_u16(s->val + at, (const uint16_t *)s->idx + at, n, x, ldx, nb, out);
     else
@@ -393,11 +484,86 @@ static void product_rows(void *arg, int64_t begin, int64_t end, int32_t worker) 
             int nb = (int)(p->batch - b < CSP__SPARSE_GROUP ? p->batch - b : CSP__SPARSE_GROUP);
             float dot[CSP__SPARSE_GROUP];
             row_dot(p->s, r, p->x + b * p->ldx, p->ldx, nb, dot);
-            for (int j = 0; j < nb; j++) {
-                float *yj = p->y + (b + j) * p->ldy + r;
-                *yj = p->beta == 0.0f ? p->alpha * dot[j] : p->alpha * dot[j] + p->beta * *yj;
-            }
+            for (int j = 0; j < nb; j++)
+                put_y(p, p->y + (b + j) * p->ldy + r, dot[j]);
         }
+}
+
+/* Slices [begin, end) of the slice layout: one vector (xt NULL) or the
+ * transposed chunk of nw vectors. */
+static void product_slices(void *arg, int64_t begin, int64_t end, int32_t worker) {
+    (void)worker;
+    const product *p = arg;
+    const csp_sparse *s = p->s;
+    const csp__sparse_kernels *k = s->k;
+    float out[LANES * LANES] __attribute__((aligned(64)));
+    for (int64_t i = begin; i < end; i++) {
+        int64_t at = s->sptr[i], w = (s->sptr[i + 1] - at) / LANES;
+        const float *v = s->val + at;
+        const void *idx = (const uint8_t *)s->idx + at * s->idxw;
+        if (p->xt == NULL) {
+            if (s->idxw == 2)
+                k->sell_u16(v, idx, w, p->x, out);
+            else
+                k->sell_i32(v, idx, w, p->x, out);
+        } else if (s->idxw == 2) {
+            k->sellb_u16(v, idx, w, p->xt, p->nw, out);
+        } else {
+            k->sellb_i32(v, idx, w, p->xt, p->nw, out);
+        }
+        for (int l = 0; l < LANES && i * LANES + l < s->rows; l++) {
+            int64_t r = s->perm != NULL ? s->perm[i * LANES + l] : i * LANES + l;
+            if (p->xt == NULL)
+                put_y(p, p->y + r, out[l]);
+            else
+                for (int j = 0; j < p->nw; j++)
+                    put_y(p, p->y + j * p->ldy + r, out[l * LANES + j]);
+        }
+    }
+}
+
+/* The slice layout over a batch: one vector directly, more in chunks of
+ * LANES vectors transposed into the matrix's workspace (or, when another
+ * call holds it, a buffer of this call's own). */
+static csp_status product_sell(product *p, csp_context *ctx, const char *fn) {
+    const csp_sparse *s = p->s;
+    int64_t per_slice = s->nslices > 0 ? s->sptr[s->nslices] / s->nslices : 0;
+    int64_t nb = p->batch < LANES ? p->batch : LANES;
+    /* A thread is worth its start for ~256k multiply-adds. */
+    int64_t grain = 262144 / (per_slice * nb + 1) + 1;
+    if (p->batch == 1) {
+        if (ctx == NULL)
+            product_slices(p, 0, s->nslices, 0);
+        else
+            csp__parallel_for(ctx, s->nslices, grain, product_slices, p);
+        return CSP_OK;
+    }
+    atomic_flag *busy = (atomic_flag *)&s->ws_busy;
+    bool own = !atomic_flag_test_and_set(busy);
+    float *xt = own ? s->ws : csp__malloc_aligned(s->ctx, (size_t)(s->cols * LANES * 4));
+    if (xt == NULL)
+        return csp__error(ctx, CSP_E_NOMEM, "%s: out of memory", fn);
+    const float *x = p->x;
+    float *y = p->y;
+    for (int64_t b0 = 0; b0 < p->batch; b0 += LANES) {
+        p->nw = (int)(p->batch - b0 < LANES ? p->batch - b0 : LANES);
+        for (int j = 0; j < p->nw; j++) {
+            const float *xj = x + (b0 + j) * p->ldx;
+            for (int64_t c = 0; c < s->cols; c++)
+                xt[c * LANES + j] = xj[c];
+        }
+        p->xt = xt;
+        p->y = y + b0 * p->ldy;
+        if (ctx == NULL)
+            product_slices(p, 0, s->nslices, 0);
+        else
+            csp__parallel_for(ctx, s->nslices, grain, product_slices, p);
+    }
+    if (own)
+        atomic_flag_clear(busy);
+    else
+        csp__free_aligned(s->ctx, xt);
+    return CSP_OK;
 }
 
 static bool overlap(const void *a, size_t na, const void *b, size_t nb) {
@@ -415,9 +581,10 @@ static csp_status product_run(const csp_sparse *s, csp_context *ctx, int64_t bat
         return csp__error(ctx, CSP_E_OVERFLOW, "%s: the batch is too large", fn);
     if (overlap(x, (size_t)xs * sizeof(float), y, (size_t)ys * sizeof(float)))
         return csp__error(ctx, CSP_E_INVALID, "%s: y overlaps x", fn);
-    product p = {s, batch, ldx, ldy, alpha, beta, x, y};
-    int64_t per_row = s->rows > 0 ? (s->format == CSP_SPARSE_NM ? s->rows * s->per_row : s->nnz) /
-                                        s->rows : 0;
+    product p = {s, batch, ldx, ldy, alpha, beta, x, y, NULL, 1};
+    if (s->sell)
+        return product_sell(&p, ctx, fn);
+    int64_t per_row = s->rows > 0 ? s->nnz / s->rows : 0;
     /* A thread is worth its start for ~256k multiply-adds. */
     int64_t grain = 262144 / (per_row * batch + 1) + 1;
     if (ctx == NULL)

@@ -120,7 +120,7 @@ static void check_all(csp_context *ctx, test_rng *r, const float *d, int64_t row
             for (int64_t c = 0; c < cols; c++)
                 nnz += d[i * ld + c] != 0.0f;
         ck_assert_int_eq(info.nnz, nnz);
-        ck_assert_int_eq(info.index_bytes, want_format == CSP_SPARSE_NM ? 0 : (cols <= 65536 ? 2 : 4));
+        ck_assert_int_eq(info.index_bytes, cols <= 65536 ? 2 : 4);
         for (int bi = 0; bi < 3; bi++) {
             int32_t B = batches[bi];
             int64_t ldx = cols + (bi == 1 ? 3 : 0), ldy = rows + (bi == 1 ? 5 : 0);
@@ -175,6 +175,76 @@ START_TEST(test_csr_random) {
         check_all(ctx, &r, d, rows, cols, ld, CSP_SPARSE_CSR, 0, 0, CSP_SPARSE_CSR, "csr");
         check_all(ctx, &r, d, rows, cols, ld, CSP_SPARSE_AUTO, 0, 0,
                   balanced ? CSP_SPARSE_BALANCED : CSP_SPARSE_CSR, "auto");
+        free(d);
+    }
+    csp_context_free(ctx);
+}
+END_TEST
+
+/* Every batch size 1..33 on odd shapes (slices padded: rows not a multiple
+ * of 16) of each layout: the float64 reference and matvec bit for bit;
+ * a CSR matrix with one dense row among near-empty ones (the row layout,
+ * its slices' padding would be 10x); and a call finding the matrix's
+ * transposition buffer taken (it allocates its own). */
+START_TEST(test_batches) {
+    test_rng r;
+    test_rng_init(&r, csp_test_seed());
+    csp_context *ctx = test_context(2, 1);
+    for (int pattern = 0; pattern < 4; pattern++) {
+        int64_t rows = 1 + (int64_t)(test_rng_u64(&r) % 70);
+        int64_t cols = 8 * (1 + (int64_t)(test_rng_u64(&r) % 40));
+        if (pattern == 3) { /* large enough that the padding rule picks rows */
+            rows += 40;
+            cols += 64;
+        }
+        float *d = make_matrix(&r, rows, cols, cols, pattern < 3 ? pattern : 0, 0.3, 2, 4,
+                               pattern != 1);
+        if (pattern == 3) { /* row 0 dense, the others one weight at most */
+            for (int64_t i = 0; i < rows * cols; i++)
+                d[i] = i < cols ? 1.0f + (float)test_rng_uniform(&r)
+                                : (i % cols == i / cols % cols ? (float)test_rng_normal(&r) : 0.0f);
+        }
+        csp_sparse_options o;
+        csp_sparse_options_init(&o, sizeof o);
+        o.nm_n = pattern == 2 ? 2 : 0;
+        o.nm_m = pattern == 2 ? 4 : 0;
+        for (int kk = 0; kk < NKERNELS; kk++) {
+            if (csp__sparse_kernels_get(kernels[kk]) == NULL)
+                continue;
+            o.kernel = kernels[kk];
+            csp_sparse *s;
+            ck_assert_status(ctx, csp_sparse_from_dense(ctx, d, rows, cols, 0, &o, &s), CSP_OK);
+            if (pattern != 0) /* balanced, N:M: slices; the uneven CSR: rows */
+                ck_assert_int_eq(s->sell, pattern != 3);
+            for (int32_t B = 1; B <= 33; B++) {
+                float *x = random_vec(&r, B * cols), *y0 = random_vec(&r, B * rows);
+                float *y = malloc((size_t)(B * rows) * sizeof *y);
+                float *yv = malloc((size_t)rows * sizeof *yv);
+                memcpy(y, y0, (size_t)(B * rows) * sizeof *y);
+                bool taken = B % 5 == 4;
+                if (taken)
+                    ck_assert(!atomic_flag_test_and_set(&s->ws_busy));
+                ck_assert_status(ctx, csp_sparse_matmul(s, ctx, B, 0.75f, x, 0, -0.5f, y, 0),
+                                 CSP_OK);
+                if (taken)
+                    atomic_flag_clear(&s->ws_busy);
+                check_product(d, rows, cols, cols, B, 0.75f, x, cols, -0.5f, y0, y, rows,
+                              "batches");
+                for (int32_t b = 0; b < B; b++) {
+                    memcpy(yv, y0 + b * rows, (size_t)rows * sizeof *yv);
+                    ck_assert_int_eq(csp_sparse_matvec(s, ctx, 0.75f, x + b * cols, -0.5f, yv),
+                                     CSP_OK);
+                    REQUIRE(memcmp(yv, y + b * rows, (size_t)rows * sizeof *yv) == 0,
+                            "pattern %d kernel %d: batch %d vector %d differs from matvec",
+                            pattern, (int)kernels[kk], (int)B, (int)b);
+                }
+                free(x);
+                free(y0);
+                free(y);
+                free(yv);
+            }
+            csp_sparse_free(s);
+        }
         free(d);
     }
     csp_context_free(ctx);
@@ -240,8 +310,13 @@ START_TEST(test_nm) {
             free(d);
         }
     }
-    /* the layout's size: 2:4 of 16 x 32 = 256 slots of 4 bytes + 64 bytes of positions */
-    float *d = make_matrix(&r, 16, 32, 32, 2, 0, 2, 4, false);
+    /* the layout's size: a full 2:4 16 x 32 is one slice of 16 positions:
+     * 256 values of 4 bytes, 256 column indices of 2, 2 slice offsets of 8 */
+    float *d = calloc(16 * 32, sizeof *d);
+    for (int t = 0; t < 16 * 32; t += 4) {
+        d[t + (int)(test_rng_u64(&r) % 2)] = 1.0f + (float)test_rng_uniform(&r);
+        d[t + 2 + (int)(test_rng_u64(&r) % 2)] = -1.0f - (float)test_rng_uniform(&r);
+    }
     csp_sparse_options o;
     csp_sparse_options_init(&o, sizeof o);
     o.nm_n = 2;
@@ -251,8 +326,8 @@ START_TEST(test_nm) {
     csp_sparse_info info;
     csp_sparse_info_init(&info, sizeof info);
     ck_assert_int_eq(csp_sparse_inspect(s, &info), CSP_OK);
-    ck_assert_int_eq(info.bytes, 256 * 4 + 64);
-    ck_assert_int_eq(info.nm_bits, 2);
+    ck_assert_int_eq(info.bytes, 256 * 4 + 256 * 2 + 2 * 8);
+    ck_assert_int_eq(info.nm_bits, 0);
     ck_assert_int_eq(info.dense_bytes, 16 * 32 * 4);
     csp_sparse_free(s);
     free(d);
@@ -557,6 +632,7 @@ static Suite *sparse_suite(void) {
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_csr_random);
     tcase_add_test(tc, test_wide_i32);
+    tcase_add_test(tc, test_batches);
     tcase_add_test(tc, test_balanced);
     tcase_add_test(tc, test_nm);
     tcase_add_test(tc, test_kernels_and_threads);
