@@ -465,8 +465,11 @@ def render(study, results, verdicts):
               f"From docs/results/regimes-hp.json ({hp['rule']}):", "",
               "| method | damping | calibration utterances |", "|---|---|---|"]
         L += [f"| {lab} | {hp['damping'][lab]:g} | {hp['calib'][lab]} |" for lab in hp["damping"]]
-        L += ["", f"Fine-tuning learning rate (Adam, constant, every method): {hp['ft_lr']:g}.",
-              ""]
+        L += ["", f"Fine-tuning learning rate (Adam, constant, every method): {hp['ft_lr']:g}"
+              + (" (the largest value of the grid: a larger one might do better still)"
+                 if hp["ft_lr"] == max(HP_FT_LR) else "") + ".", "",
+              "Mean validation error % of each choice:", "", "| choice | error |", "|---|---|"]
+        L += [f"| {k} | {v:.2f} |" for k, v in sorted(hp["table"].items())] + [""]
     labels_os = LABELS
     if results.get("a"):
         res = results["a"]
@@ -477,6 +480,8 @@ def render(study, results, verdicts):
         L += diff_table(res, PATTERNS, labels_os) + [""]
         L += cost_table(res, PATTERNS, labels_os) + [""]
         L += ["Targets:", ""] + targets_oneshot(res) + [""]
+        if verdicts.get("targets_a"):
+            L += [verdicts["targets_a"], ""]
         L += ["Verdict (a): " + verdicts.get("a", "(to be written)"), ""]
     else:
         L += ["## Regime (a): not run yet", ""]
@@ -489,6 +494,8 @@ def render(study, results, verdicts):
             L += regime_table(res, PATTERNS, labels_os, ep) + [""]
             L += diff_table(res, PATTERNS, labels_os, ep) + [""]
         L += ["Targets:", ""] + targets_ft(res) + [""]
+        if verdicts.get("targets_b"):
+            L += [verdicts["targets_b"], ""]
         L += ["Verdict (b): " + verdicts.get("b", "(to be written)"), ""]
     else:
         L += ["## Regime (b): not run", ""]
