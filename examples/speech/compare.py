@@ -6,6 +6,8 @@ official FSDD split and leave-one-speaker-out, run with speech_demo.
                                                   # official split
     examples/speech/compare.py --grid full        # every grid method, 0.9/0.95/0.98,
                                                   # seeds 1-3, official + leave-one-speaker-out
+    examples/speech/compare.py --study regimes --regime a   # issue 14's regime study
+                                                  # (speech_compare/regimes.py)
 
 Runs up to --jobs speech_demo processes at once (default: the core count),
 each single-threaded (OPENBLAS_NUM_THREADS=1), and caches every run's RESULT
@@ -29,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from speech_compare import plot, report, runner  # noqa: E402
+from speech_compare import plot, regimes, report, runner  # noqa: E402
 
 # The CSP variant the reduced grid runs while the library's default
 # configuration ("csp") is not CSP (docs/results/speech.md, "Choosing the
@@ -44,6 +46,12 @@ def parse_args(argv):
                     help="reduced: dense, gmp and a CSP variant at 0.95, seed 1, official "
                          "split; full: every grid method at 0.9/0.95/0.98, seeds 1-3, "
                          "official and leave-one-speaker-out (default reduced)")
+    ap.add_argument("--study", choices=("regimes",),
+                    help="regimes: the regime study of issue 14 (speech_compare/regimes.py; "
+                         "docs/results/regimes.md); --regime picks the part")
+    ap.add_argument("--regime", choices=("hp", "a", "b", "c", "d", "report"), default="report",
+                    help="with --study regimes: hp (validation choice), a, b, c, d (test "
+                         "regimes) or report (rewrite the report from the cache)")
     ap.add_argument("--methods", help="comma-separated methods (default: by grid)")
     ap.add_argument("--sparsities", help="comma-separated (default: by grid)")
     ap.add_argument("--seeds", help="comma-separated (default: by grid)")
@@ -168,6 +176,11 @@ def main(argv):
     args = parse_args(argv)
     if not os.access(args.demo, os.X_OK):
         sys.exit(f"compare.py: {args.demo} not found: build first (ninja -C {args.build})")
+    if args.study == "regimes":
+        data = runner.resolve_data(args.demo, args.data)
+        if data is None:
+            sys.exit("compare.py: no data (see above)")
+        return regimes.main(args, data)
     msum = runner.list_methods(args.demo)
     methods, skipped = choose_methods(args, msum)
     data = runner.resolve_data(args.demo, args.data)

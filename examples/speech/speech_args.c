@@ -34,6 +34,14 @@ void sd_usage(FILE *f, const char *prog)
             "  --lr-final F         learning-rate factor reached at the end (0.05)\n"
             "  --no-mask-gradients  do not mask pruned weights' gradients before clipping\n"
             "  --mask-gradients     mask them (the default)\n"
+            "  --one-shot           prune the --load-dense model once (step 0) from the\n"
+            "                       activations of --calib training utterances, then\n"
+            "                       fine-tune for --finetune-epochs (0: none)\n"
+            "  --calib N            calibration utterances, evenly strided over the\n"
+            "                       training side (256)\n"
+            "  --finetune-epochs N  epochs of fine-tuning after a one-shot event (0)\n"
+            "  --save-dense FILE    after a dense run, write the model's parameters\n"
+            "  --load-dense FILE    start from these parameters (needs --one-shot)\n"
             "  --seed S             model init, shuffling and libcsp seed (1)\n"
             "  --epochs N           training epochs (20)\n"
             "  --threads N          libcsp worker threads (1); BLAS: OPENBLAS_NUM_THREADS\n"
@@ -126,6 +134,7 @@ static void defaults(demo_options *o)
     o->threads = 1;
     o->eval = "official";
     o->espeak_takes = 50;
+    o->calib = 256;
     sm_overrides_init(&o->csp);
     sp_train_options_init(&o->train);
     set_recipe(o, "masked-decay");
@@ -148,6 +157,8 @@ static int apply_switch(demo_options *o, const char *a)
         o->mask_gradients = 0;
     else if (!strcmp(a, "--mask-gradients"))
         o->mask_gradients = 1;
+    else if (!strcmp(a, "--one-shot"))
+        o->one_shot = 1;
     else
         return 0;
     return 1;
@@ -176,6 +187,14 @@ static int apply_value(demo_options *o, const char *a, const char *v)
         o->data = v;
     else if (!strcmp(a, "--eval"))
         o->eval = v;
+    else if (!strcmp(a, "--save-dense"))
+        o->save_dense = v;
+    else if (!strcmp(a, "--load-dense"))
+        o->load_dense = v;
+    else if (!strcmp(a, "--calib"))
+        return parse_i64(v, &o->calib) || o->calib < 1;
+    else if (!strcmp(a, "--finetune-epochs"))
+        return parse_i64(v, &o->finetune_epochs) || o->finetune_epochs < 0;
     else if (!strcmp(a, "--espeak-cache"))
         o->espeak_cache = v;
     else if (!strcmp(a, "--recipe"))
@@ -238,6 +257,14 @@ static int check_ranges(const demo_options *o, const char *prog)
         !(o->exponent > 0.0)) {
         fprintf(stderr, "%s: need 0 <= initial-sparsity <= sparsity < 1, "
                         "0 <= begin < end <= 1, exponent > 0\n", prog);
+        return -1;
+    }
+    if (o->one_shot != (o->load_dense != NULL)) {
+        fprintf(stderr, "%s: --one-shot and --load-dense go together\n", prog);
+        return -1;
+    }
+    if (o->save_dense && (o->one_shot || strcmp(o->method, "dense") != 0)) {
+        fprintf(stderr, "%s: --save-dense needs --method dense\n", prog);
         return -1;
     }
     if (o->lr_decay != SP_LR_CONSTANT &&

@@ -55,6 +55,14 @@ static int schedule_options(const demo_options *o, int64_t total_steps,
                             csp_schedule_options *so)
 {
     csp_schedule_options_init(so, sizeof *so);
+    if (o->one_shot) {
+        /* One-shot pruning (docs/guide.md): one event, at step 0. */
+        so->kind = CSP_SCHEDULE_CONSTANT;
+        so->final_sparsity = o->sparsity;
+        so->begin_step = so->end_step = 0;
+        so->frequency = 1;
+        return 0;
+    }
     so->kind = CSP_SCHEDULE_POLYNOMIAL;
     so->initial_sparsity = o->initial_sparsity;
     so->final_sparsity = o->sparsity;
@@ -83,7 +91,8 @@ static int64_t count_events(const csp_schedule *sched, int64_t total_steps)
 {
     int64_t n = 0;
     for (int64_t e = -1;;) {
-        if (csp_schedule_next_event(sched, e, &e) != CSP_OK || e < 0 || e > total_steps)
+        if (csp_schedule_next_event(sched, e, &e) != CSP_OK || e < 0 ||
+            e > (total_steps > 0 ? total_steps : 0))
             return n;
         n++;
     }
@@ -293,6 +302,63 @@ void sc_observe(void *user, int which, const float *x, int64_t rows, int64_t col
         fail(p, st, step, "csp_pruner_observe");
 }
 
+/* Calibration hook: every pass is observed (one-shot pruning). */
+static void calibrate_observe(void *user, int which, const float *x, int64_t rows,
+                              int64_t cols)
+{
+    sc_pruning *p = (sc_pruning *)user;
+    if (p->error || which < 0 || which >= SP_NPARAMS || p->index_of[which] < 0)
+        return;
+    const double t0 = sd_now();
+    const csp_status st = observe_activations(p->pruner, p->index_of[which], x, rows, cols);
+    p->t.observe_s += sd_now() - t0;
+    if (st < 0)
+        fail(p, st, 0, "csp_pruner_observe");
+}
+
+int sc_needs_activations(const sc_pruning *p)
+{
+    for (int k = 0; p && k < SD_N_PRUNABLE; k++) {
+        csp_sensing *s = NULL;
+        if (csp_pruner_sensing(p->pruner, p->index_of[sd_prunable[k]], &s) == CSP_OK && s &&
+            csp_sensing_kind(s) == CSP_SENSING_ACTIVATIONS)
+            return 1;
+    }
+    return 0;
+}
+
+int sc_one_shot(sc_pruning *p, sp_trainer *tr, const int64_t *calib, int64_t n_calib,
+                double *calib_s)
+{
+    *calib_s = 0.0;
+    if (sc_needs_activations(p)) {
+        const double t0 = sd_now();
+        sp_eval_result res;
+        if (sp_trainer_calibrate(tr, calib, n_calib, calibrate_observe, p, &res) != SP_TRAIN_OK) {
+            fprintf(stderr, "calibration pass failed\n");
+            return -1;
+        }
+        *calib_s = sd_now() - t0;
+        p->observed_passes += (n_calib + sp_trainer_options(tr)->eval_batch - 1) /
+                              sp_trainer_options(tr)->eval_batch;
+        if (sc_check(p) != 0)
+            return -1;
+    }
+    const double t0 = sd_now();
+    const csp_status st = csp_step(p->pruner, 0);
+    const double dt = sd_now() - t0;
+    p->t.step_s += dt;
+    p->t.calls++;
+    if (st == CSP_PRUNED) {
+        p->t.events++;
+        p->t.event_s += dt;
+        return 0;
+    }
+    fprintf(stderr, "csp_step (one-shot event): %s: %s\n", csp_status_name(st),
+            csp_context_last_error(p->ctx));
+    return -1;
+}
+
 void sc_install_hooks(sc_pruning *p, sp_train_options *t, int mask_gradients)
 {
     t->user = p;
@@ -333,9 +399,18 @@ void sc_times(const sc_pruning *p, pruning_times *t)
 
 static int64_t round_half_even(double x) { return (int64_t)nearbyint(x); }
 
-static int64_t expected_nnz(int32_t gran, int64_t rows, int64_t cols, double s)
+static int64_t expected_nnz(int32_t gran, const sm_overrides *ov, int64_t rows, int64_t cols,
+                            double s)
 {
+    const int64_t n = ov->nm_m ? ov->nm_n : 2, m = ov->nm_m ? ov->nm_m : 4;
+    int64_t zeros = round_half_even(s * (double)m);
     switch (gran) {
+    case CSP_GRANULARITY_NM:
+        /* round(s M) zeros in every group of M, capped at M - N */
+        if (cols % m)
+            return -1;
+        zeros = zeros > m - n ? m - n : zeros;
+        return rows * (cols / m) * (m - zeros);
     case CSP_GRANULARITY_TENSOR:
         return rows * cols - round_half_even(s * (double)(rows * cols));
     case CSP_GRANULARITY_ROW:
@@ -437,8 +512,8 @@ int sc_report_tensors(const sc_pruning *p, const sm_method *m, const demo_option
             continue;
         }
         const int32_t idx = p->index_of[sd_prunable[k]];
-        r->expected_nnz = expected_nnz(sm_granularity(m, &o->csp, sd_prunable[k]), par->rows,
-                                       par->cols, o->sparsity);
+        r->expected_nnz = expected_nnz(sm_granularity(m, &o->csp, sd_prunable[k]), &o->csp,
+                                       par->rows, par->cols, o->sparsity);
         if (mask_report(p, idx, par, r) != 0 || export_sizes(p, idx, par, r) != 0)
             return -1;
     }
@@ -462,6 +537,7 @@ static const char *solver_name(int32_t k)
     return k == CSP_SOLVER_OMP     ? "omp"
            : k == CSP_SOLVER_ISTA  ? "ista"
            : k == CSP_SOLVER_FISTA ? "fista"
+           : k == CSP_SOLVER_SWEEP ? "sweep"
                                    : "?";
 }
 

@@ -37,6 +37,16 @@ void sc_free(sc_pruning *p);
  *  @p mask_gradients), observe (when a tensor uses activation sensing). */
 void sc_install_hooks(sc_pruning *p, sp_train_options *t, int mask_gradients);
 
+/** 1 when some prunable matrix uses activation sensing. */
+int sc_needs_activations(const sc_pruning *p);
+
+/** One-shot pruning: when a tensor uses activation sensing, a calibration
+ *  pass over calib[0..n_calib) (training utterances) feeds every tensor's
+ *  operator (its seconds in *calib_s), then the one event, csp_step(p, 0).
+ *  Prints why and returns -1 unless it pruned. */
+int sc_one_shot(sc_pruning *p, sp_trainer *tr, const int64_t *calib, int64_t n_calib,
+                double *calib_s);
+
 /** The trainer hooks themselves (user = the sc_pruning). */
 void sc_after_step(void *user, int64_t step);
 void sc_before_update(void *user, int64_t step);

@@ -58,12 +58,62 @@ static void lr_schedule(const demo_options *o, int64_t total_steps, sp_lr_schedu
         s->end = s->begin + 1;
 }
 
+/* ------------------------------------------------- dense model files */
+
+#define SD_DENSE_MAGIC "SPDENSE1"
+
+/* Every parameter of @p m (shapes, then float32 values) into @p path. */
+static int save_dense(const sp_model *m, const char *path)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    int ok = f != NULL && fwrite(SD_DENSE_MAGIC, 1, 8, f) == 8;
+    for (int k = 0; ok && k < SP_NPARAMS; k++) {
+        const sp_param *p = &m->p[k];
+        const int64_t shape[2] = {p->rows, p->cols};
+        ok = fwrite(shape, sizeof shape, 1, f) == 1 &&
+             fwrite(p->data, sizeof(float), (size_t)p->size, f) == (size_t)p->size;
+    }
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (ok && rename(tmp, path) != 0)
+        ok = 0;
+    if (!ok)
+        fprintf(stderr, "cannot write the dense model %s\n", path);
+    return ok ? 0 : -1;
+}
+
+/* The parameters saved by save_dense() into @p m (shapes must match). */
+static int load_dense(sp_model *m, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char magic[8];
+    int ok = f != NULL && fread(magic, 1, 8, f) == 8 && !memcmp(magic, SD_DENSE_MAGIC, 8);
+    for (int k = 0; ok && k < SP_NPARAMS; k++) {
+        sp_param *p = &m->p[k];
+        int64_t shape[2];
+        ok = fread(shape, sizeof shape, 1, f) == 1 && shape[0] == p->rows &&
+             shape[1] == p->cols &&
+             fread(p->data, sizeof(float), (size_t)p->size, f) == (size_t)p->size;
+    }
+    if (ok && fgetc(f) != EOF)
+        ok = 0;
+    if (f)
+        fclose(f);
+    if (!ok)
+        fprintf(stderr, "cannot read the dense model %s (missing, or another model size)\n",
+                path);
+    return ok ? 0 : -1;
+}
+
 /* Epochs of training; after each one the evaluation set is scored when
  * the run prints epochs or the epoch is among the last --history. */
 static int train_epochs(sp_trainer *tr, const sp_split *split, sc_pruning *pr, run_result *r)
 {
     const demo_options *o = r->o;
-    for (int64_t e = 0; e < o->epochs; e++) {
+    const int64_t epochs = o->one_shot ? o->finetune_epochs : o->epochs;
+    for (int64_t e = 0; e < epochs; e++) {
         const double csp_before = sc_seconds(pr);
         sp_epoch_stats st;
         if (sp_trainer_run_epoch(tr, &st) != SP_TRAIN_OK) {
@@ -79,7 +129,7 @@ static int train_epochs(sp_trainer *tr, const sp_split *split, sc_pruning *pr, r
         r->train_s += st.seconds;
         r->train_loss = st.loss;
         r->train_acc = st.acc;
-        if (o->quiet && e + o->history < o->epochs && e + 1 < o->epochs)
+        if (o->quiet && e + o->history < epochs && e + 1 < epochs)
             continue;
         const double t0 = sd_now();
         if (sp_trainer_evaluate(tr, split->test, split->n_test, &r->te) != SP_TRAIN_OK) {
@@ -92,6 +142,31 @@ static int train_epochs(sp_trainer *tr, const sp_split *split, sc_pruning *pr, r
             sr_print_epoch(h);
     }
     return 0;
+}
+
+/* One-shot pruning of the loaded model: the calibration utterances (evenly
+ * strided over the training side), the event, and the evaluation set's
+ * error right after it (before any fine-tuning). */
+static int one_shot(sp_trainer *tr, const sp_split *split, sc_pruning *pr, run_result *r)
+{
+    const int64_t n = r->o->calib < split->n_train ? r->o->calib : split->n_train;
+    int64_t *ids = (int64_t *)malloc((size_t)n * sizeof *ids);
+    if (!ids)
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        ids[i] = split->train[i * split->n_train / n];
+    r->calib_n = sc_needs_activations(pr) ? n : 0;
+    int rc = sc_one_shot(pr, tr, ids, n, &r->calib_s);
+    free(ids);
+    sp_eval_result te;
+    if (rc == 0 && sp_trainer_evaluate(tr, split->test, split->n_test, &te) != SP_TRAIN_OK)
+        rc = -1;
+    if (rc == 0) {
+        r->oneshot_err = 1.0 - te.acc;
+        r->oneshot_loss = te.loss;
+        r->te = te;
+    }
+    return rc;
 }
 
 /* The trainer, and for a pruning method the pruner on its model with the
@@ -107,13 +182,17 @@ static int setup(const demo_options *o, const sp_dataset *ds, const sp_split *sp
     sp_train_options *live = sp_trainer_options(*tr);
     r->model = model;
     r->steps_per_epoch = sp_trainer_steps_per_epoch(*tr);
-    r->total_steps = r->steps_per_epoch * o->epochs;
+    r->total_steps = r->steps_per_epoch * (o->one_shot ? o->finetune_epochs : o->epochs);
     lr_schedule(o, r->total_steps, &live->lr_decay);
     r->lr_begin_step = live->lr_decay.begin;
     r->lr_end_step = live->lr_decay.end;
+    if (o->load_dense && load_dense(model, o->load_dense) != 0)
+        return -1;
     if (!r->method->prunes)
         return 0;
     if (sc_create(pr, r->method, o, model, r->total_steps, &r->sched) != 0)
+        return -1;
+    if (o->one_shot && one_shot(*tr, split, *pr, r) != 0)
         return -1;
     sc_install_hooks(*pr, live, o->mask_gradients);
     r->pruned = 1;
@@ -126,12 +205,20 @@ static int run(run_result *r, const sp_split *split, double t_start)
     const demo_options *o = r->o;
     sp_trainer *tr = NULL;
     sc_pruning *pr = NULL;
-    r->hist = (epoch_record *)calloc((size_t)o->epochs, sizeof *r->hist);
+    r->hist = (epoch_record *)calloc((size_t)o->epochs + (size_t)o->finetune_epochs,
+                                     sizeof *r->hist);
     int rc = r->hist && setup(o, r->ds, split, &tr, &pr, r) == 0 ? 0 : 1;
     if (!rc) {
         sr_print_header(r);
         rc = train_epochs(tr, split, pr, r) == 0 ? 0 : 1;
     }
+    if (!rc && o->one_shot && !r->pruned &&
+        sp_trainer_evaluate(tr, split->test, split->n_test, &r->te) != SP_TRAIN_OK)
+        rc = 1; /* dense, loaded: the reference */
+    if (!rc && o->one_shot && !r->pruned)
+        r->oneshot_err = 1.0 - r->te.acc, r->oneshot_loss = r->te.loss;
+    if (!rc && o->save_dense && save_dense(r->model, o->save_dense) != 0)
+        rc = 1;
     if (!rc && sc_report_tensors(pr, r->method, o, r->model, r->rep) != 0) {
         fprintf(stderr, "cannot read the masks or the exports\n");
         rc = 1;

@@ -28,7 +28,7 @@
 
 /** Version of the RESULT line's layout; bump it when a field changes
  *  meaning or type, and update README.md and tests/test_demo_smoke.py. */
-#define SD_RESULT_SCHEMA "speech-result/2"
+#define SD_RESULT_SCHEMA "speech-result/3"
 
 /** The prunable parameters, in the order they are added to the pruner. */
 #define SD_N_PRUNABLE 3
@@ -61,6 +61,11 @@ typedef struct demo_options {
     double lr_decay_end;   /* fraction of the training steps */
     double lr_final;       /* factor reached at lr_decay_end */
     int mask_gradients;    /* csp_pruner_mask_gradients() before clipping */
+    /* One-shot pruning of a trained model (README.md, "One-shot pruning"). */
+    int one_shot;          /* one event at step 0 from calibration activations */
+    int64_t finetune_epochs; /* --one-shot: epochs of fine-tuning after the event */
+    int64_t calib;         /* --one-shot: calibration utterances (training side) */
+    const char *save_dense, *load_dense; /* dense model files */
     int decay_given, decay_begin_given; /* --lr-decay, --lr-decay-begin seen */
     sm_overrides csp;
     sp_train_options train;
@@ -185,6 +190,10 @@ typedef struct run_result {
     pruning_times pt;
     double total_s, train_s, eval_s;
     int pruned;       /* a pruner ran (the bytes come from libcsp's exports) */
+    /* --one-shot: calibration utterances, their pass's seconds, and the
+     * evaluation set's error and loss right after the event. */
+    int64_t calib_n;
+    double calib_s, oneshot_err, oneshot_loss;
     uint64_t digest;
     const char *libcsp_version;
 } run_result;

@@ -178,6 +178,7 @@ void sm_overrides_init(sm_overrides *ov)
     memset(ov, 0, sizeof *ov);
     ov->redraw = -1;
     ov->window = -1;
+    ov->normalize = -1;
     ov->rho = ov->damping = ov->alpha = ov->shrink = -1.0;
 }
 
@@ -208,15 +209,18 @@ int sm_parse_overrides(const char *spec, sm_overrides *ov, char *err, size_t err
     static const char *const sens_n[] = {"identity", "gaussian", "rademacher", "activations"};
     static const int32_t sens_v[] = {CSP_SENSING_IDENTITY, CSP_SENSING_GAUSSIAN,
                                      CSP_SENSING_RADEMACHER, CSP_SENSING_ACTIVATIONS};
-    static const char *const solv_n[] = {"omp", "ista", "fista"};
-    static const int32_t solv_v[] = {CSP_SOLVER_OMP, CSP_SOLVER_ISTA, CSP_SOLVER_FISTA};
+    static const char *const solv_n[] = {"omp", "ista", "fista", "sweep"};
+    static const int32_t solv_v[] = {CSP_SOLVER_OMP, CSP_SOLVER_ISTA, CSP_SOLVER_FISTA,
+                                     CSP_SOLVER_SWEEP};
     static const char *const corr_n[] = {"none", "full", "blend"};
     static const int32_t corr_v[] = {CSP_CORRECTION_NONE, CSP_CORRECTION_FULL,
                                      CSP_CORRECTION_BLEND};
-    static const char *const supp_n[] = {"solver", "magnitude"};
-    static const int32_t supp_v[] = {CSP_SUPPORT_SOLVER, CSP_SUPPORT_MAGNITUDE};
-    static const char *const gran_n[] = {"row", "tensor"};
-    static const int32_t gran_v[] = {CSP_GRANULARITY_ROW, CSP_GRANULARITY_TENSOR};
+    static const char *const supp_n[] = {"solver", "magnitude", "wanda"};
+    static const int32_t supp_v[] = {CSP_SUPPORT_SOLVER, CSP_SUPPORT_MAGNITUDE,
+                                     CSP_SUPPORT_WANDA};
+    static const char *const gran_n[] = {"row", "tensor", "nm"};
+    static const int32_t gran_v[] = {CSP_GRANULARITY_ROW, CSP_GRANULARITY_TENSOR,
+                                     CSP_GRANULARITY_NM};
     char buf[256];
     if (strlen(spec) >= sizeof buf) {
         snprintf(err, errlen, "--csp: too long");
@@ -237,13 +241,13 @@ int sm_parse_overrides(const char *spec, sm_overrides *ov, char *err, size_t err
         if (!strcmp(kv, "sensing"))
             bad = word(v, sens_n, sens_v, 4, &ov->sensing);
         else if (!strcmp(kv, "solver"))
-            bad = word(v, solv_n, solv_v, 3, &ov->solver);
+            bad = word(v, solv_n, solv_v, 4, &ov->solver);
         else if (!strcmp(kv, "correction"))
             bad = word(v, corr_n, corr_v, 3, &ov->correction);
         else if (!strcmp(kv, "support"))
-            bad = word(v, supp_n, supp_v, 2, &ov->support);
+            bad = word(v, supp_n, supp_v, 3, &ov->support);
         else if (!strcmp(kv, "granularity"))
-            bad = word(v, gran_n, gran_v, 2, &ov->granularity);
+            bad = word(v, gran_n, gran_v, 3, &ov->granularity);
         else if (!strcmp(kv, "alpha"))
             bad = number(v, 0.0, 1.0, &ov->alpha);
         else if (!strcmp(kv, "rho"))
@@ -254,7 +258,15 @@ int sm_parse_overrides(const char *spec, sm_overrides *ov, char *err, size_t err
             bad = number(v, 0.0, 1.0, &ov->shrink);
         else if (!strcmp(kv, "redraw"))
             bad = number(v, 0.0, 1.0, &d) || (d != 0.0 && d != 1.0), ov->redraw = (int32_t)d;
-        else if (!strcmp(kv, "window"))
+        else if (!strcmp(kv, "normalize"))
+            bad = number(v, 0.0, 1.0, &d) || (d != 0.0 && d != 1.0), ov->normalize = (int32_t)d;
+        else if (!strcmp(kv, "nm")) {
+            int n = 0, m = 0, used = 0;
+            bad = sscanf(v, "%d:%d%n", &n, &m, &used) != 2 || v[used] || n < 1 || m < 2 ||
+                  n >= m;
+            ov->nm_n = n;
+            ov->nm_m = m;
+        } else if (!strcmp(kv, "window"))
             bad = number(v, 0.0, 1e9, &d) || d != floor(d), ov->window = (int32_t)d;
         else if (!strcmp(kv, "tensors")) {
             ov->tensors = 0;
@@ -272,7 +284,7 @@ int sm_parse_overrides(const char *spec, sm_overrides *ov, char *err, size_t err
         } else {
             snprintf(err, errlen,
                      "--csp: unknown key %s (sensing, solver, correction, support, alpha, rho, "
-                     "damping, shrink, redraw, window, granularity, tensors)",
+                     "damping, shrink, redraw, window, normalize, granularity, nm, tensors)",
                      kv);
             return -1;
         }
@@ -338,6 +350,12 @@ csp_status sm_configure_tensor(const sm_method *m, const sm_overrides *ov, int w
         x->alpha = ov->alpha;
     if (ov->shrink >= 0)
         x->shrink = ov->shrink;
+    if (ov->normalize >= 0)
+        to->solver.normalize = ov->normalize;
+    if (ov->nm_m) {
+        to->nm_n = ov->nm_n;
+        to->nm_m = ov->nm_m;
+    }
     if (ov->granularity)
         to->granularity = ov->granularity;
     else if ((ov->sensing && ov->sensing != CSP_SENSING_IDENTITY) || ov->shrink > 0)

@@ -55,7 +55,8 @@ typedef struct sm_overrides {
     unsigned tensors;   /* bit (1 << which) of the parameters the tensor
                            options apply to; 0 = all three */
     int32_t sensing, solver, correction, granularity, support; /* 0: unset */
-    int32_t redraw, window;                           /* -1: unset */
+    int32_t redraw, window, normalize;                /* -1: unset */
+    int32_t nm_n, nm_m;                               /* N:M (0: unset) */
     double rho, damping, alpha, shrink;               /* < 0: unset */
     char text[256];                                   /* the spec, for the record */
 } sm_overrides;

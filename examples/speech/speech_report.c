@@ -202,7 +202,11 @@ void sr_print_header(const run_result *r)
     printf("method: %s - %s\n", r->method->name, r->method->summary);
     if (o->csp.text[0])
         printf("        with --csp %s\n", o->csp.text);
-    if (r->sched.present)
+    if (r->sched.present && o->one_shot)
+        printf("schedule: one-shot, one event at step 0 to %g from %lld calibration "
+               "utterances (training side), then %lld epochs of fine-tuning\n",
+               r->sched.final_sparsity, (long long)o->calib, (long long)o->finetune_epochs);
+    else if (r->sched.present)
         printf("schedule: polynomial^%g %g -> %g over steps %lld..%lld every %lld "
                "(%lld events) of %lld; W_ih, W_hh, W_out pruned, Adam moments zeroed\n",
                r->sched.exponent, r->sched.initial_sparsity, r->sched.final_sparsity,
@@ -426,6 +430,27 @@ static void result_schedule(jw *w, const run_result *r)
     jw_close(w, '}');
 }
 
+/* --one-shot: the loaded model, the calibration and the error right after
+ * the event; null otherwise. */
+static void result_one_shot(jw *w, const run_result *r)
+{
+    const demo_options *o = r->o;
+    if (!o->one_shot) {
+        jw_null(w, "one_shot");
+        return;
+    }
+    const char *base = strrchr(o->load_dense, '/');
+    jw_open(w, "one_shot", '{');
+    jw_str(w, "dense_model", base ? base + 1 : o->load_dense);
+    jw_int(w, "calib_n", r->calib_n);
+    jw_num(w, "calib_s", r->calib_s);
+    jw_num(w, "event_s", r->pt.event_s);
+    jw_int(w, "finetune_epochs", o->finetune_epochs);
+    jw_num(w, "err_after_event", r->oneshot_err);
+    jw_num(w, "loss_after_event", r->oneshot_loss);
+    jw_close(w, '}');
+}
+
 static void result_tensors(jw *w, const run_result *r, const totals *t)
 {
     jw_open(w, "tensors", '[');
@@ -543,6 +568,7 @@ void sr_print_result(FILE *f, const run_result *r)
     result_model_recipe(&w, r, &t);
     result_accuracy(&w, r);
     result_schedule(&w, r);
+    result_one_shot(&w, r);
     result_tensors(&w, r, &t);
     result_time(&w, r);
     result_csp(&w, &r->csp);

@@ -275,8 +275,10 @@ int sp_trainer_run_epoch(sp_trainer *tr, sp_epoch_stats *st)
     return SP_TRAIN_OK;
 }
 
-int sp_trainer_evaluate(sp_trainer *tr, const int64_t *ids, int64_t n,
-                        sp_eval_result *res)
+/* Forward passes over ids[0..n) in batches of eval_batch, sorted by length,
+ * with @p observe (may be NULL) seeing each prunable matrix's inputs. */
+static int forward_set(sp_trainer *tr, const int64_t *ids, int64_t n, sp_observe_fn observe,
+                       void *user, sp_eval_result *res)
 {
     if (!tr || !ids || n < 1 || !res)
         return SP_TRAIN_E_INVALID;
@@ -307,7 +309,7 @@ int sp_trainer_evaluate(sp_trainer *tr, const int64_t *ids, int64_t n,
         int r = sp_batch_pack(&tr->bb, bs, sorted + s, tr->feats, tr->frames,
                               tr->labels, SP_FEAT_NMEL);
         if (!r)
-            r = sp_lstm_forward(&tr->model, &tr->bb.b, tr->ws, NULL, NULL,
+            r = sp_lstm_forward(&tr->model, &tr->bb.b, tr->ws, observe, user,
                                 &loss, &correct);
         if (r) {
             rc = r == SP_LSTM_E_NOMEM ? SP_TRAIN_E_NOMEM : SP_TRAIN_E_INVALID;
@@ -325,4 +327,16 @@ int sp_trainer_evaluate(sp_trainer *tr, const int64_t *ids, int64_t n,
         res->acc = (double)correct_sum / (double)n;
     }
     return rc;
+}
+
+int sp_trainer_evaluate(sp_trainer *tr, const int64_t *ids, int64_t n,
+                        sp_eval_result *res)
+{
+    return forward_set(tr, ids, n, NULL, NULL, res);
+}
+
+int sp_trainer_calibrate(sp_trainer *tr, const int64_t *ids, int64_t n,
+                         sp_observe_fn observe, void *user, sp_eval_result *res)
+{
+    return forward_set(tr, ids, n, observe, user, res);
 }

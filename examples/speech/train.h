@@ -109,6 +109,14 @@ typedef struct sp_eval_result {
 int sp_trainer_evaluate(sp_trainer *tr, const int64_t *ids, int64_t n,
                         sp_eval_result *res);
 
+/** Calibration: forward passes over ids[0..n) with the current weights, as
+ *  sp_trainer_evaluate() (no backward, no update, no state change), except
+ *  that @p observe (with @p user) sees the inputs of each prunable matrix,
+ *  as the options' observe hook does in training. For one-shot pruning from
+ *  calibration activations; ids should be training utterances. */
+int sp_trainer_calibrate(sp_trainer *tr, const int64_t *ids, int64_t n,
+                         sp_observe_fn observe, void *user, sp_eval_result *res);
+
 /** The trainer's own copy of its options. Between epochs the host may
  *  change the hooks, `user`, `adam` and `lr_decay` (for instance install
  *  hooks that need the model, or a decay that needs the step count); the

@@ -1,4 +1,4 @@
-"""The RESULT line of speech_demo: schema "speech-result/2".
+"""The RESULT line of speech_demo: schema "speech-result/3".
 
 speech_demo prints one line `RESULT {json}` per run. Its layout is
 documented in examples/speech/README.md ("RESULT"); this module is the
@@ -11,7 +11,7 @@ missing or unknown keys, wrong types, values out of range.
 """
 import re
 
-SCHEMA = "speech-result/2"
+SCHEMA = "speech-result/3"
 
 
 class F:
@@ -87,7 +87,7 @@ CSP_TENSOR = O({
     "name": S(doc="parameter name"),
     "sensing": S(choices=["identity", "gaussian", "rademacher", "activations", "gram", "?"],
                  doc="sensing operator in force"),
-    "solver": S(choices=["omp", "ista", "fista", "?"], doc="solver in force"),
+    "solver": S(choices=["omp", "ista", "fista", "sweep", "?"], doc="solver in force"),
     "correction": S(choices=["none", "full", "blend", "?"], doc="correction in force"),
     "weight_error": N(0.0, doc="||W - X|| / ||W|| at the last event that removed weights"),
     "sensing_error": N(0.0, doc="(w-x)^T G (w-x) / w^T G w at that event"),
@@ -116,7 +116,7 @@ RESULT = O({
                     nullable=True, doc="null unless --validate"),
     "epochs": I(1, doc="--epochs"), "hidden": I(1, doc="--hidden (LSTM width H)"),
     "batch": I(1, doc="--batch"), "subset": I(0, doc="--subset (0: all)"),
-    "steps": I(1, doc="optimizer updates in all"),
+    "steps": I(0, doc="optimizer updates in all (0: a one-shot run without fine-tuning)"),
     "steps_per_epoch": I(1, doc="ceil(train_n / batch)"),
     "train_n": I(1, doc="training utterances"),
     "model": O(doc="the architecture, counted from the model", fields={
@@ -151,13 +151,23 @@ RESULT = O({
     }),
     "history": L(EPOCH, doc="one entry per epoch"),
     "schedule": O({
-        "begin_step": I(0, doc="first event"), "end_step": I(1, doc="last event"),
+        "begin_step": I(0, doc="first event"), "end_step": I(0, doc="last event"),
         "frequency": I(1, doc="steps between events"),
         "events": I(1, doc="events in the run"),
         "exponent": N(0.0, doc="polynomial exponent (3: cubic)"),
         "initial_sparsity": N(**FRACTION, doc="--initial-sparsity"),
         "final_sparsity": N(**FRACTION, doc="--sparsity"),
     }, nullable=True, doc="the pruning schedule; null for dense"),
+    "one_shot": O({
+        "dense_model": S(doc="--load-dense (file name): the trained model pruned"),
+        "calib_n": I(0, doc="calibration utterances observed (0: no activation sensing)"),
+        "calib_s": N(**SECONDS, doc="seconds of the calibration pass"),
+        "event_s": N(**SECONDS, doc="seconds of the one event"),
+        "finetune_epochs": I(0, doc="--finetune-epochs"),
+        "err_after_event": N(**FRACTION, doc="error on the evaluation set right after the "
+                             "event, before fine-tuning"),
+        "loss_after_event": N(0.0, doc="its mean cross-entropy"),
+    }, nullable=True, doc="--one-shot; null otherwise"),
     "tensors": L(TENSOR, doc="W_ih, W_hh, W_out"),
     "nnz": I(0, doc="kept weights of the three matrices"),
     "numel": I(1, doc="their weights (model.pruned_params)"),

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from speech_compare import schema, stats  # noqa: E402
+from speech_compare import regimes, schema, stats  # noqa: E402
 
 failures = []
 
@@ -91,6 +91,37 @@ def test_schema_table():
     check("history[].test_err" in paths and "tensors[].nnz" in paths, "schema: list members")
 
 
+def test_regimes_report(rng):
+    """regimes.py's report on synthetic regime-a and -b results: paired
+    differences, the noise rule and the targets from known numbers."""
+    def entry(err, hist=()):
+        return {"result": {"test_err": err / 100, "history": [
+            {"epoch": i + 1, "test_err": h / 100} for i, h in enumerate(hist)],
+            "one_shot": {"event_s": 0.01, "calib_s": 0.1, "err_after_event": err / 100}}}
+    res = {}
+    for seed in regimes.SEEDS:
+        res[("dense", "-", None, seed)] = entry(2.0)
+        for pat in regimes.PATTERNS:
+            for lab in regimes.LABELS:
+                if lab == "sweep" and pat[0] != "row":
+                    continue
+                base = 40.0 if lab == "magnitude" else 4.0 + rng.random()
+                res[(lab, pat[0], pat[1], seed)] = entry(base + seed, (base / 2 + seed,) * 3)
+    d, w, l, ps, pt = regimes.paired({1: 1.0, 2: 2.0, 3: 3.5}, {1: 2.0, 2: 2.5, 3: 3.0})
+    check(d == [-1.0, -0.5, 0.5] and (w, l) == (2, 1), f"regimes.paired: {d} {w}/{l}")
+    check(not regimes.beyond_noise(d, pt), "3 seeds of mixed sign are noise")
+    check(regimes.beyond_noise([-1.0, -1.2, -0.9, -1.1, -1.0], 0.001), "5/5 and p < 0.05")
+    hp = {"damping": {}, "calib": {}, "ft_lr": 1e-3, "rule": "test", "table": {"x": 1.0}}
+    study = type("S", (), {"hp": hp})()
+    md = regimes.render(study, {"a": res, "b": res}, {"a": "VERDICT-A"})
+    check("## Regime (a): one-shot, no fine-tuning" in md and "VERDICT-A" in md,
+          "regimes report: regime a section")
+    check("| row | 0.9 | 43.0 ± 1.6 |" in md, "regimes report: magnitude's mean ± sd")
+    check("row 0.8: increase over dense" in md and "**met**" in md, "regimes report: targets")
+    check("| 2:4 | 0.5 | sweep |" not in md and "refused" in md, "the sweep is refused at N:M")
+    check("## Regime (d): gradual, full ramp" in md and "not run" in md, "regime d: not run")
+
+
 def main():
     try:
         import scipy.special as special
@@ -106,6 +137,7 @@ def main():
     test_sign(rng, sst)
     test_mean_sd(rng)
     test_schema_table()
+    test_regimes_report(rng)
     if failures:
         print(f"{len(failures)} failure(s)")
         return 1

@@ -110,23 +110,27 @@ def check_consistency(label, r):
     check(r["test_correct"] <= r["test_n"] and abs(r["test_err"] + r["test_acc"] - 1) < 1e-12
           and abs(r["test_acc"] - r["test_correct"] / r["test_n"]) < 1e-12,
           f"{label}: accuracy fields disagree")
-    check(r["steps"] == r["steps_per_epoch"] * r["epochs"] and
-          len(r["history"]) == r["epochs"] and
-          [x["epoch"] for x in r["history"]] == list(range(1, r["epochs"] + 1)),
+    one = r["one_shot"]
+    epochs = one["finetune_epochs"] if one else r["epochs"]  # epochs trained by this run
+    check(r["steps"] == r["steps_per_epoch"] * epochs and
+          len(r["history"]) == epochs and
+          [x["epoch"] for x in r["history"]] == list(range(1, epochs + 1)),
           f"{label}: steps or history")
-    last = r["history"][-1]
-    check(last["test_err"] is not None and abs(last["test_err"] - r["test_err"]) < 1e-12 and
+    last = r["history"][-1] if r["history"] else None
+    check(last is None or (
+          last["test_err"] is not None and abs(last["test_err"] - r["test_err"]) < 1e-12 and
           last["lr"] == r["training"]["final_lr"] and
-          sum(x["clipped"] for x in r["history"]) == r["training"]["clipped_steps"] <= r["steps"],
+          sum(x["clipped"] for x in r["history"]) == r["training"]["clipped_steps"] <= r["steps"]),
           f"{label}: the last epoch of the history is not the result")
     dense = r["method"] == "dense"
     check((r["schedule"] is None) == dense and (r["csp"] is None) == dense and
           (r["bytes"]["source"] == "speech_demo") == dense,
           f"{label}: schedule/csp/bytes source vs method")
     if not dense:
-        check(r["time"]["csp_calls"] == r["steps"], f"{label}: csp_step not called every step")
+        check(r["time"]["csp_calls"] == r["steps"] + (1 if one else 0),
+              f"{label}: csp_step not called every step (and at the one-shot event)")
         check(r["time"]["events"] > 0, f"{label}: no pruning event ran")
-        check((r["time"]["csp_mask_s"] > 0) == r["recipe"]["mask_gradients"],
+        check((r["time"]["csp_mask_s"] > 0) == (r["recipe"]["mask_gradients"] and r["steps"] > 0),
               f"{label}: gradient masking time {r['time']['csp_mask_s']} vs the recipe")
 
 
@@ -328,6 +332,56 @@ def check_refusals(demo, small, tmp):
               f"{bad}: exit {p.returncode} without a message")
 
 
+def check_one_shot(demo, small, tmp):
+    """--save-dense / --load-dense / --one-shot: the loaded dense model scores
+    as it did; one event at step 0 to the exact budget (row and N:M), from
+    calibration activations; fine-tuning keeps the pattern (same digest)."""
+    dense = os.path.join(tmp, "model.dense")
+    p, r = run(demo, small + ["--method", "dense", "--quiet", "--save-dense", dense], tmp)
+    check_result("dense --save-dense", p, r, 0)
+    check(os.path.exists(dense), "--save-dense wrote no file")
+    base = small + ["--quiet", "--one-shot", "--load-dense", dense, "--calib", "40"]
+    p, rd = run(demo, base + ["--method", "dense"], tmp)
+    check_result("dense --one-shot", p, rd, 0)
+    if r and rd:
+        check(rd["test_err"] == r["test_err"] and rd["one_shot"]["calib_n"] == 0,
+              f"loaded dense model: error {rd['test_err']} != {r['test_err']}")
+    digests = {}
+    for method, csp, sparsity in (("gmp", "", 0.7), ("csp-act-refit", "", 0.7),
+                                  ("csp-act-refit", "granularity=nm,nm=1:4,normalize=1", 0.75),
+                                  ("csp-act", "support=wanda,granularity=nm,nm=2:4", 0.5),
+                                  ("csp-act", "solver=sweep", 0.7)):
+        for ft in (0, 1):
+            extra = ["--csp", csp] if csp else []
+            label = f"{method} {csp} one-shot ft {ft}"
+            p, r = run(demo, base + ["--method", method, "--sparsity", str(sparsity),
+                                     "--finetune-epochs", str(ft)] + extra, tmp)
+            check_result(label, p, r, sparsity)
+            if not r:
+                continue
+            o = r["one_shot"]
+            check(r["steps"] == ft * r["steps_per_epoch"] and len(r["history"]) == ft,
+                  f"{label}: steps {r['steps']}, history {len(r['history'])}")
+            check(r["schedule"]["events"] == 1 and r["csp"]["events"] == 1 and
+                  r["time"]["events"] == 1, f"{label}: not one event: {r['schedule']}")
+            check(r["sparsity_exact"] is True and r["mask_ok"], f"{label}: budget or mask")
+            check(o["finetune_epochs"] == ft and (o["calib_n"] == 40) == (method != "gmp"),
+                  f"{label}: {o}")
+            if ft == 0:
+                check(o["err_after_event"] == r["test_err"], f"{label}: err_after_event")
+            digests.setdefault((method, csp), set()).add(r["digest"])
+    for key, d in digests.items():
+        check(len(d) == 1, f"{key}: fine-tuning changed the mask ({d})")
+    for args, what in ((["--one-shot"], "--one-shot without --load-dense"),
+                       (["--load-dense", dense], "--load-dense without --one-shot"),
+                       (["--method", "gmp", "--save-dense", dense], "--save-dense with gmp")):
+        p, _ = run(demo, small + args, tmp)
+        check(p.returncode == 2, f"{what}: exit {p.returncode}")
+    p, _ = run(demo, small + ["--hidden", "8", "--one-shot", "--load-dense", dense], tmp)
+    check(p.returncode != 0 and "another model size" in p.stdout,
+          f"--load-dense of another model size: exit {p.returncode}")
+
+
 def check_compare(demo, data, tmp):
     """compare.py on a tiny grid with --hidden 64: totals from the runs."""
     build = os.path.dirname(os.path.dirname(os.path.dirname(demo)))
@@ -400,6 +454,7 @@ def main():
         check_recipes(demo, small, tmp)
         check_validation(demo, small, tmp)
         check_refusals(demo, small, tmp)
+        check_one_shot(demo, small, tmp)
         check_compare(demo, data, tmp)
         check_espeak(demo, tmp)
     finally:
