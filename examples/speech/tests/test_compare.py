@@ -133,8 +133,8 @@ def main():
     except ImportError:
         print("scipy missing: skipped")
         return 77
-    seed = int(time.time())
-    print(f"test_compare: seed {seed}")
+    seed = int(os.environ.get("CSP_TEST_SEED", int(time.time())))
+    print(f"test_compare: seed {seed} (rerun: CSP_TEST_SEED={seed})")
     rng = random.Random(seed)
     test_betainc(rng, special)
     test_paired_t(rng, sst)
