@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -273,13 +274,18 @@ def plot(t, g, png):
     return None
 
 
+def where(desc):
+    """The data description without this machine's directory (reports may be committed)."""
+    return re.sub(r" at /[^:]*/([^/:]+):", r" (\1):", desc)
+
+
 def report(results, g, args, elapsed, png):
     t = cells(results)
     first = results[0][1]
     lines = ["# RNN-T connected digits: CSP against GMP", "",
              "Written by `examples/rnnt/compare.py --grid %s` (%d runs, %.0f s wall on %d "
              "jobs, %s). Data: %s." % (args.grid, len(results), elapsed, args.jobs,
-                                       platform.machine(), first["data_description"]),
+                                       platform.machine(), where(first["data_description"])),
              "Model: %d parameters, %d in the pruned matrices (every LSTM and joint weight "
              "matrix); %d epochs; libcsp %s." % (first["model"]["params"],
                                                  first["model"]["prunable"], first["epochs"],
