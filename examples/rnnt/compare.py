@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,9 @@ GRIDS = {
                           "csp-shrink"],
                  sparsities=[0.5, 0.7, 0.8, 0.9, 0.95], seeds=[1, 2, 3, 4, 5],
                  evals=["official", "loso"]),
+    # what docs/results/rnnt.md reports (official split only; see there)
+    "paper": dict(methods=["dense", "gmp", "csp-obs", "csp-act-refit"], sparsities=[0.8, 0.9],
+                  seeds=[1, 2, 3], evals=["official"]),
 }
 
 
@@ -70,8 +74,7 @@ def configs(g, args):
 
 
 def command(demo, c):
-    cmd = [demo, "--method", c["method"], "--seed", str(c["seed"]), "--eval", c["eval"],
-           "--quiet"]
+    cmd = [demo, "--method", c["method"], "--seed", str(c["seed"]), "--eval", c["eval"]]
     if c["method"] != "dense":
         cmd += ["--sparsity", repr(c["sparsity"])]
     if c["epochs"]:
@@ -90,12 +93,19 @@ def run_one(demo, cache, bid, c):
         if rec.get("binaries") == bid and rec["result"].get("schema") == schema.SCHEMA:
             return rec["result"], True
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    p = subprocess.run(command(demo, c), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       text=True, env=env)
-    if p.returncode != 0:
+    tag = "%s s=%.2f seed %d %s" % (c["method"], c["sparsity"], c["seed"], c["eval"])
+    p = subprocess.Popen(command(demo, c), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    out = []
+    for line in p.stdout:  # per-epoch progress: loss, valid WER, elapsed, remaining
+        out.append(line)
+        if line.startswith("epoch"):
+            print("  [%s] %s" % (tag, line.rstrip()), flush=True)
+    err = p.stderr.read()
+    if p.wait() != 0:
         raise RuntimeError("%s failed (%d): %s" % (" ".join(command(demo, c)), p.returncode,
-                                                   p.stderr[-2000:]))
-    res = schema.parse(p.stdout)
+                                                   err[-2000:]))
+    res = schema.parse("".join(out))
     with open(path + ".tmp", "w") as f:
         json.dump(dict(config=c, binaries=bid, result=res), f)
     os.replace(path + ".tmp", path)
@@ -264,13 +274,18 @@ def plot(t, g, png):
     return None
 
 
+def where(desc):
+    """The data description without this machine's directory (reports may be committed)."""
+    return re.sub(r" at /[^:]*/([^/:]+):", r" (\1):", desc)
+
+
 def report(results, g, args, elapsed, png):
     t = cells(results)
     first = results[0][1]
     lines = ["# RNN-T connected digits: CSP against GMP", "",
              "Written by `examples/rnnt/compare.py --grid %s` (%d runs, %.0f s wall on %d "
              "jobs, %s). Data: %s." % (args.grid, len(results), elapsed, args.jobs,
-                                       platform.machine(), first["data_description"]),
+                                       platform.machine(), where(first["data_description"])),
              "Model: %d parameters, %d in the pruned matrices (every LSTM and joint weight "
              "matrix); %d epochs; libcsp %s." % (first["model"]["params"],
                                                  first["model"]["prunable"], first["epochs"],
@@ -311,11 +326,14 @@ def main():
     out = args.out or os.path.join(args.build, "examples", "rnnt", "rnnt-%s.md" % args.grid)
     t0 = time.time()
     results = run_all(demo, cache, binaries_id(demo, args.build), configs(g, args), args.jobs)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     png = os.path.splitext(out)[0] + ".png"
     tool = plot(cells(results), g, png)
     png = png if tool else None
     with open(out, "w") as f:
         f.write(report(results, g, args, time.time() - t0, png))
+    with open(os.path.splitext(out)[0] + ".json", "w") as f:
+        json.dump([dict(config=c, result=r) for c, r in results], f, indent=1)
     print("report: %s%s" % (out, " (plot: %s)" % tool if tool else " (no plot: neither gnuplot nor matplotlib)"))
 
 

@@ -57,17 +57,17 @@ static void usage(FILE *f, const char *prog)
             "  --method NAME       dense, gmp, gmp-tensor, csp-act, ... (--list-methods) (dense)\n"
             "  --sparsity S        final sparsity of every pruned matrix (0.9)\n"
             "  --seed N            model init, batch order, pruning RNG (1)\n"
-            "  --epochs N          (12)\n"
+            "  --epochs N          (50)\n"
             "  --eval official|loso[:K]  official split, or leave speaker K out (0)\n"
             "  --data fsdd|espeak  FSDD (../shared/data/fsdd, $CSP_SPEECH_DATA) or the\n"
             "                      espeak-ng fallback (default: FSDD when found)\n"
             "  --data-dir DIR      FSDD directory\n"
             "  --threads N         libcsp threads (1); BLAS: OPENBLAS_NUM_THREADS\n"
             "  --validate          final numbers on the VALIDATION set (for tuning)\n"
-            "  --n-train N --n-valid N --n-test N   strings per set (2000, 300, 500)\n"
+            "  --n-train N --n-valid N --n-test N   strings per set (1000, 300, 500)\n"
             "  --fixed-pool        the same TRAIN strings every epoch\n"
-            "  --batch N (16)  --lr X (0.003)  --clip X (5)  --max-symbols N (5)\n"
-            "  --enc-layers N (2) --enc-hidden N (128) --embed N (32) --pred-hidden N (64)\n"
+            "  --batch N (16)  --lr X (0.004)  --clip X (5)  --max-symbols N (5)\n"
+            "  --enc-layers N (1) --enc-hidden N (128) --embed N (32) --pred-hidden N (64)\n"
             "  --joint N (128)\n"
             "  --begin F --end F   pruning ramp, fractions of the steps (0.1, 0.6)\n"
             "  --events N          pruning events over the ramp (40)\n"
@@ -104,16 +104,16 @@ static void defaults(opts *o)
     o->method = "dense";
     o->eval = "official";
     o->sparsity = 0.9;
-    o->lr = 3e-3;
+    o->lr = 4e-3;
     o->lr_final = 0.05;
     o->clip = 5.0;
     o->begin_frac = 0.1;
     o->end_frac = 0.6;
     o->decay_begin = -1.0;
-    o->epochs = 12;
+    o->epochs = 50;
     o->batch = 16;
     o->events = 40;
-    o->n_train = 2000;
+    o->n_train = 1000;
     o->n_valid = 300;
     o->n_test = 500;
     o->seed = 1;

@@ -94,7 +94,7 @@ void rn_ws_free(rn_ws *ws)
 void rn_config_init(rn_config *c)
 {
     memset(c, 0, sizeof *c);
-    c->enc_layers = 2;
+    c->enc_layers = 1;
     c->enc_hidden = 128;
     c->embed = 32;
     c->pred_hidden = 64;

@@ -29,6 +29,7 @@ static int run_method(const char *name, uint64_t seed)
     rn_config c;
     rn_config_init(&c);
     c.in = F;
+    c.enc_layers = 2; /* two encoder layers: 9 pruned matrices */
     c.enc_hidden = 16;
     c.embed = 8;
     c.pred_hidden = 12;
