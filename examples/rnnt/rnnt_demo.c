@@ -13,6 +13,7 @@
 
 #include "rng.h"
 #include "rnnt_data.h"
+#include "rnnt_infer_eval.h"
 #include "rnnt_loss.h"
 #include "rnnt_model.h"
 #include "rnnt_prune.h"
@@ -34,7 +35,7 @@ typedef struct opts {
     double sparsity, lr, lr_final, clip, begin_frac, end_frac, decay_begin;
     int64_t epochs, batch, events, n_train, n_valid, n_test;
     uint64_t seed;
-    int threads, max_symbols, validate, quiet, list_methods, fixed_pool;
+    int threads, max_symbols, validate, quiet, list_methods, fixed_pool, infer;
     rn_config model;
     sm_overrides csp;
 } opts;
@@ -74,7 +75,10 @@ static void usage(FILE *f, const char *prog)
             "  --lr-final F        learning-rate factor reached at the end (0.05); the\n"
             "                      cosine decay runs from --decay-begin (the ramp end)\n"
             "  --csp KEY=VALUE,... option overrides (examples/speech/README.md)\n"
-            "  --quiet             no per-epoch lines\n",
+            "  --quiet             no per-epoch lines\n"
+            "  --infer             after training, decode the evaluated set one utterance\n"
+            "                      at a time, dense and through libcsp's sparse kernels\n"
+            "                      (examples/rnnt/rnnt_infer.h): latency, real-time factor\n",
             prog);
 }
 
@@ -137,6 +141,8 @@ static int option(opts *o, const char *a, const char *v)
         return o->list_methods = 1, 0;
     if (!strcmp(a, "--fixed-pool"))
         return o->fixed_pool = 1, 0;
+    if (!strcmp(a, "--infer"))
+        return o->infer = 1, 0;
     if (!v)
         return -1;
     if (!strcmp(a, "--method"))
@@ -631,6 +637,40 @@ static int report(run *r, double valid_wer)
     return tt.mask_ok && tt.export_ok ? 0 : -1;
 }
 
+/* --infer: the trained (pruned) model decoded streaming, batch 1, dense and
+ * sparse, on the set report() scored. */
+static int infer_report(run *r)
+{
+    csp_context *ctx = NULL;
+    if (csp_context_create(&ctx, NULL) != CSP_OK) {
+        fprintf(stderr, "csp_context_create failed\n");
+        return -1;
+    }
+    rn_infer_stats st;
+    const rn_set set = r->o->validate ? RN_SET_VALID : RN_SET_TEST;
+    const int rc = rn_infer_eval(&r->model, ctx, r->corpus, set, r->o->max_symbols, &st);
+    csp_context_free(ctx);
+    if (rc != 0 || st.utterances == 0)
+        return -1;
+    const double n = (double)st.utterances;
+    printf("inference (streaming, batch 1, CPU time, %lld utterances, %.1f s of audio): "
+           "dense %.3f ms per utterance (real-time factor %.4f), sparse %.3f ms (%.4f), "
+           "speed-up %.2fx; prunable weights %lld B dense, %lld B sparse; identical "
+           "hypotheses %lld/%lld; WER dense %.2f %%, sparse %.2f %%\n",
+           (long long)st.utterances, st.audio_s, 1e3 * st.dense_s / n, st.dense_s / st.audio_s,
+           1e3 * st.sparse_s / n, st.sparse_s / st.audio_s,
+           st.sparse_s > 0 ? st.dense_s / st.sparse_s : 0.0, (long long)st.dense_bytes,
+           (long long)st.sparse_bytes, (long long)st.same_hyps, (long long)st.utterances,
+           rn_wer_percent(&st.dense_wer), rn_wer_percent(&st.sparse_wer));
+    printf("INFER {\"utterances\":%lld,\"audio_s\":%.6g,\"dense_s\":%.6g,\"sparse_s\":%.6g,"
+           "\"dense_bytes\":%lld,\"sparse_bytes\":%lld,\"same_hyps\":%lld,"
+           "\"dense_wer\":%.6g,\"sparse_wer\":%.6g}\n",
+           (long long)st.utterances, st.audio_s, st.dense_s, st.sparse_s,
+           (long long)st.dense_bytes, (long long)st.sparse_bytes, (long long)st.same_hyps,
+           rn_wer_percent(&st.dense_wer), rn_wer_percent(&st.sparse_wer));
+    return 0;
+}
+
 static void list_methods(void)
 {
     for (int i = 0; i < sm_count(); i++) {
@@ -668,7 +708,9 @@ static int train(run *r)
                    elapsed / (double)(e + 1) * (double)(o->epochs - e - 1));
         fflush(stdout);
     }
-    return report(r, valid_wer);
+    if (report(r, valid_wer) != 0)
+        return -1;
+    return o->infer ? infer_report(r) : 0;
 }
 
 int main(int argc, char **argv)

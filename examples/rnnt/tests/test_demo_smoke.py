@@ -33,7 +33,8 @@ def main():
         sys.exit("a bad option must exit 2")
     fails = 0
     for method, s in (("dense", 0.0), ("gmp", 0.5), ("csp-act", 0.5)):
-        p = run(demo, TINY + data + ["--method", method, "--sparsity", str(s)])
+        infer = ["--infer"] if method == "gmp" else []
+        p = run(demo, TINY + data + ["--method", method, "--sparsity", str(s)] + infer)
         if p.returncode != 0 and method == "dense" and "data:" in p.stderr:
             print("no data (FSDD or espeak-ng): skipped\n" + p.stderr)
             sys.exit(77)
@@ -53,6 +54,15 @@ def main():
             ok = ok and r["nnz"] == r["prunable_numel"]
         if method == "csp-act":
             ok = ok and r["observed_passes"] > 0
+        if infer:
+            # The streaming decoders, dense and sparse, on the 16 test strings:
+            # the same hypotheses (near ties aside), fewer bytes when sparse.
+            lines = [l for l in p.stdout.splitlines() if l.startswith("INFER ")]
+            inf = json.loads(lines[-1][len("INFER "):]) if lines else {}
+            ok = ok and inf.get("utterances") == 16 and inf["same_hyps"] >= 14
+            ok = ok and 0 < inf["sparse_bytes"] < inf["dense_bytes"]
+            ok = ok and inf["dense_s"] > 0 and inf["sparse_s"] > 0 and inf["audio_s"] > 0
+            print("infer: %s" % inf)
         print("%-8s WER %.1f %% sparsity %.3f events %d: %s"
               % (method, r["wer"], r["actual_sparsity"], r["events"], "ok" if ok else "BAD"))
         fails += not ok
