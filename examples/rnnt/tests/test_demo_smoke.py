@@ -55,11 +55,13 @@ def main():
         if method == "csp-act":
             ok = ok and r["observed_passes"] > 0
         if infer:
-            # The streaming decoders, dense and sparse, on the 16 test strings:
+            # The streaming decoders, dense and sparse, on the test strings:
             # the same hypotheses (near ties aside), fewer bytes when sparse.
             lines = [l for l in p.stdout.splitlines() if l.startswith("INFER ")]
             inf = json.loads(lines[-1][len("INFER "):]) if lines else {}
-            ok = ok and inf.get("utterances") == 16 and inf["same_hyps"] >= 14
+            # (16 FSDD test strings; the espeak fallback's test set is fixed)
+            n = inf.get("utterances", 0)
+            ok = ok and n > 0 and inf["same_hyps"] >= n - max(2, n // 8)
             ok = ok and 0 < inf["sparse_bytes"] < inf["dense_bytes"]
             ok = ok and inf["dense_s"] > 0 and inf["sparse_s"] > 0 and inf["audio_s"] > 0
             print("infer: %s" % inf)
