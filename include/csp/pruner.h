@@ -119,7 +119,8 @@ typedef struct csp_pruner_options {
     int32_t granularity; /**< ::csp_granularity of added tensors; default TENSOR. */
     int32_t nm_n;        /**< N of N:M, 1..M-1; default 2. */
     int32_t nm_m;        /**< M of N:M, 2..#CSP_NM_MAX_M; default 4. */
-    int32_t correction;  /**< ::csp_correction of CSP tensors; default #CSP_CORRECTION_NONE. */
+    int32_t correction;  /**< ::csp_correction of CSP tensors; default #CSP_CORRECTION_FULL
+                              (the refit; docs/results/regimes.md). */
     int32_t block_size;  /**< Block length of rank-1 CSP tensors (the last block may be
                               shorter), 1..#CSP_SENSING_MAX_N; default
                               #CSP_DEFAULT_BLOCK_SIZE. */

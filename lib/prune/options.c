@@ -32,7 +32,7 @@ const csp__option csp__pruner_options[] = {
      4, -1},
     {"correction", "how a CSP event sets the weights it keeps", "csp_correction", CSP_OPTION_ENUM,
      CSP_OPTION_CSP_ONLY, 0, BOTH(correction), CSP_CORRECTION_NONE, CSP_CORRECTION_BLEND,
-     CSP_CORRECTION_NONE, -1},
+     CSP_CORRECTION_FULL, -1},
     {"block_size", "block length of rank-1 CSP tensors", "", CSP_OPTION_INT32,
      CSP_OPTION_CSP_ONLY | CSP__OPTION_RANK1_ONLY, 0, BOTH(block_size), 1, CSP_SENSING_MAX_N,
      CSP_DEFAULT_BLOCK_SIZE, -1},

@@ -191,7 +191,7 @@ def test_stats_fields(ctx):
                                 target_sparsity=0.0, achieved_sparsity=0.0,
                                 granularity=G.ROW, excluded=False, last_event=None,
                                 sensing=csp.SensingKind.IDENTITY, solver=csp.SolverMethod.OMP,
-                                correction=csp.Correction.NONE, converged=True,
+                                correction=csp.Correction.FULL, converged=True,
                                 weight_error=0.0, sensing_error=0.0, solver_iterations=0,
                                 solver_iterations_max=0, rows_not_converged=0, rows_damped=0,
                                 events=0, event_seconds=0.0, total_seconds=0.0,

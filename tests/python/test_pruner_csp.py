@@ -36,7 +36,7 @@ CSP_CASES = {
         observe=16),
 }
 
-_DEFAULTS = dict(sensing=S.IDENTITY, solver=M.OMP, correction=C.NONE,
+_DEFAULTS = dict(sensing=S.IDENTITY, solver=M.OMP, correction=C.FULL,
                  block_size=csp.DEFAULT_BLOCK_SIZE, redraw=0, observe_window=0,
                  solver_max_iter=300, sensing_rho=0.5, sensing_damping=0.01, alpha=0.1,
                  shrink=0.0,
@@ -244,7 +244,7 @@ def test_stats_against_numpy(ctx):
         we, se = _errors(before_c, w_cs, gram)
         assert sc.weight_error == pytest.approx(we, rel=1e-12)
         assert sc.sensing_error == pytest.approx(se, rel=1e-5)  # w^T G w: float32 GEMM
-        assert (sc.sensing, sc.solver, sc.correction) == (S.GAUSSIAN, M.OMP, C.NONE)
+        assert (sc.sensing, sc.solver, sc.correction) == (S.GAUSSIAN, M.OMP, C.FULL)
         assert (sg.sensing, sg.solver_iterations, sg.rows_damped) == (S.IDENTITY, 0, 0)
         assert sc.converged and sc.rows_not_converged == 0
         rows_solved = int((before_c != 0).sum(1).__ge__(k + 1).sum())  # rows that lose weights

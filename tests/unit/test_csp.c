@@ -570,6 +570,8 @@ START_TEST(test_cs_masks) {
     static const int64_t sa[2] = {24, 40}, sb[2] = {16, 33}, sc[2] = {12, 20}, sd[1] = {300},
                          se[2] = {10, 24};
     csp_pruner_tensor_options o = topts(&g, CSP_GRANULARITY_ROW);
+    ck_assert_int_eq(o.correction, CSP_CORRECTION_FULL); /* the default (0.1.0) */
+    o.correction = CSP_CORRECTION_NONE;
     o.sensing.kind = CSP_SENSING_GAUSSIAN;
     ten *A = rig_add(&g, 2, sa, 0, CSP_DTYPE_F32, &o);
     o.sensing.kind = CSP_SENSING_RADEMACHER;
@@ -922,6 +924,7 @@ START_TEST(test_support_magnitude) {
     ck_assert_int_eq(csp_pruner_get_experimental(a.p, -1, CSP_X_SUPPORT, &support), CSP_OK);
     ck_assert(support == CSP_SUPPORT_SOLVER);
     po.sensing.kind = CSP_SENSING_GRAM;
+    po.correction = CSP_CORRECTION_NONE;
     rig_init(&b, 2, 5, seed, &so, &po);
     rig_x(&b, CSP_X_SUPPORT, CSP_SUPPORT_MAGNITUDE);
     po.correction = CSP_CORRECTION_BLEND;
