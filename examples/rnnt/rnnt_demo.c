@@ -1,7 +1,7 @@
 /* rnnt_demo.c - train the RNN-T connected-digit recogniser (rnnt_model.h)
  * on rnnt_data.h's corpus with the RNN-T loss (rnnt_loss.h), pruned during
  * training by libcsp (rnnt_prune.h), and print the word error rate
- * (wer.h), the compressed size and one `RESULT rnnt-result/1 {json}` line
+ * (wer.h), the compressed size and one `RESULT rnnt-result/2 {json}` line
  * (schema in README.md, "RESULT"). See examples/rnnt/README.md.
  */
 #include <errno.h>
@@ -13,6 +13,7 @@
 
 #include "rng.h"
 #include "rnnt_data.h"
+#include "rnnt_dense.h"
 #include "rnnt_infer_eval.h"
 #include "rnnt_loss.h"
 #include "rnnt_model.h"
@@ -20,7 +21,7 @@
 #include "speech_methods.h"
 #include "wer.h"
 
-#define RESULT_SCHEMA "rnnt-result/1"
+#define RESULT_SCHEMA "rnnt-result/2"
 #define MAX_EPOCHS 1000
 
 #ifndef RN_ESPEAK_SCRIPT
@@ -32,8 +33,10 @@
 
 typedef struct opts {
     const char *method, *eval, *data, *data_dir;
-    double sparsity, lr, lr_final, clip, begin_frac, end_frac, decay_begin;
-    int64_t epochs, batch, events, n_train, n_valid, n_test;
+    double sparsity, lr, lr_final, clip, begin_frac, end_frac, decay_begin, finetune_lr;
+    int64_t epochs, batch, events, n_train, n_valid, n_test, calib, finetune_epochs;
+    int one_shot;
+    const char *save_dense, *load_dense, *dump_params;
     uint64_t seed;
     int threads, max_symbols, validate, quiet, list_methods, fixed_pool, infer;
     rn_config model;
@@ -76,6 +79,23 @@ static void usage(FILE *f, const char *prog)
             "                      cosine decay runs from --decay-begin (the ramp end)\n"
             "  --csp KEY=VALUE,... option overrides (examples/speech/README.md)\n"
             "  --quiet             no per-epoch lines\n"
+            "  --save-dense FILE   after a dense run (--method dense), write every parameter\n"
+            "                      (examples/rnnt/rnnt_dense.h; atomic: FILE.tmp, renamed)\n"
+            "  --one-shot          prune the --load-dense model ONCE (one csp_step event at\n"
+            "                      step 0) to --sparsity with --method's configuration,\n"
+            "                      from the activations of --calib TRAINING strings, then\n"
+            "                      fine-tune --finetune-epochs; needs --load-dense. With\n"
+            "                      --method dense: score the loaded model as it is\n"
+            "  --load-dense FILE   the trained dense model (model sizes must match; with\n"
+            "                      --one-shot only)\n"
+            "  --calib N           calibration strings, evenly strided over the training\n"
+            "                      side (epoch 0's pool) (256)\n"
+            "  --finetune-epochs N epochs of fine-tuning after the event, masks fixed,\n"
+            "                      gradients masked, fresh Adam (0: none)\n"
+            "  --finetune-lr X     fine-tune lr: cosine from X to X * --lr-final over the\n"
+            "                      fine-tune steps (0.001 = --lr / 4 of the default recipe)\n"
+            "  --dump-params FILE  after any run, write the final parameters (same format\n"
+            "                      as --save-dense; for tests and inspection)\n"
             "  --infer             after training, decode the evaluated set one utterance\n"
             "                      at a time, dense and through libcsp's sparse kernels\n"
             "                      (examples/rnnt/rnnt_infer.h): latency, real-time factor\n",
@@ -123,6 +143,8 @@ static void defaults(opts *o)
     o->seed = 1;
     o->threads = 1;
     o->max_symbols = 5;
+    o->calib = 256;
+    o->finetune_lr = 1e-3;
     rn_config_init(&o->model);
     sm_overrides_init(&o->csp);
 }
@@ -143,6 +165,8 @@ static int option(opts *o, const char *a, const char *v)
         return o->fixed_pool = 1, 0;
     if (!strcmp(a, "--infer"))
         return o->infer = 1, 0;
+    if (!strcmp(a, "--one-shot"))
+        return o->one_shot = 1, 0;
     if (!v)
         return -1;
     if (!strcmp(a, "--method"))
@@ -153,6 +177,12 @@ static int option(opts *o, const char *a, const char *v)
         return strcmp(v, "fsdd") && strcmp(v, "espeak") ? -1 : (o->data = v, 1);
     if (!strcmp(a, "--data-dir"))
         return o->data_dir = v, 1;
+    if (!strcmp(a, "--save-dense"))
+        return o->save_dense = v, 1;
+    if (!strcmp(a, "--load-dense"))
+        return o->load_dense = v, 1;
+    if (!strcmp(a, "--dump-params"))
+        return o->dump_params = v, 1;
     if (!strcmp(a, "--csp")) {
         char err[256];
         if (sm_parse_overrides(v, &o->csp, err, sizeof err) != 0) {
@@ -165,7 +195,7 @@ static int option(opts *o, const char *a, const char *v)
         {"--sparsity", &o->sparsity, 0.0, 0.999}, {"--lr", &o->lr, 1e-6, 1.0},
         {"--lr-final", &o->lr_final, 1e-4, 1.0}, {"--clip", &o->clip, 0.0, 1e6},
         {"--begin", &o->begin_frac, 0.0, 1.0}, {"--end", &o->end_frac, 0.0, 1.0},
-        {"--decay-begin", &o->decay_begin, 0.0, 1.0}};
+        {"--decay-begin", &o->decay_begin, 0.0, 1.0}, {"--finetune-lr", &o->finetune_lr, 1e-7, 1.0}};
     for (size_t k = 0; k < sizeof dbl / sizeof dbl[0]; k++)
         if (!strcmp(a, dbl[k].name))
             return num(v, dbl[k].lo, dbl[k].hi, dbl[k].dst) ? -1 : 1;
@@ -174,7 +204,8 @@ static int option(opts *o, const char *a, const char *v)
         {"--n-train", 1, 10000000}, {"--n-valid", 1, 1000000}, {"--n-test", 1, 1000000},
         {"--seed", 0, INT64_MAX / 2}, {"--threads", 0, 1024}, {"--max-symbols", 1, 100},
         {"--enc-layers", 1, RN_MAX_LAYERS}, {"--enc-hidden", 1, 4096}, {"--embed", 1, 4096},
-        {"--pred-hidden", 1, 4096}, {"--joint", 1, 4096}};
+        {"--pred-hidden", 1, 4096}, {"--joint", 1, 4096}, {"--calib", 1, 10000000},
+        {"--finetune-epochs", 0, MAX_EPOCHS}};
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
         if (strcmp(a, ints[k].name))
             continue;
@@ -183,7 +214,7 @@ static int option(opts *o, const char *a, const char *v)
         int64_t *dst[] = {&o->epochs, &o->batch, &o->events, &o->n_train, &o->n_valid,
                           &o->n_test, NULL, NULL, NULL, &o->model.enc_layers,
                           &o->model.enc_hidden, &o->model.embed, &o->model.pred_hidden,
-                          &o->model.joint};
+                          &o->model.joint, &o->calib, &o->finetune_epochs};
         if (dst[k])
             *dst[k] = i;
         else if (k == 6)
@@ -217,6 +248,16 @@ static int parse(int argc, char **argv, opts *o)
     }
     if (!(o->begin_frac < o->end_frac)) {
         fprintf(stderr, "%s: --begin must be below --end\n", argv[0]);
+        return -1;
+    }
+    if (o->one_shot != (o->load_dense != NULL)) {
+        fprintf(stderr, "%s: --one-shot and --load-dense go together (%s)\n", argv[0],
+                o->one_shot ? "--one-shot needs --load-dense FILE, the trained dense model"
+                            : "--load-dense needs --one-shot");
+        return -1;
+    }
+    if (o->save_dense && (o->one_shot || strcmp(o->method, "dense") != 0)) {
+        fprintf(stderr, "%s: --save-dense needs --method dense (and no --one-shot)\n", argv[0]);
         return -1;
     }
     return 0;
@@ -260,7 +301,12 @@ typedef struct run {
     float *grad, *loss;
     size_t grad_cap, loss_cap;
     int64_t steps_per_epoch, total_steps, step;
-    double decay_begin;
+    int64_t n_epochs; /* --epochs, or --finetune-epochs with --one-shot */
+    double decay_begin, base_lr;
+    /* --one-shot: calibration strings observed, seconds of that pass, the
+     * validation WER right after the event (before fine-tuning) */
+    int64_t calib_n;
+    double calib_s, valid_after_event;
     epoch_log log[MAX_EPOCHS];
     double train_s, eval_s;
 } run;
@@ -322,7 +368,7 @@ static int train_step(run *r, double *sum, double *gnorm)
         return -1;
     if (r->pr && rp_mask_gradients(r->pr) != 0)
         return -1;
-    *gnorm += rn_adam_step(&r->model, r->o->lr * lr_factor(r, r->step), r->o->clip);
+    *gnorm += rn_adam_step(&r->model, r->base_lr * lr_factor(r, r->step), r->o->clip);
     r->step++;
     if (r->pr && rp_step(r->pr, r->step) < 0)
         return -1;
@@ -395,7 +441,7 @@ static int run_epoch(run *r, int epoch, epoch_log *lg)
     free(order);
     lg->loss = sum / (double)n;
     lg->grad_norm = steps ? gnorm / (double)steps : 0.0;
-    lg->lr = r->o->lr * lr_factor(r, r->step - 1);
+    lg->lr = r->base_lr * lr_factor(r, r->step - 1);
     return rc;
 }
 
@@ -472,6 +518,55 @@ static int open_corpus(run *r)
     return 0;
 }
 
+/* --one-shot: the calibration pass (evenly strided TRAINING strings of
+ * epoch 0's pool, batches of 64, every pruned matrix's real inputs observed,
+ * no update) when some tensor senses activations, then the one event. */
+static int calibrate(run *r)
+{
+    const int64_t n_train = rn_corpus_size(r->corpus, RN_SET_TRAIN);
+    const int64_t n = r->o->calib < n_train ? r->o->calib : n_train, B = 64;
+    int64_t *ids = (int64_t *)malloc((size_t)n * sizeof *ids);
+    if (!ids)
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        ids[i] = i * n_train / n;
+    int rc = 0;
+    int64_t passes = 0;
+    for (int64_t first = 0; first < n && rc == 0; first += B) {
+        const int count = (int)(n - first < B ? n - first : B);
+        int st = rn_corpus_batch_idx(r->corpus, RN_SET_TRAIN, 0, ids + first, count, &r->bt);
+        if (st != 0) {
+            fprintf(stderr, "rn_corpus_batch_idx: %s\n", rn_data_strerror(st));
+            rc = -1;
+            break;
+        }
+        rn_input in = input_of(&r->bt);
+        const float *logits = NULL;
+        if (rn_forward(&r->model, &in, r->ws, rp_observe, r->pr, &logits) != RN_OK) {
+            fprintf(stderr, "calibration: rn_forward failed\n");
+            rc = -1;
+        }
+        passes++;
+        if (rc == 0 && rp_check(r->pr) != 0)
+            rc = -1;
+    }
+    free(ids);
+    rp_add_observed(r->pr, passes);
+    r->calib_n = rc == 0 ? n : 0;
+    return rc;
+}
+
+static int one_shot(run *r)
+{
+    if (rp_needs_activations(r->pr)) {
+        const double t0 = now();
+        if (calibrate(r) != 0)
+            return -1;
+        r->calib_s = now() - t0;
+    }
+    return rp_one_shot(r->pr);
+}
+
 static int setup(run *r)
 {
     opts *o = r->o;
@@ -489,18 +584,41 @@ static int setup(run *r)
         fprintf(stderr, "model: bad size or out of memory\n");
         return -1;
     }
+    if (o->load_dense) {
+        char err[512] = "";
+        uint64_t seed = 0;
+        if (rn_dense_load(&r->model, o->load_dense, &seed, err, sizeof err) != 0) {
+            fprintf(stderr, "--load-dense: %s\n", err);
+            return -1;
+        }
+        printf("loaded %s (written by a seed-%llu run)%s\n", o->load_dense,
+               (unsigned long long)seed, seed != o->seed ? "; NOTE: --seed differs" : "");
+    }
     const int64_t n = rn_corpus_size(r->corpus, RN_SET_TRAIN);
     r->steps_per_epoch = (n + o->batch - 1) / o->batch;
-    r->total_steps = r->steps_per_epoch * o->epochs;
+    r->n_epochs = o->one_shot ? o->finetune_epochs : o->epochs;
+    r->total_steps = r->steps_per_epoch * r->n_epochs;
+    r->base_lr = o->one_shot ? o->finetune_lr : o->lr;
     r->decay_begin = o->decay_begin >= 0.0 ? o->decay_begin : o->end_frac;
+    if (o->one_shot) /* fine-tune: cosine over all of its steps */
+        r->decay_begin = 0.0;
     if (r->decay_begin >= 1.0)
         r->decay_begin = 0.999;
+    r->valid_after_event = NAN;
     if (!r->method->prunes)
         return 0;
     rp_schedule s = {o->sparsity, o->begin_frac, o->end_frac, 3.0, o->events, r->total_steps,
-                     0, 0, 0};
+                     0, 0, 0, o->one_shot};
     if (rp_create(&r->pr, r->method, &o->csp, &r->model, o->seed, o->threads, &s) != 0)
         return -1;
+    if (o->one_shot) {
+        printf("schedule: one-shot, one event at step 0 to %.3g from %lld calibration strings; "
+               "fine-tune %lld epochs (%lld steps), lr cosine %g -> %g\n",
+               o->sparsity, rp_needs_activations(r->pr) ? (long long)o->calib : 0LL,
+               (long long)r->n_epochs, (long long)r->total_steps, o->finetune_lr,
+               o->finetune_lr * o->lr_final);
+        return one_shot(r);
+    }
     printf("schedule: cubic 0 -> %.3g over steps %lld..%lld every %lld; lr %g, cosine decay "
            "to %gx from step %lld\n",
            o->sparsity, (long long)s.begin_step, (long long)s.end_step, (long long)s.frequency,
@@ -528,8 +646,19 @@ static void write_result(FILE *f, const run *r, const rn_wer *w, const rp_tensor
     json_num(f, r->method->prunes ? o->sparsity : 0.0);
     fprintf(f, ",\"csp_overrides\":");
     json_str(f, o->csp.text);
-    fprintf(f, ",\"seed\":%llu,\"epochs\":%lld,\"eval\":", (unsigned long long)o->seed,
-            (long long)o->epochs);
+    fprintf(f, ",\"seed\":%llu,\"epochs\":%lld,\"one_shot\":%s,\"dense_model\":",
+            (unsigned long long)o->seed, (long long)r->n_epochs, o->one_shot ? "true" : "false");
+    json_str(f, o->load_dense ? o->load_dense : "");
+    fprintf(f, ",\"calib_n\":%lld,\"calib_seconds\":", (long long)r->calib_n);
+    json_num(f, r->calib_s);
+    fprintf(f, ",\"finetune_epochs\":%lld,\"finetune_lr\":",
+            (long long)(o->one_shot ? o->finetune_epochs : 0));
+    json_num(f, o->one_shot ? o->finetune_lr : 0.0);
+    fprintf(f, ",\"valid_wer_after_event\":");
+    json_num(f, r->valid_after_event);
+    fprintf(f, ",\"params_fnv\":\"%016llx\"",
+            (unsigned long long)rn_dense_params_fnv(&r->model));
+    fprintf(f, ",\"eval\":");
     json_str(f, o->eval);
     fprintf(f, ",\"eval_set\":\"%s\",\"data\":\"%s\",\"data_description\":",
             o->validate ? "valid" : "test", rn_corpus_is_synthetic(r->corpus) ? "espeak" : "fsdd");
@@ -577,7 +706,7 @@ static void write_result(FILE *f, const run *r, const rn_wer *w, const rp_tensor
                 (long long)rep[k].bitmap_bytes);
     }
     fprintf(f, "],\"history\":[");
-    for (int64_t e = 0; e < o->epochs; e++) {
+    for (int64_t e = 0; e < r->n_epochs; e++) {
         fprintf(f, "%s{\"epoch\":%lld,\"loss\":", e ? "," : "", (long long)e + 1);
         json_num(f, r->log[e].loss);
         fprintf(f, ",\"valid_wer\":");
@@ -684,7 +813,20 @@ static int train(run *r)
     const opts *o = r->o;
     double valid_wer = NAN;
     const double t_start = now();
-    for (int64_t e = 0; e < o->epochs; e++) {
+    if (o->one_shot || r->n_epochs == 0) {
+        /* the loaded (and pruned) model before any fine-tuning */
+        rn_wer w;
+        const double t1 = now();
+        if (evaluate(r, RN_SET_VALID, &w) != 0)
+            return -1;
+        r->eval_s += now() - t1;
+        valid_wer = rn_wer_percent(&w);
+        if (r->pr)
+            r->valid_after_event = valid_wer;
+        printf("valid WER %.2f %% %s\n", valid_wer,
+               r->pr ? "right after the one-shot event" : "of the loaded model");
+    }
+    for (int64_t e = 0; e < r->n_epochs; e++) {
         const double t0 = now();
         if (run_epoch(r, (int)e, &r->log[e]) != 0)
             return -1;
@@ -693,7 +835,7 @@ static int train(run *r)
         rn_wer w;
         const double t1 = now();
         r->log[e].valid_wer = NAN;
-        if (!o->quiet || e + 1 == o->epochs) {
+        if (!o->quiet || e + 1 == r->n_epochs) {
             if (evaluate(r, RN_SET_VALID, &w) != 0)
                 return -1;
             r->log[e].valid_wer = valid_wer = rn_wer_percent(&w);
@@ -703,10 +845,21 @@ static int train(run *r)
         if (!o->quiet)
             printf("epoch %3lld/%lld  loss %8.4f  valid WER %6.2f %%  lr %.2e  |g| %.2f  "
                    "%.1f s  elapsed %.0f s  remaining ~%.0f s\n",
-                   (long long)e + 1, (long long)o->epochs, r->log[e].loss, r->log[e].valid_wer,
+                   (long long)e + 1, (long long)r->n_epochs, r->log[e].loss, r->log[e].valid_wer,
                    r->log[e].lr, r->log[e].grad_norm, r->log[e].seconds, elapsed,
-                   elapsed / (double)(e + 1) * (double)(o->epochs - e - 1));
+                   elapsed / (double)(e + 1) * (double)(r->n_epochs - e - 1));
         fflush(stdout);
+    }
+    char err[512] = "";
+    if (o->save_dense && rn_dense_save(&r->model, o->seed, o->save_dense, err, sizeof err) != 0) {
+        fprintf(stderr, "--save-dense: %s\n", err);
+        return -1;
+    }
+    if (o->save_dense)
+        printf("saved the dense model to %s\n", o->save_dense);
+    if (o->dump_params && rn_dense_save(&r->model, o->seed, o->dump_params, err, sizeof err)) {
+        fprintf(stderr, "--dump-params: %s\n", err);
+        return -1;
     }
     if (report(r, valid_wer) != 0)
         return -1;
@@ -727,9 +880,9 @@ int main(int argc, char **argv)
     r.o = &o;
     int rc = setup(&r);
     if (rc == 0) {
-        printf("rnnt_demo: method %s (%s), sparsity %.3g, seed %llu, epochs %lld, libcsp %s\n",
+        printf("rnnt_demo: method %s (%s), sparsity %.3g, seed %llu, %s %lld, libcsp %s\n",
                o.method, r.method->summary, r.method->prunes ? o.sparsity : 0.0,
-               (unsigned long long)o.seed, (long long)o.epochs, rp_version());
+               (unsigned long long)o.seed, o.one_shot ? "one-shot, fine-tune epochs" : "epochs", (long long)r.n_epochs, rp_version());
         printf("data: %s\n", rn_corpus_describe(r.corpus));
         printf("model: %lld parameters (%lld in pruned matrices); %lld steps of %lld\n",
                (long long)rn_model_numel(&r.model, 0), (long long)rn_model_numel(&r.model, 1),

@@ -90,6 +90,16 @@ static csp_status schedule(rp_pruning *p, rp_schedule *s, csp_schedule **out)
 {
     csp_schedule_options so;
     csp_schedule_options_init(&so, sizeof so);
+    if (s->one_shot) {
+        /* One-shot pruning (docs/guide.md): one event, at step 0. */
+        so.kind = CSP_SCHEDULE_CONSTANT;
+        so.final_sparsity = s->sparsity;
+        so.begin_step = so.end_step = 0;
+        so.frequency = 1;
+        s->begin_step = s->end_step = 0;
+        s->frequency = 1;
+        return csp_schedule_create(out, p->ctx, &so);
+    }
     so.kind = CSP_SCHEDULE_POLYNOMIAL;
     so.initial_sparsity = 0.0;
     so.final_sparsity = s->sparsity;
@@ -243,6 +253,33 @@ int rp_step(rp_pruning *p, int64_t step)
         return rp_check(p);
     }
     return 0;
+}
+
+int rp_needs_activations(const rp_pruning *p) { return p && p->any_activations; }
+
+void rp_add_observed(rp_pruning *p, int64_t passes)
+{
+    if (p)
+        p->t.observed += passes;
+}
+
+int rp_one_shot(rp_pruning *p)
+{
+    if (p->error)
+        return rp_check(p);
+    const double t0 = now();
+    const csp_status st = csp_step(p->pruner, 0);
+    const double dt = now() - t0;
+    p->t.step_s += dt;
+    p->t.calls++;
+    if (st == CSP_PRUNED) {
+        p->t.events++;
+        p->t.event_s += dt;
+        return 0;
+    }
+    fprintf(stderr, "csp_step (one-shot event): %s: %s\n", csp_status_name(st),
+            st < 0 ? csp_context_last_error(p->ctx) : "no event at step 0");
+    return -1;
 }
 
 int rp_check(const rp_pruning *p)

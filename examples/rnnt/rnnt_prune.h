@@ -26,6 +26,7 @@ typedef struct rp_schedule {
     double sparsity, begin_frac, end_frac, exponent;
     int64_t events, total_steps;
     int64_t begin_step, end_step, frequency; /* filled by rp_create */
+    int one_shot; /* 1: one event at step 0 to `sparsity` (the rest ignored) */
 } rp_schedule;
 
 typedef struct rp_pruning rp_pruning;
@@ -51,6 +52,13 @@ int rp_mask_gradients(rp_pruning *p);
 /** csp_step(pruner, step) after update number step (1-based). Returns 1
  *  when an event pruned, 0, or -1 after printing the error. */
 int rp_step(rp_pruning *p, int64_t step);
+/** 1 when some tensor uses activation sensing (one-shot: calibrate). */
+int rp_needs_activations(const rp_pruning *p);
+/** Count @p passes observed forward passes (a calibration) in the times. */
+void rp_add_observed(rp_pruning *p, int64_t passes);
+/** The one-shot event: csp_step(pruner, 0), which must prune (a schedule
+ *  made with one_shot). 0, or -1 after printing the error. */
+int rp_one_shot(rp_pruning *p);
 /** 0, or -1 after printing the first error met by a hook. */
 int rp_check(const rp_pruning *p);
 

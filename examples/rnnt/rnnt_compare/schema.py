@@ -1,10 +1,16 @@
-"""The `RESULT rnnt-result/1 {json}` line of rnnt_demo (examples/rnnt/README.md,
+"""The `RESULT rnnt-result/2 {json}` line of rnnt_demo (examples/rnnt/README.md,
 "RESULT"). Bump SCHEMA (and rnnt_demo.c's RESULT_SCHEMA) when a field changes
-meaning or type; adding a field is not a change."""
+meaning or type; adding a field is not a change.
+
+Version 2 (one-shot pruning, issue 14): `epochs` is the number of training
+epochs run, i.e. --finetune-epochs for a --one-shot run, and may be 0 (a
+one-shot run without fine-tuning: `history` is then empty); new fields
+one_shot, dense_model, calib_n, calib_seconds, finetune_epochs, finetune_lr,
+valid_wer_after_event (null unless a pruned one-shot run), params_fnv."""
 import json
 import math
 
-SCHEMA = "rnnt-result/1"
+SCHEMA = "rnnt-result/2"
 PREFIX = "RESULT " + SCHEMA + " "
 
 _NUM = (int, float)
@@ -18,7 +24,15 @@ FIELDS = {
     "sparsity": (_NUM, 0.0, 1.0),
     "csp_overrides": (str, None, None),
     "seed": (int, 0, None),
-    "epochs": (int, 1, None),
+    "epochs": (int, 0, None),
+    "one_shot": (bool, None, None),
+    "dense_model": (str, None, None),
+    "calib_n": (int, 0, None),
+    "calib_seconds": (_NUM, 0.0, None),
+    "finetune_epochs": (int, 0, None),
+    "finetune_lr": (_NUM, 0.0, None),
+    "valid_wer_after_event": ("num?", 0.0, None),
+    "params_fnv": (str, None, None),
     "eval": (str, None, None),
     "eval_set": (str, None, None),
     "data": (str, None, None),
@@ -65,6 +79,10 @@ def check(obj):
         if name not in obj:
             raise ValueError("missing field %r" % name)
         v = obj[name]
+        if typ == "num?":
+            if v is None:
+                continue
+            typ = _NUM
         if typ is int and isinstance(v, bool) or (typ is _NUM and isinstance(v, bool)):
             raise ValueError("field %r is a bool" % name)
         if not isinstance(v, typ):
@@ -87,6 +105,14 @@ def check(obj):
                 raise ValueError("history[].%s missing" % k)
     if obj["data"] not in ("fsdd", "espeak") or obj["eval_set"] not in ("test", "valid"):
         raise ValueError("bad data or eval_set")
+    if obj["epochs"] == 0 and not obj["one_shot"]:
+        raise ValueError("epochs 0 without one_shot")
+    if obj["one_shot"] and obj["finetune_epochs"] != obj["epochs"]:
+        raise ValueError("one_shot: epochs is not finetune_epochs")
+    if obj["one_shot"] != (obj["dense_model"] != ""):
+        raise ValueError("one_shot and dense_model disagree")
+    if len(obj["params_fnv"]) != 16:
+        raise ValueError("params_fnv is not 16 hex digits")
     if obj["nnz"] > obj["prunable_numel"]:
         raise ValueError("nnz above prunable_numel")
     if obj["sub"] + obj["del"] > obj["ref_digits"]:

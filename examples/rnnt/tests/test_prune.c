@@ -39,7 +39,7 @@ static int run_method(const char *name, uint64_t seed)
     if (rn_model_init(&model, &c, seed) != RN_OK)
         return 1;
     const int64_t steps = 60;
-    rp_schedule s = {0.75, 0.1, 0.6, 3.0, 10, steps, 0, 0, 0};
+    rp_schedule s = {0.75, 0.1, 0.6, 3.0, 10, steps, 0, 0, 0, 0};
     rp_pruning *p = NULL;
     if (rp_create(&p, m, NULL, &model, seed, 1, &s) != 0)
         return 1;
