@@ -174,7 +174,7 @@ START_TEST(test_sweep_oracle) {
         csp_sensing *sen = gram_sensing(ctx, G, n);
         float *w = malloc((size_t)(rows * n) * sizeof *w), *x = malloc((size_t)(rows * n) * 4);
         uint64_t *sup = calloc((size_t)(rows * rb / 64), 8), *al = calloc((size_t)(rows * rb / 64), 8);
-        bool *alb = malloc((size_t)(rows * n)), keep[160];
+        bool alb[6 * 160], keep[160]; /* n <= 131, rows 6 */
         int32_t k[6];
         csp_row_stats st[6];
         for (int i = 0; i < rows * n; i++)
@@ -216,7 +216,7 @@ START_TEST(test_sweep_oracle) {
                           "residual %g vs %g", st[r].residual, res);
         }
         csp_sensing_free(sen);
-        free(G), free(xr), free(w), free(x), free(sup), free(al), free(alb);
+        free(G), free(xr), free(w), free(x), free(sup), free(al);
     }
     csp_solver_free(sv);
     csp_context_free(ctx);
