@@ -16,8 +16,9 @@
  * Column indices are 16-bit when cols <= 65536, else 32-bit.
  *
  * The kernels are chosen once, when the object is built, from the CPU's
- * features (AVX-512, AVX2+FMA, or portable C), or forced through
- * csp_sparse_options::kernel. Each output element is always computed in the
+ * features (x86-64: AVX-512, AVX2+FMA or portable C; aarch64: NEON), or
+ * forced through csp_sparse_options::kernel (a kernel the CPU lacks, such as
+ * NEON on x86-64, is refused). Each output element is always computed in the
  * same order by the same kernel, so results never depend on the thread
  * count, on the batch size or on the position of a vector in the batch;
  * they may differ in the last bits between kernels.

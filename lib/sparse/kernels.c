@@ -3,10 +3,11 @@
  * Every family fills a csp__sparse_kernels table: portable C (always),
  * AVX2+FMA and AVX-512F on x86-64 with GCC or Clang, chosen at run time
  * from the CPU's features (__builtin_cpu_supports, as lib/linalg/kernels.c
- * does). A NEON family adds one table and one case to
- * csp__sparse_kernels_get(). Within a family the summation order of a row
- * depends only on its length, never on the batch group (nb) or the thread,
- * so results never depend on the thread count or the batch size. */
+ * does), and NEON on aarch64, used always there (NEON is part of the
+ * architecture; CSP_NO_SIMD leaves the portable C alone). Within a family the
+ * summation order of a row depends only on its length, never on the batch
+ * group (nb) or the thread, so results never depend on the thread count or
+ * the batch size. */
 #include "sparse/sparse_internal.h"
 
 #include <math.h>
@@ -17,6 +18,12 @@
 #include <immintrin.h>
 #else
 #define CSP_X86 0
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON) && !defined(CSP_NO_SIMD)
+#define CSP_NEON 1
+#include <arm_neon.h>
+#else
+#define CSP_NEON 0
 #endif
 
 /* ---- portable C ---------------------------------------------------------------- */
@@ -368,6 +375,155 @@ static bool have_avx512(void) {
 }
 #endif /* CSP_X86 */
 
+/* ---- NEON (aarch64) ------------------------------------------------------------ */
+
+#if CSP_NEON
+#define NEON_INLINE __attribute__((always_inline)) static inline
+/* The accumulators are arrays indexed by loop counters: unrolled, they stay
+ * in registers (rolled, GCC -O2 keeps them on the stack). */
+#define NEON_UNROLL _Pragma("GCC unroll 16")
+
+/* 4 elements of x by scalar loads (NEON has no gather). */
+NEON_INLINE float32x4_t x4_neon(const float *x, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    float32x4_t r = vld1q_dup_f32(x + i0);
+    r = vld1q_lane_f32(x + i1, r, 1);
+    r = vld1q_lane_f32(x + i2, r, 2);
+    return vld1q_lane_f32(x + i3, r, 3);
+}
+
+/* The row kernels: four 4-lane FMA chains over 16 weights at a time, then
+ * 8 and 4, the four chains added pairwise, the rest by scalar fmaf. Every
+ * vector b of the group runs the same sequence (NB is a constant the
+ * compiler specialises). */
+#define DOT_NEON_BODY(ITYPE)                                                                \
+    float32x4_t a0[CSP__SPARSE_GROUP], a1[CSP__SPARSE_GROUP], a2[CSP__SPARSE_GROUP],        \
+        a3[CSP__SPARSE_GROUP];                                                              \
+    NEON_UNROLL for (int b = 0; b < NB; b++) a0[b] = a1[b] = a2[b] = a3[b] =                \
+        vdupq_n_f32(0.0f);                                                                  \
+    int64_t k = 0;                                                                          \
+    for (; k + 16 <= n; k += 16) {                                                          \
+        const float *vk = v + k;                                                            \
+        const ITYPE *ik = idx + k;                                                          \
+        float32x4_t v0 = vld1q_f32(vk), v1 = vld1q_f32(vk + 4);                             \
+        float32x4_t v2 = vld1q_f32(vk + 8), v3 = vld1q_f32(vk + 12);                        \
+        NEON_UNROLL for (int b = 0; b < NB; b++) {                                          \
+            const float *xb = x + b * ldx;                                                  \
+            a0[b] = vfmaq_f32(a0[b], v0, x4_neon(xb, ik[0], ik[1], ik[2], ik[3]));          \
+            a1[b] = vfmaq_f32(a1[b], v1, x4_neon(xb, ik[4], ik[5], ik[6], ik[7]));          \
+            a2[b] = vfmaq_f32(a2[b], v2, x4_neon(xb, ik[8], ik[9], ik[10], ik[11]));        \
+            a3[b] = vfmaq_f32(a3[b], v3, x4_neon(xb, ik[12], ik[13], ik[14], ik[15]));      \
+        }                                                                                   \
+    }                                                                                       \
+    if (k + 8 <= n) {                                                                       \
+        const ITYPE *ik = idx + k;                                                          \
+        float32x4_t v0 = vld1q_f32(v + k), v1 = vld1q_f32(v + k + 4);                       \
+        NEON_UNROLL for (int b = 0; b < NB; b++) {                                          \
+            const float *xb = x + b * ldx;                                                  \
+            a0[b] = vfmaq_f32(a0[b], v0, x4_neon(xb, ik[0], ik[1], ik[2], ik[3]));          \
+            a1[b] = vfmaq_f32(a1[b], v1, x4_neon(xb, ik[4], ik[5], ik[6], ik[7]));          \
+        }                                                                                   \
+        k += 8;                                                                             \
+    }                                                                                       \
+    if (k + 4 <= n) {                                                                       \
+        const ITYPE *ik = idx + k;                                                          \
+        float32x4_t v0 = vld1q_f32(v + k);                                                  \
+        NEON_UNROLL for (int b = 0; b < NB; b++) a0[b] =                                    \
+            vfmaq_f32(a0[b], v0, x4_neon(x + b * ldx, ik[0], ik[1], ik[2], ik[3]));         \
+        k += 4;                                                                             \
+    }                                                                                       \
+    NEON_UNROLL for (int b = 0; b < NB; b++) {                                              \
+        const float *xb = x + b * ldx;                                                      \
+        float s = vaddvq_f32(vaddq_f32(vaddq_f32(a0[b], a1[b]), vaddq_f32(a2[b], a3[b])));  \
+        for (int64_t t = k; t < n; t++)                                                     \
+            s = fmaf(v[t], xb[idx[t]], s);                                                  \
+        out[b] = s;                                                                         \
+    }
+
+#define DOT_NEON(NAME, ITYPE)                                                               \
+    NEON_INLINE void NAME##_nb(const float *restrict v, const ITYPE *restrict idx,          \
+                               int64_t n, const float *restrict x, int64_t ldx,             \
+                               const int NB, float *restrict out) {                         \
+        DOT_NEON_BODY(ITYPE)                                                                \
+    }                                                                                       \
+    static void NAME(const float *v, const ITYPE *idx, int64_t n, const float *x,           \
+                     int64_t ldx, int nb, float *out) {                                     \
+        switch (nb) {                                                                       \
+        case 1: NAME##_nb(v, idx, n, x, ldx, 1, out); break;                                \
+        case 2: NAME##_nb(v, idx, n, x, ldx, 2, out); break;                                \
+        case 3: NAME##_nb(v, idx, n, x, ldx, 3, out); break;                                \
+        default: NAME##_nb(v, idx, n, x, ldx, 4, out); break;                               \
+        }                                                                                   \
+    }
+DOT_NEON(dot_u16_neon, uint16_t)
+DOT_NEON(dot_i32_neon, int32_t)
+
+/* Slice kernels: the 16 lanes in four registers, one FMA chain per lane
+ * (k = 0 .. w - 1), x loaded element by element. */
+#define SELL_NEON(NAME, ITYPE)                                                              \
+    static void NAME(const float *restrict v, const ITYPE *restrict idx, int64_t w,         \
+                     const float *restrict x, float *restrict out) {                        \
+        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;                      \
+        for (int64_t k = 0; k < w; k++) {                                                   \
+            const float *vk = v + k * CSP__SPARSE_LANES;                                    \
+            const ITYPE *ik = idx + k * CSP__SPARSE_LANES;                                  \
+            a0 = vfmaq_f32(a0, vld1q_f32(vk), x4_neon(x, ik[0], ik[1], ik[2], ik[3]));      \
+            a1 = vfmaq_f32(a1, vld1q_f32(vk + 4), x4_neon(x, ik[4], ik[5], ik[6], ik[7]));  \
+            a2 = vfmaq_f32(a2, vld1q_f32(vk + 8),                                           \
+                           x4_neon(x, ik[8], ik[9], ik[10], ik[11]));                       \
+            a3 = vfmaq_f32(a3, vld1q_f32(vk + 12),                                          \
+                           x4_neon(x, ik[12], ik[13], ik[14], ik[15]));                     \
+        }                                                                                   \
+        vst1q_f32(out, a0);                                                                 \
+        vst1q_f32(out + 4, a1);                                                             \
+        vst1q_f32(out + 8, a2);                                                             \
+        vst1q_f32(out + 12, a3);                                                            \
+    }
+SELL_NEON(sell_u16_neon, uint16_t)
+SELL_NEON(sell_i32_neon, int32_t)
+
+/* Batched: 16 accumulators of 4 vectors each, one broadcast FMA per stored
+ * weight and quarter of the chunk: NQ quarters (the chunk's first 4 NQ
+ * vectors, enough for nw) of 16 / NQ lanes per pass. Each output element is
+ * the same FMA chain as in the matvec kernel above, whatever NQ. */
+#define SELLB_NEON_PASS(ITYPE, NQ)                                                          \
+    for (int l0 = 0; l0 < CSP__SPARSE_LANES; l0 += 16 / (NQ)) {                             \
+        float32x4_t a[16 / (NQ)][NQ];                                                       \
+        NEON_UNROLL for (int l = 0; l < 16 / (NQ); l++)                                     \
+            NEON_UNROLL for (int q = 0; q < (NQ); q++) a[l][q] = vdupq_n_f32(0.0f);         \
+        for (int64_t k = 0; k < w; k++) {                                                   \
+            const float *vk = v + k * CSP__SPARSE_LANES + l0;                               \
+            const ITYPE *ik = idx + k * CSP__SPARSE_LANES + l0;                             \
+            NEON_UNROLL for (int l = 0; l < 16 / (NQ); l++) {                               \
+                float32x4_t vv = vld1q_dup_f32(vk + l);                                     \
+                const float *xr = xt + (int64_t)ik[l] * CSP__SPARSE_LANES;                  \
+                NEON_UNROLL for (int q = 0; q < (NQ); q++) a[l][q] =                        \
+                    vfmaq_f32(a[l][q], vv, vld1q_f32(xr + 4 * q));                          \
+            }                                                                               \
+        }                                                                                   \
+        NEON_UNROLL for (int l = 0; l < 16 / (NQ); l++)                                     \
+            NEON_UNROLL for (int q = 0; q < (NQ); q++)                                      \
+                vst1q_f32(out + (l0 + l) * CSP__SPARSE_LANES + 4 * q, a[l][q]);             \
+    }
+
+#define SELLB_NEON(NAME, ITYPE)                                                             \
+    static void NAME(const float *restrict v, const ITYPE *restrict idx, int64_t w,         \
+                     const float *restrict xt, int nw, float *restrict out) {               \
+        if (nw <= 4) {                                                                      \
+            SELLB_NEON_PASS(ITYPE, 1)                                                       \
+        } else if (nw <= 8) {                                                               \
+            SELLB_NEON_PASS(ITYPE, 2)                                                       \
+        } else {                                                                            \
+            SELLB_NEON_PASS(ITYPE, 4)                                                       \
+        }                                                                                   \
+    }
+SELLB_NEON(sellb_u16_neon, uint16_t)
+SELLB_NEON(sellb_i32_neon, int32_t)
+
+static const csp__sparse_kernels kernels_neon = {
+    CSP_SPARSE_KERNEL_NEON, dot_u16_neon,   dot_i32_neon,  sell_u16_neon,
+    sell_i32_neon,          sellb_u16_neon, sellb_i32_neon};
+#endif /* CSP_NEON */
+
 /* ---- dispatch ------------------------------------------------------------------ */
 
 const csp__sparse_kernels *csp__sparse_kernels_get(int32_t kind) {
@@ -379,7 +535,11 @@ const csp__sparse_kernels *csp__sparse_kernels_get(int32_t kind) {
         if (have_avx2())
             return &kernels_avx2;
 #endif
+#if CSP_NEON
+        return &kernels_neon;
+#else
         return &kernels_c;
+#endif
     case CSP_SPARSE_KERNEL_PORTABLE:
         return &kernels_c;
 #if CSP_X86
@@ -387,6 +547,10 @@ const csp__sparse_kernels *csp__sparse_kernels_get(int32_t kind) {
         return have_avx2() ? &kernels_avx2 : NULL;
     case CSP_SPARSE_KERNEL_AVX512:
         return have_avx512() ? &kernels_avx512 : NULL;
+#endif
+#if CSP_NEON
+    case CSP_SPARSE_KERNEL_NEON:
+        return &kernels_neon;
 #endif
     default:
         return NULL;

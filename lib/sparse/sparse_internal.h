@@ -30,10 +30,11 @@ typedef void (*csp__sparse_dot_i32)(const float *v, const int32_t *idx, int64_t 
  * v[k * LANES + l] and idx[k * LANES + l] being row l's k-th weight (padding:
  * value 0, a valid column). Matvec: out[l] = sum_k v * x[idx] for every lane.
  * Batched: xt is x transposed, CSP__SPARSE_LANES floats per column (vector j
- * of the chunk at xt[c * LANES + j]); out[l * LANES + j] for j < LANES.
+ * of the chunk at xt[c * LANES + j]); out[l * LANES + j] for j < nw at
+ * least (nw the chunk's vectors; the rest may be left unwritten).
  * Every lane sums its positions in order k = 0 .. w - 1 with one
- * fused multiply-add each (x86) or a multiply then an add (portable), in
- * both kernels of a family: batched results are bit-identical to matvec. */
+ * fused multiply-add each (x86, NEON) or a multiply then an add (portable),
+ * in both kernels of a family: batched results are bit-identical to matvec. */
 #define CSP__SPARSE_LANES 16
 typedef void (*csp__sparse_sell_u16)(const float *v, const uint16_t *idx, int64_t w,
                                      const float *x, float *out);

@@ -546,6 +546,21 @@ START_TEST(test_bad_input) {
         csp_sparse_free(s);
         s = NULL;
     }
+    /* The automatic choice: NEON on aarch64 (part of the architecture),
+     * never NEON elsewhere, where asking for it is refused. */
+    o.kernel = CSP_SPARSE_KERNEL_AUTO;
+    ck_assert_int_eq(csp_sparse_from_dense(ctx, d, 6, 8, 0, &o, &s), CSP_OK);
+    csp_sparse_info auto_info;
+    ck_assert_int_eq(csp_sparse_info_init(&auto_info, sizeof auto_info), CSP_OK);
+    ck_assert_int_eq(csp_sparse_inspect(s, &auto_info), CSP_OK);
+#if defined(__aarch64__) && defined(__ARM_NEON) && !defined(CSP_NO_SIMD)
+    ck_assert_int_eq(auto_info.kernel, CSP_SPARSE_KERNEL_NEON);
+#else
+    ck_assert_int_ne(auto_info.kernel, CSP_SPARSE_KERNEL_NEON);
+    ck_assert_ptr_null(csp__sparse_kernels_get(CSP_SPARSE_KERNEL_NEON));
+#endif
+    csp_sparse_free(s);
+    s = NULL;
     o.kernel = 0;
     o.nm_n = 4;
     o.nm_m = 4;
