@@ -8,7 +8,7 @@ examples/rnnt/README.md, "One-shot pruning".
 
 For every seed: one dense run of the default recipe (`--save-dense`), then
 each method prunes that model once (`--one-shot --load-dense`) at each
-sparsity, scored with no fine-tuning and after each --finetune value. Every
+row-balanced sparsity and each --nm pattern, scored with no fine-tuning and after each --finetune value. Every
 run's output is kept in --work as <name>.out and reused when it holds a
 RESULT line (delete the folder to run again: the key is the file name, not
 the binaries). Runs are single-threaded (OPENBLAS_NUM_THREADS=1), --jobs at
@@ -66,6 +66,7 @@ def main():
     ap.add_argument("--out", help="Markdown report (default: stdout)")
     ap.add_argument("--seeds", default="1,2,3,4,5")
     ap.add_argument("--sparsities", default="0.8,0.9")
+    ap.add_argument("--nm", default="", help="N:M patterns too, e.g. 2:4,4:8 (sparsity 1 - N/M)")
     ap.add_argument("--finetune", default="0,1", help="fine-tune epochs after the event")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--jobs", type=int, default=2)
@@ -77,6 +78,16 @@ def main():
     sps = [float(s) for s in args.sparsities.split(",")]
     fts = [int(s) for s in args.finetune.split(",")]
     methods = args.methods.split(",")
+    # (label, sparsity, N:M or None): the row-balanced sparsities, then N:M
+    pats = [("%.2f" % s, s, None) for s in sps]
+    for nm in filter(None, args.nm.split(",")):
+        try:
+            n, m = (int(x) for x in nm.split(":"))
+        except ValueError:
+            n = m = 0
+        if not 1 <= n < m:
+            sys.exit("bad N:M pattern %r (e.g. 2:4)" % nm)
+        pats.append((nm, 1.0 - n / m, (n, m)))
     for m in methods:
         if m not in METHODS:
             sys.exit("unknown method %r (have %s)" % (m, ", ".join(METHODS)))
@@ -89,15 +100,27 @@ def main():
             [demo, "--method", "dense", "--seed", str(s)] + base
             + ["--save-dense", os.path.join(w, "dense-s%d.bin" % s)],
             os.path.join(w, "dense-s%d.out" % s)), seeds)))
-        cells = [(m, s, ft, seed) for seed in seeds for s in sps for ft in fts for m in methods]
+        cells = [(m, p, ft, seed) for seed in seeds for p in pats for ft in fts for m in methods]
 
         def one(c):
-            m, s, ft, seed = c
-            cmd = ([demo] + METHODS[m][0] + ["--seed", str(seed), "--sparsity", repr(s),
-                                              "--one-shot", "--load-dense",
-                                              os.path.join(w, "dense-s%d.bin" % seed),
-                                              "--finetune-epochs", str(ft)] + base)
-            return c, run(cmd, os.path.join(w, "%s-%s-ft%d-s%d.out" % (m, s, ft, seed)))
+            m, (label, s, nm), ft, seed = c
+            margs = list(METHODS[m][0])
+            name = "%s-%s-ft%d-s%d.out" % (m, s, ft, seed)
+            if nm:
+                spec = "granularity=nm,nm=%d:%d" % nm
+                if "--csp" in margs:
+                    i = margs.index("--csp") + 1
+                    margs[i] += "," + spec
+                else:
+                    margs += ["--csp", spec]
+                name = "%s-nm%dof%d-ft%d-s%d.out" % (m, nm[0], nm[1], ft, seed)
+            cmd = ([demo] + margs + ["--seed", str(seed), "--sparsity", repr(s), "--one-shot",
+                                     "--load-dense", os.path.join(w, "dense-s%d.bin" % seed),
+                                     "--finetune-epochs", str(ft)] + base)
+            r = run(cmd, os.path.join(w, name))
+            if abs(r["actual_sparsity"] - s) > 0.01:
+                raise RuntimeError("%s: sparsity %.4f, not %.4f" % (name, r["actual_sparsity"], s))
+            return (m, label, ft, seed), r
         res = dict(ex.map(one, cells))
 
     calib = sorted({r["calib_n"] for r in res.values() if r["calib_n"] > 0})
@@ -109,35 +132,39 @@ def main():
              dense[seeds[0]]["data"], stats.fmt_pm([dense[s]["wer"] for s in seeds]),
              "/".join(str(c) for c in calib) or "none",
              "/".join("%g" % x for x in ftlr) or "-"), ""]
-    L += ["| method | sparsity | fine-tune epochs | per seed | mean +- sd | valid WER right "
+    L += ["| method | sparsity or N:M | fine-tune epochs | per seed | mean +- sd | valid WER right "
           "after the event |", "|---|---|---|---|---|---|"]
-    for s in sps:
+    for s, _, _ in pats:
         for ft in fts:
             for m in methods:
                 v = [res[(m, s, ft, k)]["wer"] for k in seeds]
                 a = [res[(m, s, ft, k)]["valid_wer_after_event"] for k in seeds]
                 a = [x for x in a if x is not None]
-                L.append("| %s | %.2f | %d | %s | %s | %s |" % (
+                L.append("| %s | %s | %d | %s | %s | %s |" % (
                     m, s, ft, " ".join("%.2f" % x for x in v), stats.fmt_pm(v),
                     stats.fmt_pm(a) if a else "-"))
     L += ["", "Paired differences (WER points, first minus second; negative: the first is "
           "better). Sign test over wins/losses; t: paired t-test, two-sided.", "",
-          "| sparsity | fine-tune | comparison | mean diff | wins/losses | sign p | t p |",
+          "| sparsity or N:M | fine-tune | comparison | mean diff | wins/losses | sign p | t p |",
           "|---|---|---|---|---|---|---|"]
     pairs = [(a, b) for a, b in (("actrefit", "gmp"), ("obsfull", "gmp"),
                                  ("actrefit", "obsfull")) if a in methods and b in methods]
-    for s in sps:
+    for s, _, _ in pats:
         for ft in fts:
             for a, b in pairs:
                 d = [res[(a, s, ft, k)]["wer"] - res[(b, s, ft, k)]["wer"] for k in seeds]
                 wins, losses = sum(x < 0 for x in d), sum(x > 0 for x in d)
                 _, p = stats.paired_t(d)
-                L.append("| %.2f | %d | %s - %s | %+.2f | %d/%d | %s | %s |" % (
+                L.append("| %s | %d | %s - %s | %+.2f | %d/%d | %s | %s |" % (
                     s, ft, a, b, stats.mean(d), wins, losses,
                     stats.fmt_p(stats.sign_test(wins, losses)), stats.fmt_p(p)))
     L += ["", "Methods: " + "; ".join("`%s`: %s (`%s`)" % (m, METHODS[m][1],
                                                             " ".join(METHODS[m][0]))
                                         for m in methods) + "."]
+    if any(nm for _, _, nm in pats):
+        L += ["N:M rows add `--csp granularity=nm,nm=N:M` to the method's options: every "
+              "group of M consecutive weights of a row keeps N (the method's support and "
+              "refit within that constraint)."]
     text = "\n".join(L) + "\n"
     if args.out:
         with open(args.out + ".tmp", "w") as f:

@@ -1,11 +1,12 @@
 """examples/rnnt/one_shot.py end to end on a tiny model (seconds):
 
-- every cell runs and the report holds one row per method x sparsity x
-  fine-tune value, with the per-seed test WERs of the runs' RESULT lines;
+- every cell runs and the report holds one row per method x (sparsity or
+  N:M pattern) x fine-tune value, with the per-seed test WERs of the runs'
+  RESULT lines; the N:M runs have sparsity 1 - N/M and the pattern's option;
 - the paired differences are the differences of those WERs;
 - a second call reuses every output (no run again: files untouched) and
   writes the same report;
-- an unknown method is refused before anything runs.
+- an unknown method and a bad N:M pattern are refused before anything runs.
 Skips (77) when neither FSDD nor the espeak-ng fallback can give data.
 
 usage: test_one_shot_study.py RNNT_DEMO [FSDD_DIR]"""
@@ -38,7 +39,8 @@ def main():
 
     def tool(*more):
         return subprocess.run([sys.executable, TOOL, "--demo", demo, "--work", work,
-                               "--seeds", "1,2", "--sparsities", "0.75", "--finetune", "0,1",
+                               "--seeds", "1,2", "--sparsities", "0.75", "--nm", "2:4",
+                               "--finetune", "0,1",
                                "--extra", extra, "--jobs", "2"] + list(more),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               timeout=600)
@@ -56,32 +58,42 @@ def main():
         with open(out) as f:
             text = f.read()
         rows = [r for r in text.splitlines() if re.match(r"\| (gmp|obsfull|actrefit) \|", r)]
-        check(len(rows) == 6, "6 rows (3 methods x 1 sparsity x 2 fine-tune values): %d"
+        check(len(rows) == 12, "12 rows (3 methods x (0.75, 2:4) x 2 fine-tune values): %d"
               % len(rows))
         wers = {}
         for r in rows:
             cells = [c.strip() for c in r.strip("|").split("|")]
-            m, ft, per = cells[0], int(cells[2]), [float(x) for x in cells[3].split()]
+            m, pat, ft = cells[0], cells[1], int(cells[2])
+            per = [float(x) for x in cells[3].split()]
+            nm = pat == "2:4"
             got = []
             for seed in (1, 2):
-                with open(os.path.join(work, "%s-0.75-ft%d-s%d.out" % (m, ft, seed))) as f:
+                name = ("%s-nm2of4-ft%d-s%d.out" if nm else "%s-0.75-ft%d-s%d.out") % (
+                    m, ft, seed)
+                with open(os.path.join(work, name)) as f:
                     res = schema.parse(f.read())
                 got.append(res["wer"])
+                want = 0.5 if nm else 0.75
                 check(res["one_shot"] and res["events"] == 1 and res["epochs"] == ft
-                      and abs(res["actual_sparsity"] - 0.75) < 0.01,
-                      "%s ft %d seed %d: one event, sparsity %.3f, %d epochs"
-                      % (m, ft, seed, res["actual_sparsity"], res["epochs"]))
-            wers[(m, ft)] = got
+                      and abs(res["actual_sparsity"] - want) < 0.01
+                      and ("nm=2:4" in res["csp_overrides"]) == nm,
+                      "%s %s ft %d seed %d: one event, sparsity %.3f, %d epochs, --csp %r"
+                      % (m, pat, ft, seed, res["actual_sparsity"], res["epochs"],
+                         res["csp_overrides"]))
+            wers[(m, pat, ft)] = got
             check(per == [float("%.2f" % x) for x in got],
-                  "%s ft %d: the row's per-seed WERs %s are the runs' %s" % (m, ft, per, got))
-        diff_rows = [r for r in text.splitlines() if " - " in r and r.startswith("| 0.75")]
-        check(len(diff_rows) == 6, "6 paired rows: %d" % len(diff_rows))
+                  "%s %s ft %d: the row's per-seed WERs %s are the runs' %s"
+                  % (m, pat, ft, per, got))
+        diff_rows = [r for r in text.splitlines()
+                     if " - " in r and (r.startswith("| 0.75") or r.startswith("| 2:4"))]
+        check(len(diff_rows) == 12, "12 paired rows: %d" % len(diff_rows))
         for r in diff_rows:
             cells = [c.strip() for c in r.strip("|").split("|")]
-            ft, (a, b), mean = int(cells[1]), cells[2].split(" - "), float(cells[3])
-            want = sum(x - y for x, y in zip(wers[(a, ft)], wers[(b, ft)])) / 2
-            check(abs(mean - want) < 0.006, "%s - %s ft %d: mean diff %+.2f == %+.2f"
-                  % (a, b, ft, mean, want))
+            pat, ft, (a, b) = cells[0], int(cells[1]), cells[2].split(" - ")
+            mean = float(cells[3])
+            want = sum(x - y for x, y in zip(wers[(a, pat, ft)], wers[(b, pat, ft)])) / 2
+            check(abs(mean - want) < 0.006, "%s - %s %s ft %d: mean diff %+.2f == %+.2f"
+                  % (a, b, pat, ft, mean, want))
         stamps = {f: os.path.getmtime(os.path.join(work, f)) for f in os.listdir(work)}
         p = tool("--out", out + ".again")
         check(p.returncode == 0, "second call runs")
@@ -92,6 +104,9 @@ def main():
         p = tool("--methods", "gmp,nope")
         check(p.returncode != 0 and "unknown method 'nope'" in p.stderr,
               "unknown method refused: %r" % p.stderr.strip()[-80:])
+        p = tool("--nm", "4:2")
+        check(p.returncode != 0 and "bad N:M pattern '4:2'" in p.stderr,
+              "bad N:M pattern refused: %r" % p.stderr.strip()[-80:])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if fails:
