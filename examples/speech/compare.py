@@ -49,9 +49,10 @@ def parse_args(argv):
     ap.add_argument("--study", choices=("regimes",),
                     help="regimes: the regime study of issue 14 (speech_compare/regimes.py; "
                          "docs/results/regimes.md); --regime picks the part")
-    ap.add_argument("--regime", choices=("hp", "a", "b", "c", "d", "report"), default="report",
+    ap.add_argument("--regime", choices=("hp", "a", "b", "c", "d", "ehp", "e", "report"), default="report",
                     help="with --study regimes: hp (validation choice), a, b, c, d (test "
-                         "regimes) or report (rewrite the report from the cache)")
+                         "regimes), ehp (validation: the adaptive bound), e (test) or report "
+                         "(rewrite the report from the cache)")
     ap.add_argument("--methods", help="comma-separated methods (default: by grid)")
     ap.add_argument("--sparsities", help="comma-separated (default: by grid)")
     ap.add_argument("--seeds", help="comma-separated (default: by grid)")

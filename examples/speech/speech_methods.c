@@ -179,7 +179,7 @@ void sm_overrides_init(sm_overrides *ov)
     ov->redraw = -1;
     ov->window = -1;
     ov->normalize = -1;
-    ov->rho = ov->damping = ov->alpha = ov->shrink = -1.0;
+    ov->rho = ov->damping = ov->alpha = ov->shrink = ov->adapt = -1.0;
 }
 
 static int word(const char *v, const char *const *names, const int32_t *vals, int n,
@@ -266,7 +266,9 @@ int sm_parse_overrides(const char *spec, sm_overrides *ov, char *err, size_t err
                   n >= m;
             ov->nm_n = n;
             ov->nm_m = m;
-        } else if (!strcmp(kv, "window"))
+        } else if (!strcmp(kv, "adapt"))
+            bad = number(v, 0.0, 1000.0, &ov->adapt);
+        else if (!strcmp(kv, "window"))
             bad = number(v, 0.0, 1e9, &d) || d != floor(d), ov->window = (int32_t)d;
         else if (!strcmp(kv, "tensors")) {
             ov->tensors = 0;
@@ -284,7 +286,8 @@ int sm_parse_overrides(const char *spec, sm_overrides *ov, char *err, size_t err
         } else {
             snprintf(err, errlen,
                      "--csp: unknown key %s (sensing, solver, correction, support, alpha, rho, "
-                     "damping, shrink, redraw, window, normalize, granularity, nm, tensors)",
+                     "damping, shrink, redraw, window, normalize, granularity, nm, tensors, "
+                     "adapt)",
                      kv);
             return -1;
         }
@@ -298,7 +301,7 @@ int sm_parse_overrides(const char *spec, sm_overrides *ov, char *err, size_t err
 
 void sm_experimental_init(sm_experimental *x)
 {
-    x->shrink = x->alpha = x->support = x->redraw = x->window = NAN;
+    x->shrink = x->alpha = x->support = x->redraw = x->window = x->adapt = NAN;
 }
 
 csp_status sm_apply_experimental(csp_pruner *pruner, int32_t index, const sm_experimental *x)
@@ -310,6 +313,8 @@ csp_status sm_apply_experimental(csp_pruner *pruner, int32_t index, const sm_exp
     for (int k = 0; k < 5 && st == CSP_OK; k++)
         if (!isnan(v[k]) && (index < 0 || param[k] != CSP_X_OBSERVE_WINDOW))
             st = csp_pruner_set_experimental(pruner, index, param[k], v[k]);
+    if (st == CSP_OK && index < 0 && !isnan(x->adapt))
+        st = csp_pruner_set_experimental(pruner, -1, CSP_X_ADAPT_BOUND, x->adapt);
     return st;
 }
 
@@ -319,6 +324,8 @@ csp_status sm_configure_pruner(const sm_method *m, const sm_overrides *ov, sm_co
     csp_status st = m->configure_pruner ? m->configure_pruner(c) : CSP_OK;
     if (st == CSP_OK && ov && ov->window >= 0)
         c->x.window = ov->window;
+    if (st == CSP_OK && ov && ov->adapt >= 0)
+        c->x.adapt = ov->adapt;
     if (st == CSP_OK && ov && ov->sensing == CSP_SENSING_ACTIVATIONS && ov->window < 0 &&
         isnan(c->x.window))
         c->x.window = SM_ACT_WINDOW;

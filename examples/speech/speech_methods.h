@@ -22,6 +22,7 @@
  * the pruner after it is created (NaN: not set). */
 typedef struct sm_experimental {
     double shrink, alpha, support, redraw, window;
+    double adapt; /* CSP_X_ADAPT_BOUND, pruner-wide only (index -1) */
 } sm_experimental;
 
 /* A method's pruner configuration: the options and the experimental
@@ -57,7 +58,7 @@ typedef struct sm_overrides {
     int32_t sensing, solver, correction, granularity, support; /* 0: unset */
     int32_t redraw, window, normalize;                /* -1: unset */
     int32_t nm_n, nm_m;                               /* N:M (0: unset) */
-    double rho, damping, alpha, shrink;               /* < 0: unset */
+    double rho, damping, alpha, shrink, adapt;        /* < 0: unset */
     char text[256];                                   /* the spec, for the record */
 } sm_overrides;
 
@@ -76,7 +77,9 @@ void sm_overrides_init(sm_overrides *ov);
  *  correction (none|full|blend), support (solver|magnitude), alpha, rho,
  *  damping, shrink, redraw (0|1),
  *  window (observe_window), granularity (row|tensor), tensors (ih, hh and
- *  out joined by '+'). Returns 0, or -1 with a message in @p err. */
+ *  out joined by '+'), adapt (the adaptive schedule's bound,
+ *  CSP_X_ADAPT_BOUND, pruner-wide; 0 = off). Returns 0, or -1 with a
+ *  message in @p err. */
 int sm_parse_overrides(const char *spec, sm_overrides *ov, char *err, size_t errlen);
 
 /** The method's configuration with @p ov (may be NULL) applied on top. A

@@ -13,11 +13,14 @@ which writes docs/results/regimes-hp.json; the test regimes read that file.
     compare.py --study regimes --regime b     # one-shot + 1 and 3 epochs fine-tuning
     compare.py --study regimes --regime d     # gradual, the full ramp (speech_demo's)
     compare.py --study regimes --regime c     # gradual, a short ramp
+    compare.py --study regimes --regime ehp   # validation: the adaptive schedule's bound
+    compare.py --study regimes --regime e     # gradual, d's events, adaptive schedule
     compare.py --study regimes --regime report  # docs/results/regimes.md from the cache
 
 Each regime command also rewrites docs/results/regimes.md from every cached
-run of the study (a regime whose runs are not all cached is reported as not
-run). Standard library only.
+run of the study; a regime whose runs are not all cached keeps the sections
+the previous report had for it (or is reported as not run), so a fresh cache
+never erases results. Standard library only.
 """
 import json
 import os
@@ -76,8 +79,16 @@ GRADUAL = {"d": "--begin 0.1 --end 0.6 --events 50", "c": "--begin 0.1 --end 0.3
 GRADUAL_METHODS = ["magnitude", "omp-full", "omp-norm-refit", "mag-refit"]
 GRADUAL_PATTERNS = [("row", 0.8, ""), ("row", 0.9, ""), ("row", 0.95, ""),
                     ("2:4", 0.5, "granularity=nm,nm=2:4")]
+# Regime e: d's ramp and events with the adaptive schedule (CSP_X_ADAPT_BOUND,
+# `--csp adapt=B`), its bound chosen per method on the validation split
+# (`--regime ehp`, seeds HP_SEEDS, row 0.9 and 0.95; ties: the smaller bound).
+GRADUAL["e"] = GRADUAL["d"]
+ADAPT_METHODS = ["magnitude", "mag-refit"]
+ADAPT_BOUNDS = [0.02, 0.05, 0.2]
+ADAPT_HP_PATTERNS = [p for p in GRADUAL_PATTERNS if p[0] == "row" and p[1] >= 0.9]
 
 HP_FILE = os.path.join(runner.ROOT, "docs", "results", "regimes-hp.json")
+ADAPT_FILE = os.path.join(runner.ROOT, "docs", "results", "regimes-adapt.json")
 REPORT = os.path.join(runner.ROOT, "docs", "results", "regimes.md")
 
 DESIGN = """\
@@ -100,7 +111,12 @@ DESIGN = """\
   epochs, 10 events) and (d) gradual with the full ramp (10%..60%, 50 events; today's
   setting) from scratch, run only if time allows, on a reduced method set
   (magnitude, omp-full, omp-norm-refit, mag-refit) at row 0.8/0.9/0.95 and 2:4.
-  (e), the adaptive schedule, is left to its own study.
+  (e), added 2026-12-06 before any of its runs: the adaptive schedule (docs/guide.md,
+  "Adaptive schedule") on d's ramp and events, for magnitude and mag-refit (the two
+  best methods of d), at the same points; its bound (0.02, 0.05, 0.2) chosen per
+  method on the validation split (seeds 1-2, row 0.9 and 0.95, mean error; ties: the
+  smaller bound; docs/results/regimes-adapt.json); compared per method and seed with
+  the cubic schedule of (d) and of (c), paired.
 - **Patterns.** Row-balanced (round(s cols) zeros per row) at 0.5, 0.7, 0.8, 0.9;
   N:M 2:4 and 4:8 (their sparsity is 0.5 by construction); as pre-declared
   higher-sparsity N:M points 1:4 and 2:8 (0.75) and 1:8 (0.875).
@@ -199,11 +215,15 @@ class Study:
             " --validate" if validate else "")
         return self.run.config("dense", None, seed, "official", extra=extra)
 
-    def gradual_cfg(self, regime, label, pattern, seed):
+    def gradual_cfg(self, regime, label, pattern, seed, bound=None, validate=False):
         lab, meth, csp, _row, acts = method(label)
         hp = self.hp
-        over = join_csp(csp, pattern[2], f"damping={hp['damping'][label]}" if acts else "")
-        extra = GRADUAL[regime] + (f" --csp {over}" if over else "")
+        if regime == "e" and bound is None:
+            bound = self.adapt["bound"][label]
+        over = join_csp(csp, pattern[2], f"damping={hp['damping'][label]}" if acts else "",
+                        f"adapt={bound:g}" if regime == "e" else "")
+        extra = GRADUAL[regime] + (f" --csp {over}" if over else "") + (
+            " --validate" if validate else "")
         return self.run.config(meth, pattern[1], seed, "official", extra=extra)
 
     def grid(self, regime):
@@ -224,7 +244,7 @@ class Study:
                 out.append((("dense", "-", None, seed),
                             self.run.config("dense", None, seed, "official", extra="")))
                 for pat in GRADUAL_PATTERNS:
-                    for lab in GRADUAL_METHODS:
+                    for lab in (ADAPT_METHODS if regime == "e" else GRADUAL_METHODS):
                         out.append(((lab, pat[0], pat[1], seed),
                                     self.gradual_cfg(regime, lab, pat, seed)))
         return out
@@ -292,9 +312,44 @@ class Study:
             sys.exit("compare.py: run --study regimes --regime hp first (validation)")
         with open(HP_FILE) as f:
             self.hp = json.load(f)
+        self.adapt = None
+        if os.path.exists(ADAPT_FILE):
+            with open(ADAPT_FILE) as f:
+                self.adapt = json.load(f)
+
+    def run_adapt_hp(self):
+        """Regime e's bound per method, on the validation split."""
+        self.load_hp()
+        keyed = [((lab, pat[0], pat[1], b, seed),
+                  self.gradual_cfg("e", lab, pat, seed, bound=b, validate=True))
+                 for seed in HP_SEEDS for pat in ADAPT_HP_PATTERNS for lab in ADAPT_METHODS
+                 for b in ADAPT_BOUNDS]
+        res = self.execute(keyed)
+        out = {"bound": {}, "table": {},
+               "rule": ("validation split (recordings 5-9; trained on 10-49), seeds "
+                        f"{HP_SEEDS}, points {[(p[0], p[1]) for p in ADAPT_HP_PATTERNS]}, "
+                        "mean error; ties: the smaller bound")}
+        for lab in ADAPT_METHODS:
+            best = None
+            for b in ADAPT_BOUNDS:
+                errs = [100 * r["result"]["test_err"] for k, r in res.items()
+                        if k[0] == lab and k[3] == b and r]
+                if len(errs) != len(HP_SEEDS) * len(ADAPT_HP_PATTERNS):
+                    sys.exit(f"compare.py: {lab} bound {b}: runs failed")
+                out["table"][f"{lab} adapt={b:g}"] = round(mean(errs), 3)
+                if best is None or mean(errs) < best[0] - 1e-9:
+                    best = (mean(errs), b)
+            out["bound"][lab] = best[1]
+        with open(ADAPT_FILE, "w") as f:
+            json.dump(out, f, indent=1, sort_keys=True)
+            f.write("\n")
+        self.adapt = out
+        print(f"regimes: wrote {os.path.relpath(ADAPT_FILE, runner.ROOT)}: bound {out['bound']}")
 
     def run_regime(self, regime):
         self.load_hp()
+        if regime == "e" and not self.adapt:
+            sys.exit("compare.py: run --study regimes --regime ehp first (validation)")
         self.ensure_dense(SEEDS, False)
         return self.execute(self.grid(regime))
 
@@ -519,8 +574,56 @@ def render(study, results, verdicts):
             L += [f"Verdict ({reg}): " + verdicts.get(reg, "(to be written)"), ""]
         else:
             L += [f"## Regime ({reg}): {words}: not run (time)", ""]
+    L += render_adaptive(study, results, verdicts)
     L += ["## Defaults", "", verdicts.get("defaults", "(to be written)"), ""]
     return "\n".join(L) + "\n"
+
+
+def schedule_table(res_e, others):
+    """Regime e against the cubic schedules, per method and seed: [(name,
+    results)] of @p others (d, c)."""
+    lines = ["Adaptive minus cubic, the same method and seed (error points; W/L = seeds "
+             "where the adaptive schedule is better/worse; **bold**: beyond seed noise):", "",
+             "| pattern | s | method | against | adaptive | cubic | diff | W/L | sign p | t p |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for pat in GRADUAL_PATTERNS:
+        for lab in ADAPT_METHODS:
+            a = cell_errs(res_e, lab, pat[0], pat[1])
+            for name, res in others:
+                b = cell_errs(res, lab, pat[0], pat[1]) if res else {}
+                if not a or not b:
+                    continue
+                d, w, l, ps, pt = paired(a, b)
+                txt = f"{mean(d):+.1f}"
+                if beyond_noise(d, pt):
+                    txt = f"**{txt}**"
+                lines.append(f"| {pat[0]} | {pat[1]:g} | {lab} | {name} | {fmt(a.values())} | "
+                             f"{fmt(b.values())} | {txt} | {w}/{l} | {fmt_p(ps)} | "
+                             f"{fmt_p(pt)} |")
+    return lines
+
+
+def render_adaptive(study, results, verdicts):
+    words = "adaptive schedule on (d)'s ramp and events"
+    res = results.get("e")
+    adapt = getattr(study, "adapt", None)
+    if not res or not adapt:
+        return [f"## Regime (e): {words}: not run (time)", ""]
+    seeds = sorted({k[3] for k in res})
+    L = [f"## Regime (e): {words}", "",
+         f"`--csp adapt=B` on (d)'s cubic ramp (10%..60%, 50 events), 20 epochs from "
+         f"scratch, seeds {seeds}; the bound per method from the validation split "
+         f"(docs/results/regimes-adapt.json: {adapt['rule']}):", "",
+         "| choice | validation error % |", "|---|---|"]
+    L += [f"| {k} | {v:.2f} |" for k, v in sorted(adapt["table"].items())]
+    L += ["", "Chosen: " + ", ".join(f"{lab} {b:g}" for lab, b in sorted(adapt["bound"].items()))
+          + ".", "", f"Test error %; dense {fmt(dense_errs(res).values())}.", ""]
+    L += regime_table(res, GRADUAL_PATTERNS, ADAPT_METHODS) + [""]
+    L += diff_table(res, GRADUAL_PATTERNS, ADAPT_METHODS) + [""]
+    L += schedule_table(res, [("d (cubic, full ramp)", results.get("d")),
+                              ("c (cubic, short ramp)", results.get("c"))]) + [""]
+    L += ["Verdict (e): " + verdicts.get("e", "(to be written)"), ""]
+    return L
 
 
 VERDICTS = os.path.join(runner.ROOT, "docs", "results", "regimes-verdicts.json")
@@ -528,25 +631,73 @@ VERDICTS = os.path.join(runner.ROOT, "docs", "results", "regimes-verdicts.json")
 
 def write_report(study):
     results = {}
-    for reg in ("a", "b", "c", "d"):
+    for reg in ("a", "b", "c", "d", "e"):
+        if reg == "e" and not getattr(study, "adapt", None):
+            results[reg] = None
+            continue
         try:
-            results[reg] = study.cached(reg, partial=reg in ("c", "d"))
+            results[reg] = study.cached(reg, partial=reg in ("c", "d", "e"))
         except (KeyError, SystemExit):
             results[reg] = None
     verdicts = {}
     if os.path.exists(VERDICTS):
         with open(VERDICTS) as f:
             verdicts = json.load(f)
+    text = render(study, results, verdicts)
+    kept = []
+    if os.path.exists(REPORT):
+        with open(REPORT) as f:
+            old = f.read()
+        kept = [r for r, v in results.items() if not v and regime_sections(old, r)]
+        text = keep_sections(text, old, kept)
     with open(REPORT, "w") as f:
-        f.write(render(study, results, verdicts))
+        f.write(text)
     print(f"regimes: wrote {os.path.relpath(REPORT, runner.ROOT)} (regimes with every run "
-          f"cached: {', '.join(r for r, v in results.items() if v) or 'none'})")
+          f"cached: {', '.join(r for r, v in results.items() if v) or 'none'}"
+          + (f"; kept from the previous report: {', '.join(kept)}" if kept else "") + ")")
+
+
+def split_sections(text):
+    """[(header, text)] of the '## ' sections of @p text (the part before the
+    first header has the header '')."""
+    out = [["", []]]
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            out.append([line.rstrip("\n"), []])
+        out[-1][1].append(line)
+    return [(h, "".join(t)) for h, t in out]
+
+
+def regime_sections(text, reg):
+    """The sections of regime @p reg in a report that hold results (a section
+    that says the regime was not run holds none)."""
+    secs = [t for h, t in split_sections(text) if h.startswith(f"## Regime ({reg})")]
+    return [] if not secs or any(h.rstrip().endswith(("not run", "not run yet", "not run (time)"))
+                                 for h in (t.splitlines()[0] for t in secs)) else secs
+
+
+def keep_sections(new, old, regs):
+    """@p new with the sections of each regime of @p regs taken from @p old:
+    a cache that lacks a regime's runs (a fresh machine, another build) must
+    not erase results an earlier report holds."""
+    out, done = [], set()
+    for h, t in split_sections(new):
+        reg = next((r for r in regs if h.startswith(f"## Regime ({r})")), None)
+        if reg is None or not regime_sections(old, reg):
+            out.append(t)
+        elif reg not in done:
+            done.add(reg)
+            out.extend(regime_sections(old, reg))
+    return "".join(out)
 
 
 def main(args, data):
     study = Study(args, data)
     if args.regime == "hp":
         study.run_hp()
+        return 1 if study.run.failed else 0
+    if args.regime == "ehp":
+        study.run_adapt_hp()
         return 1 if study.run.failed else 0
     if args.regime != "report":
         study.run_regime(args.regime)

@@ -3,7 +3,8 @@
 printed): the regularised incomplete beta function (1e-10 absolute), the
 paired t-test's statistic and two-sided p (1e-9 relative), the exact
 two-sided sign test (1e-12), mean (1e-12 of max |x|) and sample sd (1e-12 relative); and the
-schema module's key list and table generator. Skips (exit 77) without scipy.
+schema module's key list and table generator; the regime report's
+sections kept across caches. Skips (exit 77) without scipy.
 
 usage: test_compare.py
 """
@@ -124,6 +125,38 @@ def test_regimes_report(rng):
     check("row 0.8: increase over dense" in md and "**met**" in md, "regimes report: targets")
     check("| 2:4 | 0.5 | sweep |" not in md and "refused" in md, "the sweep is refused at N:M")
     check("## Regime (d): gradual, full ramp" in md and "not run" in md, "regime d: not run")
+    # A report written from a cache without regime a's runs keeps regime a's
+    # sections from the previous report; regimes that were never run stay "not run".
+    fresh = regimes.render(study, {"b": res}, {})
+    check("## Regime (a): not run yet" in fresh, "regime a missing from the cache")
+    kept = regimes.keep_sections(fresh, md, ["a", "c"])
+    check("VERDICT-A" in kept and "## Regime (a): not run yet" not in kept,
+          "regime a's sections kept from the previous report")
+    check(kept.count("## Regime (a)") == 1 and kept.count("## Regime (b)") == 2,
+          "each regime's sections once")
+    check("## Regime (c): gradual, short ramp (10%..30% of 20 epochs, 10 events): not run"
+          in kept, "a regime not run before stays not run")
+    check(kept.index("## Regime (a)") < kept.index("## Regime (b)") < kept.index("## Defaults"),
+          "sections in order")
+    check(regimes.regime_sections(md, "d") == [], "a 'not run' section holds no results")
+    # Regime e against the cubic schedules of d and c, paired per method and seed.
+    grad = {}
+    for seed in regimes.SEEDS:
+        grad[("dense", "-", None, seed)] = entry(2.0)
+        for pat in regimes.GRADUAL_PATTERNS:
+            for lab in regimes.GRADUAL_METHODS:
+                grad[(lab, pat[0], pat[1], seed)] = entry(3.0 + seed)
+    ada = {k: entry(100 * e["result"]["test_err"] - 1.0) for k, e in grad.items()
+           if k[0] in regimes.ADAPT_METHODS or k[0] == "dense"}
+    study.adapt = {"bound": {"magnitude": 0.05, "mag-refit": 0.2}, "rule": "test",
+                   "table": {"magnitude adapt=0.05": 3.0}}
+    md = regimes.render(study, {"c": grad, "d": grad, "e": ada}, {"e": "VERDICT-E"})
+    check("## Regime (e): adaptive schedule" in md and "VERDICT-E" in md, "regime e section")
+    check("| row | 0.9 | mag-refit | d (cubic, full ramp) | 5.0 ± 1.6 | 6.0 ± 1.6 | **-1.0** | 5/0 |"
+          in md, "regime e: adaptive minus cubic, paired")
+    study.adapt = None
+    check("## Regime (e): adaptive schedule on (d)'s ramp and events: not run" in
+          regimes.render(study, {"e": ada}, {}), "regime e without its validation choice")
 
 
 def main():

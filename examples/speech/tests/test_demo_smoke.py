@@ -267,6 +267,18 @@ def check_overrides_and_threads(demo, small, tmp):
                                  "--threads", "2"], tmp)
     check(r1 and r2 and r1["digest"] == r2["digest"] and r1["test_acc"] == r2["test_acc"],
           "same seed, 1 vs 2 libcsp threads: different masks or accuracy")
+    # --csp adapt=B: the adaptive schedule (pruner-wide). A bound no event
+    # exceeds grows every increment, so the model is sparser than the cubic
+    # schedule's after epoch 1 (mid-ramp: the ramp ends at 0.9 of the steps) and at the same final sparsity.
+    ramp = ["--method", "gmp", "--sparsity", "0.9", "--quiet", "--end", "0.9"]
+    _p4, r1 = run(demo, small + ramp, tmp)
+    _p3, r3 = run(demo, small + ramp + ["--csp", "adapt=1000"], tmp)
+    check_result("gmp --csp adapt=1000", _p3, r3, 0.9)
+    if r1 and r3:
+        s1 = [h["sparsity"] for h in r1["history"]]
+        s3 = [h["sparsity"] for h in r3["history"]]
+        check(s3[0] > s1[0] + 0.01 and abs(s3[-1] - s1[-1]) < 1e-9,
+              f"--csp adapt=1000: sparsity per epoch {s3} against the schedule's {s1}")
 
 
 def check_recipes(demo, small, tmp):
@@ -324,6 +336,7 @@ def check_refusals(demo, small, tmp):
     for bad in (["--method", "nope"], ["--sparsity", "1.0"], ["--eval", "speaker:nobody"],
                 ["--epochs", "0"], ["--csp", "sensing=nope"], ["--csp", "alpha"],
                 ["--csp", "tensors=ih+xx"], ["--csp", "colour=red"],
+                ["--csp", "adapt=-0.1"],
                 ["--method", "gmp-tensor", "--csp", "sensing=gaussian,granularity=tensor"],
                 ["--recipe", "new"], ["--lr-decay", "zigzag"], ["--lr-final", "0"],
                 ["--lr-decay-begin", "0.9", "--lr-decay-end", "0.8"], ["--history", "-1"]):
