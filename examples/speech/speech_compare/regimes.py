@@ -571,6 +571,9 @@ def render(study, results, verdicts):
                      "time)") + f"; dense {fmt(dense_errs(res).values())}.", ""]
             L += regime_table(res, GRADUAL_PATTERNS, GRADUAL_METHODS) + [""]
             L += diff_table(res, GRADUAL_PATTERNS, GRADUAL_METHODS) + [""]
+            if reg == "c" and results.get("d"):
+                L += schedule_table(res, [("d", results["d"])], GRADUAL_METHODS,
+                                    ("Short ramp", "full ramp")) + [""]
             L += [f"Verdict ({reg}): " + verdicts.get(reg, "(to be written)"), ""]
         else:
             L += [f"## Regime ({reg}): {words}: not run (time)", ""]
@@ -579,15 +582,17 @@ def render(study, results, verdicts):
     return "\n".join(L) + "\n"
 
 
-def schedule_table(res_e, others):
-    """Regime e against the cubic schedules, per method and seed: [(name,
-    results)] of @p others (d, c)."""
-    lines = ["Adaptive minus cubic, the same method and seed (error points; W/L = seeds "
-             "where the adaptive schedule is better/worse; **bold**: beyond seed noise):", "",
-             "| pattern | s | method | against | adaptive | cubic | diff | W/L | sign p | t p |",
+def schedule_table(res_e, others, labels=ADAPT_METHODS, words=("Adaptive", "cubic")):
+    """A schedule against others, per method and seed: [(name, results)] of
+    @p others (for regime e: d and c)."""
+    lines = [f"{words[0]} minus {words[1]}, the same method and seed (error points; W/L = "
+             f"seeds where the {words[0].lower()} schedule is better/worse; **bold**: beyond "
+             "seed noise):", "",
+             f"| pattern | s | method | against | {words[0].lower()} | {words[1]} | diff | W/L | "
+             "sign p | t p |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for pat in GRADUAL_PATTERNS:
-        for lab in ADAPT_METHODS:
+        for lab in labels:
             a = cell_errs(res_e, lab, pat[0], pat[1])
             for name, res in others:
                 b = cell_errs(res, lab, pat[0], pat[1]) if res else {}

@@ -154,6 +154,9 @@ def test_regimes_report(rng):
     check("## Regime (e): adaptive schedule" in md and "VERDICT-E" in md, "regime e section")
     check("| row | 0.9 | mag-refit | d (cubic, full ramp) | 5.0 ± 1.6 | 6.0 ± 1.6 | **-1.0** | 5/0 |"
           in md, "regime e: adaptive minus cubic, paired")
+    check("Short ramp minus full ramp" in md and
+          "| row | 0.8 | omp-full | d | 6.0 ± 1.6 | 6.0 ± 1.6 | +0.0 | 0/0 |" in md,
+          "regime c against d, paired")
     study.adapt = None
     check("## Regime (e): adaptive schedule on (d)'s ramp and events: not run" in
           regimes.render(study, {"e": ada}, {}), "regime e without its validation choice")
