@@ -45,9 +45,8 @@
                 GM_STORE(C + (i + r) * ldc + j + v * GM_W, c[r][v]);                        \
     } while (0)
 
-/* A block of C: the tiles, then the rows left over one at a time as
- * AXPYs over p (row p of B into row i of C: the same per-element chain,
- * streaming B row-wise). */
+/* A block of C: the tiles, then the rows left over one at a time in
+ * register strips (the same per-element chain). */
 GM_TARGET static void GM_FN(block)(int64_t m, int64_t n, int64_t k, const GM_T *restrict A,
                                    int64_t rsa, int64_t csa, const GM_T *restrict B,
                                    int64_t ldb, GM_T *restrict C, int64_t ldc, bool acc) {
@@ -68,22 +67,34 @@ GM_TARGET static void GM_FN(block)(int64_t m, int64_t n, int64_t k, const GM_T *
     }
     for (; i < m; i++) {
         GM_T *c = C + i * ldc;
-        if (!acc)
-            for (int64_t j = 0; j < n; j++)
-                c[j] = (GM_T)0;
-        for (int64_t p = 0; p < k; p++) {
-            GM_VT a = GM_BCAST(A + i * rsa + p * csa);
-            GM_T as = A[i * rsa + p * csa];
-            const GM_T *bp = B + p * ldb;
-            int64_t j = 0;
-            for (; j + 4 * GM_W <= n; j += 4 * GM_W)
+        const GM_T *a = A + i * rsa;
+        int64_t j = 0;
+        /* Register strips of 4 vectors: each element's chain over p stays in
+         * a register (B read down a strip of columns). */
+        for (; j + 4 * GM_W <= n; j += 4 * GM_W) {
+            GM_VT cv[4];
+            GM_UNROLL for (int v = 0; v < 4; v++)
+                cv[v] = acc ? GM_LOAD(c + j + v * GM_W) : GM_ZERO();
+            for (int64_t p = 0; p < k; p++) {
+                GM_VT av = GM_BCAST(a + p * csa);
+                const GM_T *bp = B + p * ldb + j;
                 GM_UNROLL for (int v = 0; v < 4; v++)
-                    GM_STORE(c + j + v * GM_W, GM_FMA(a, GM_LOAD(bp + j + v * GM_W),
-                                                     GM_LOAD(c + j + v * GM_W)));
-            for (; j + GM_W <= n; j += GM_W)
-                GM_STORE(c + j, GM_FMA(a, GM_LOAD(bp + j), GM_LOAD(c + j)));
-            for (; j < n; j++)
-                c[j] = GM_FMAS(as, bp[j], c[j]);
+                    cv[v] = GM_FMA(av, GM_LOAD(bp + v * GM_W), cv[v]);
+            }
+            GM_UNROLL for (int v = 0; v < 4; v++)
+                GM_STORE(c + j + v * GM_W, cv[v]);
+        }
+        for (; j + GM_W <= n; j += GM_W) {
+            GM_VT cv = acc ? GM_LOAD(c + j) : GM_ZERO();
+            for (int64_t p = 0; p < k; p++)
+                cv = GM_FMA(GM_BCAST(a + p * csa), GM_LOAD(B + p * ldb + j), cv);
+            GM_STORE(c + j, cv);
+        }
+        for (; j < n; j++) {
+            GM_T sv = acc ? c[j] : (GM_T)0;
+            for (int64_t p = 0; p < k; p++)
+                sv = GM_FMAS(a[p * csa], B[p * ldb + j], sv);
+            c[j] = sv;
         }
     }
 }
@@ -96,7 +107,7 @@ GM_TARGET static void GM_FN(block)(int64_t m, int64_t n, int64_t k, const GM_T *
 GM_TARGET static void GM_FN(gemm)(int64_t m, int64_t n, int64_t k, const GM_T *restrict A,
                                   int64_t rsa, int64_t csa, const GM_T *restrict B, int64_t ldb,
                                   GM_T *restrict C, int64_t ldc, bool acc) {
-    if (m < GM_MR) { /* AXPYs over whole rows of B: no blocking needed */
+    if (m < GM_MR) { /* single rows in register strips: no blocking needed */
         GM_FN(block)(m, n, k, A, rsa, csa, B, ldb, C, ldc, acc);
         return;
     }

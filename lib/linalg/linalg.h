@@ -104,7 +104,7 @@ void csp__gemm_set_isa_cap(int cap);
 
 /* Solve L y = y in place, L lower triangular s x s with leading dimension ld. */
 void csp__trsv_lower(const double *L, int64_t ld, int64_t s, double *y);
-/* Solve L^T y = y in place. */
+/* Solve L^T y = y in place (y must not overlap L). */
 void csp__trsv_lower_t(const double *L, int64_t ld, int64_t s, double *y);
 double csp__dot64(const double *a, const double *b, int64_t n);
 

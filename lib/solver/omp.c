@@ -1,28 +1,35 @@
 /* Batch-OMP in Gram form (Rubinstein, Zibulevsky & Elad 2008) with a
- * progressive Cholesky factor of G_SS.
+ * progressive Cholesky factor of G_SS, in the "Z" form that needs no
+ * triangular solve per pick.
  *
- * Per row, with b = G w (one float32 GEMM per chunk of rows):
- *   alpha = b - G_{:,S} c             correlations of the residual (float32)
+ * Per row, with b = G w (one float32 GEMM per chunk of rows), L L^T = G_SS,
+ * u = L^-1 b_S and Z = G_{:,S} L^-T (n x s, float64):
+ *   alpha = b - G_{:,S} c = b - Z u   correlations of the residual
  *   j     = argmax_{allowed, not in S} |alpha_j|   (ties: lower index)
- *   l     = L^-1 G_{S,j},  d = G_jj - l.l          (float64)
+ *   l     = L^-1 G_{S,j} = row j of Z,  d = G_jj - l.l
  *   d <= dependence_tol * G_jj: j depends linearly on S: damp G -> G + delta I
- *   L    <- [L 0; l^T sqrt(d)],  u_s = ((G w)_j - l.u) / sqrt(d)   (float64)
- *   c     = L^-T u,  residual = w^T G w - u.u
- * With the option `normalize` the pick is argmax |alpha_j| / sqrt(G_jj)
- * (normalised atoms; G_jj = 0 scores 0). With an N:M constraint
- * (csp__omp_nm()) a group of m consecutive columns is closed (its columns
- * penalised out) once it holds `keep` atoms. The O(n k^2) part (alpha) is
- * float32 SIMD; everything that decides the coefficients (Cholesky,
- * right-hand sides (G w)_S recomputed in float64) is float64. */
+ *         (L, u, Z and alpha are rebuilt for G + delta I)
+ *   L    <- [L 0; l^T sqrt(d)],  u_s = ((G w)_j - l.u) / sqrt(d)
+ *   z_s   = (G_{:,j} - Z l) / sqrt(d),  alpha -= u_s z_s      (O(n s))
+ *   residual = w^T G w - u.u;  at the end c = L^-T u (one solve)
+ * Everything is float64 except the arg max (a float32 copy of alpha) and
+ * b = G w. The products use csp__dgemm's fixed order, so no result depends
+ * on the thread count. With the option
+ * `normalize` the pick is argmax |alpha_j| / sqrt(G_jj) (normalised atoms;
+ * G_jj = 0 scores 0). With an N:M constraint (csp__omp_nm()) a group of m
+ * consecutive columns is closed (its columns penalised out) once it holds
+ * `keep` atoms. */
 #include "solver_internal.h"
 
 #include <math.h>
 #include <string.h>
 
 typedef struct {
-    float *alpha, *base, *pen, *coef;
-    int32_t *S, *gcnt; /* gcnt: atoms per N:M group */
+    float *alpha, *pen; /* alpha: float32 copy of alpha64 for the arg max */
+    int32_t *S, *gcnt;  /* gcnt: atoms per N:M group */
     double *L, *u, *c, *l, *bS;
+    double *Z;             /* kcap x n: row t is z_t = (G + delta I)_{:,S} L^-T e_t */
+    double *base, *alpha64, *w64, *tmp; /* n, n, n, kcap */
     int64_t kcap;
 } omp_ws;
 
@@ -65,15 +72,60 @@ static int64_t argmax_scaled(const float *a, const float *scale, const float *pe
     return best;
 }
 
-/* (G w)_j in float64. */
-static double gram_row_dot(const csp__gram *g, int64_t j, const float *w) {
-    const double *row = g->g64 + j * g->n;
-    double s = 0.0;
-    for (int64_t i = 0; i < g->n; i++)
-        s += row[i] * (double)w[i];
-    return s;
+/* Small loops on distinct buffers (restrict: vectorised at -O2). */
+static void divide(double *restrict z, double d, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        z[i] /= d;
+}
+static void to_float(float *restrict f, const double *restrict d, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        f[i] = (float)d[i];
+}
+/* a64 -= u z, a32 = (float)a64. */
+static void update_alpha(double *restrict a64, float *restrict a32, const double *restrict z,
+                         double u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        double v = a64[i] - u * z[i];
+        a64[i] = v;
+        a32[i] = (float)v;
+    }
+}
+/* l[t] = Z[t * ld] for t < s (column j of Z, Z pointing at it). */
+static void gather_column(double *restrict l, const double *restrict Z, int64_t ld, int64_t s) {
+    for (int64_t t = 0; t < s; t++)
+        l[t] = Z[t * ld];
 }
 
+/* z_t for atom t = S[t] (row t of L known): (G_{:,S_t} + delta e_{S_t} -
+ * sum_{q<t} L_tq z_q) / L_tt, in float64 (csp__dgemm's fixed order). */
+static void make_z(const csp__gram *g, omp_ws *ws, int64_t t, double delta) {
+    int64_t n = g->n, ld = ws->kcap;
+    const double *Lt = ws->L + t * ld;
+    double *z = ws->Z + t * n;
+    memcpy(z, g->g64 + (int64_t)ws->S[t] * n, (size_t)n * sizeof(double));
+    z[ws->S[t]] += delta;
+    for (int64_t q = 0; q < t; q++)
+        ws->tmp[q] = -Lt[q];
+    csp__dgemm(1, n, t, ws->tmp, ld, 1, ws->Z, n, z, n, true);
+    divide(z, Lt[t], n);
+}
+
+/* alpha64 = base - sum_{t<s} u_t z_t, and its float32 copy. */
+static void remake_alpha(const csp__gram *g, omp_ws *ws, int64_t s) {
+    int64_t n = g->n;
+    memcpy(ws->alpha64, ws->base, (size_t)n * sizeof(double));
+    for (int64_t t = 0; t < s; t++)
+        ws->tmp[t] = -ws->u[t];
+    csp__dgemm(1, n, s, ws->tmp, ws->kcap, 1, ws->Z, n, ws->alpha64, n, true);
+    to_float(ws->alpha, ws->alpha64, n);
+}
+
+/* One row. With Z = (G + delta I)_{:,S} L^-T (L L^T = G_SS + delta I) and
+ * u = L^-1 (G w + delta w)_S, the correlations of the residual are
+ * alpha = (G + delta I) w - G_{:,S} c = base - Z u, and the new row of L
+ * for a pick j is l = L^-1 G_{S,j} = Z_{j,:}: each pick adds one column of
+ * Z (O(n s)) and updates alpha (O(n)); no triangular solve until the end
+ * (c = L^-T u). */
 static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
     const csp__gram *g = job->g;
     const csp__batch *b = job->b;
@@ -88,11 +140,14 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
     double wn2 = csp__f32_dot64(w, w, n);
     double damp0 = o->damping * (g->mean_diag > 0.0 ? g->mean_diag : 1.0);
     double tau = o->dependence_tol;
-    for (int64_t j = 0; j < n; j++)
+    for (int64_t j = 0; j < n; j++) {
         ws->pen[j] = csp__allowed(b, r, j) ? 0.0f : -INFINITY;
+        ws->w64[j] = (double)w[j];
+        ws->base[j] = (double)brow[j];
+        ws->alpha64[j] = ws->base[j];
+    }
     if (b->nm_m > 0)
         memset(ws->gcnt, 0, (size_t)(n / b->nm_m) * sizeof(int32_t));
-    memcpy(ws->base, brow, (size_t)n * sizeof(float));
     memcpy(ws->alpha, brow, (size_t)n * sizeof(float));
     double delta = 0.0, res = wGw;
     int64_t s = 0;
@@ -110,9 +165,7 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
                                        : csp__f32_argmax_abs(ws->alpha, ws->pen, n);
         if (j < 0)
             break; /* unreachable: k <= allowed count was checked */
-        for (int64_t t = 0; t < s; t++)
-            ws->l[t] = g->g64[j * n + ws->S[t]];
-        csp__trsv_lower(ws->L, ld, s, ws->l);
+        gather_column(ws->l, ws->Z + j, n, s);
         double gjj = g->g64[j * n + j] + delta;
         double d = gjj - csp__dot64(ws->l, ws->l, s);
         if (!(d > tau * gjj) || !(d > 0.0)) {
@@ -123,18 +176,14 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
                 escalations++;
             } while (!refactor(g, ws->S, s, delta, tau, ws->L, ld) && escalations < 64);
             for (int64_t t = 0; t < s; t++)
-                ws->u[t] = ws->bS[t] + delta * (double)w[ws->S[t]];
+                ws->u[t] = ws->bS[t] + delta * ws->w64[ws->S[t]];
             csp__trsv_lower(ws->L, ld, s, ws->u);
-            memcpy(ws->c, ws->u, (size_t)s * sizeof(double));
-            csp__trsv_lower_t(ws->L, ld, s, ws->c);
             res = wGw + delta * wn2 - csp__dot64(ws->u, ws->u, s);
-            float fd = (float)delta;
             for (int64_t i = 0; i < n; i++)
-                ws->base[i] = brow[i] + fd * w[i];
-            memcpy(ws->alpha, ws->base, (size_t)n * sizeof(float));
+                ws->base[i] = (double)brow[i] + delta * ws->w64[i];
             for (int64_t t = 0; t < s; t++)
-                ws->coef[t] = -(float)ws->c[t];
-            csp__f32_axpy_rows(ws->alpha, n, g->g32, n, ws->S, ws->coef, s);
+                make_z(g, ws, t, delta);
+            remake_alpha(g, ws, s);
             if (escalations >= 64)
                 break; /* cannot happen with a finite PSD G */
             continue;
@@ -143,25 +192,23 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
         double *Ls = ws->L + s * ld;
         memcpy(Ls, ws->l, (size_t)s * sizeof(double));
         Ls[s] = ljj;
-        double bj = gram_row_dot(g, j, w);
+        double bj = csp__dot64(g->g64 + j * n, ws->w64, n); /* (G w)_j */
         ws->bS[s] = bj;
-        ws->u[s] = (bj + delta * (double)w[j] - csp__dot64(Ls, ws->u, s)) / ljj;
+        ws->u[s] = (bj + delta * ws->w64[j] - csp__dot64(Ls, ws->u, s)) / ljj;
         ws->S[s] = (int32_t)j;
         ws->pen[j] = -INFINITY;
         s++;
         if (b->nm_m > 0 && ++ws->gcnt[j / b->nm_m] >= b->nm_keep)
             for (int64_t q = j - j % b->nm_m, e = q + b->nm_m; q < e; q++)
                 ws->pen[q] = -INFINITY; /* the group is full: closed */
-        memcpy(ws->c, ws->u, (size_t)s * sizeof(double));
-        csp__trsv_lower_t(ws->L, ld, s, ws->c);
         res = wGw + delta * wn2 - csp__dot64(ws->u, ws->u, s);
         if (s < k) {
-            for (int64_t t = 0; t < s; t++)
-                ws->coef[t] = -(float)ws->c[t];
-            memcpy(ws->alpha, ws->base, (size_t)n * sizeof(float));
-            csp__f32_axpy_rows(ws->alpha, n, g->g32, n, ws->S, ws->coef, s);
+            make_z(g, ws, s - 1, delta);
+            update_alpha(ws->alpha64, ws->alpha, ws->Z + (s - 1) * n, ws->u[s - 1], n);
         }
     }
+    memcpy(ws->c, ws->u, (size_t)s * sizeof(double));
+    csp__trsv_lower_t(ws->L, ld, s, ws->c);
 
     /* The undamped residual, then the outputs (x may be w: read w first). */
     if (delta > 0.0) {
@@ -288,18 +335,21 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
         }
         omp_ws *w = &ws[t];
         w->kcap = kcap;
-        w->alpha = csp__malloc_aligned(ctx, (size_t)(4 * n + kcap) * sizeof(float));
+        w->alpha = csp__malloc_aligned(ctx, (size_t)(2 * n) * sizeof(float));
         w->S = csp__malloc(ctx, (size_t)(kcap + n) * sizeof(int32_t));
-        w->L = csp__malloc(ctx, (size_t)(kcap * kcap + 4 * kcap) * sizeof(double));
-        ok = w->alpha != NULL && w->S != NULL && w->L != NULL;
+        w->L = csp__malloc(ctx, (size_t)(kcap * kcap + 5 * kcap) * sizeof(double));
+        w->Z = csp__malloc_aligned(ctx, (size_t)(kcap * n + 3 * n) * sizeof(double));
+        ok = w->alpha != NULL && w->S != NULL && w->L != NULL && w->Z != NULL;
         if (ok) {
-            w->base = w->alpha + n;
-            w->pen = w->base + n;
-            w->coef = w->pen + n;
+            w->pen = w->alpha + n;
             w->u = w->L + kcap * kcap;
             w->c = w->u + kcap;
             w->l = w->c + kcap;
             w->bS = w->l + kcap;
+            w->tmp = w->bS + kcap;
+            w->base = w->Z + kcap * n;
+            w->alpha64 = w->base + n;
+            w->w64 = w->alpha64 + n;
             w->gcnt = w->S + kcap;
         }
     }
@@ -335,6 +385,7 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
         csp__free_aligned(ctx, ws[t].alpha);
         csp__free(ctx, ws[t].S);
         csp__free(ctx, ws[t].L);
+        csp__free_aligned(ctx, ws[t].Z);
     }
     for (int64_t t = 0; items != NULL && t < workers; t++)
         csp__free(ctx, items[t]);
