@@ -255,6 +255,29 @@ static float max_score_neon(const float *restrict a, const float *restrict pen, 
 }
 #endif
 
+#if CSP_X86
+/* The first j with |a_j| + pen_j == best (the same float expression as the
+ * scalar loop), eight at a time; -1 when there is none. */
+__attribute__((target("avx2,fma"))) static int64_t find_score_avx2(const float *restrict a,
+                                                                  const float *restrict pen,
+                                                                  int64_t n, float best) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 b = _mm256_set1_ps(best);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 v = _mm256_add_ps(_mm256_and_ps(_mm256_loadu_ps(a + j), absmask),
+                                 _mm256_loadu_ps(pen + j));
+        int m = _mm256_movemask_ps(_mm256_cmp_ps(v, b, _CMP_EQ_OQ));
+        if (m != 0)
+            return j + __builtin_ctz((unsigned)m);
+    }
+    for (; j < n; j++)
+        if (fabsf(a[j]) + pen[j] == best)
+            return j;
+    return -1;
+}
+#endif
+
 int64_t csp__f32_argmax_abs(const float *restrict a, const float *restrict pen, int64_t n) {
     float best;
 #if CSP_NEON
@@ -270,6 +293,10 @@ int64_t csp__f32_argmax_abs(const float *restrict a, const float *restrict pen, 
     if (!(best > -INFINITY))
         return -1;
     /* The first index reaching the maximum (the same float expression). */
+#if CSP_X86
+    if (have_avx2())
+        return find_score_avx2(a, pen, n, best);
+#endif
     for (int64_t j = 0; j < n; j++)
         if (fabsf(a[j]) + pen[j] == best)
             return j;

@@ -101,12 +101,42 @@ START_TEST(test_dot64) {
 }
 END_TEST
 
+/* csp__dot64 (float64 inputs, eight partial sums): within 2 (n + 1) eps64
+ * sum |a_j b_j| of a long-double sum (the closed-form error bound of the
+ * pairwise-then-serial order, with margin); below eight terms the serial sum
+ * in index order, bit for bit; n = 0 gives +0. */
+START_TEST(test_dot64_f64) {
+    test_rng r;
+    test_rng_init(&r, csp_test_seed() ^ 0x64363464ULL);
+    enum { LONG = 300 };
+    static double a[LONG], b[LONG];
+    for (int64_t n = 0; n <= LONG; n++) {
+        long double ref = 0.0L, mag = 0.0L;
+        double serial = 0.0;
+        for (int64_t j = 0; j < n; j++) {
+            a[j] = test_rng_normal(&r) * ldexp(1.0, (int)(test_rng_u64(&r) % 21) - 10);
+            b[j] = test_rng_normal(&r);
+            ref += (long double)a[j] * b[j];
+            mag += fabsl((long double)a[j] * b[j]);
+            serial += a[j] * b[j];
+        }
+        double got = csp__dot64(a, b, n);
+        REQUIRE(fabsl(got - ref) <= 2.0L * (n + 1) * 0x1p-53L * mag, "n %lld: %.17g vs %.17Lg",
+                (long long)n, got, ref);
+        if (n < 8)
+            REQUIRE(memcmp(&got, &serial, sizeof got) == 0, "n %lld: %.17g != serial %.17g",
+                    (long long)n, got, serial);
+    }
+}
+END_TEST
+
 static Suite *kernels_suite(void) {
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("f32");
     tcase_add_test(tc, test_axpy_rows);
     tcase_add_test(tc, test_argmax_abs);
     tcase_add_test(tc, test_dot64);
+    tcase_add_test(tc, test_dot64_f64);
     suite_add_tcase(s, tc);
     return s;
 }
