@@ -218,17 +218,26 @@ void csp__dgemm(int64_t m, int64_t n, int64_t k, const double *A, int64_t rsa, i
     gemm_d_c(m, n, k, A, rsa, csa, B, ldb, C, ldc, acc);
 }
 
-/* Diagonal blocks of the SYRK: rows of a block take the off-diagonal
- * columns in one tiled product, the triangle row by row. */
-#define SYRK_BLOCK 32
+/* Rows of C per block of the SYRK: a multiple of every register tile's
+ * height (4, 6, 8), so the block's product runs in whole tiles. */
+#define SYRK_BLOCK CSP__SYRK_SCRATCH_ROWS
 
-void csp__dsyrk_tn(int64_t n, int64_t k, const double *X, int64_t ldx, double *C, int64_t ldc,
-                   int64_t a0, int64_t a1) {
+void csp__ssyrk_tn_d(int64_t n, int64_t k, const float *X, int64_t ldx, float *T, double *C,
+                     int64_t ldc, int64_t a0, int64_t a1) {
+    if (k <= 0)
+        return;
     for (int64_t b0 = a0; b0 < a1; b0 += SYRK_BLOCK) {
         int64_t b1 = b0 + SYRK_BLOCK < a1 ? b0 + SYRK_BLOCK : a1;
-        /* Rows b0..b1-1 of C, columns b1..n-1: A(i,p) = X[p][i]. */
-        csp__dgemm(b1 - b0, n - b1, k, X + b0, 1, ldx, X + b1, ldx, C + b0 * ldc + b1, ldc, true);
-        for (int64_t a = b0; a < b1; a++)
-            csp__dgemm(1, b1 - a, k, X + a, 1, ldx, X + a, ldx, C + a * ldc + a, ldc, true);
+        /* T row (a - b0), column c holds element (a, c) of X^T X for c >= b0:
+         * one rectangular product (A(i,p) = X[p][i]). Its part below the
+         * diagonal is computed and dropped, cheaper than row-by-row
+         * triangles; every element is the same chain either way. */
+        csp__sgemm(b1 - b0, n - b0, k, X + b0, 1, ldx, X + b0, ldx, T + b0, n, false);
+        for (int64_t a = b0; a < b1; a++) {
+            const float *t = T + (a - b0) * n;
+            double *c = C + a * ldc;
+            for (int64_t j = a; j < n; j++)
+                c[j] += (double)t[j];
+        }
     }
 }

@@ -91,11 +91,14 @@ void csp__sgemm(int64_t m, int64_t n, int64_t k, const float *A, int64_t rsa, in
 void csp__dgemm(int64_t m, int64_t n, int64_t k, const double *A, int64_t rsa, int64_t csa,
                 const double *B, int64_t ldb, double *C, int64_t ldc, bool acc);
 /* The upper triangle of C += X^T X for rows a0 .. a1-1 of C (columns a ..
- * n-1 of row a), X k x n row-major (leading dimension ldx); the same
- * per-element order as csp__dgemm. The strictly lower triangle is not
- * touched. */
-void csp__dsyrk_tn(int64_t n, int64_t k, const double *X, int64_t ldx, double *C, int64_t ldc,
-                   int64_t a0, int64_t a1);
+ * n-1 of row a), X k x n float32 row-major (leading dimension ldx): each
+ * element of X^T X is the float32 chain of csp__sgemm over the k rows
+ * (error <= k u sum_p |x_pa x_pc|, u = 2^-24), then added to C in float64.
+ * T is scratch of CSP__SYRK_SCRATCH_ROWS * n floats. The strictly lower
+ * triangle is not touched; k <= 0 does nothing. */
+void csp__ssyrk_tn_d(int64_t n, int64_t k, const float *X, int64_t ldx, float *T, double *C,
+                     int64_t ldc, int64_t a0, int64_t a1);
+#define CSP__SYRK_SCRATCH_ROWS 24
 /* Tests only (not thread-safe): the highest instruction set the products
  * may use, 0 portable, 1 AVX2+FMA, 2 AVX-512 (the default). */
 void csp__gemm_set_isa_cap(int cap);

@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Rows of X converted to float64 per dsyrk call in observe(). */
-#define OBS_CHUNK 256
+/* Rows of X per float32 SYRK in observe(): each chunk's products are summed
+ * in float32 (relative error <= OBS_CHUNK * 2^-24 of the absolute sum) and
+ * the chunks in float64. */
+#define OBS_CHUNK 128
 /* Rows of Phi generated at a time when building a Gaussian Gram. */
 #define PHI_BLOCK 32
 
@@ -31,9 +33,10 @@ struct csp_sensing {
     double *zblock;
     uint64_t *colbits;
     int64_t mw;
-    /* Activations: S (upper triangle used), N, and a conversion buffer. */
+    /* Activations: S (upper triangle used), N, and the SYRK's float32
+     * scratch (CSP__SYRK_SCRATCH_ROWS x n). */
     double *xtx;
-    double *xbuf;
+    float *xbuf;
     int64_t count;
     /* The prepared Gram and what it was prepared for. */
     csp__gram gram;
@@ -138,7 +141,8 @@ CSP_API csp_status csp_sensing_create(csp_sensing **out, csp_context *ctx,
         }
         if (st == CSP_OK && kind == CSP_SENSING_ACTIVATIONS) {
             s->xtx = csp__calloc(ctx, nn, sizeof(double));
-            s->xbuf = csp__malloc_aligned(ctx, (size_t)OBS_CHUNK * (size_t)n * sizeof(double));
+            s->xbuf = csp__malloc_aligned(ctx, (size_t)CSP__SYRK_SCRATCH_ROWS * (size_t)n *
+                                                     sizeof(float));
             if (s->xtx == NULL || s->xbuf == NULL)
                 st = CSP_E_NOMEM;
         }
@@ -473,10 +477,7 @@ CSP_API csp_status csp_sensing_observe(csp_sensing *s, const float *x, int64_t r
                                   (long long)r, (long long)c);
     for (int64_t r0 = 0; r0 < rows; r0 += OBS_CHUNK) {
         int64_t cnt = rows - r0 < OBS_CHUNK ? rows - r0 : OBS_CHUNK;
-        for (int64_t r = 0; r < cnt; r++)
-            for (int64_t c = 0; c < n; c++)
-                s->xbuf[r * n + c] = (double)x[(r0 + r) * row_stride + c];
-        csp__dsyrk_tn(n, cnt, s->xbuf, n, s->xtx, n, 0, n);
+        csp__ssyrk_tn_d(n, cnt, x + r0 * row_stride, row_stride, s->xbuf, s->xtx, n, 0, n);
     }
     s->count += rows;
     s->gram_valid = false;

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import csprune as csp
+from xtx_ref import assert_xtx
 
 E = csp.Status
 
@@ -154,7 +155,8 @@ def test_observe_accumulates_xtx(ctx):
     S = X.T @ X
     acc = s.read_accumulator()
     assert acc.shape == (n * n + 1,) and acc[-1] == 47
-    assert np.allclose(acc[:-1].reshape(n, n), S, rtol=1e-12, atol=1e-12)
+    assert_xtx(acc[:-1].reshape(n, n), X)
+    S = acc[:-1].reshape(n, n)  # the Gram is built from the accumulator as held
     eps = 0.05 * np.mean(np.diag(S / 47))
     assert np.allclose(s.gram(), S / 47 + eps * np.eye(n), rtol=1e-12, atol=1e-12)
     # a row-strided block of a wider batch is read in place
@@ -162,7 +164,7 @@ def test_observe_accumulates_xtx(ctx):
     t = csp.Sensing.activations(ctx, n)
     t.observe(wide[:, 3:3 + n])
     B = wide[:, 3:3 + n].astype(np.float64)
-    assert np.allclose(t.read_accumulator()[:-1].reshape(n, n), B.T @ B, rtol=1e-12)
+    assert_xtx(t.read_accumulator()[:-1].reshape(n, n), B)
 
 
 def test_observe_torch_tensor(ctx):
@@ -173,7 +175,7 @@ def test_observe_torch_tensor(ctx):
     s.observe(x)                                             # read by pointer, no autograd
     X = x.detach().double().numpy()
     assert s.count == 22
-    assert np.allclose(s.read_accumulator()[:-1].reshape(6, 6), 2 * X.T @ X, rtol=1e-12)
+    assert_xtx(s.read_accumulator()[:-1].reshape(6, 6), X, times=2)
     with pytest.raises(TypeError, match="float32"):
         s.observe(x.detach().double())
     with pytest.raises(ValueError, match="contiguous"):
@@ -234,7 +236,7 @@ def test_accumulator_round_trip_merge_and_all_reduce(ctx):
     a.merge(b)
     assert a.count == 33 and np.array_equal(b.read_accumulator(), b_before)
     X = np.vstack(parts[:2]).astype(np.float64)
-    assert np.allclose(a.read_accumulator()[:-1].reshape(n, n), X.T @ X, rtol=1e-12)
+    assert_xtx(a.read_accumulator()[:-1].reshape(n, n), X)
     # read into a caller's buffer
     buf = np.empty(n * n + 1)
     assert a.read_accumulator(out=buf) is buf and buf[-1] == 33
@@ -322,8 +324,7 @@ def test_module_pruner_hooks_feed_activation_sensing():
                 h = torch.relu(torch.nn.functional.linear(x, model[0].weight, model[0].bias))
             assert sens["0.weight"].count == 10 and sens["2.weight"].count == 10
             X = x.double().numpy()
-            assert np.allclose(sens["0.weight"].read_accumulator()[:-1].reshape(6, 6),
-                               X.T @ X, rtol=1e-12)
+            assert_xtx(sens["0.weight"].read_accumulator()[:-1].reshape(6, 6), X)
             H = h.double().numpy()
             assert np.allclose(sens["2.weight"].read_accumulator()[:-1].reshape(5, 5),
                                H.T @ H, rtol=1e-6)

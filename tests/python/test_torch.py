@@ -15,6 +15,7 @@ from torch import nn  # noqa: E402
 
 import csprune as csp  # noqa: E402
 import csprune.torch  # noqa: E402
+from xtx_ref import assert_xtx  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -530,8 +531,7 @@ def test_hooks_feed_activation_sensing_exactly_what_method_md_says():
                 acc = p.sensing(name).read_accumulator()
                 n = X.shape[1]
                 X = X.detach().double().numpy()
-                np.testing.assert_allclose(acc[:-1].reshape(n, n), X.T @ X, rtol=1e-9,
-                                           atol=1e-12)
+                assert_xtx(acc[:-1].reshape(n, n), X)
                 assert acc[-1] == X.shape[0]
             fed = p.observed_rows["lstm.weight_ih_l0"]
             assert fed == 80 and p.observed_rows["fc.weight"] == 16

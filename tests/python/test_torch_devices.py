@@ -111,8 +111,9 @@ def test_staged_path_equals_in_place_bit_for_bit_gmp():
 
 def test_staged_path_with_activation_sensing_matches_in_place():
     """The device accumulators (float64 torch GEMM) against the library's
-    (dsyrk): the products of float32 inputs are exact in float64, only the
-    summation order differs, so the decisions are the same."""
+    (float32 sums over chunks of 128 rows, the chunks in float64): the two
+    agree to ~1e-7 relative, far closer than the gaps between the scores
+    the decisions compare (25 fresh seeds in a row gave the same digest)."""
     seed = fresh_seed()
     kw = dict(sensing="activations", correction="full", observe_window=3)
     m1, o1, p1 = train(seed, staged=False, **kw)

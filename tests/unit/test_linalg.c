@@ -168,21 +168,24 @@ START_TEST(test_dgemm_reference) {
 }
 END_TEST
 
-/* The SYRK: upper triangle bitwise equal to the chain, the strictly lower
- * triangle and the padding untouched, any split of the rows the same. */
-START_TEST(test_dsyrk_reference) {
+/* The SYRK of the activation accumulator: each element of the upper
+ * triangle is C0 + (double) of the float32 chain over the rows, bitwise;
+ * the strictly lower triangle and the padding untouched; any split of the
+ * rows the same; k = 0 changes nothing. */
+START_TEST(test_ssyrk_reference) {
     test_rng rng;
     test_rng_init(&rng, csp_test_seed() + 3);
-    static const int64_t ns[] = {1, 2, 5, 31, 32, 33, 70, 129};
-    for (int a = 0; a < 8; a++) {
-        int64_t n = ns[a], k = 1 + (int64_t)(test_rng_u64(&rng) % 90), ldx = n + 1,
+    static const int64_t ns[] = {1, 2, 5, 23, 24, 25, 31, 33, 70, 129};
+    for (int a = 0; a < 10; a++) {
+        int64_t n = ns[a], k = 1 + (int64_t)(test_rng_u64(&rng) % 140), ldx = n + 1,
                 ldc = n + 3;
-        double *X = malloc((size_t)(k * ldx) * sizeof *X);
+        float *X = malloc((size_t)(k * ldx) * sizeof *X);
+        float *T = malloc((size_t)(CSP__SYRK_SCRATCH_ROWS * n) * sizeof *T);
         double *C = malloc((size_t)(n * ldc) * sizeof *C);
         double *C0 = malloc((size_t)(n * ldc) * sizeof *C0);
-        ck_assert(X && C && C0);
+        ck_assert(X && T && C && C0);
         for (int64_t q = 0; q < k * ldx; q++)
-            X[q] = test_rng_normal(&rng);
+            X[q] = (float)test_rng_normal(&rng);
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < ldc; j++)
                 C0[i * ldc + j] = j >= i && j < n ? test_rng_normal(&rng) : GUARD_D;
@@ -190,24 +193,34 @@ START_TEST(test_dsyrk_reference) {
             csp__gemm_set_isa_cap(cap);
             memcpy(C, C0, (size_t)(n * ldc) * sizeof *C);
             int64_t split = n / 3;
-            csp__dsyrk_tn(n, k, X, ldx, C, ldc, 0, split);
-            csp__dsyrk_tn(n, k, X, ldx, C, ldc, split, n);
+            csp__ssyrk_tn_d(n, k, X, ldx, T, C, ldc, 0, split);
+            csp__ssyrk_tn_d(n, k, X, ldx, T, C, ldc, split, n);
             for (int64_t i = 0; i < n; i++)
                 for (int64_t j = 0; j < ldc; j++) {
                     double got = C[i * ldc + j];
                     if (j < i || j >= n) {
-                        ck_assert_msg(got == GUARD_D, "dsyrk wrote outside the upper triangle");
+                        ck_assert_msg(got == GUARD_D, "ssyrk wrote outside the upper triangle");
                         continue;
                     }
-                    double want = chain_d(X, 1, ldx, X, ldx, i, j, k, C0[i * ldc + j]);
+                    double want =
+                        C0[i * ldc + j] + (double)chain_s(X, 1, ldx, X, ldx, i, j, k, 0.0f);
                     ck_assert_msg(memcmp(&got, &want, sizeof got) == 0,
-                                  "dsyrk n %lld k %lld cap %d (%lld,%lld): %.17g != %.17g",
+                                  "ssyrk n %lld k %lld cap %d (%lld,%lld): %.17g != %.17g",
                                   (long long)n, (long long)k, cap, (long long)i, (long long)j,
                                   got, want);
+                }
+            csp__ssyrk_tn_d(n, 0, X, ldx, T, C, ldc, 0, n);
+            csp__ssyrk_tn_d(n, k, X, ldx, T, C, ldc, n, n);
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t j = i; j < n; j++) {
+                    double want =
+                        C0[i * ldc + j] + (double)chain_s(X, 1, ldx, X, ldx, i, j, k, 0.0f);
+                    ck_assert_msg(C[i * ldc + j] == want, "ssyrk with nothing to do changed C");
                 }
         }
         csp__gemm_set_isa_cap(2);
         free(X);
+        free(T);
         free(C);
         free(C0);
     }
@@ -233,7 +246,7 @@ static Suite *linalg_suite(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_sgemm_reference);
     tcase_add_test(tc, test_dgemm_reference);
-    tcase_add_test(tc, test_dsyrk_reference);
+    tcase_add_test(tc, test_ssyrk_reference);
     tcase_add_test(tc, test_empty);
     suite_add_tcase(s, tc);
     return s;
