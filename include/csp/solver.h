@@ -46,9 +46,11 @@ enum csp_solver_method {
 
 /** Bits of csp_row_stats::flags. @since 0.1.0 */
 enum csp_row_flag {
-    CSP_ROW_DAMPED = 1,    /**< G_SS was singular or ill-conditioned: the row was solved
+    CSP_ROW_DAMPED = 1,    /**< G_SS was singular or ill-conditioned, or OMP's k exceeded
+                                a random operator's m (rank(G) <= m): the row was solved
                                 with G + damping I (csp_row_stats::damping). */
-    CSP_ROW_DEPENDENT = 2, /**< A selected column was linearly dependent on the others. */
+    CSP_ROW_DEPENDENT = 2, /**< A selected column was linearly dependent on the others
+                                (with k > m: would have been, so damped from the start). */
     CSP_ROW_FILLED = 4,    /**< Calibrated L1: no lambda reached k nonzeros; the rest of the
                                 support was filled by |w|, then by index. */
     CSP_ROW_CUT = 8        /**< Calibrated L1: the solution had more than k nonzeros at the
@@ -76,8 +78,9 @@ typedef struct csp_solver_options {
                                  rows without their own (csp_solver_batch::lambda);
                                  default 0. */
     double damping;         /**< First damping, relative to mean(diag G), added when G_SS
-                                 is singular; escalates x10 while needed; (0, 1]; default
-                                 1e-4. */
+                                 is singular (OMP: from the first pick when k exceeds a
+                                 random operator's m); escalates x10 while needed; (0, 1];
+                                 default 1e-4. */
     double dependence_tol;  /**< A new column is linearly dependent when its Cholesky pivot
                                  is <= dependence_tol * its diagonal; (0, 1); default
                                  1e-6. */

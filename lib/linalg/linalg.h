@@ -26,6 +26,8 @@ typedef struct csp__gram {
     double max_diag;
     double lmax;      /* Lipschitz bound >= lambda_max(G); 0 until computed */
     bool identity;    /* G is exactly I */
+    int64_t rank_bound; /* rank(G) <= rank_bound when > 0 (random operators:
+                           m < n); 0 = no bound known */
 } csp__gram;
 
 /* Allocate storage for an n x n Gram (64-byte aligned). */

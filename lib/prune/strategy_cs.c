@@ -236,7 +236,7 @@ static csp_status job_init(job *j, csp__event *ev, int32_t index) {
                : j->nm && j->pt->x.support == CSP_SUPPORT_MAGNITUDE ? SCORE_MAGNITUDE
                                                              : SCORE_NONE;
     j->alpha = c->correction == CSP_CORRECTION_FULL ? 1.0 : j->pt->x.alpha;
-    csp__gram id = {j->n, NULL, NULL, 1.0, 1.0, 1.0, true};
+    csp__gram id = {j->n, NULL, NULL, 1.0, 1.0, 1.0, true, 0};
     j->identity = id;
     j->tail_id = id;
     j->tail_id.n = j->tail;

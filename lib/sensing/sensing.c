@@ -155,6 +155,9 @@ CSP_API csp_status csp_sensing_create(csp_sensing **out, csp_context *ctx,
     s->gram_valid = kind == CSP_SENSING_IDENTITY;
     s->gram.n = n;
     s->gram.identity = kind == CSP_SENSING_IDENTITY;
+    /* G = Phi^T Phi with m rows of Phi: rank <= m. */
+    if ((kind == CSP_SENSING_GAUSSIAN || kind == CSP_SENSING_RADEMACHER) && s->m < n)
+        s->gram.rank_bound = s->m;
     s->gram.mean_diag = s->gram.max_diag = s->gram.lmax = 1.0;
     if (kind != CSP_SENSING_IDENTITY)
         s->gram.lmax = 0.0;

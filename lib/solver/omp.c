@@ -150,6 +150,20 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
         memset(ws->gcnt, 0, (size_t)(n / b->nm_m) * sizeof(int32_t));
     memcpy(ws->alpha, brow, (size_t)n * sizeof(float));
     double delta = 0.0, res = wGw;
+    if (g->rank_bound > 0 && k > g->rank_bound && damp0 > 0.0 && !(o->eps > 0.0)) {
+        /* More atoms than rank(G) can hold: G_SS turns singular by pick
+         * rank_bound + 1 at the latest. Solve with G + delta I from the
+         * start instead of rebuilding L, u and Z at that pick. (With an eps
+         * stop the row may end before that pick: left to the rebuild.) */
+        st.flags |= CSP_ROW_DEPENDENT | CSP_ROW_DAMPED;
+        delta = damp0;
+        res = wGw + delta * wn2;
+        for (int64_t j = 0; j < n; j++) {
+            ws->base[j] += delta * ws->w64[j];
+            ws->alpha64[j] = ws->base[j];
+        }
+        to_float(ws->alpha, ws->alpha64, n);
+    }
     int64_t s = 0;
     int escalations = 0;
     for (;;) {

@@ -42,7 +42,7 @@
     X(lambda, DOUBLE, 0.0, 0.0, 1.7976931348623157e308, 0, CSP_OPTION_FIXED, "",                \
       "ISTA/FISTA without calibration: the L1 weight")                                         \
     X(damping, DOUBLE, 1e-4, 0.0, 1.0, CSP_OPTION_MIN_OPEN, CSP_OPTION_CSP_ONLY, "",            \
-      "first damping of a singular G_SS, relative to mean(diag G); escalates x10")             \
+      "first damping of a singular G_SS (OMP with k > a random operator's m: from the first pick), relative to mean(diag G); escalates x10")             \
     X(dependence_tol, DOUBLE, 1e-6, 0.0, 1.0, CSP_OPTION_MIN_OPEN | CSP_OPTION_MAX_OPEN,        \
       CSP_OPTION_CSP_ONLY, "", "a new column is dependent when its pivot <= this * its diagonal") \
     X(max_iter, INT32, 1000, 1, 2147483647.0, 0, CSP_OPTION_CSP_ONLY, "",                       \
