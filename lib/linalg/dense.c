@@ -61,6 +61,37 @@ int64_t csp__cholesky(double *A, int64_t ld, int64_t s, double tau) {
     return -1;
 }
 
+bool csp__gram_inverse(const csp__gram *g, double *H, double tau) {
+    int64_t n = g->n;
+    memcpy(H, g->g64, (size_t)n * (size_t)n * sizeof(double));
+    if (csp__cholesky(H, n, n, tau) >= 0)
+        return false; /* L L^T = G in the lower triangle */
+    /* M = L^-1, column c by forward substitution, kept transposed in the
+     * free upper triangle: T[c][i] = M[i][c] at H[c][i] (i > c), M[c][c] on
+     * the diagonal once column c is done (later columns read L only in
+     * rows and columns > c). */
+    for (int64_t c = 0; c < n; c++) {
+        double *t = H + c * n;
+        double yc = 1.0 / t[c];
+        for (int64_t i = c + 1; i < n; i++) {
+            const double *li = H + i * n;
+            double acc = li[c] * yc + csp__dot64(li + c + 1, t + c + 1, i - c - 1);
+            t[i] = -acc / li[i];
+        }
+        t[c] = yc;
+    }
+    /* G^-1 = M^T M: element (a, b), a >= b, is sum_{i >= a} T[a][i] T[b][i],
+     * written over the lower triangle (L is done with); T[a][a] is read
+     * last by (a, a) itself. Then the upper triangle from the lower. */
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t b = 0; b <= a; b++)
+            H[a * n + b] = csp__dot64(H + a * n + a, H + b * n + a, n - a);
+    for (int64_t a = 0; a < n; a++)
+        for (int64_t b = a + 1; b < n; b++)
+            H[a * n + b] = H[b * n + a];
+    return true;
+}
+
 double csp__quad_sparse(const csp__gram *g, const double *e, const int32_t *nz, int64_t cnt) {
     double s = 0.0;
     if (g->g64 == NULL) {

@@ -117,6 +117,11 @@ double csp__dot64(const double *a, const double *b, int64_t n);
  * g->g64 is NULL: O(cnt^2). */
 double csp__quad_sparse(const csp__gram *g, const double *e, const int32_t *nz, int64_t cnt);
 
+/* H = G^-1 (n x n, full symmetric, leading dimension n) in float64 through
+ * G's Cholesky factor (csp__cholesky with dependence test tau): n^3 / 2
+ * multiply-adds, fixed order. False (H scratch) when a pivot fails. */
+bool csp__gram_inverse(const csp__gram *g, double *H, double tau);
+
 /* Factor A = L L^T in place (lower triangle, leading dimension ld, s x s).
  * Returns -1 on success, else the index of the first pivot d with
  * !(d > tau * A_ii) (the matrix is numerically singular there). */

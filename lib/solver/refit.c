@@ -1,5 +1,16 @@
 /* Correction of the kept weights (least-squares refit on a support, with
- * blending) and the two compression errors of a result. */
+ * blending) and the two compression errors of a result.
+ *
+ * The refit x_S = G_SS^-1 (G w)_S costs s^3 / 6 (the Cholesky factor of
+ * G_SS) per row. With H = G^-1 the same solution is the OBS form
+ * x_S = w_S - H_SR H_RR^-1 w_R, R the n - s removed columns (x_R = 0 and
+ * G (w - x) vanishes on S), which costs (n - s)^3 / 6 per row after one
+ * n^3 / 2 inverse per call: the cheaper form at low sparsity, where a
+ * gradual schedule's first events keep most weights. A call computes H
+ * when the cost model below says it pays and G's own factor passes the
+ * dependence test (so no row of that call needs damping); each row with
+ * fewer removed than kept columns then takes the OBS form. The two forms
+ * agree to rounding (test_refit_obs_form). */
 #include "solver_internal.h"
 
 #include <math.h>
@@ -8,6 +19,7 @@
 typedef struct {
     double *A, *rhs;
     int32_t *S;
+    double *z; /* OBS form: n doubles */
     int damped;
 } refit_ws;
 
@@ -19,7 +31,41 @@ typedef struct {
     refit_ws *ws;
     int64_t kcap;
     bool errors; /* compute residual and energy (O(n^2) per row) */
+    const double *H; /* G^-1 (n x n, full) for the OBS form, or NULL */
 } refit_job;
+
+/* OBS form of the refit (H = G^-1): x_S = w_S - H_SR H_RR^-1 w_R into c.
+ * False (nothing written to c) when H_RR fails the dependence test. */
+static bool refit_obs(const refit_job *job, refit_ws *ws, const float *w, int64_t s,
+                      double *c) {
+    int64_t n = job->b->n, ld = job->kcap;
+    const double *H = job->H;
+    int32_t *R = ws->S + s; /* the removed columns, after S */
+    int64_t r = 0;
+    for (int64_t j = 0, t = 0; j < n; j++) {
+        if (t < s && ws->S[t] == j)
+            t++;
+        else
+            R[r++] = (int32_t)j;
+    }
+    double *A = ws->A, *v = ws->rhs;
+    for (int64_t i = 0; i < r; i++)
+        for (int64_t t = 0; t <= i; t++)
+            A[i * ld + t] = H[(int64_t)R[i] * n + R[t]];
+    if (csp__cholesky(A, ld, r, job->s->opt.dependence_tol) >= 0)
+        return false;
+    for (int64_t q = 0; q < r; q++)
+        v[q] = (double)w[R[q]];
+    csp__trsv_lower(A, ld, r, v);
+    csp__trsv_lower_t(A, ld, r, v);
+    double *z = ws->z; /* v scattered over R, zero on S */
+    memset(z, 0, (size_t)n * sizeof(double));
+    for (int64_t q = 0; q < r; q++)
+        z[R[q]] = v[q];
+    for (int64_t t = 0; t < s; t++)
+        c[t] = (double)w[ws->S[t]] - csp__dot64(H + (int64_t)ws->S[t] * n, z, n);
+    return true;
+}
 
 static void refit_row(const refit_job *job, refit_ws *ws, int64_t r) {
     const csp__gram *g = job->g;
@@ -34,7 +80,9 @@ static void refit_row(const refit_job *job, refit_ws *ws, int64_t r) {
     csp_row_stats st = {0};
     double delta = 0.0;
     double *c = ws->rhs + ld; /* the refit values on S */
-    if (g->g64 == NULL) {
+    if (job->H != NULL && n - s < s && refit_obs(job, ws, w, s, c)) {
+        /* done: the OBS form */
+    } else if (g->g64 == NULL) {
         for (int64_t t = 0; t < s; t++)
             c[t] = (double)w[ws->S[t]];
     } else {
@@ -122,10 +170,21 @@ csp_status csp__solver_refit(csp_solver *s, const csp__gram *g, const csp_solver
     if (st != CSP_OK || b.rows == 0)
         return st;
     int64_t n = g->n, kcap = 1;
+    /* Cost model in multiply-adds: the direct form s^3 / 6 + s n per row;
+     * the OBS form n^3 / 2 once plus (n - s)^3 / 6 + s n for each row
+     * with n - s < s (the others stay direct). */
+    double direct = 0.0, obs = 0.5 * (double)n * (double)n * (double)n;
     for (int64_t r = 0; r < b.rows; r++) {
         int64_t c = csp__mask_popcount_range(b.support, r * b.sbits, n);
         kcap = c > kcap ? c : kcap;
+        double dc = (double)c * (double)c * (double)c / 6.0 + (double)c * (double)n;
+        double rc = (double)(n - c);
+        direct += dc;
+        obs += n - c < c ? rc * rc * rc / 6.0 + (double)c * (double)n : dc;
     }
+    bool use_h = g->g64 != NULL && !g->identity && obs < 0.7 * direct;
+    if (use_h)
+        kcap = n; /* A holds H_RR, rhs the solve, S both lists */
     int64_t workers = ctx->num_threads < b.rows ? ctx->num_threads : b.rows;
     refit_ws *ws = csp__calloc(ctx, (size_t)workers, sizeof *ws);
     bool ok = ws != NULL;
@@ -134,13 +193,23 @@ csp_status csp__solver_refit(csp_solver *s, const csp__gram *g, const csp_solver
         ws[t].A = csp__malloc(ctx, (size_t)(kcap * kcap + 2 * n) * sizeof(double));
         ws[t].rhs = csp__malloc(ctx, (size_t)(2 * kcap) * sizeof(double));
         ws[t].S = csp__malloc(ctx, (size_t)kcap * sizeof(int32_t));
-        ok = ws[t].A != NULL && ws[t].rhs != NULL && ws[t].S != NULL;
+        ws[t].z = use_h ? csp__malloc(ctx, (size_t)n * sizeof(double)) : NULL;
+        ok = ws[t].A != NULL && ws[t].rhs != NULL && ws[t].S != NULL && (!use_h || ws[t].z);
+    }
+    double *H = NULL;
+    if (ok && use_h) {
+        H = csp__malloc(ctx, (size_t)n * (size_t)n * sizeof(double));
+        ok = H != NULL;
+        if (ok && !csp__gram_inverse(g, H, s->opt.dependence_tol)) {
+            csp__free(ctx, H); /* G itself is (numerically) singular: direct form */
+            H = NULL;
+        }
     }
     if (!ok) {
         st = csp__error(ctx, CSP_E_NOMEM, "%s: out of memory (support of %lld)", fn,
                         (long long)kcap);
     } else {
-        refit_job job = {s, g, &b, alpha, ws, kcap, errors};
+        refit_job job = {s, g, &b, alpha, ws, kcap, errors, H};
         csp__parallel_for(ctx, b.rows, 4, refit_range, &job);
         for (int64_t t = 0; t < workers; t++)
             if (ws[t].damped)
@@ -150,8 +219,10 @@ csp_status csp__solver_refit(csp_solver *s, const csp__gram *g, const csp_solver
         csp__free(ctx, ws[t].A);
         csp__free(ctx, ws[t].rhs);
         csp__free(ctx, ws[t].S);
+        csp__free(ctx, ws[t].z);
     }
     csp__free(ctx, ws);
+    csp__free(ctx, H);
     return st;
 }
 

@@ -1082,6 +1082,125 @@ START_TEST(test_refit_and_errors) {
 }
 END_TEST
 
+/* The refit's OBS form (lib/solver/refit.c: x_S = w_S - H_SR H_RR^-1 w_R
+ * with H = G^-1, taken for rows keeping more than half their columns when
+ * the call's cost model says so) against a float64 solve of the normal
+ * equations G_SS x_S = (G w)_S, on a correlated PD Gram, rows keeping 1 ..
+ * N columns in one call (both forms); csp__gram_inverse against G H = I; a
+ * rank-deficient Gram falls back to the direct, damped form. */
+START_TEST(test_refit_obs_form) {
+    uint64_t seed = csp_test_seed();
+    test_rng rng;
+    test_rng_init(&rng, seed ^ 0x0b5f);
+    csp_context *ctx = test_context(1 + (int32_t)(seed % 2), seed);
+    enum { N = 64, ROWS = 48, SAMPLES = 400 };
+    static double G[N * N], H[N * N];
+    static float X[SAMPLES * N];
+    for (int t = 0; t < SAMPLES; t++) {
+        double prev = test_rng_normal(&rng);
+        for (int j = 0; j < N; j++) {
+            prev = 0.6 * prev + 0.8 * test_rng_normal(&rng);
+            X[t * N + j] = (float)(prev + 0.3);
+        }
+    }
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int t = 0; t < SAMPLES; t++)
+                acc += (double)X[t * N + i] * X[t * N + j];
+            G[i * N + j] = acc / SAMPLES + (i == j ? 0.01 : 0.0);
+        }
+    csp_sensing *sen = make_sensing(ctx, CSP_SENSING_GRAM, N, 0);
+    ck_assert_status(ctx, csp_sensing_set_gram(sen, G, N), CSP_OK);
+    csp__gram *g = NULL;
+    ck_assert_status(ctx, csp__sensing_prepare(sen, 0, 0, &g), CSP_OK);
+    ck_assert(csp__gram_inverse(g, H, 1e-6));
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int q = 0; q < N; q++)
+                acc += G[i * N + q] * H[q * N + j];
+            ck_assert_msg(fabs(acc - (i == j)) <= 1e-9, "(G H)[%d][%d] = %.3g", i, j, acc);
+            ck_assert(H[i * N + j] == H[j * N + i]);
+        }
+    csp_solver *sv = make_solver(ctx, CSP_SOLVER_OMP, 1, 0.0, 1e-4);
+    static float w[N * ROWS], x[N * ROWS];
+    static uint64_t sup[ROWS];
+    csp_row_stats st[ROWS];
+    fill_normal(w, N * ROWS, &rng);
+    for (int r = 0; r < ROWS; r++) {
+        /* keep 1 .. N columns; most rows keep more than half (the OBS form) */
+        int keep = r < 8 ? 1 + r * 4 : N / 2 + 1 + (r * 7) % (N / 2);
+        sup[r] = 0;
+        for (int c = 0; c < keep;) {
+            int j = (int)(test_rng_u64(&rng) % N);
+            if (!((sup[r] >> j) & 1u)) {
+                sup[r] |= 1ull << j;
+                c++;
+            }
+        }
+    }
+    csp_solver_batch b = batch_of(ROWS, N, w, x, 0, st);
+    b.support = sup;
+    ck_assert_status(ctx, csp__solver_refit(sv, g, &b, 1.0, true, "test"), CSP_OK);
+    for (int r = 0; r < ROWS; r++) {
+        int S[N], s = 0;
+        for (int j = 0; j < N; j++)
+            if (bit(&sup[r], j))
+                S[s++] = j;
+        /* reference: Gaussian elimination on G_SS x = (G w)_S in float64 */
+        static double A[N * (N + 1)];
+        for (int i = 0; i < s; i++) {
+            double rhs = 0.0;
+            for (int q = 0; q < N; q++)
+                rhs += G[S[i] * N + q] * (double)w[r * N + q];
+            for (int t = 0; t < s; t++)
+                A[i * (N + 1) + t] = G[S[i] * N + S[t]];
+            A[i * (N + 1) + N] = rhs;
+        }
+        for (int p = 0; p < s; p++)
+            for (int i = p + 1; i < s; i++) {
+                double f = A[i * (N + 1) + p] / A[p * (N + 1) + p];
+                for (int t = p; t < s; t++)
+                    A[i * (N + 1) + t] -= f * A[p * (N + 1) + t];
+                A[i * (N + 1) + N] -= f * A[p * (N + 1) + N];
+            }
+        double ref[N];
+        for (int i = s - 1; i >= 0; i--) {
+            double v = A[i * (N + 1) + N];
+            for (int t = i + 1; t < s; t++)
+                v -= A[i * (N + 1) + t] * ref[t];
+            ref[i] = v / A[i * (N + 1) + i];
+        }
+        double scale = 0.0;
+        for (int i = 0; i < s; i++)
+            scale = fmax(scale, fabs(ref[i]));
+        for (int i = 0; i < s; i++)
+            ck_assert_msg(fabs(x[r * N + S[i]] - ref[i]) <= 1e-5 * fmax(fabs(ref[i]), 0.1 * scale),
+                          "row %d (keeps %d) col %d: %.9g vs %.9g", r, s, S[i], x[r * N + S[i]],
+                          ref[i]);
+        for (int j = 0; j < N; j++)
+            if (!bit(&sup[r], j))
+                ck_assert(x[r * N + j] == 0.0f);
+        ck_assert_int_eq(st[r].flags, 0);
+        double q = quad(G, N, w + r * N, x + r * N);
+        ck_assert(fabs(st[r].residual - q) <= 1e-6 * st[r].energy);
+    }
+    /* rank(G) <= 16 < the kept counts: no inverse, the direct form damps. */
+    csp_sensing *low = make_sensing(ctx, CSP_SENSING_GAUSSIAN, N, 16);
+    csp__gram *gl = NULL;
+    ck_assert_status(ctx, csp__sensing_prepare(low, 0, 0, &gl), CSP_OK);
+    ck_assert(!csp__gram_inverse(gl, H, 1e-6));
+    ck_assert_status(ctx, csp__solver_refit(sv, gl, &b, 1.0, true, "test"), CSP_DAMPED);
+    for (int i = 0; i < N * ROWS; i++)
+        ck_assert(isfinite(x[i]));
+    csp_sensing_free(low);
+    csp_solver_free(sv);
+    csp_sensing_free(sen);
+    csp_context_free(ctx);
+}
+END_TEST
+
 /* ---- bad input -------------------------------------------------------------------------- */
 
 START_TEST(test_bad_input) {
@@ -1288,6 +1407,7 @@ static Suite *solver_suite(void) {
     tcase_add_test(tc, test_threads_and_in_place);
     tcase_add_test(tc, test_packed_masks_and_strides);
     tcase_add_test(tc, test_refit_and_errors);
+    tcase_add_test(tc, test_refit_obs_form);
     tcase_add_test(tc, test_bad_input);
     suite_add_tcase(s, tc);
     return s;
