@@ -198,10 +198,11 @@ csp_status csp__solver_refit(csp_solver *s, const csp__gram *g, const csp_solver
     }
     double *H = NULL;
     if (ok && use_h) {
+        /* Without room for H, or with G (numerically) singular: every row
+         * takes the direct form, as without the cost model. */
         H = csp__malloc(ctx, (size_t)n * (size_t)n * sizeof(double));
-        ok = H != NULL;
-        if (ok && !csp__gram_inverse(g, H, s->opt.dependence_tol)) {
-            csp__free(ctx, H); /* G itself is (numerically) singular: direct form */
+        if (H != NULL && !csp__gram_inverse(g, H, s->opt.dependence_tol)) {
+            csp__free(ctx, H);
             H = NULL;
         }
     }
