@@ -319,6 +319,23 @@ END_TEST
  * on >= 97% of rows (the last picks of a row may be near-ties), with the
  * coefficients within 1e-4 relative (float32 outputs) and the reported
  * residual equal to (w - x)^T G (w - x) within 1e-6 w^T G w. */
+/* Row r of a solve against the reference's coefficients xr: false when the
+ * supports differ; else the coefficients must agree within 1e-4 (relative,
+ * floored at 1e-2 of the row's largest) and it returns true. */
+static bool same_as_reference(const float *x, const uint64_t *sup, int64_t sbits, int r, int n,
+                              const double *xr) {
+    double scale = 0.0;
+    for (int j = 0; j < n; j++) {
+        scale = fmax(scale, fabs(xr[j]));
+        if (bit(sup, (int64_t)r * sbits + j) != (xr[j] != 0.0))
+            return false;
+    }
+    for (int j = 0; j < n; j++)
+        ck_assert_msg(fabs(x[r * n + j] - xr[j]) <= 1e-4 * fmax(fabs(xr[j]), 1e-2 * scale),
+                      "row %d col %d: %.9g vs reference %.9g", r, j, x[r * n + j], xr[j]);
+    return true;
+}
+
 START_TEST(test_omp_reference_long) {
     uint64_t seed = csp_test_seed();
     test_rng rng;
@@ -365,18 +382,7 @@ START_TEST(test_omp_reference_long) {
         ck_assert_int_eq(ref_omp(G, N, w + r * N, K, NULL, 0, S, xr), K);
         ck_assert_int_eq(st[r].nnz, K);
         ck_assert_int_eq(st[r].flags, 0);
-        bool same = true;
-        double scale = 0.0;
-        for (int j = 0; j < N; j++) {
-            scale = fmax(scale, fabs(xr[j]));
-            same = same && bit(sup, (int64_t)r * 128 + j) == (xr[j] != 0.0);
-        }
-        if (same) {
-            for (int j = 0; j < N; j++)
-                ck_assert_msg(fabs(x[r * N + j] - xr[j]) <= 1e-4 * fmax(fabs(xr[j]), 1e-2 * scale),
-                              "row %d col %d: %.9g vs reference %.9g", r, j, x[r * N + j], xr[j]);
-            match++;
-        }
+        match += same_as_reference(x, sup, 128, r, N, xr);
         double q = quad(G, N, w + r * N, x + r * N);
         ck_assert_msg(fabs(st[r].residual - q) <= 1e-6 * st[r].energy, "residual %g vs %g",
                       st[r].residual, q);
@@ -437,18 +443,7 @@ START_TEST(test_omp_rank_predamp) {
         ck_assert(st[r].flags & CSP_ROW_DEPENDENT);
         ck_assert_msg(fabs(st[r].damping - delta) <= 1e-12 * delta, "damping %g, want %g",
                       st[r].damping, delta);
-        bool same = true;
-        double scale = 0.0;
-        for (int j = 0; j < N; j++) {
-            scale = fmax(scale, fabs(xr[j]));
-            same = same && bit(sup, (int64_t)r * 128 + j) == (xr[j] != 0.0);
-        }
-        if (same) {
-            for (int j = 0; j < N; j++)
-                ck_assert_msg(fabs(x[r * N + j] - xr[j]) <= 1e-4 * fmax(fabs(xr[j]), 1e-2 * scale),
-                              "row %d col %d: %.9g vs reference %.9g", r, j, x[r * N + j], xr[j]);
-            match++;
-        }
+        match += same_as_reference(x, sup, 128, r, N, xr);
         double q = quad(G, N, w + r * N, x + r * N);
         ck_assert_msg(fabs(st[r].residual - q) <= 1e-5 * st[r].energy, "residual %g vs %g",
                       st[r].residual, q);
