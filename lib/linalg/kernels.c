@@ -293,14 +293,19 @@ int64_t csp__f32_argmax_abs(const float *restrict a, const float *restrict pen, 
     if (!(best > -INFINITY))
         return -1;
     /* The first index reaching the maximum (the same float expression). */
+    return csp__f32_find_abs(a, pen, n, best);
+}
+
+int64_t csp__f32_find_abs(const float *restrict a, const float *restrict pen, int64_t n,
+                          float score) {
 #if CSP_X86
     if (have_avx2())
-        return find_score_avx2(a, pen, n, best);
+        return find_score_avx2(a, pen, n, score);
 #endif
     for (int64_t j = 0; j < n; j++)
-        if (fabsf(a[j]) + pen[j] == best)
+        if (fabsf(a[j]) + pen[j] == score)
             return j;
-    return -1; /* unreachable: best came from one of the scores */
+    return -1;
 }
 
 /* ---- dot product with float64 accumulation ------------------------------------ */

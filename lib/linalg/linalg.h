@@ -56,6 +56,10 @@ void csp__f32_axpy_rows(float *restrict acc, int64_t n, const float *restrict G,
 /* The first index j maximising |a[j]| + pen[j] (pen is 0 or -inf); -1 when
  * every score is -inf. Ties go to the lower index. */
 int64_t csp__f32_argmax_abs(const float *restrict a, const float *restrict pen, int64_t n);
+/* The first index j with |a[j]| + pen[j] == score (the arg max's float
+ * expression); -1 when there is none. */
+int64_t csp__f32_find_abs(const float *restrict a, const float *restrict pen, int64_t n,
+                          float score);
 
 /* sum_j a[j] * b[j] accumulated in float64. */
 double csp__f32_dot64(const float *restrict a, const float *restrict b, int64_t n);

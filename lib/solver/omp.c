@@ -12,6 +12,10 @@
  *   L    <- [L 0; l^T sqrt(d)],  u_s = ((G w)_j - l.u) / sqrt(d)
  *   z_s   = (G_{:,j} - Z l) / sqrt(d),  alpha -= u_s z_s      (O(n s))
  *   residual = w^T G w - u.u;  at the end c = L^-T u (one solve)
+ * Only the candidates' entries of Z and alpha are ever read, so they are
+ * kept for the live columns alone (allowed, not picked, group open): a
+ * column that stops being a candidate is swapped out (remove_col()), and
+ * the arg max breaks ties by column index, not by position.
  * Everything is float64 except the arg max (a float32 copy of alpha) and
  * b = G w. The products use csp__dgemm's fixed order, so no result depends
  * on the thread count. With the option
@@ -24,13 +28,29 @@
 #include <math.h>
 #include <string.h>
 
+static int force_layout = -1; /* csp__omp_force_layout() */
+
+void csp__omp_force_layout(int mode) { force_layout = mode; }
+
+/* Two layouts of the per-position arrays (alpha, pen, scl, base, alpha64,
+ * the rows of Z), chosen per row by a cost model (layout_row()):
+ *   live:    col[0 .. na-1] are the row's live columns, in no particular
+ *            order (the allowed columns not yet picked and not in a closed
+ *            N:M group); inv[j] is column j's position, -1 once it is not
+ *            live; pen is 0 at every position;
+ *   columns: position = column (na = n), and pen is -inf for the columns
+ *            that are not candidates (the layout before live positions).
+ * Positions na .. padded(na) - 1 are padding. */
 typedef struct {
-    float *alpha, *pen; /* alpha: float32 copy of alpha64 for the arg max */
-    int32_t *S, *gcnt;  /* gcnt: atoms per N:M group */
+    float *alpha, *pen, *scl; /* alpha: float32 copy of alpha64 for the arg max;
+                                 scl: normalize's 1 / sqrt(G_jj) per position */
+    int32_t *S, *gcnt;        /* gcnt: atoms per N:M group */
+    int32_t *col, *inv;       /* position -> column, column -> position */
     double *L, *u, *c, *l, *bS;
-    double *Z;             /* kcap x n: row t is z_t = (G + delta I)_{:,S} L^-T e_t */
-    double *base, *alpha64, *w64, *tmp; /* n, n, n, kcap */
-    int64_t kcap;
+    double *Z;             /* kcap x n: row t is z_t = (G + delta I)_{col,S} L^-T e_t */
+    double *base, *alpha64, *w64, *tmp; /* n, n, n (w64 by column), kcap */
+    int64_t kcap, na;
+    bool live; /* positions are the live columns (else: every column, in order) */
 } omp_ws;
 
 typedef struct {
@@ -96,28 +116,153 @@ static void gather_column(double *restrict l, const double *restrict Z, int64_t 
         l[t] = Z[t * ld];
 }
 
-/* z_t for atom t = S[t] (row t of L known): (G_{:,S_t} + delta e_{S_t} -
- * sum_{q<t} L_tq z_q) / L_tt, in float64 (csp__dgemm's fixed order). */
-static void make_z(const csp__gram *g, omp_ws *ws, int64_t t, double delta) {
-    int64_t n = g->n, ld = ws->kcap;
+/* The positions the products run over: the live ones rounded up to a
+ * multiple of 16 (whole register strips of the single-row product; a
+ * partial strip's chains run one after the other, at FMA latency). The
+ * padding positions hold finite leftovers: computed, never read. */
+static int64_t padded(int64_t na, int64_t n) {
+    int64_t p = (na + 15) & ~(int64_t)15;
+    return p < n ? p : n;
+}
+
+/* z_t for atom t = S[t] (row t of L known) at the live positions:
+ * (G_{col,S_t} - sum_{q<t} L_tq z_q) / L_tt, in float64 (csp__dgemm's fixed
+ * order: each element is the same chain of operations whatever the number
+ * of positions). The damping's delta e_{S_t} falls on S_t's own entry,
+ * which is not live (S_t is picked), so it is left out. */
+static void make_z(const csp__gram *g, omp_ws *ws, int64_t t) {
+    int64_t n = g->n, ld = ws->kcap, na = padded(ws->na, n);
     const double *Lt = ws->L + t * ld;
-    double *z = ws->Z + t * n;
-    memcpy(z, g->g64 + (int64_t)ws->S[t] * n, (size_t)n * sizeof(double));
-    z[ws->S[t]] += delta;
+    const double *restrict gt = g->g64 + (int64_t)ws->S[t] * n;
+    const int32_t *restrict col = ws->col;
+    double *restrict z = ws->Z + t * n;
+    if (ws->live)
+        for (int64_t p = 0; p < na; p++)
+            z[p] = gt[col[p]];
+    else
+        memcpy(z, gt, (size_t)na * sizeof(double));
     for (int64_t q = 0; q < t; q++)
         ws->tmp[q] = -Lt[q];
-    csp__dgemm(1, n, t, ws->tmp, ld, 1, ws->Z, n, z, n, true);
-    divide(z, Lt[t], n);
+    csp__dgemm(1, na, t, ws->tmp, ld, 1, ws->Z, n, z, n, true);
+    divide(z, Lt[t], na);
 }
 
 /* alpha64 = base - sum_{t<s} u_t z_t, and its float32 copy. */
-static void remake_alpha(const csp__gram *g, omp_ws *ws, int64_t s) {
-    int64_t n = g->n;
-    memcpy(ws->alpha64, ws->base, (size_t)n * sizeof(double));
+static void remake_alpha(omp_ws *ws, int64_t n, int64_t s) {
+    int64_t na = padded(ws->na, n);
+    memcpy(ws->alpha64, ws->base, (size_t)na * sizeof(double));
     for (int64_t t = 0; t < s; t++)
         ws->tmp[t] = -ws->u[t];
-    csp__dgemm(1, n, s, ws->tmp, ws->kcap, 1, ws->Z, n, ws->alpha64, n, true);
-    to_float(ws->alpha, ws->alpha64, n);
+    csp__dgemm(1, na, s, ws->tmp, ws->kcap, 1, ws->Z, n, ws->alpha64, n, true);
+    to_float(ws->alpha, ws->alpha64, na);
+}
+
+/* Column j stops being a candidate: the last live position moves into its
+ * place in the per-position arrays and in rows 0 .. s-1 of Z (s moves), so
+ * each later z_t costs O(live t) instead of O(n t). Under gradual pruning
+ * the allowed set is the previous support, so a row's live count falls
+ * from about k to 0 over its k picks. The arithmetic per position is
+ * unchanged, so the results are the same bits. */
+static void remove_col(omp_ws *ws, int64_t n, int64_t j, int64_t s) {
+    int32_t p = ws->inv[j];
+    if (!ws->live) {
+        ws->pen[p] = -INFINITY; /* positions are columns */
+        return;
+    }
+    if (p < 0)
+        return;
+    int64_t last = ws->na - 1;
+    ws->inv[j] = -1;
+    if (p != last) {
+        int32_t cl = ws->col[last];
+        ws->col[p] = cl;
+        ws->inv[cl] = p;
+        ws->alpha[p] = ws->alpha[last];
+        ws->scl[p] = ws->scl[last];
+        ws->base[p] = ws->base[last];
+        ws->alpha64[p] = ws->alpha64[last];
+        double *z = ws->Z;
+        for (int64_t t = 0; t < s; t++, z += n)
+            z[p] = z[last];
+    }
+    ws->na = last;
+}
+
+/* The live position with the largest |alpha| (times scl with normalize);
+ * ties go to the lowest column, as when positions were columns. -1 when
+ * nothing is live. */
+static int64_t pick(const omp_ws *ws, bool scaled) {
+    int64_t na = ws->na;
+    int64_t p = scaled ? argmax_scaled(ws->alpha, ws->scl, ws->pen, na)
+                       : csp__f32_argmax_abs(ws->alpha, ws->pen, na);
+    if (p < 0 || !ws->live)
+        return p; /* positions are columns: the first is the lowest */
+    /* The arg max returned the first position of the maximum; a later one
+     * may hold a lower column. */
+    const float *a = ws->alpha, *sc = ws->scl, *pen = ws->pen;
+    const int32_t *col = ws->col;
+    if (scaled) {
+        float v = fabsf(a[p]) * sc[p] + pen[p];
+        for (int64_t q = p + 1; q < na; q++)
+            if (fabsf(a[q]) * sc[q] + pen[q] == v && col[q] < col[p])
+                p = q;
+        return p;
+    }
+    float v = fabsf(a[p]) + pen[p];
+    for (int64_t q = p + 1; q < na;) {
+        int64_t f = csp__f32_find_abs(a + q, pen + q, na - q, v);
+        if (f < 0)
+            break;
+        q += f;
+        if (col[q] < col[p])
+            p = q;
+        q++;
+    }
+    return p;
+}
+
+/* Lay out row r's positions (ws->live, col, inv, alpha, pen, scl, base,
+ * alpha64, na) and w64. */
+static void layout_row(const omp_job *job, omp_ws *ws, int64_t r, const float *w,
+                       const float *brow, int32_t k) {
+    const csp__batch *b = job->b;
+    int64_t n = job->g->n;
+    int64_t na = 0;
+    for (int64_t j = 0; j < n; j++)
+        na += csp__allowed(b, r, j);
+    /* Live positions pay a gather per z_t and a tie check per pick (O(live))
+     * to save (n - live) entries of every z_t: worth it when the row drops
+     * many columns or picks many atoms (cost model in units of one
+     * multiply-add; measured at n = 128: all allowed and k = 25 is 1.3x
+     * slower live, k = 115 1.35x faster, a previous support of k + 6
+     * columns 1.6-2x faster at k = 12 ... 64). Otherwise the positions are
+     * the columns and a column leaves by its penalty alone. */
+    double kk = (double)k;
+    ws->live = force_layout >= 0 ? force_layout == 1
+                                 : kk * kk / 3.0 + 0.5 * (double)(n - na) * kk > 4.0 * (double)n;
+    if (!ws->live)
+        na = n;
+    for (int64_t j = 0, q = 0; j < n; j++) {
+        ws->w64[j] = (double)w[j];
+        ws->inv[j] = -1;
+        bool ok = csp__allowed(b, r, j);
+        if (ok || !ws->live) {
+            ws->col[q] = (int32_t)j;
+            ws->inv[j] = (int32_t)q;
+            ws->base[q] = (double)brow[j];
+            ws->alpha64[q] = ws->base[q];
+            ws->alpha[q] = brow[j];
+            ws->scl[q] = job->scale != NULL ? job->scale[j] : 1.0f;
+            ws->pen[q] = ok ? 0.0f : -INFINITY;
+            q++;
+        }
+    }
+    for (int64_t p = na; p < n; p++) { /* padding: finite, never read */
+        ws->col[p] = 0;
+        ws->base[p] = 0.0;
+        ws->alpha64[p] = 0.0;
+    }
+    ws->na = na;
 }
 
 /* One row. With Z = (G + delta I)_{:,S} L^-T (L L^T = G_SS + delta I) and
@@ -140,15 +285,9 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
     double wn2 = csp__f32_dot64(w, w, n);
     double damp0 = o->damping * (g->mean_diag > 0.0 ? g->mean_diag : 1.0);
     double tau = o->dependence_tol;
-    for (int64_t j = 0; j < n; j++) {
-        ws->pen[j] = csp__allowed(b, r, j) ? 0.0f : -INFINITY;
-        ws->w64[j] = (double)w[j];
-        ws->base[j] = (double)brow[j];
-        ws->alpha64[j] = ws->base[j];
-    }
+    layout_row(job, ws, r, w, brow, k);
     if (b->nm_m > 0)
         memset(ws->gcnt, 0, (size_t)(n / b->nm_m) * sizeof(int32_t));
-    memcpy(ws->alpha, brow, (size_t)n * sizeof(float));
     double delta = 0.0, res = wGw;
     if (g->rank_bound > 0 && k > g->rank_bound && damp0 > 0.0 && !(o->eps > 0.0)) {
         /* More atoms than rank(G) can hold: G_SS turns singular by pick
@@ -158,11 +297,11 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
         st.flags |= CSP_ROW_DEPENDENT | CSP_ROW_DAMPED;
         delta = damp0;
         res = wGw + delta * wn2;
-        for (int64_t j = 0; j < n; j++) {
-            ws->base[j] += delta * ws->w64[j];
-            ws->alpha64[j] = ws->base[j];
+        for (int64_t p = 0; p < ws->na; p++) {
+            ws->base[p] += delta * ws->w64[ws->col[p]];
+            ws->alpha64[p] = ws->base[p];
         }
-        to_float(ws->alpha, ws->alpha64, n);
+        to_float(ws->alpha, ws->alpha64, ws->na);
     }
     int64_t s = 0;
     int escalations = 0;
@@ -175,11 +314,11 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
             st.converged = 1;
             break;
         }
-        int64_t j = job->scale != NULL ? argmax_scaled(ws->alpha, job->scale, ws->pen, n)
-                                       : csp__f32_argmax_abs(ws->alpha, ws->pen, n);
-        if (j < 0)
+        int64_t p = pick(ws, job->scale != NULL);
+        if (p < 0)
             break; /* unreachable: k <= allowed count was checked */
-        gather_column(ws->l, ws->Z + j, n, s);
+        int64_t j = ws->col[p];
+        gather_column(ws->l, ws->Z + p, n, s);
         double gjj = g->g64[j * n + j] + delta;
         double d = gjj - csp__dot64(ws->l, ws->l, s);
         if (!(d > tau * gjj) || !(d > 0.0)) {
@@ -193,11 +332,11 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
                 ws->u[t] = ws->bS[t] + delta * ws->w64[ws->S[t]];
             csp__trsv_lower(ws->L, ld, s, ws->u);
             res = wGw + delta * wn2 - csp__dot64(ws->u, ws->u, s);
-            for (int64_t i = 0; i < n; i++)
-                ws->base[i] = (double)brow[i] + delta * ws->w64[i];
+            for (int64_t q = 0; q < padded(ws->na, n); q++)
+                ws->base[q] = (double)brow[ws->col[q]] + delta * ws->w64[ws->col[q]];
             for (int64_t t = 0; t < s; t++)
-                make_z(g, ws, t, delta);
-            remake_alpha(g, ws, s);
+                make_z(g, ws, t);
+            remake_alpha(ws, n, s);
             if (escalations >= 64)
                 break; /* cannot happen with a finite PSD G */
             continue;
@@ -210,15 +349,16 @@ static void omp_row(const omp_job *job, omp_ws *ws, int64_t r, int64_t cr) {
         ws->bS[s] = bj;
         ws->u[s] = (bj + delta * ws->w64[j] - csp__dot64(Ls, ws->u, s)) / ljj;
         ws->S[s] = (int32_t)j;
-        ws->pen[j] = -INFINITY;
+        remove_col(ws, n, j, s);
         s++;
         if (b->nm_m > 0 && ++ws->gcnt[j / b->nm_m] >= b->nm_keep)
             for (int64_t q = j - j % b->nm_m, e = q + b->nm_m; q < e; q++)
-                ws->pen[q] = -INFINITY; /* the group is full: closed */
+                remove_col(ws, n, q, s - 1); /* the group is full: closed */
         res = wGw + delta * wn2 - csp__dot64(ws->u, ws->u, s);
         if (s < k) {
-            make_z(g, ws, s - 1, delta);
-            update_alpha(ws->alpha64, ws->alpha, ws->Z + (s - 1) * n, ws->u[s - 1], n);
+            make_z(g, ws, s - 1);
+            update_alpha(ws->alpha64, ws->alpha, ws->Z + (s - 1) * n, ws->u[s - 1],
+                         padded(ws->na, n));
         }
     }
     memcpy(ws->c, ws->u, (size_t)s * sizeof(double));
@@ -349,13 +489,14 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
         }
         omp_ws *w = &ws[t];
         w->kcap = kcap;
-        w->alpha = csp__malloc_aligned(ctx, (size_t)(2 * n) * sizeof(float));
-        w->S = csp__malloc(ctx, (size_t)(kcap + n) * sizeof(int32_t));
+        w->alpha = csp__malloc_aligned(ctx, (size_t)(3 * n) * sizeof(float));
+        w->S = csp__malloc(ctx, (size_t)(kcap + 3 * n) * sizeof(int32_t));
         w->L = csp__malloc(ctx, (size_t)(kcap * kcap + 5 * kcap) * sizeof(double));
         w->Z = csp__malloc_aligned(ctx, (size_t)(kcap * n + 3 * n) * sizeof(double));
         ok = w->alpha != NULL && w->S != NULL && w->L != NULL && w->Z != NULL;
         if (ok) {
             w->pen = w->alpha + n;
+            w->scl = w->pen + n;
             w->u = w->L + kcap * kcap;
             w->c = w->u + kcap;
             w->l = w->c + kcap;
@@ -365,6 +506,8 @@ csp_status csp__omp(csp_solver *s, const csp__gram *g, const csp__batch *b) {
             w->alpha64 = w->base + n;
             w->w64 = w->alpha64 + n;
             w->gcnt = w->S + kcap;
+            w->col = w->gcnt + n;
+            w->inv = w->col + n;
         }
     }
     csp_status status = CSP_OK;

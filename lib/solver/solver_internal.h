@@ -125,6 +125,12 @@ csp_status csp__resolve_batch(const csp_solver *s, int64_t n, const csp_solver_b
 csp_status csp__solver_run(csp_solver *s, csp__gram *g, const csp_solver_batch *batch,
                            const char *fn);
 
+/* Tests: the layout of OMP's per-position arrays. -1 (the default): the
+ * cost model per row; 0: every column, in order; 1: the live columns. The
+ * results are the same bits either way (test_omp_layouts). Not thread-safe:
+ * set it before solving. */
+void csp__omp_force_layout(int mode);
+
 /* csp__solver_run() for OMP under an N:M constraint: a group of @p m
  * consecutive columns (n a multiple of m) closes once it holds @p keep
  * atoms, so a row whose budget k is the sum over its groups of

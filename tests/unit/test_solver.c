@@ -461,6 +461,123 @@ START_TEST(test_omp_rank_predamp) {
 }
 END_TEST
 
+/* The live-column layout of OMP (columns swapped out as they stop being
+ * candidates, ties settled by column index) gives the same bits as the
+ * column layout: supports, coefficients and row stats, on rows with masks,
+ * exact ties (duplicated inputs, which also make G_SS singular and damp),
+ * normalised atoms, N:M groups and a rank-deficient random operator. */
+static void omp_layouts_case(csp_context *ctx, csp_sensing *sen, int nm, bool normalize,
+                             int64_t n, int rows, const float *w, int k, const uint64_t *mask,
+                             int *live_rows) {
+    csp_solver_options o;
+    csp_solver_options_init(&o, sizeof o);
+    o.normalize = normalize ? 1 : 0;
+    csp_solver *sv = NULL;
+    ck_assert_status(ctx, csp_solver_create(&sv, ctx, &o), CSP_OK);
+    size_t xs = sizeof(float) * (size_t)(n * rows);
+    float *x[2] = {malloc(xs), malloc(xs)};
+    int64_t words = (n + 63) / 64;
+    uint64_t *sup[2] = {calloc((size_t)(rows * words), 8), calloc((size_t)(rows * words), 8)};
+    csp_row_stats *st[2] = {calloc((size_t)rows, sizeof(csp_row_stats)),
+                            calloc((size_t)rows, sizeof(csp_row_stats))};
+    csp_status ret[2];
+    for (int lay = 0; lay < 2; lay++) {
+        csp__omp_force_layout(lay);
+        csp_solver_batch b = batch_of(rows, n, w, x[lay], k, st[lay]);
+        b.support = sup[lay];
+        b.allowed = mask;
+        if (nm > 0) {
+            csp__gram *g = NULL;
+            ck_assert_status(ctx, csp__sensing_prepare(sen, 0, 0, &g), CSP_OK);
+            ret[lay] = csp__omp_nm(sv, g, &b, nm, nm / 2, "test");
+        } else {
+            ret[lay] = csp_solver_solve(sv, sen, 0, 0, &b);
+        }
+        ck_assert(ret[lay] == CSP_OK || ret[lay] == CSP_DAMPED);
+    }
+    csp__omp_force_layout(-1);
+    ck_assert_int_eq(ret[0], ret[1]);
+    ck_assert_mem_eq(x[0], x[1], xs);
+    ck_assert_mem_eq(sup[0], sup[1], (size_t)(rows * words) * 8);
+    for (int r = 0; r < rows; r++) {
+        ck_assert_int_eq(st[0][r].nnz, st[1][r].nnz);
+        ck_assert_int_eq(st[0][r].flags, st[1][r].flags);
+        ck_assert_int_eq(st[0][r].iterations, st[1][r].iterations);
+        ck_assert(st[0][r].residual == st[1][r].residual);
+        ck_assert(st[0][r].damping == st[1][r].damping);
+        *live_rows += st[0][r].flags != 0;
+    }
+    for (int lay = 0; lay < 2; lay++) {
+        free(x[lay]);
+        free(sup[lay]);
+        free(st[lay]);
+    }
+    csp_solver_free(sv);
+}
+
+START_TEST(test_omp_layouts) {
+    uint64_t seed = csp_test_seed();
+    test_rng rng;
+    test_rng_init(&rng, seed ^ 0x1a70);
+    csp_context *ctx = test_context(1, seed);
+    enum { N = 96, ROWS = 60, SAMPLES = 300 };
+    /* An activation Gram with three pairs of identical inputs (exact ties
+     * in alpha; the second of a pair is dependent on the first). */
+    static float X[SAMPLES * N];
+    static double G[N * N];
+    fill_normal(X, SAMPLES * N, &rng);
+    static const int dup[3][2] = {{70, 5}, {90, 33}, {41, 40}};
+    for (int t = 0; t < SAMPLES; t++) {
+        float common = (float)test_rng_normal(&rng);
+        for (int j = 0; j < N; j++)
+            X[t * N + j] = X[t * N + j] * (float)(0.5 + (j % 5)) + common;
+        for (int d = 0; d < 3; d++)
+            X[t * N + dup[d][1]] = X[t * N + dup[d][0]];
+    }
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int t = 0; t < SAMPLES; t++)
+                acc += (double)X[t * N + i] * X[t * N + j];
+            G[i * N + j] = acc / SAMPLES;
+        }
+    csp_sensing_options so;
+    csp_sensing_options_init(&so, sizeof so);
+    so.kind = CSP_SENSING_GRAM;
+    so.n = N;
+    csp_sensing *sen = NULL;
+    ck_assert_status(ctx, csp_sensing_create(&sen, ctx, &so), CSP_OK);
+    ck_assert_status(ctx, csp_sensing_set_gram(sen, G, N), CSP_OK);
+    float *w = malloc(sizeof(float) * N * ROWS);
+    fill_normal(w, N * ROWS, &rng);
+    for (int r = 0; r < ROWS; r++) /* equal weights on a duplicated pair: exact ties */
+        for (int d = 0; d < 3; d++)
+            w[r * N + dup[d][1]] = w[r * N + dup[d][0]];
+    uint64_t mask[ROWS * 2];
+    int damped = 0;
+    for (int kq = 0; kq < 4; kq++) {
+        int k = (int)(N * (0.1 + 0.27 * kq));
+        random_mask(mask, ROWS, N, 128, 0.9, k, &rng);
+        for (int nz = 0; nz < 2; nz++) {
+            omp_layouts_case(ctx, sen, 0, nz == 1, N, ROWS, w, k, NULL, &damped);
+            omp_layouts_case(ctx, sen, 0, nz == 1, N, ROWS, w, k, mask, &damped);
+        }
+        if (k <= N / 2)
+            omp_layouts_case(ctx, sen, 4, false, N, ROWS, w, k, NULL, &damped);
+    }
+    ck_assert_msg(damped > 0, "no row met a tie or a dependent column");
+    csp_sensing_free(sen);
+    /* A Gaussian operator with m < k: damped from the first pick. */
+    sen = make_sensing(ctx, CSP_SENSING_GAUSSIAN, N, 24);
+    omp_layouts_case(ctx, sen, 0, false, N, ROWS, w, 40, NULL, &damped);
+    omp_layouts_case(ctx, sen, 0, false, N, ROWS, w, 40, mask, &damped);
+    csp_sensing_free(sen);
+    free(w);
+    csp_context_free(ctx);
+}
+END_TEST
+
+
 /* k-sparse signals are recovered exactly at m = ceil(2 k ln(n / k)).
  * Measured rate of OMP at (n, k, m) = (1024, 10, 93) with Gaussian
  * amplitudes: 99.3-99.7% over seeds (the float64 reference does the same;
@@ -1397,6 +1514,7 @@ static Suite *solver_suite(void) {
     tcase_add_test(tc, test_identity_is_magnitude);
     tcase_add_test(tc, test_omp_damping);
     tcase_add_test(tc, test_omp_rank_predamp);
+    tcase_add_test(tc, test_omp_layouts);
     tcase_add_test(tc, test_l1_reference);
     tcase_add_test(tc, test_l1_calibration);
     tcase_add_test(tc, test_threads_and_in_place);
