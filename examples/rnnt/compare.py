@@ -12,6 +12,11 @@ time in csp_step(), and a WER-vs-sparsity plot with error bars
 Runs are single-threaded (OPENBLAS_NUM_THREADS=1), --jobs at once. The
 cache key is the run's configuration plus a hash of rnnt_demo and libcsp;
 a cached RESULT of other binaries is run again.
+
+The evaluation `loso` is leave-one-speaker-out over every speaker: one run
+per held-out speaker (`rnnt_demo --eval loso:K`, K = 0 .. --loso-folds - 1)
+with the grid's first seed; its table pools the folds, and its pairs are
+per fold. `loso:K` alone runs that fold with every seed.
 """
 import argparse
 import concurrent.futures
@@ -62,14 +67,27 @@ def binaries_id(demo, build):
     return hashlib.sha256("".join(sha(p) for p in [demo] + libs).encode()).hexdigest()[:16]
 
 
+def group(ev):
+    """The report's evaluation of a run's --eval: every fold loso:K is `loso`."""
+    return "loso" if ev.startswith("loso") else ev
+
+
 def configs(g, args):
     out = []
+    runs = []
     for ev in g["evals"]:
-        for seed in g["seeds"]:
+        if ev == "loso":
+            runs += [("loso:%d" % k, g["seeds"][:1]) for k in range(args.loso_folds)]
+        else:
+            runs.append((ev, g["seeds"]))
+    for ev, seeds in runs:
+        for seed in seeds:
             for m in g["methods"]:
                 for s in ([0.0] if m == "dense" else g["sparsities"]):
-                    out.append(dict(method=m, sparsity=s, seed=seed, eval=ev,
-                                    epochs=args.epochs, extra=args.extra, data=args.data))
+                    c = dict(method=m, sparsity=s, seed=seed, eval=ev, epochs=args.epochs,
+                             extra=args.extra, data=args.data)
+                    if c not in out:  # `loso` and `loso:K` share fold K's first seed
+                        out.append(c)
     return out
 
 
@@ -132,16 +150,21 @@ def run_all(demo, cache, bid, cfgs, jobs):
 # ------------------------------------------------------------------ report
 
 def cells(results):
+    """{(evaluation, method, sparsity): {sample: RESULT}}; a sample is a seed, or
+    (seed, held-out speaker) for the leave-one-speaker-out folds."""
     t = {}
     for c, r in results:
-        t.setdefault((c["eval"], c["method"], c["sparsity"]), {})[c["seed"]] = r
+        ev = c["eval"]
+        key = (c["seed"], int(ev.split(":")[1])) if ev.startswith("loso:") else c["seed"]
+        t.setdefault((group(ev), c["method"], c["sparsity"]), {})[key] = r
     return t
 
 
 def wer_table(t, g):
     lines = []
     for ev in g["evals"]:
-        lines += ["", "### WER (%%), %s evaluation (mean ± sd over seeds; string accuracy)" % ev,
+        lines += ["", "### WER (%%), %s evaluation (mean ± sd over %s; string accuracy)"
+                  % (ev, "held-out speakers" if ev == "loso" else "seeds"),
                   "", "| method | " + " | ".join("s = %.2f" % s for s in g["sparsities"]) + " |",
                   "|---|" + "---|" * len(g["sparsities"])]
         for m in g["methods"]:
@@ -157,8 +180,9 @@ def wer_table(t, g):
 
 def paired(t, g):
     lines = ["", "### Paired differences against GMP (row), WER points (method - gmp)", "",
-             "Per seed, the same data and initialisation. Sign test: wins (lower WER) / "
-             "losses, ties dropped; t: paired t-test, two-sided.", "",
+             "Per seed (per held-out speaker for loso), the same data and initialisation. "
+             "Sign test: wins (lower WER) / losses, ties dropped; t: paired t-test, "
+             "two-sided.", "",
              "| evaluation | method | sparsity | mean diff | wins/losses | sign p | t p |",
              "|---|---|---|---|---|---|---|"]
     for ev in g["evals"]:
@@ -309,7 +333,10 @@ def main():
     ap.add_argument("--methods", help="comma-separated, replaces the grid's")
     ap.add_argument("--sparsities", help="comma-separated, replaces the grid's")
     ap.add_argument("--seeds", help="comma-separated, replaces the grid's")
-    ap.add_argument("--evals", help="comma-separated (official, loso), replaces the grid's")
+    ap.add_argument("--evals", help="comma-separated (official, loso, loso:K), replaces the "
+                                    "grid's")
+    ap.add_argument("--loso-folds", type=int, default=5,
+                    help="speakers held out in turn by the loso evaluation (FSDD has 5)")
     ap.add_argument("--cache", default=None)
     ap.add_argument("--out", default=None, help="report (default <build>/examples/rnnt/"
                                                 "rnnt-<grid>.md)")
@@ -326,6 +353,7 @@ def main():
     out = args.out or os.path.join(args.build, "examples", "rnnt", "rnnt-%s.md" % args.grid)
     t0 = time.time()
     results = run_all(demo, cache, binaries_id(demo, args.build), configs(g, args), args.jobs)
+    g["evals"] = list(dict.fromkeys(group(ev) for ev in g["evals"]))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     png = os.path.splitext(out)[0] + ".png"
     tool = plot(cells(results), g, png)
