@@ -130,6 +130,13 @@ int main(int argc, char **argv) {
     printf("  time  OMP+refit / sweep = %.2f   error  sweep / OMP+refit = %.3f, "
            "sweep+refit / OMP+refit = %.3f\n",
            t_omp / t_sw, e_sw / e_omp, e_swr / e_omp);
+    /* For bench/run.sh's summary. */
+    printf("kv n %lld\nkv rows %lld\nkv sweep_s %.6g\nkv sweep_refit_s %.6g\n"
+           "kv omp_refit_s %.6g\nkv omp_s %.6g\n", (long long)n, (long long)rows, t_sw, t_swr,
+           t_omp, t_omp_sel);
+    printf("kv omp_refit_time_ratio %.6g\nkv omp_refit_error_ratio %.6g\n"
+           "kv sweep_refit_time_ratio %.6g\nkv sweep_refit_error_ratio %.6g\n", t_omp / t_sw,
+           e_omp / e_sw, t_swr / t_sw, e_swr / e_sw);
     csp_solver_free(sw);
     csp_solver_free(omp);
     csp_sensing_free(sen);

@@ -98,12 +98,20 @@ if [ -x "$demo" ]; then
     done
 fi
 
-kv() { sed -n "s/^kv $1 \([0-9.e+-]*\)$/\1/p" "$out/gmp.txt" | head -n 1; }
+kv() { # kv KEY [FILE]: the value of a `kv KEY VALUE` line (default: bench_gmp's)
+    sed -n "s/^kv $1 \([0-9.e+-]*\)$/\1/p" "${2:-$out/gmp.txt}" | head -n 1
+}
 {
     echo
     echo "== summary (1 thread; ratios are against baselines of this run)"
-    printf '%-52s %12s %12s %s\n' "what" "libcsp" "goal" "baseline in the same run"
-    row() { printf '%-52s %12s %12s %s\n' "$1" "$2" "$3" "$4"; }
+    printf '%-52s %12s %12s %-6s %s\n' "what" "libcsp" "goal" "status" "baseline in the same run"
+    row() { # row WHAT VALUE GOAL BASELINE: status "met" / "gap" for a goal "<= X"
+        st=$(awk -v v="$2" -v g="$3" 'BEGIN {
+            if (g !~ /^<= /) { print ""; exit }
+            sub(/^<= /, "", g); sub(/[ %x]+$/, "", g); sub(/[ %x]+$/, "", v)
+            if (v == "" || v + 0 != v + 0) print "?"; else print (v + 0 <= g + 0 ? "met" : "gap") }')
+        printf '%-52s %12s %12s %-6s %s\n' "$1" "$2" "$3" "$st" "$4"
+    }
     memcpy=$(kv memcpy_ns)
     row "memcpy (ns/weight, read + write)" "$memcpy" "" ""
     row "select per tensor (ns/weight)" "$(kv select_ns)" "" "qsort $(kv qsort_ns) ns"
@@ -116,13 +124,23 @@ kv() { sed -n "s/^kv $1 \([0-9.e+-]*\)$/\1/p" "$out/gmp.txt" | head -n 1; }
             row "share of training in csp_step, $m" "$(awk -v s="$s" 'BEGIN {printf "%.1f %%", 100 * s}')" "<= 5 %" "speech_demo, $epochs epochs"
         done <"$out/share.txt"
     fi
-    if [ -f "$out/sweep.txt" ]; then
-        sed -n 's/^summary //p' "$out/sweep.txt"
+    if [ -f "$out/sweep.txt" ] && [ -n "$(kv omp_refit_time_ratio "$out/sweep.txt")" ]; then
+        sw="$out/sweep.txt"
+        shape="$(kv n "$sw")x$(kv n "$sw")"
+        row "CSP event $shape, OMP + refit (x sweep's time)" \
+            "$(awk -v r="$(kv omp_refit_time_ratio "$sw")" 'BEGIN {printf "%.1fx", r}')" "<= 2x" \
+            "$(awk -v t="$(kv sweep_s "$sw")" -v e="$(kv omp_refit_error_ratio "$sw")" \
+                'BEGIN {printf "sweep %.2f s; error %.2fx the sweep'"'"'s", t, e}')"
+        row "CSP event $shape, sweep + refit (x sweep's time)" \
+            "$(awk -v r="$(kv sweep_refit_time_ratio "$sw")" 'BEGIN {printf "%.1fx", r}')" "<= 2x" \
+            "$(awk -v e="$(kv sweep_refit_error_ratio "$sw")" \
+                'BEGIN {printf "error %.2fx the sweep'"'"'s", e}')"
     fi
     if [ -f "$out/sparse.txt" ]; then
         sed -n 's/^summary //p' "$out/sparse.txt"
     fi
     grep 'grows as' "$out/cost.txt" | sed 's/^/cost: /'
+    echo "gap: a goal missed in this run; bench/README.md (\"Goals and gaps\") gives each gap's cause"
 } | tee "$out/summary.txt"
 echo
 echo "full outputs in $out/"
