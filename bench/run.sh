@@ -127,11 +127,11 @@ kv() { # kv KEY [FILE]: the value of a `kv KEY VALUE` line (default: bench_gmp's
     if [ -f "$out/sweep.txt" ] && [ -n "$(kv omp_refit_time_ratio "$out/sweep.txt")" ]; then
         sw="$out/sweep.txt"
         shape="$(kv n "$sw")x$(kv n "$sw")"
-        row "CSP event $shape, OMP + refit (x sweep's time)" \
+        row "CSP event $shape, OMP + full correction (x sweep)" \
             "$(awk -v r="$(kv omp_refit_time_ratio "$sw")" 'BEGIN {printf "%.1fx", r}')" "<= 2x" \
             "$(awk -v t="$(kv sweep_s "$sw")" -v e="$(kv omp_refit_error_ratio "$sw")" \
                 'BEGIN {printf "sweep %.2f s; error %.2fx the sweep'"'"'s", t, e}')"
-        row "CSP event $shape, sweep + refit (x sweep's time)" \
+        row "CSP event $shape, sweep + full correction (x sweep)" \
             "$(awk -v r="$(kv sweep_refit_time_ratio "$sw")" 'BEGIN {printf "%.1fx", r}')" "<= 2x" \
             "$(awk -v e="$(kv sweep_refit_error_ratio "$sw")" \
                 'BEGIN {printf "error %.2fx the sweep'"'"'s", e}')"

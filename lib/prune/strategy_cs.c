@@ -483,12 +483,45 @@ static csp_status run_solver(job *j, int64_t c0, int64_t rows, int64_t len, csp_
     return csp__solver_run(j->cs->solver, g, &b, FN);
 }
 
+/* The full correction of compact rows [c0, c0 + rows) against @p g. After
+ * OMP (its own supports, full correction) a row OMP solved without damping
+ * already holds the least-squares fit on its support through the same G
+ * (OMP's coefficients come from its Cholesky factor of G_SS), so only the
+ * damped rows (solved with G + delta I) are refitted: the same solution,
+ * other rounding, one k x k solve per row less. */
+static csp_status correct(job *j, int64_t c0, int64_t rows, int64_t len, const csp__gram *g) {
+    scratch *s = &j->s;
+    csp_solver *solver = j->cs->solver;
+    csp_solver_batch b;
+    bool omp_fit = j->alpha == 1.0 && !j->by_magnitude && j->score == SCORE_NONE &&
+                   solver->opt.method == CSP_SOLVER_OMP;
+    if (!omp_fit) {
+        make_batch(&b, j, c0, rows, len, s->rs2);
+        return csp__solver_refit(solver, g, &b, j->alpha, false, FN);
+    }
+    csp_status st = CSP_OK;
+    for (int64_t c = c0; c < c0 + rows && st >= 0;) {
+        int64_t e = c;
+        while (e < c0 + rows && (s->rs[e].flags & CSP_ROW_DAMPED) == 0) {
+            s->rs2[e] = s->rs[e];
+            e++;
+        }
+        int64_t d = e;
+        while (d < c0 + rows && (s->rs[d].flags & CSP_ROW_DAMPED) != 0)
+            d++;
+        if (d > e) { /* a run of damped rows */
+            make_batch(&b, j, e, d - e, len, s->rs2);
+            st = merge(st, csp__solver_refit(solver, g, &b, 1.0, false, FN));
+        }
+        c = d;
+    }
+    return st;
+}
+
 /* Solve (or score), then correct, the compacted rows: full rows in one
  * batch, the short tail block alone. */
 static csp_status solve(job *j) {
     scratch *s = &j->s;
-    csp_solver *solver = j->cs->solver;
-    csp_solver_batch b;
     csp_status st = CSP_OK;
     int mode = j->score;
     if (mode == SCORE_NONE && j->ns > 0)
@@ -502,14 +535,10 @@ static csp_status solve(job *j) {
         if (j->tail_solved)
             select_scored(j, j->ns, 1, j->tail, &s->tail_gram, mode);
     }
-    if (st >= 0 && j->corr && j->ns > 0) {
-        make_batch(&b, j, 0, j->ns, j->n, s->rs2);
-        st = merge(st, csp__solver_refit(solver, j->g, &b, j->alpha, false, FN));
-    }
-    if (st >= 0 && j->corr && j->tail_solved) {
-        make_batch(&b, j, j->ns, 1, j->tail, s->rs2);
-        st = merge(st, csp__solver_refit(solver, &s->tail_gram, &b, j->alpha, false, FN));
-    }
+    if (st >= 0 && j->corr && j->ns > 0)
+        st = merge(st, correct(j, 0, j->ns, j->n, j->g));
+    if (st >= 0 && j->corr && j->tail_solved)
+        st = merge(st, correct(j, j->ns, 1, j->tail, &s->tail_gram));
     if (st >= 0)
         return st;
     char msg[CSP_ERROR_MAX];

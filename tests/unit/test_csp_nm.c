@@ -332,7 +332,9 @@ END_TEST
 
 /* Through a correlated G: the refit (full and blend) against the float64
  * oracle on the chosen supports, and the Wanda support against its
- * closed form (ROW and N:M), also with diag(G) spread 25x. */
+ * closed form (ROW and N:M), also with diag(G) spread 25x. With OMP's own
+ * support and the full correction (2:4, and ROW at 0.7) the kept weights
+ * are OMP's coefficients (no second solve): the oracle checks them too. */
 START_TEST(test_nm_refit_and_wanda_oracle) {
     enum { R = 9, C = 40 };
     test_rng rng;
@@ -343,11 +345,15 @@ START_TEST(test_nm_refit_and_wanda_oracle) {
     double x[C], score[C];
     fill(&rng, w0, R * C);
     int differs = 0;
-    for (int variant = 0; variant < 6; variant++) {
+    for (int variant = 0; variant < 7; variant++) {
         cfg c = cfg_nm(variant % 2 ? 4 : 2, variant % 2 ? 8 : 4, 0.5);
         c.correction = variant == 0 ? CSP_CORRECTION_FULL : CSP_CORRECTION_BLEND;
         c.alpha = 0.3;
-        if (variant >= 2) { /* Wanda: NM 2:4, 4:8, then ROW at 0.6 and 0.85 */
+        if (variant == 6) { /* OMP's own support, full correction, ROW at 0.7 */
+            c.gran = CSP_GRANULARITY_ROW;
+            c.s = 0.7;
+            c.correction = CSP_CORRECTION_FULL;
+        } else if (variant >= 2) { /* Wanda: NM 2:4, 4:8, then ROW at 0.6 and 0.85 */
             c.support = CSP_SUPPORT_WANDA;
             c.correction = variant < 4 ? CSP_CORRECTION_NONE : CSP_CORRECTION_FULL;
             if (variant >= 4) {
