@@ -44,7 +44,7 @@ words="$*"
 voices="usm3:en-us+m3 gbf3:en-gb+f3 scm7:en-gb-scotland+m7 cbf2:en-029+f2 rpm1:en-gb-x-rp+m1 usf4:en-us+f4 lam2:en-gb-x-gbclan+m2 wmf1:en-gb-x-gbcwmd+f1 nym5:en-us-nyc+m5 gbf5:en-gb+f5"
 
 tmp=$(mktemp "${TMPDIR:-/tmp}/espeak_str.XXXXXX")
-trap 'rm -f "$tmp"' EXIT INT TERM
+trap 'rm -f "$tmp" "$out/.part.$$"' EXIT INT TERM
 count=0
 v=0
 for spec in $voices; do
@@ -71,9 +71,13 @@ for spec in $voices; do
         speed=$(( 130 + (i * 53 + v * 17) % 110 ))
         gap=$(( (i * 7 + v * 3) % 9 ))
         espeak-ng -v "$voice" -p "$pitch" -s "$speed" -g "$gap" -w "$tmp" "$text"
-        sox -q "$tmp" -r 8000 -b 16 -c 1 -e signed-integer \
-            "$out/${digits}_${name}_${i}.wav" \
+        # Written beside its final name, then renamed: another process
+        # filling the same cache (tests run in parallel) or reading it never
+        # sees a partly written file.
+        part="$out/.part.$$"
+        sox -q "$tmp" -r 8000 -b 16 -c 1 -e signed-integer -t wav "$part" \
             silence 1 0.01 0.5% reverse silence 1 0.01 0.5% reverse norm -3
+        mv -f "$part" "$out/${digits}_${name}_${i}.wav"
         i=$((i + 1))
         count=$((count + 1))
     done
