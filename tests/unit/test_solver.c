@@ -43,6 +43,22 @@ static csp_solver *make_solver(csp_context *ctx, int32_t method, int32_t calibra
     return s;
 }
 
+/* G = X^T X / samples in float64 (X samples x n) into @p G, and a GRAM
+ * operator holding it. */
+static csp_sensing *sample_gram_sensing(csp_context *ctx, const float *X, int64_t samples,
+                                        int64_t n, double *G) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double acc = 0.0;
+            for (int64_t t = 0; t < samples; t++)
+                acc += (double)X[t * n + i] * X[t * n + j];
+            G[i * n + j] = acc / (double)samples;
+        }
+    csp_sensing *sen = make_sensing(ctx, CSP_SENSING_GRAM, n, 0);
+    ck_assert_status(ctx, csp_sensing_set_gram(sen, G, n), CSP_OK);
+    return sen;
+}
+
 static double *gram_of(csp_context *ctx, csp_sensing *s) {
     int64_t n = csp_sensing_n(s);
     double *G = malloc((size_t)(n * n) * sizeof *G);
@@ -352,20 +368,7 @@ START_TEST(test_omp_reference_long) {
             X[t * N + j] = (float)prev;
         }
     }
-    for (int i = 0; i < N; i++)
-        for (int j = 0; j < N; j++) {
-            double acc = 0.0;
-            for (int t = 0; t < SAMPLES; t++)
-                acc += (double)X[t * N + i] * X[t * N + j];
-            G[i * N + j] = acc / SAMPLES;
-        }
-    csp_sensing_options so;
-    csp_sensing_options_init(&so, sizeof so);
-    so.kind = CSP_SENSING_GRAM;
-    so.n = N;
-    csp_sensing *sen = NULL;
-    ck_assert_status(ctx, csp_sensing_create(&sen, ctx, &so), CSP_OK);
-    ck_assert_status(ctx, csp_sensing_set_gram(sen, G, N), CSP_OK);
+    csp_sensing *sen = sample_gram_sensing(ctx, X, SAMPLES, N, G);
     csp_solver *sv = make_solver(ctx, CSP_SOLVER_OMP, 1, 0.0, 1e-4);
     float *w = malloc(sizeof(float) * N * ROWS), *x = malloc(sizeof(float) * N * ROWS);
     fill_normal(w, N * ROWS, &rng);
@@ -534,20 +537,7 @@ START_TEST(test_omp_layouts) {
         for (int d = 0; d < 3; d++)
             X[t * N + dup[d][1]] = X[t * N + dup[d][0]];
     }
-    for (int i = 0; i < N; i++)
-        for (int j = 0; j < N; j++) {
-            double acc = 0.0;
-            for (int t = 0; t < SAMPLES; t++)
-                acc += (double)X[t * N + i] * X[t * N + j];
-            G[i * N + j] = acc / SAMPLES;
-        }
-    csp_sensing_options so;
-    csp_sensing_options_init(&so, sizeof so);
-    so.kind = CSP_SENSING_GRAM;
-    so.n = N;
-    csp_sensing *sen = NULL;
-    ck_assert_status(ctx, csp_sensing_create(&sen, ctx, &so), CSP_OK);
-    ck_assert_status(ctx, csp_sensing_set_gram(sen, G, N), CSP_OK);
+    csp_sensing *sen = sample_gram_sensing(ctx, X, SAMPLES, N, G);
     float *w = malloc(sizeof(float) * N * ROWS);
     fill_normal(w, N * ROWS, &rng);
     for (int r = 0; r < ROWS; r++) /* equal weights on a duplicated pair: exact ties */
