@@ -39,6 +39,10 @@
 #undef GM_FMA
 #undef GM_FMAS
 #undef GM_SFX
+#undef GM_MASK_T
+#undef GM_MASK
+#undef GM_LOADM
+#undef GM_STOREM
 
 #define GM_T double
 #define GM_VT double
@@ -53,6 +57,10 @@
 #undef GM_FMA
 #undef GM_FMAS
 #undef GM_SFX
+#undef GM_MASK_T
+#undef GM_MASK
+#undef GM_LOADM
+#undef GM_STOREM
 
 #undef GM_TARGET
 #undef GM_W
@@ -85,6 +93,10 @@ static inline bool have_avx2(void) {
 #define GM_ZERO() _mm512_setzero_ps()
 #define GM_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define GM_FMAS fmaf
+#define GM_MASK_T __mmask16
+#define GM_MASK(r) ((__mmask16)((1u << (r)) - 1u))
+#define GM_LOADM(p, mk) _mm512_maskz_loadu_ps(mk, p)
+#define GM_STOREM(p, mk, v) _mm512_mask_storeu_ps(p, mk, v)
 #define GM_SFX s_avx512
 #include "gemm_tmpl.h"
 #undef GM_T
@@ -97,6 +109,10 @@ static inline bool have_avx2(void) {
 #undef GM_FMA
 #undef GM_FMAS
 #undef GM_SFX
+#undef GM_MASK_T
+#undef GM_MASK
+#undef GM_LOADM
+#undef GM_STOREM
 
 #define GM_T double
 #define GM_VT __m512d
@@ -107,6 +123,10 @@ static inline bool have_avx2(void) {
 #define GM_ZERO() _mm512_setzero_pd()
 #define GM_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
 #define GM_FMAS fma
+#define GM_MASK_T __mmask8
+#define GM_MASK(r) ((__mmask8)((1u << (r)) - 1u))
+#define GM_LOADM(p, mk) _mm512_maskz_loadu_pd(mk, p)
+#define GM_STOREM(p, mk, v) _mm512_mask_storeu_pd(p, mk, v)
 #define GM_SFX d_avx512
 #include "gemm_tmpl.h"
 #undef GM_T
@@ -119,6 +139,10 @@ static inline bool have_avx2(void) {
 #undef GM_FMA
 #undef GM_FMAS
 #undef GM_SFX
+#undef GM_MASK_T
+#undef GM_MASK
+#undef GM_LOADM
+#undef GM_STOREM
 
 #undef GM_TARGET
 #undef GM_MR
@@ -137,6 +161,11 @@ static inline bool have_avx2(void) {
 #define GM_ZERO() _mm256_setzero_ps()
 #define GM_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define GM_FMAS fmaf
+#define GM_MASK_T __m256i
+#define GM_MASK(r)                                                                          \
+    _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(r)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define GM_LOADM(p, mk) _mm256_maskload_ps(p, mk)
+#define GM_STOREM(p, mk, v) _mm256_maskstore_ps(p, mk, v)
 #define GM_SFX s_avx2
 #include "gemm_tmpl.h"
 #undef GM_T
@@ -149,6 +178,10 @@ static inline bool have_avx2(void) {
 #undef GM_FMA
 #undef GM_FMAS
 #undef GM_SFX
+#undef GM_MASK_T
+#undef GM_MASK
+#undef GM_LOADM
+#undef GM_STOREM
 
 #define GM_T double
 #define GM_VT __m256d
@@ -159,6 +192,11 @@ static inline bool have_avx2(void) {
 #define GM_ZERO() _mm256_setzero_pd()
 #define GM_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define GM_FMAS fma
+#define GM_MASK_T __m256i
+#define GM_MASK(r)                                                                          \
+    _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(r)), _mm256_setr_epi64x(0, 1, 2, 3))
+#define GM_LOADM(p, mk) _mm256_maskload_pd(p, mk)
+#define GM_STOREM(p, mk, v) _mm256_maskstore_pd(p, mk, v)
 #define GM_SFX d_avx2
 #include "gemm_tmpl.h"
 #undef GM_T
@@ -171,6 +209,10 @@ static inline bool have_avx2(void) {
 #undef GM_FMA
 #undef GM_FMAS
 #undef GM_SFX
+#undef GM_MASK_T
+#undef GM_MASK
+#undef GM_LOADM
+#undef GM_STOREM
 
 #undef GM_TARGET
 #undef GM_MR

@@ -9,6 +9,11 @@
  *   GM_FMAS    the scalar fused multiply-add (fmaf | fma)
  *   GM_TARGET  the target attribute (or nothing)
  *   GM_SFX     function suffix
+ *   GM_MASK_T, GM_MASK(r), GM_LOADM(p, mk), GM_STOREM(p, mk, v)  optional:
+ *              a mask of the first r < GM_W lanes and masked load / store
+ *              (lanes outside the mask neither read nor written); with them
+ *              the last n % GM_W columns run as one masked vector instead of
+ *              one scalar chain per element
  *
  * Every output element is c = fma(A(i,k-1), B(k-1,j), ... fma(A(i,0), B(0,j),
  * c0)): the terms in order of p, each one rounded once. That is the order
@@ -45,6 +50,25 @@
                 GM_STORE(C + (i + r) * ldc + j + v * GM_W, c[r][v]);                        \
     } while (0)
 
+#ifdef GM_LOADM
+/* The tile's last, partial vector of columns: rows i .. i+GM_MR-1, columns
+ * j .. n-1 (n - j < GM_W) through the lane mask mk. */
+#define GM_TILE_MASKED(mk)                                                                  \
+    do {                                                                                    \
+        GM_VT c[GM_MR];                                                                     \
+        GM_UNROLL for (int r = 0; r < GM_MR; r++)                                           \
+            c[r] = acc ? GM_LOADM(C + (i + r) * ldc + j, mk) : GM_ZERO();                   \
+        for (int64_t p = 0; p < k; p++) {                                                   \
+            GM_VT b = GM_LOADM(B + p * ldb + j, mk);                                        \
+            const GM_T *ap = A + i * rsa + p * csa;                                         \
+            GM_UNROLL for (int r = 0; r < GM_MR; r++)                                       \
+                c[r] = GM_FMA(GM_BCAST(ap + r * rsa), b, c[r]);                             \
+        }                                                                                   \
+        GM_UNROLL for (int r = 0; r < GM_MR; r++)                                           \
+            GM_STOREM(C + (i + r) * ldc + j, mk, c[r]);                                     \
+    } while (0)
+#endif
+
 /* A block of C: the tiles, then the rows left over one at a time in
  * register strips (the same per-element chain). */
 GM_TARGET static void GM_FN(block)(int64_t m, int64_t n, int64_t k, const GM_T *restrict A,
@@ -57,6 +81,13 @@ GM_TARGET static void GM_FN(block)(int64_t m, int64_t n, int64_t k, const GM_T *
             GM_TILE(2);
         for (; j + GM_W <= n; j += GM_W)
             GM_TILE(1);
+#ifdef GM_LOADM
+        if (j < n) {
+            GM_MASK_T mk = GM_MASK(n - j);
+            GM_TILE_MASKED(mk);
+            j = n;
+        }
+#endif
         for (; j < n; j++)
             for (int r = 0; r < GM_MR; r++) {
                 GM_T s = acc ? C[(i + r) * ldc + j] : (GM_T)0;
@@ -90,6 +121,16 @@ GM_TARGET static void GM_FN(block)(int64_t m, int64_t n, int64_t k, const GM_T *
                 cv = GM_FMA(GM_BCAST(a + p * csa), GM_LOAD(B + p * ldb + j), cv);
             GM_STORE(c + j, cv);
         }
+#ifdef GM_LOADM
+        if (j < n) {
+            GM_MASK_T mk = GM_MASK(n - j);
+            GM_VT cv = acc ? GM_LOADM(c + j, mk) : GM_ZERO();
+            for (int64_t p = 0; p < k; p++)
+                cv = GM_FMA(GM_BCAST(a + p * csa), GM_LOADM(B + p * ldb + j, mk), cv);
+            GM_STOREM(c + j, mk, cv);
+            j = n;
+        }
+#endif
         for (; j < n; j++) {
             GM_T sv = acc ? c[j] : (GM_T)0;
             for (int64_t p = 0; p < k; p++)
@@ -126,6 +167,7 @@ GM_TARGET static void GM_FN(gemm)(int64_t m, int64_t n, int64_t k, const GM_T *r
 #undef GM_KC
 
 #undef GM_TILE
+#undef GM_TILE_MASKED
 #undef GM_FN
 #undef GM_UNROLL
 #undef GM_CAT
