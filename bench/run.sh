@@ -90,7 +90,7 @@ fi
 demo=build-bench/examples/speech/speech_demo
 : >"$out/share.txt"
 if [ -x "$demo" ]; then
-    for m in gmp csp csp-gauss csp-act; do
+    for m in gmp csp csp-obs csp-gauss csp-act csp-act-refit; do
         echo "== share $m (speech_demo --epochs $epochs)"
         "$demo" --method "$m" --epochs "$epochs" --subset "$subset" --quiet 2>&1 |
             tee "$out/share-$m.txt" | grep '^RESULT' |
