@@ -105,11 +105,13 @@ kv() { # kv KEY [FILE]: the value of a `kv KEY VALUE` line (default: bench_gmp's
     echo
     echo "== summary (1 thread; ratios are against baselines of this run)"
     printf '%-52s %12s %12s %-6s %s\n' "what" "libcsp" "goal" "status" "baseline in the same run"
-    row() { # row WHAT VALUE GOAL BASELINE: status "met" / "gap" for a goal "<= X"
+    row() { # row WHAT VALUE GOAL BASELINE: status "met" / "gap" for a goal "<= X" or ">= X"
         st=$(awk -v v="$2" -v g="$3" 'BEGIN {
-            if (g !~ /^<= /) { print ""; exit }
-            sub(/^<= /, "", g); sub(/[ %x]+$/, "", g); sub(/[ %x]+$/, "", v)
-            if (v == "" || v + 0 != v + 0) print "?"; else print (v + 0 <= g + 0 ? "met" : "gap") }')
+            if (g !~ /^[<>]= /) { print ""; exit }
+            up = g ~ /^>= /
+            sub(/^[<>]= /, "", g); sub(/[ %x]+$/, "", g); sub(/[ %x]+$/, "", v)
+            if (v == "" || v + 0 != v + 0) print "?"
+            else print ((up ? v + 0 >= g + 0 : v + 0 <= g + 0) ? "met" : "gap") }')
         printf '%-52s %12s %12s %-6s %s\n' "$1" "$2" "$3" "$st" "$4"
     }
     memcpy=$(kv memcpy_ns)
@@ -136,8 +138,29 @@ kv() { # kv KEY [FILE]: the value of a `kv KEY VALUE` line (default: bench_gmp's
             "$(awk -v e="$(kv sweep_refit_error_ratio "$sw")" \
                 'BEGIN {printf "error %.2fx the sweep'"'"'s", e}')"
     fi
-    if [ -f "$out/sparse.txt" ]; then
-        sed -n 's/^summary //p' "$out/sparse.txt"
+    if [ -s "$out/sparse.txt" ]; then
+        # The sparse-inference goals (issue 15), from bench_sparse's table:
+        # shape s B format kernel dense_us sparse_us speedup bound frac.
+        sp=$out/sparse.txt
+        for shape in 2048x512 4096x1024 4096x4096; do
+            for sg in "0.90 4" "0.95 7"; do
+                set -- $sg
+                v=$(awk -v sh="$shape" -v s="$1" '$1 == sh && $2 == s && $3 == 1 {print $8; exit}' "$sp")
+                d=$(awk -v sh="$shape" -v s="$1" '$1 == sh && $2 == s && $3 == 1 {print $6; exit}' "$sp")
+                [ -n "$v" ] && row "sparse W x, $shape at $1, batch 1 (x sgemv)" "${v}x" ">= $2x" \
+                    "OpenBLAS sgemv $d us"
+            done
+        done
+        # 2048 x 512 (4 MiB dense) sits in this class of machine's caches:
+        # docs/results/inference.md counts it with the cache-resident shapes.
+        for cls in DRAM cache; do
+            if [ $cls = DRAM ]; then pat='^4096x'; else pat='^(512x[0-9]+|2048x512)$'; fi
+            v=$(awk -v pat="$pat" 'NR > 2 && $1 ~ pat && $2 >= 0.7 && $3 == 1 {
+                    if (m == "" || $8 < m) { m = $8; w = $1 " at " $2 } }
+                END { if (m != "") print m " " w }' "$sp")
+            [ -n "$v" ] && row "sparse W x, slowest at s >= 0.7, batch 1, $cls-resident (x sgemv)" \
+                "${v%% *}x" ">= 1x" "${v#* }"
+        done
     fi
     grep 'grows as' "$out/cost.txt" | sed 's/^/cost: /'
     echo "gap: a goal missed in this run; bench/README.md (\"Goals and gaps\") gives each gap's cause"
