@@ -145,10 +145,10 @@ kv() { # kv KEY [FILE]: the value of a `kv KEY VALUE` line (default: bench_gmp's
         for shape in 2048x512 4096x1024 4096x4096; do
             for sg in "0.90 4" "0.95 7"; do
                 set -- $sg
-                v=$(awk -v sh="$shape" -v s="$1" '$1 == sh && $2 == s && $3 == 1 {print $8; exit}' "$sp")
-                d=$(awk -v sh="$shape" -v s="$1" '$1 == sh && $2 == s && $3 == 1 {print $6; exit}' "$sp")
-                [ -n "$v" ] && row "sparse W x, $shape at $1, batch 1 (x sgemv)" "${v}x" ">= $2x" \
-                    "OpenBLAS sgemv $d us"
+                # speedup and dense_us of the row, one read of the table
+                vd=$(awk -v sh="$shape" -v s="$1" '$1 == sh && $2 == s && $3 == 1 {print $8, $6; exit}' "$sp")
+                [ -n "$vd" ] && row "sparse W x, $shape at $1, batch 1 (x sgemv)" "${vd%% *}x" ">= $2x" \
+                    "OpenBLAS sgemv ${vd#* } us"
             done
         done
         # 2048 x 512 (4 MiB dense) sits in this class of machine's caches:
