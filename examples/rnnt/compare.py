@@ -38,7 +38,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "examples", "speech"))
 
 from rnnt_compare import schema  # noqa: E402
-from speech_compare import stats  # noqa: E402  (mean, sd, paired_t, sign_test)
+from speech_compare import stats  # noqa: E402  (mean, sd, paired_t, paired_ci, sign_test)
 
 BEST_CSP = "csp-obs"  # the best CSP configuration of the speech study
 GRIDS = {
@@ -182,9 +182,11 @@ def paired(t, g):
     lines = ["", "### Paired differences against GMP (row), WER points (method - gmp)", "",
              "Per seed (per held-out speaker for loso), the same data and initialisation. "
              "Sign test: wins (lower WER) / losses, ties dropped; t: paired t-test, "
-             "two-sided.", "",
-             "| evaluation | method | sparsity | mean diff | wins/losses | sign p | t p |",
-             "|---|---|---|---|---|---|---|"]
+             "two-sided; 95 % CI: Student's t interval of the mean difference (a method "
+             "is better or worse than GMP beyond seed noise only where it excludes 0).", "",
+             "| evaluation | method | sparsity | mean diff | 95 % CI | wins/losses | sign p | "
+             "t p |",
+             "|---|---|---|---|---|---|---|---|"]
     for ev in g["evals"]:
         for m in g["methods"]:
             if m in ("gmp", "dense"):
@@ -197,8 +199,10 @@ def paired(t, g):
                 d = [a[k]["wer"] - b[k]["wer"] for k in seeds]
                 wins, losses = sum(x < 0 for x in d), sum(x > 0 for x in d)
                 _, p = stats.paired_t(d)
-                lines.append("| %s | %s | %.2f | %+.2f | %d/%d | %s | %s |"
-                             % (ev, m, s, stats.mean(d), wins, losses,
+                lo, hi = stats.paired_ci(d)
+                ci = "[%+.2f, %+.2f]" % (lo, hi) if lo == lo else "-"
+                lines.append("| %s | %s | %.2f | %+.2f | %s | %d/%d | %s | %s |"
+                             % (ev, m, s, stats.mean(d), ci, wins, losses,
                                 stats.fmt_p(stats.sign_test(wins, losses)), stats.fmt_p(p)))
     return lines
 

@@ -55,7 +55,9 @@ def main():
     lines = [x for x in compare.paired(t, g2) if x.startswith("| loso | csp-obs")]
     assert len(lines) == 1, lines
     d = [c - w for c, w in zip(cw, gw)]
-    assert "| %+.2f | 4/1 |" % (sum(d) / 5) in lines[0], lines[0]
+    # d = -1 +1 -3 -1 -6: mean -2, sd sqrt(7) = 2.645751, t(0.975, 4) =
+    # 2.776445: the 95 % interval is -2.00 +- 3.29 = [-5.29, +1.29].
+    assert "| %+.2f | [-5.29, +1.29] | 4/1 |" % (sum(d) / 5) in lines[0], lines[0]
     print("ok")
 
 

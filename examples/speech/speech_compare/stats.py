@@ -1,6 +1,7 @@
 """Statistics of the speech benchmark (standard library only): mean and
 sample sd, the regularised incomplete beta function behind a paired t-test's
-two-sided p value, the exact two-sided sign test, and number formatting.
+two-sided p value and Student's t quantile (the paired mean's confidence
+interval), the exact two-sided sign test, and number formatting.
 tests/test_compare.py checks them against scipy."""
 import math
 
@@ -58,6 +59,51 @@ def paired_t(diffs):
     t = mean(diffs) / (s / math.sqrt(n))
     df = n - 1
     return t, betainc(df / 2.0, 0.5, df / (df + t * t))
+
+
+def t_quantile(q, df):
+    """Student's t quantile: the t with P(T <= t) = q, 0 < q < 1, df > 0."""
+    if not (0.0 < q < 1.0) or not df > 0:
+        raise ValueError("t_quantile needs 0 < q < 1 and df > 0 (got q=%r, df=%r)" % (q, df))
+    if q == 0.5:
+        return 0.0
+    # P(|T| <= t) = I_{t^2/(df+t^2)}(1/2, df/2) = 1 - I_{df/(df+t^2)}(df/2, 1/2)
+    # rises monotonically in t: bisect on [lo, hi], hi doubled until it
+    # brackets. Near the median the central mass is the accurate form, in the
+    # tails the tail mass (each keeps its own relative precision).
+    central = abs(2.0 * q - 1.0)
+    if central < 0.5:
+        def below(t):
+            return betainc(0.5, df / 2.0, t * t / (df + t * t)) < central
+    else:
+        two = 2.0 * (1.0 - q if q > 0.5 else q)
+
+        def below(t):
+            return betainc(df / 2.0, 0.5, df / (df + t * t)) > two
+    lo, hi = 0.0, 1.0
+    while below(hi):
+        lo, hi = hi, 2.0 * hi
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if below(mid):
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * hi:
+            break
+    t = 0.5 * (lo + hi)
+    return t if q > 0.5 else -t
+
+
+def paired_ci(diffs, level=0.95):
+    """(low, high): the two-sided confidence interval of the mean of diffs
+    (Student's t, n - 1 degrees of freedom); (nan, nan) below two values."""
+    n = len(diffs)
+    if n < 2:
+        return float("nan"), float("nan")
+    h = t_quantile(0.5 + level / 2.0, n - 1) * sd(diffs) / math.sqrt(n)
+    m = mean(diffs)
+    return m - h, m + h
 
 
 def sign_test(wins, losses):

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """speech_compare's statistics against scipy on random inputs (fresh seed,
 printed): the regularised incomplete beta function (1e-10 absolute), the
-paired t-test's statistic and two-sided p (1e-9 relative), the exact
+paired t-test's statistic and two-sided p (1e-9 relative), Student's t
+quantile (scipy's CDF at it gives q back to 1e-10 of the tail; closed forms
+at 1, 2 and 4 degrees of freedom) and the paired mean's 95 % interval (1e-9
+of its width), the exact
 two-sided sign test (1e-12), mean (1e-12 of max |x|) and sample sd (1e-12 relative); and the
 schema module's key list and table generator; the regime report's
 sections kept across caches. Skips (exit 77) without scipy.
@@ -58,6 +61,47 @@ def test_paired_t(rng, sst):
           f"paired t vs scipy: t {worst_t:.3g}, p {worst_p:.3g} relative")
     t, p = stats.paired_t([1.0, 1.0, 1.0])
     check(t != t and p != p, "paired t of a constant difference is undefined (nan)")
+
+
+def test_t_quantile(rng, sst):
+    # Reference: scipy's t CDF at the returned quantile gives back q (scipy's
+    # own ppf is less accurate: 5e-9 relative at q 0.95, df 30).
+    worst = 0.0
+    for _ in range(400):
+        df = rng.choice([1, 2, 3, 4, 9]) if rng.random() < 0.4 else 10 ** rng.uniform(-0.5, 3)
+        q = rng.choice([0.9, 0.95, 0.975, 0.995]) if rng.random() < 0.4 else rng.uniform(1e-4, 1 - 1e-4)
+        p = float(sst.t.cdf(stats.t_quantile(q, df), df))
+        worst = max(worst, abs(p - q) / min(q, 1 - q))
+    check(worst < 1e-10, f"t quantile vs scipy's t CDF: max relative tail error {worst:.3g}")
+    # Closed forms: df 1 (Cauchy), 2 and 4.
+    for q in (0.6, 0.9, 0.975, 0.999, rng.uniform(0.51, 0.999)):
+        a = 4 * q * (1 - q)
+        t4 = math.sqrt(4 / math.sqrt(a) * math.cos(math.acos(math.sqrt(a)) / 3) - 4)
+        for df, ref in ((1, math.tan(math.pi * (q - 0.5))), (2, (2 * q - 1) * math.sqrt(2 / a)),
+                        (4, t4)):
+            check(rel(stats.t_quantile(q, df), ref) < 1e-9 and
+                  rel(stats.t_quantile(1 - q, df), -ref) < 1e-9,
+                  f"t quantile df {df} at {q}: not the closed form {ref}")
+    check(stats.t_quantile(0.5, 7) == 0.0, "t quantile at the median")
+    check(rel(stats.t_quantile(0.025, 4), -stats.t_quantile(0.975, 4)) < 1e-12,
+          "t quantile is odd about the median")
+    for bad in ((0.0, 3), (1.0, 3), (0.5, 0), (float("nan"), 3)):
+        try:
+            stats.t_quantile(*bad)
+            check(False, f"t quantile accepted {bad}")
+        except ValueError:
+            pass
+    worst = 0.0
+    for _ in range(200):
+        n = rng.randint(2, 30)
+        d = [rng.gauss(rng.uniform(-2, 2), rng.uniform(0.1, 3)) for _ in range(n)]
+        lo, hi = stats.paired_ci(d)
+        rlo, rhi = sst.t.interval(0.95, n - 1, loc=statistics.mean(d),
+                                  scale=statistics.stdev(d) / math.sqrt(n))
+        worst = max(worst, max(abs(lo - rlo), abs(hi - rhi)) / (rhi - rlo))
+    check(worst < 1e-9, f"paired 95 % interval vs scipy: max error {worst:.3g} of its width")
+    lo, hi = stats.paired_ci([1.0])
+    check(lo != lo and hi != hi, "a one-value interval is undefined (nan)")
 
 
 def test_sign(rng, sst):
@@ -174,6 +218,7 @@ def main():
     rng = random.Random(seed)
     test_betainc(rng, special)
     test_paired_t(rng, sst)
+    test_t_quantile(rng, sst)
     test_sign(rng, sst)
     test_mean_sd(rng)
     test_schema_table()
